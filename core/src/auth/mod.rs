@@ -1,0 +1,2 @@
+//! Registry authentication.
+pub mod challenge;
