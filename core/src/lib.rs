@@ -1,11 +1,42 @@
 //! drag-core: pull container images from registries without a daemon.
 //!
-//! The pull is a pipeline, and the modules follow it: [`reference`] parses what the user typed,
-//! an [`adapter`] normalizes it and knows the registry's quirks, [`registry`] speaks the v2
-//! protocol (with [`auth`]), [`manifest`] and [`platform`] choose the image, [`blob`] fetches and
-//! verifies content into a [`store`], and [`output`] writes what the user asked for.
+//! The pull is a pipeline and the modules follow it: [`reference`] parses what the user typed,
+//! an [`adapter`] normalizes it and knows its registry's quirks, [`registry`] speaks the v2
+//! protocol (with [`auth`] and [`transport`]), [`resolve`] walks [`manifest`]s and picks a
+//! [`platform`], [`blob`] fetches and verifies content into the [`store`], and [`output`]
+//! writes what the user asked for. [`pull`] runs the whole pipeline.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), drag_core::Error> {
+//! let mut opts = drag_core::PullOptions::new(vec!["alpine:3.9".into()]);
+//! opts.output = Some(drag_core::Destination::Path("alpine.tar".into()));
+//! let report = drag_core::pull(&opts, &drag_core::progress::Silent).await?;
+//! println!("{} {}", report.output, report.images[0].digest);
+//! # Ok(()) }
+//! ```
+//! (Link at least one adapter crate into the program, or no registry is known.)
 
-pub mod digest;
-pub mod platform;
-pub mod reference;
+pub mod adapter;
 pub mod auth;
+pub mod blob;
+pub mod config;
+pub mod digest;
+pub mod error;
+pub mod manifest;
+pub mod output;
+pub mod platform;
+pub mod progress;
+pub mod pull;
+pub mod reference;
+pub mod registry;
+pub mod resolve;
+pub mod store;
+pub mod transport;
+
+pub use error::{Error, RegistryError, Result};
+pub use output::{Destination, Format};
+pub use pull::{pull, Cache, PullOptions, PullReport, RegistryOptions};
+
+// Adapters implement async traits; re-exported so they need not pin the same version.
+pub use async_trait::async_trait;
+pub use inventory;

@@ -1,2 +1,141 @@
-//! Registry authentication.
+//! Registry authentication: answering challenges, caching what they earn, finding user
+//! credentials.
+//!
+//! drag is anonymous by default. A 401 carries one or more `WWW-Authenticate` challenges; the
+//! adapter's [`Authenticator`](crate::adapter::Authenticator) answers them (the default here
+//! handles Bearer token services and Basic), and the session caches the answer per scope until
+//! it expires.
+
 pub mod challenge;
+pub mod credentials;
+
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::transport;
+use challenge::Challenge;
+pub use credentials::Credentials;
+
+/// What a token is for: `repository:library/alpine:pull`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Scope(pub String);
+
+impl Scope {
+    pub fn pull(repository: &str) -> Scope {
+        Scope(format!("repository:{repository}:pull"))
+    }
+}
+
+/// An `Authorization` header value and when it stops being good.
+#[derive(Clone)]
+pub struct Credential {
+    pub header: String,
+    pub expires_at: Option<Instant>,
+}
+
+impl Credential {
+    pub fn is_fresh(&self) -> bool {
+        self.expires_at.is_none_or(|t| Instant::now() < t)
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret itself.
+        let scheme = self.header.split(' ').next().unwrap_or("");
+        write!(f, "Credential({scheme} <redacted>)")
+    }
+}
+
+/// What an authenticator may use: the HTTP client, the user's credentials for this registry,
+/// and the transport policy.
+pub struct AuthContext {
+    pub http: reqwest::Client,
+    pub credentials: Option<Credentials>,
+    pub insecure: bool,
+}
+
+/// The most bytes a token response may have.
+const MAX_TOKEN_RESPONSE: usize = 1 << 20;
+
+/// The standard answer: a Bearer challenge goes to its token service; a Basic challenge gets
+/// the user's credentials, if there are any.
+pub async fn answer_challenges(
+    ctx: &AuthContext,
+    challenges: &[Challenge],
+    scope: &Scope,
+) -> Result<Option<Credential>> {
+    if let Some(bearer) = challenges.iter().find(|c| c.is_bearer()) {
+        return fetch_token(ctx, bearer, scope).await.map(Some);
+    }
+    if challenges.iter().any(|c| c.is_basic()) {
+        return Ok(ctx.credentials.as_ref().map(|c| Credential {
+            header: c.basic_header(),
+            expires_at: None,
+        }));
+    }
+    Ok(None)
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// Asks a token service (the challenge's realm) for a token for `scope`.
+pub async fn fetch_token(ctx: &AuthContext, challenge: &Challenge, scope: &Scope) -> Result<Credential> {
+    let realm = challenge
+        .param("realm")
+        .ok_or_else(|| Error::Auth("Bearer challenge without a realm".into()))?;
+    let mut url = url::Url::parse(realm)
+        .map_err(|e| Error::Auth(format!("token realm {realm:?} is not a URL: {e}")))?;
+    transport::check_url(&url, ctx.insecure)?;
+    {
+        let mut q = url.query_pairs_mut();
+        if let Some(service) = challenge.param("service") {
+            q.append_pair("service", service);
+        }
+        q.append_pair("scope", &scope.0);
+    }
+    let mut req = ctx.http.get(url.clone());
+    if let Some(c) = &ctx.credentials {
+        req = req.header(reqwest::header::AUTHORIZATION, c.basic_header());
+    }
+    let started = Instant::now();
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| Error::http(format!("token request to {}", transport::redacted(&url)), e))?;
+    let status = resp.status();
+    let body = transport::read_limited(resp, MAX_TOKEN_RESPONSE, "token response").await?;
+    if !status.is_success() {
+        let mut e = transport::registry_error(
+            format!("token for {}", scope.0),
+            status.as_u16(),
+            &body,
+        );
+        e.retry_after = None;
+        return Err(e.into());
+    }
+    let parsed: TokenResponse = serde_json::from_slice(&body)
+        .map_err(|e| Error::Auth(format!("token response is not valid JSON: {e}")))?;
+    let token = parsed
+        .token
+        .filter(|t| !t.is_empty())
+        .or(parsed.access_token.filter(|t| !t.is_empty()))
+        .ok_or_else(|| Error::Auth("token response has neither token nor access_token".into()))?;
+    // The spec's default lifetime is 60 s; renew a little early so a token never expires
+    // between our check and the registry's.
+    let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).max(10));
+    Ok(Credential {
+        header: format!("Bearer {token}"),
+        expires_at: Some(started + lifetime - Duration::from_secs(5)),
+    })
+}

@@ -1,0 +1,95 @@
+//! The command line, as clap definitions only; what each command does is in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "drag",
+    version,
+    about = "Pull container images from registries without a Docker daemon",
+    long_about = "Pull container images from registries without a Docker daemon, and write them \
+                  as a `docker load` archive (also an OCI layout)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Pull one or more images and write them to a file.
+    Pull(PullArgs),
+    /// List the registered registry adapters and the hosts they claim.
+    Adapters,
+}
+
+/// How to reach the registry; shared by every command that talks to one.
+#[derive(Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// Use this adapter instead of choosing one by the image's host (see `drag adapters`).
+    #[arg(long, value_name = "NAME")]
+    pub registry: Option<String>,
+
+    /// Send requests to this base URL instead of the registry's own (a mirror, an
+    /// air-gapped copy, a test registry); names are still normalized by the adapter.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// Allow plain HTTP to hosts that are not loopback.
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Credentials as USER:PASSWORD (default: Docker's config.json, else anonymous).
+    #[arg(long, value_name = "USER:PASSWORD", env = "DRAG_USER", hide_env_values = true)]
+    pub user: Option<String>,
+
+    /// How often to retry a failing request.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub retries: u32,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatArg {
+    /// A `docker load` / `podman load` archive that is also an OCI image layout.
+    Docker,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Image references: `alpine:3.9`, `ghcr.io/o/app@sha256:...`.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// The platform to pick from a multi-platform image: os/arch[/variant][:os.version].
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Docker)]
+    pub format: FormatArg,
+
+    /// Store layers uncompressed, named by diff ID, as `docker save` does.
+    #[arg(long)]
+    pub decompress: bool,
+
+    /// Output path, or `-` for standard output (default: <repository>_<tag>.tar).
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Parallel blob downloads.
+    #[arg(short, long, value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
+
+    /// Do not use or fill the blob cache.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}

@@ -1,0 +1,31 @@
+//! One module per subcommand.
+
+mod adapters;
+mod pull;
+
+use drag_core::auth::Credentials;
+use drag_core::registry::RetryPolicy;
+use drag_core::RegistryOptions;
+
+use crate::args::{Cli, Command, RegistryArgs};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Pull(args) => pull::run(args).await,
+        Command::Adapters => adapters::run(),
+    }
+}
+
+/// The library's registry options from the command line.
+fn registry_options(a: &RegistryArgs) -> Result<RegistryOptions, drag_core::Error> {
+    Ok(RegistryOptions {
+        adapter: a.registry.clone(),
+        endpoint: a.endpoint.clone(),
+        insecure: a.insecure,
+        credentials: a.user.as_deref().map(Credentials::parse).transpose()?,
+        retry: RetryPolicy {
+            retries: a.retries,
+            ..RetryPolicy::default()
+        },
+    })
+}

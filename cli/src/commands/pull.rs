@@ -1,0 +1,56 @@
+//! `drag pull`: the CLI side of the pull pipeline (options in, progress and a summary out).
+
+use std::path::Path;
+
+use drag_core::platform::Platform;
+use drag_core::pull::Cache;
+use drag_core::store::BlobStore;
+use drag_core::{Destination, Error, Format, PullOptions};
+
+use crate::args::{FormatArg, PullArgs};
+use crate::render::{self, Renderer};
+
+pub async fn run(args: PullArgs) -> anyhow::Result<()> {
+    let opts = options(&args)?;
+    let renderer = Renderer::new(args.quiet);
+    let report = tokio::select! {
+        r = drag_core::pull(&opts, &renderer) => r?,
+        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted.into()),
+    };
+    renderer.finish();
+    if !args.quiet {
+        for image in &report.images {
+            eprintln!(
+                "{}: {}@{} ({})",
+                report.output,
+                image.reference,
+                image.digest,
+                render::human_bytes(image.size)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn options(args: &PullArgs) -> Result<PullOptions, Error> {
+    let mut opts = PullOptions::new(args.images.clone());
+    opts.registry = super::registry_options(&args.registry)?;
+    opts.platform = args.platform.as_deref().map(str::parse::<Platform>).transpose()?;
+    opts.format = match args.format {
+        FormatArg::Docker => Format::Docker,
+    };
+    opts.decompress = args.decompress;
+    opts.output = args.output.as_deref().map(|p| {
+        if p == Path::new("-") {
+            Destination::Stdout
+        } else {
+            Destination::Path(p.to_path_buf())
+        }
+    });
+    opts.jobs = args.jobs.max(1);
+    opts.cache = match (args.no_cache, BlobStore::default_dir()) {
+        (false, Some(dir)) => Cache::Dir(dir),
+        _ => Cache::Disabled,
+    };
+    Ok(opts)
+}

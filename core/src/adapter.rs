@@ -1,0 +1,231 @@
+//! The traits a registry adapter implements, and the registry of adapters.
+//!
+//! Everything that differs between registries lives behind these traits: which hosts an adapter
+//! claims and how it names images ([`Adapter`]), how it answers an authentication challenge
+//! ([`Authenticator`]), how a tag becomes a manifest ([`Resolver`]), and what to do with each
+//! layer ([`ManifestQuirks`]). Each trait has a default that speaks plain OCI distribution, so an
+//! adapter states only its differences. Adapters register with `inventory::submit!`:
+//!
+//! ```ignore
+//! inventory::submit! { drag_core::adapter::Registration(&MyRegistry) }
+//! ```
+
+use async_trait::async_trait;
+
+use crate::auth::challenge::Challenge;
+use crate::auth::{self, AuthContext, Credential, Scope};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::manifest::{self, Descriptor};
+use crate::platform::Platform;
+use crate::reference::Reference;
+use crate::registry::Session;
+use crate::resolve::{self, Resolved};
+
+/// A canonical image name: which registry, which repository, and how Docker would show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageName {
+    /// The registry host as users name it (`docker.io`, `ghcr.io`, `localhost:5000`).
+    pub registry: String,
+    /// The repository path on that registry (`library/alpine`).
+    pub repository: String,
+    /// Docker's short form, used in RepoTags (`alpine`, `myorg/app`, `ghcr.io/o/app`).
+    pub familiar: String,
+}
+
+/// What to pull: a name and a tag and/or digest. The digest wins when both are given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub name: ImageName,
+    pub tag: Option<String>,
+    pub digest: Option<Digest>,
+}
+
+impl Target {
+    /// What to ask the registry for: the digest if known, else the tag.
+    pub fn manifest_reference(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => "latest".to_string(),
+        }
+    }
+
+    /// The full name (`docker.io/library/alpine:3.9`, `...@sha256:...`).
+    pub fn full_name(&self) -> String {
+        let mut s = format!("{}/{}", self.name.registry, self.name.repository);
+        if let Some(t) = &self.tag {
+            s.push(':');
+            s.push_str(t);
+        }
+        if let Some(d) = &self.digest {
+            s.push('@');
+            s.push_str(&d.to_string());
+        }
+        s
+    }
+
+    /// The familiar tagged name for `docker load` (`alpine:3.9`), if there is a tag.
+    pub fn repo_tag(&self) -> Option<String> {
+        self.tag
+            .as_ref()
+            .map(|t| format!("{}:{}", self.name.familiar, t))
+    }
+
+    /// The full tagged name (`docker.io/library/alpine:3.9`), if there is a tag.
+    pub fn full_tagged_name(&self) -> Option<String> {
+        self.tag
+            .as_ref()
+            .map(|t| format!("{}/{}:{}", self.name.registry, self.name.repository, t))
+    }
+}
+
+/// One registry family: its hosts, naming rules and quirks.
+pub trait Adapter: Authenticator + Resolver + ManifestQuirks + Send + Sync + 'static {
+    /// The name used with `--registry` (`dockerhub`, `mcr`, `oci`).
+    fn name(&self) -> &'static str;
+
+    /// One line for `drag adapters`.
+    fn summary(&self) -> &'static str;
+
+    /// The hosts this adapter claims; empty for the catch-all adapter.
+    fn hosts(&self) -> &'static [&'static str];
+
+    /// True for the adapter that serves every host no other adapter claims.
+    fn is_catch_all(&self) -> bool {
+        false
+    }
+
+    /// True for the adapter that serves references without a registry host (`alpine`).
+    fn claims_unqualified(&self) -> bool {
+        false
+    }
+
+    fn claims(&self, host: &str) -> bool {
+        self.hosts().iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    /// Turns a parsed reference into a canonical target (adds default registry, path prefix
+    /// and tag as this registry's users expect).
+    fn normalize(&self, reference: &Reference) -> Result<Target>;
+
+    /// The base URL requests go to, unless the user gives `--endpoint`.
+    fn endpoint(&self, name: &ImageName) -> String {
+        format!("https://{}", name.registry)
+    }
+
+    /// The keys under which Docker's `config.json` may hold credentials for this registry.
+    fn credential_keys(&self, name: &ImageName) -> Vec<String> {
+        vec![name.registry.clone()]
+    }
+
+    /// The platform to pick when the user gives none (None means the core default,
+    /// linux/amd64).
+    fn default_platform(&self, _name: &ImageName) -> Option<Platform> {
+        None
+    }
+}
+
+/// Answers a registry's `WWW-Authenticate` challenge for a scope.
+#[async_trait]
+pub trait Authenticator {
+    /// Returns the credential to send, or None to go on anonymously. The default handles
+    /// Bearer (token service) and Basic challenges.
+    async fn authenticate(
+        &self,
+        ctx: &AuthContext,
+        challenges: &[Challenge],
+        scope: &Scope,
+    ) -> Result<Option<Credential>> {
+        auth::answer_challenges(ctx, challenges, scope).await
+    }
+}
+
+/// Turns a target into the image manifest to pull.
+#[async_trait]
+pub trait Resolver {
+    /// The default fetches the tag or digest, walks indexes and picks the platform.
+    /// Adapters override it to add fallbacks (other tag spellings, mirrors).
+    async fn resolve(
+        &self,
+        session: &Session,
+        target: &Target,
+        platform: &Platform,
+    ) -> Result<Resolved> {
+        resolve::resolve(session, target, platform).await
+    }
+}
+
+/// What to do with each layer of a manifest.
+pub trait ManifestQuirks {
+    /// How the layer's bytes are compressed, read from its media type. Adapters can override it
+    /// for registries that label layers wrongly; the blob's magic bytes are checked anyway.
+    fn layer_compression(&self, layer: &Descriptor) -> Result<manifest::Compression> {
+        manifest::Compression::from_media_type(&layer.media_type).ok_or_else(|| {
+            Error::manifest(
+                layer.digest.short(),
+                format!("unsupported layer media type {:?}", layer.media_type),
+            )
+        })
+    }
+
+    /// True if the layer must be fetched from its `urls` when the registry lacks it.
+    fn is_foreign(&self, layer: &Descriptor) -> bool {
+        manifest::is_foreign_layer(layer)
+    }
+}
+
+/// An adapter's entry in the link-time registry.
+pub struct Registration(pub &'static dyn Adapter);
+
+inventory::collect!(Registration);
+
+/// Every registered adapter, sorted by name.
+pub fn all() -> Vec<&'static dyn Adapter> {
+    let mut v: Vec<&'static dyn Adapter> = inventory::iter::<Registration>
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    v.sort_by_key(|a| a.name());
+    v
+}
+
+pub fn by_name(name: &str) -> Result<&'static dyn Adapter> {
+    all()
+        .into_iter()
+        .find(|a| a.name().eq_ignore_ascii_case(name))
+        .ok_or_else(|| Error::UnknownAdapter(name.to_string()))
+}
+
+/// The adapter for a reference: the one claiming its host, else the catch-all; for a
+/// reference without a host, the one claiming unqualified names.
+pub fn for_reference(reference: &Reference) -> Result<&'static dyn Adapter> {
+    let adapters = all();
+    let found = match reference.domain() {
+        Some(host) => adapters
+            .iter()
+            .find(|a| a.claims(host))
+            .or_else(|| adapters.iter().find(|a| a.is_catch_all())),
+        None => adapters.iter().find(|a| a.claims_unqualified()),
+    };
+    found.copied().ok_or_else(|| {
+        Error::Usage(format!(
+            "no registered adapter serves {reference} (registered: {})",
+            adapters.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+/// Docker's familiar form of a name: the registry is dropped for `default_registry`, and so is
+/// `library/` for its official images.
+pub fn familiar_name(registry: &str, repository: &str, default_registry: Option<&str>) -> String {
+    if Some(registry) == default_registry {
+        repository
+            .strip_prefix("library/")
+            .filter(|rest| !rest.contains('/'))
+            .unwrap_or(repository)
+            .to_string()
+    } else {
+        format!("{registry}/{repository}")
+    }
+}

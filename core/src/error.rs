@@ -1,0 +1,214 @@
+//! The one error type of drag-core.
+//!
+//! Every failure a user can meet has its own variant, so the CLI can print one readable line
+//! (with the registry's own error code when it sent one) and pick the exit code: usage mistakes
+//! are told apart from failed pulls.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+use crate::digest::{Digest, DigestError};
+use crate::platform::PlatformError;
+use crate::reference::ReferenceError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The image reference the user typed is malformed.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+
+    /// The platform the user typed is malformed.
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+
+    /// A bad combination of options, or a request drag cannot serve as asked.
+    #[error("{0}")]
+    Usage(String),
+
+    /// The registry answered with an error status.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+
+    /// The request never got an answer (connection, TLS, timeout).
+    #[error("{context}: {}", fmt_reqwest(source))]
+    Http {
+        context: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// A blob or manifest whose bytes do not hash to the digest that names it.
+    #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+
+    /// A blob whose length is not the size its descriptor promised.
+    #[error("{what}: size mismatch: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
+
+    /// A digest in a manifest or response that is not a valid digest.
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+
+    /// An index with no entry for the wanted platform.
+    #[error("no image for platform {wanted} in {reference}; available: {}", available.join(", "))]
+    NoMatchingPlatform {
+        reference: String,
+        wanted: String,
+        available: Vec<String>,
+    },
+
+    /// A manifest drag cannot or will not use (schema1, unknown media type, malformed JSON).
+    #[error("{reference}: {reason}")]
+    Manifest { reference: String, reason: String },
+
+    /// A request that policy forbids (plain HTTP to a remote host, odd URL schemes).
+    #[error("refusing {url}: {reason}")]
+    Refused { url: String, reason: String },
+
+    /// Authentication could not be completed.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+
+    /// No adapter claims the registry.
+    #[error("no adapter named {0:?} (see `drag adapters`)")]
+    UnknownAdapter(String),
+
+    /// Local file system trouble.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The pull was interrupted (Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    /// True for mistakes in what the user asked, as opposed to a pull that failed.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Error::Reference(_) | Error::Platform(_) | Error::Usage(_) | Error::UnknownAdapter(_)
+        )
+    }
+
+    pub fn io(context: impl fmt::Display, source: io::Error) -> Error {
+        Error::Io {
+            context: context.to_string(),
+            source,
+        }
+    }
+
+    pub fn io_path(action: &str, path: &Path, source: io::Error) -> Error {
+        Error::io(format!("{action} {}", path.display()), source)
+    }
+
+    pub fn http(context: impl fmt::Display, source: reqwest::Error) -> Error {
+        Error::Http {
+            context: context.to_string(),
+            source,
+        }
+    }
+
+    pub fn manifest(reference: impl fmt::Display, reason: impl Into<String>) -> Error {
+        Error::Manifest {
+            reference: reference.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The registry's error code, when the failure came from one (`MANIFEST_UNKNOWN`...).
+    pub fn registry_code(&self) -> Option<&str> {
+        match self {
+            Error::Registry(e) => e.code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// True when retrying the same request may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Http { source, .. } => {
+                source.is_timeout() || source.is_connect() || source.is_request() || source.is_body()
+            }
+            Error::Registry(e) => matches!(e.status, 408 | 429 | 500 | 502 | 503 | 504),
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::TimedOut
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// reqwest's Display hides the cause ("error sending request"); the cause is what users need.
+fn fmt_reqwest(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+        source = cause.source();
+    }
+    s
+}
+
+/// An error answer from a registry, with its distribution error code when it sent one.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct RegistryError {
+    /// What was asked for (`manifest docker.io/library/alpine:3.9`).
+    pub context: String,
+    pub status: u16,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    /// Seconds the registry asked us to wait (Retry-After), if any.
+    pub retry_after: Option<u64>,
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.context)?;
+        match (&self.code, &self.message) {
+            (Some(code), Some(msg)) => write!(f, "{code}: {msg}")?,
+            (Some(code), None) => write!(f, "{code}")?,
+            (None, Some(msg)) => write!(f, "{msg}")?,
+            (None, None) => write!(f, "{}", status_phrase(self.status))?,
+        }
+        write!(f, " (HTTP {})", self.status)
+    }
+}
+
+fn status_phrase(status: u16) -> &'static str {
+    match status {
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not found",
+        429 => "too many requests",
+        500 => "internal server error",
+        502 => "bad gateway",
+        503 => "service unavailable",
+        504 => "gateway timeout",
+        _ => "unexpected answer",
+    }
+}

@@ -1,0 +1,70 @@
+//! Files that appear whole or not at all.
+//!
+//! The output is written to a hidden temporary file beside its final path and renamed into
+//! place only when complete; dropping an unfinished [`AtomicFile`] deletes it.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+pub struct AtomicFile {
+    tmp: BufWriter<tempfile::NamedTempFile>,
+    dest: PathBuf,
+}
+
+impl AtomicFile {
+    pub fn create(dest: &Path) -> Result<AtomicFile> {
+        crate::store::ensure_parent(dest)?;
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "output".into());
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".drag-tmp")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io_path("creating a temporary file in", &dir, e))?;
+        Ok(AtomicFile {
+            tmp: BufWriter::with_capacity(1 << 20, tmp),
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// Flushes, makes the file readable like any other (temp files are 0600), and renames it
+    /// into place.
+    pub fn commit(self) -> Result<PathBuf> {
+        let dest = self.dest;
+        let tmp = self
+            .tmp
+            .into_inner()
+            .map_err(|e| Error::io_path("writing", &dest, e.into_error()))?;
+        set_default_mode(tmp.as_file());
+        tmp.persist(&dest)
+            .map_err(|e| Error::io_path("renaming output to", &dest, e.error))?;
+        Ok(dest)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tmp.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
+#[cfg(unix)]
+fn set_default_mode(f: &File) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = f.set_permissions(std::fs::Permissions::from_mode(0o644));
+}
+
+#[cfg(not(unix))]
+fn set_default_mode(_: &File) {}

@@ -1,0 +1,518 @@
+//! The registry v2 protocol for one repository: manifests, tags, blobs, with authentication,
+//! retries and redirects handled once, here.
+//!
+//! A [`Session`] sends every request through [`Session::send`], which attaches the cached
+//! credential, answers a 401 through the adapter's authenticator (once per request, so an
+//! expired token mid-pull is renewed), and retries transient failures with backoff. Blob
+//! redirects are followed by hand: the registry's credentials go only to the registry's origin,
+//! never to a CDN.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, LOCATION, RANGE};
+use reqwest::{Method, Response, StatusCode};
+use url::Url;
+
+use crate::adapter::{Adapter, ImageName};
+use crate::auth::challenge::parse_all;
+use crate::auth::{AuthContext, Credential, Credentials, Scope};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::manifest::{self, media_type, Descriptor, RawManifest};
+use crate::transport;
+
+/// Tokens shared by every session of one run, keyed by endpoint and scope.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<(String, Scope), Credential>>,
+}
+
+impl TokenCache {
+    fn get(&self, key: &(String, Scope)) -> Option<Credential> {
+        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key).filter(|c| c.is_fresh()).cloned()
+    }
+
+    fn put(&self, key: (String, Scope), c: Credential) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(key, c);
+    }
+
+    fn forget(&self, key: &(String, Scope), stale: &str) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if map.get(key).is_some_and(|c| c.header == stale) {
+            map.remove(key);
+        }
+    }
+}
+
+/// How often and how patiently to retry transient failures.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 5,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff with jitter, or what the server asked for.
+    pub fn delay(&self, attempt: u32, retry_after: Option<u64>) -> Duration {
+        if let Some(secs) = retry_after {
+            return Duration::from_secs(secs).min(Duration::from_secs(120));
+        }
+        let exp = self.base_delay.saturating_mul(1 << attempt.min(16));
+        let capped = exp.min(self.max_delay);
+        let jitter = rand::random::<f64>() * 0.5 + 0.75;
+        capped.mul_f64(jitter)
+    }
+}
+
+pub fn is_retryable_status(s: StatusCode) -> bool {
+    matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Everything a session needs to talk to one repository.
+pub struct SessionConfig {
+    pub adapter: &'static dyn Adapter,
+    pub name: ImageName,
+    /// Overrides the adapter's endpoint (`--endpoint`).
+    pub endpoint: Option<String>,
+    pub insecure: bool,
+    pub credentials: Option<Credentials>,
+    pub http: reqwest::Client,
+    pub tokens: Arc<TokenCache>,
+    pub retry: RetryPolicy,
+}
+
+pub struct Session {
+    adapter: &'static dyn Adapter,
+    name: ImageName,
+    base: Url,
+    http: reqwest::Client,
+    auth: AuthContext,
+    tokens: Arc<TokenCache>,
+    scope: Scope,
+    retry: RetryPolicy,
+    /// Serializes challenge answers so parallel requests that all meet a 401 ask for one token.
+    auth_lock: tokio::sync::Mutex<()>,
+}
+
+/// A successful blob response and where it came from (after redirects).
+pub struct BlobResponse {
+    pub response: Response,
+    /// True if the server honoured a Range request (206).
+    pub partial: bool,
+}
+
+impl Session {
+    pub fn new(cfg: SessionConfig) -> Result<Session> {
+        let raw = match cfg.endpoint {
+            Some(e) => e,
+            None => default_endpoint(cfg.adapter, &cfg.name),
+        };
+        let mut base = Url::parse(&raw)
+            .or_else(|_| Url::parse(&format!("https://{raw}")))
+            .map_err(|e| Error::Usage(format!("endpoint {raw:?} is not a URL: {e}")))?;
+        if base.host_str().is_none() {
+            return Err(Error::Usage(format!("endpoint {raw:?} has no host")));
+        }
+        if !base.path().ends_with('/') {
+            let p = format!("{}/", base.path());
+            base.set_path(&p);
+        }
+        transport::check_url(&base, cfg.insecure)?;
+        let scope = Scope::pull(&cfg.name.repository);
+        Ok(Session {
+            adapter: cfg.adapter,
+            auth: AuthContext {
+                http: cfg.http.clone(),
+                credentials: cfg.credentials,
+                insecure: cfg.insecure,
+            },
+            name: cfg.name,
+            base,
+            http: cfg.http,
+            tokens: cfg.tokens,
+            scope,
+            retry: cfg.retry,
+            auth_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn name(&self) -> &ImageName {
+        &self.name
+    }
+
+    pub fn adapter(&self) -> &'static dyn Adapter {
+        self.adapter
+    }
+
+    pub fn insecure(&self) -> bool {
+        self.auth.insecure
+    }
+
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// `<base>v2/<repository>/<rest>`.
+    fn url(&self, rest: &str) -> Result<Url> {
+        self.base
+            .join(&format!("v2/{}/{rest}", self.name.repository))
+            .map_err(|e| Error::Usage(format!("bad request URL: {e}")))
+    }
+
+    fn token_key(&self) -> (String, Scope) {
+        (self.base.to_string(), self.scope.clone())
+    }
+
+    /// Sends a request to the registry with credentials, 401 handling and retries.
+    /// Returns the response whatever its status, unless every retry failed to connect.
+    pub async fn send(&self, method: Method, url: Url, headers: HeaderMap, what: &str) -> Result<Response> {
+        let mut attempt = 0;
+        let mut answered_challenge = false;
+        loop {
+            let cred = self.tokens.get(&self.token_key());
+            let mut req = self.http.request(method.clone(), url.clone()).headers(headers.clone());
+            if let Some(c) = &cred {
+                req = req.header(AUTHORIZATION, &c.header);
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    let err = Error::http(what, e);
+                    if err.is_transient() && attempt < self.retry.retries {
+                        tokio::time::sleep(self.retry.delay(attempt, None)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(err);
+                }
+            };
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED && !answered_challenge {
+                answered_challenge = true;
+                if self.answer_challenge(&resp, cred.as_ref()).await? {
+                    continue;
+                }
+                return Ok(resp);
+            }
+            if is_retryable_status(status) && attempt < self.retry.retries {
+                let wait = self.retry.delay(attempt, transport::retry_after(resp.headers()));
+                drop(resp);
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                continue;
+            }
+            return Ok(resp);
+        }
+    }
+
+    /// Gets a credential for a 401. Returns false if there is nothing to answer with.
+    async fn answer_challenge(&self, resp: &Response, stale: Option<&Credential>) -> Result<bool> {
+        let values: Vec<&str> = resp
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let challenges = parse_all(values);
+        if challenges.is_empty() {
+            return Ok(false);
+        }
+        let _guard = self.auth_lock.lock().await;
+        let key = self.token_key();
+        if let Some(stale) = stale {
+            self.tokens.forget(&key, &stale.header);
+        }
+        // Another request may have renewed it while we waited for the lock.
+        if let Some(fresh) = self.tokens.get(&key) {
+            if stale.is_none_or(|s| s.header != fresh.header) {
+                return Ok(true);
+            }
+        }
+        match self.adapter.authenticate(&self.auth, &challenges, &self.scope).await? {
+            Some(c) => {
+                self.tokens.put(key, c);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Fetches a manifest by tag or digest, verifying it against the digest it was asked by and
+    /// against `Docker-Content-Digest`.
+    pub async fn get_manifest(&self, reference: &str) -> Result<RawManifest> {
+        let what = format!("manifest {}:{reference}", self.display_name());
+        let url = self.url(&format!("manifests/{reference}"))?;
+        let resp = self.send(Method::GET, url, manifest_headers(), &what).await?;
+        if !resp.status().is_success() {
+            return Err(transport::error_from_response(what, resp).await);
+        }
+        let content_type = header_str(resp.headers(), "content-type");
+        let header_digest = header_str(resp.headers(), "docker-content-digest");
+        let bytes = transport::read_limited(resp, manifest::MAX_MANIFEST_BYTES, "manifest").await?;
+        let requested = Digest::parse(reference).ok();
+        let actual = match &requested {
+            Some(d) => d.compute_like(&bytes),
+            None => Digest::sha256_of(&bytes),
+        };
+        if let Some(expected) = requested {
+            if expected != actual {
+                return Err(Error::DigestMismatch { what, expected, actual });
+            }
+        }
+        if let Some(h) = header_digest.as_deref().and_then(|h| Digest::parse(h.trim()).ok()) {
+            let ours = h.compute_like(&bytes);
+            if ours != h {
+                return Err(Error::DigestMismatch {
+                    what: format!("{what} (Docker-Content-Digest)"),
+                    expected: h,
+                    actual: ours,
+                });
+            }
+        }
+        let media_type = manifest::effective_media_type(&bytes, content_type.as_deref());
+        Ok(RawManifest {
+            bytes,
+            digest: actual,
+            media_type,
+        })
+    }
+
+    /// Asks for a manifest's descriptor without its body. Docker Hub does not count HEAD
+    /// requests against its pull limit. None if the registry does not say the digest.
+    pub async fn head_manifest(&self, reference: &str) -> Result<Option<Descriptor>> {
+        let what = format!("manifest {}:{reference}", self.display_name());
+        let url = self.url(&format!("manifests/{reference}"))?;
+        let resp = self.send(Method::HEAD, url, manifest_headers(), &what).await?;
+        if !resp.status().is_success() {
+            return Err(transport::error_from_response(what, resp).await);
+        }
+        let h = resp.headers();
+        let Some(digest) = header_str(h, "docker-content-digest").and_then(|d| Digest::parse(d.trim()).ok())
+        else {
+            return Ok(None);
+        };
+        let Some(size) = header_str(h, "content-length").and_then(|s| s.parse().ok()) else {
+            return Ok(None);
+        };
+        let media_type = header_str(h, "content-type").unwrap_or_default();
+        Ok(Some(Descriptor {
+            media_type: media_type.split(';').next().unwrap_or("").trim().to_string(),
+            digest,
+            size,
+            urls: vec![],
+            annotations: Default::default(),
+            platform: None,
+            artifact_type: None,
+        }))
+    }
+
+    /// Every tag of the repository, following `Link` pagination.
+    pub async fn list_tags(&self) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let what = format!("tags of {}", self.display_name());
+        let mut url = self.url("tags/list")?;
+        let mut tags = Vec::new();
+        for _ in 0..10_000 {
+            let resp = self.send(Method::GET, url.clone(), HeaderMap::new(), &what).await?;
+            if !resp.status().is_success() {
+                return Err(transport::error_from_response(what, resp).await);
+            }
+            let next = header_str(resp.headers(), "link").and_then(|l| next_link(&l));
+            let body = transport::read_limited(resp, 16 << 20, "tag list").await?;
+            let page: Page = serde_json::from_slice(&body)
+                .map_err(|e| Error::manifest(&what, format!("malformed tag list: {e}")))?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(n) => {
+                    let joined = url
+                        .join(&n)
+                        .map_err(|e| Error::manifest(&what, format!("bad Link header: {e}")))?;
+                    if !transport::same_origin(&joined, &self.base) {
+                        return Err(Error::Refused {
+                            url: transport::redacted(&joined),
+                            reason: "tag list pagination pointing to another host".into(),
+                        });
+                    }
+                    url = joined;
+                }
+                None => return Ok(tags),
+            }
+        }
+        Err(Error::manifest(what, "tag list pagination does not end"))
+    }
+
+    /// Opens a blob from the registry, from byte `offset` on, following redirects.
+    pub async fn open_blob(&self, digest: &Digest, offset: u64) -> Result<BlobResponse> {
+        let what = format!("blob {} of {}", digest.short(), self.display_name());
+        let url = self.url(&format!("blobs/{digest}"))?;
+        let resp = self.send(Method::GET, url.clone(), range_headers(offset), &what).await?;
+        self.follow_redirects(resp, url, offset, &what).await
+    }
+
+    /// Opens a blob from an external URL (a foreign layer's `urls`): never with credentials.
+    pub async fn open_external(&self, url: &str, offset: u64, what: &str) -> Result<BlobResponse> {
+        let url = Url::parse(url).map_err(|e| Error::Refused {
+            url: url.chars().take(200).collect(),
+            reason: format!("not a URL: {e}"),
+        })?;
+        transport::check_url(&url, self.insecure())?;
+        let resp = self.send_anonymous(url.clone(), offset, what).await?;
+        self.follow_redirects(resp, url, offset, what).await
+    }
+
+    async fn follow_redirects(&self, mut resp: Response, mut url: Url, offset: u64, what: &str) -> Result<BlobResponse> {
+        for _ in 0..10 {
+            let status = resp.status();
+            if status.is_redirection() {
+                let location = header_str(resp.headers(), LOCATION.as_str()).ok_or_else(|| {
+                    Error::manifest(what, format!("redirect ({status}) without a Location"))
+                })?;
+                let next = url.join(&location).map_err(|e| Error::Refused {
+                    url: location.chars().take(200).collect(),
+                    reason: format!("redirect to an invalid URL: {e}"),
+                })?;
+                transport::check_url(&next, self.insecure())?;
+                resp = if transport::same_origin(&next, &self.base) {
+                    self.send(Method::GET, next.clone(), range_headers(offset), what).await?
+                } else {
+                    self.send_anonymous(next.clone(), offset, what).await?
+                };
+                url = next;
+                continue;
+            }
+            if status == StatusCode::OK || (status == StatusCode::PARTIAL_CONTENT && offset > 0) {
+                return Ok(BlobResponse {
+                    partial: status == StatusCode::PARTIAL_CONTENT,
+                    response: resp,
+                });
+            }
+            return Err(transport::error_from_response(what.to_string(), resp).await);
+        }
+        Err(Error::manifest(what, "too many redirects"))
+    }
+
+    /// A request without the registry's credentials (CDNs, foreign-layer hosts), with retries.
+    async fn send_anonymous(&self, url: Url, offset: u64, what: &str) -> Result<Response> {
+        let mut attempt = 0;
+        loop {
+            let result = self.http.get(url.clone()).headers(range_headers(offset)).send().await;
+            match result {
+                Ok(r) if is_retryable_status(r.status()) && attempt < self.retry.retries => {
+                    let wait = self.retry.delay(attempt, transport::retry_after(r.headers()));
+                    drop(r);
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    let err = Error::http(format!("{what} from {}", transport::redacted(&url)), e);
+                    if !(err.is_transient() && attempt < self.retry.retries) {
+                        return Err(err);
+                    }
+                    tokio::time::sleep(self.retry.delay(attempt, None)).await;
+                }
+            }
+            attempt += 1;
+        }
+    }
+
+    /// `registry/repository` for messages.
+    pub fn display_name(&self) -> String {
+        format!("{}/{}", self.name.registry, self.name.repository)
+    }
+}
+
+/// The adapter's endpoint, except that loopback registries speak plain HTTP (as Docker treats
+/// `localhost` as an insecure registry).
+fn default_endpoint(adapter: &dyn Adapter, name: &ImageName) -> String {
+    let host = name.registry.rsplit_once(':').map_or(name.registry.as_str(), |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            name.registry.as_str()
+        }
+    });
+    let e = adapter.endpoint(name);
+    if transport::is_loopback_host(host) {
+        if let Some(rest) = e.strip_prefix("https://") {
+            return format!("http://{rest}");
+        }
+    }
+    e
+}
+
+fn manifest_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(ACCEPT, HeaderValue::from_static(media_type::ACCEPT_MANIFESTS));
+    h
+}
+
+fn range_headers(offset: u64) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if offset > 0 {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes={offset}-")) {
+            h.insert(RANGE, v);
+        }
+    }
+    h
+}
+
+fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// The target of `Link: <url>; rel="next"`.
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| p.trim().replace(' ', "").eq_ignore_ascii_case("rel=\"next\"") || p.trim().eq_ignore_ascii_case("rel=next"));
+        let t = target.trim();
+        (is_next && t.starts_with('<') && t.ends_with('>')).then(|| t[1..t.len() - 1].to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_link_next() {
+        assert_eq!(
+            next_link(r#"</v2/x/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/x/tags/list?last=b&n=2")
+        );
+        assert_eq!(next_link(r#"</a>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_honours_retry_after() {
+        let p = RetryPolicy::default();
+        assert!(p.delay(0, None) < p.delay(4, None));
+        assert_eq!(p.delay(0, Some(3)), Duration::from_secs(3));
+        assert!(p.delay(30, None) <= p.max_delay.mul_f64(1.25));
+    }
+}

@@ -1,0 +1,109 @@
+//! From a tag or digest to one image manifest: fetch, walk indexes, choose the platform.
+//!
+//! This is the default [`Resolver`](crate::adapter::Resolver); adapters with fallbacks (MCR's
+//! arch-specific tags) call into it and try again with another reference.
+
+use crate::adapter::Target;
+use crate::error::{Error, Result};
+use crate::manifest::{is_non_image_entry, ImageManifest, Manifest, RawManifest, MAX_INDEX_DEPTH};
+use crate::platform::{choose_best, Platform};
+use crate::registry::Session;
+
+/// The outcome of resolution.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The target as finally resolved (an adapter may have changed its tag).
+    pub target: Target,
+    /// What the reference pointed at: an index, or the image manifest itself.
+    pub top: RawManifest,
+    /// The chosen image manifest, as served.
+    pub image: RawManifest,
+    pub manifest: ImageManifest,
+    /// The platform of the chosen entry, when it came from an index.
+    pub platform: Option<Platform>,
+    /// Every image platform the (first) index listed, for `inspect` and error messages.
+    pub index_platforms: Vec<Platform>,
+}
+
+/// Fetches what `target` names and descends to the image for `wanted`.
+pub async fn resolve(session: &Session, target: &Target, wanted: &Platform) -> Result<Resolved> {
+    let top = session.get_manifest(&target.manifest_reference()).await?;
+    descend(session, target, top, wanted).await
+}
+
+/// Descends from an already fetched manifest to the image for `wanted`.
+pub async fn descend(
+    session: &Session,
+    target: &Target,
+    top: RawManifest,
+    wanted: &Platform,
+) -> Result<Resolved> {
+    let what = target.full_name();
+    let mut current = top.clone();
+    let mut platform = None;
+    let mut index_platforms: Option<Vec<Platform>> = None;
+    for _ in 0..=MAX_INDEX_DEPTH {
+        match current.parse(&what)? {
+            Manifest::Image(manifest) => {
+                return Ok(Resolved {
+                    target: target.clone(),
+                    top,
+                    image: current,
+                    manifest,
+                    platform,
+                    index_platforms: index_platforms.unwrap_or_default(),
+                })
+            }
+            Manifest::Index(index) => {
+                let entries: Vec<_> = index
+                    .manifests
+                    .iter()
+                    .filter(|d| !is_non_image_entry(d))
+                    .collect();
+                let platforms: Vec<Platform> = entries
+                    .iter()
+                    .map(|d| d.platform.clone().unwrap_or_default())
+                    .collect();
+                index_platforms.get_or_insert_with(|| platforms.clone());
+                let Some(i) = choose_best(wanted, &platforms) else {
+                    return Err(Error::NoMatchingPlatform {
+                        reference: what,
+                        wanted: wanted.to_string(),
+                        available: describe_platforms(&platforms),
+                    });
+                };
+                let entry = entries[i];
+                let child = session.get_manifest(&entry.digest.to_string()).await?;
+                if child.bytes.len() as u64 != entry.size {
+                    return Err(Error::SizeMismatch {
+                        what: format!("manifest {} in {what}", entry.digest.short()),
+                        expected: entry.size,
+                        actual: child.bytes.len() as u64,
+                    });
+                }
+                platform = Some(platforms[i].clone());
+                current = child;
+            }
+        }
+    }
+    Err(Error::manifest(
+        what,
+        format!("indexes nested deeper than {MAX_INDEX_DEPTH} levels"),
+    ))
+}
+
+/// `linux/amd64, linux/arm64/v8, windows/amd64:10.0.17763.5830` for messages.
+pub fn describe_platforms(platforms: &[Platform]) -> Vec<String> {
+    let mut v: Vec<String> = platforms
+        .iter()
+        .map(|p| {
+            if p.os.is_empty() {
+                "(no platform)".to_string()
+            } else {
+                p.to_string()
+            }
+        })
+        .collect();
+    v.dedup();
+    v
+}

@@ -1,0 +1,190 @@
+//! HTTP plumbing shared by every request: the client, the plain-HTTP policy, bounded body reads
+//! and the registry's error documents.
+//!
+//! Plain HTTP is allowed only to loopback hosts or with `--insecure`; TLS is always verified.
+//! Redirects are not followed by the client: [`crate::registry`] follows them itself so it can
+//! decide, per hop, whether the registry's credentials may go along.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+use url::Url;
+
+use crate::error::{Error, RegistryError, Result};
+
+pub const USER_AGENT: &str = concat!("drag/", env!("CARGO_PKG_VERSION"));
+
+/// The HTTP client every session shares: verified TLS, no automatic redirects, no transparent
+/// decompression (it would change the bytes we hash).
+pub fn client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(30))
+        .read_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(16)
+        .build()
+        .map_err(|e| Error::http("building the HTTP client", e))
+}
+
+/// True for hosts that never leave the machine.
+pub fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    if h.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuses URLs we must not talk to: non-http(s) schemes, and plain HTTP to a remote host
+/// unless the user said `--insecure`.
+pub fn check_url(url: &Url, insecure: bool) -> Result<()> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if insecure || url.host_str().is_some_and(is_loopback_host) => Ok(()),
+        "http" => Err(Error::Refused {
+            url: redacted(url),
+            reason: "plain HTTP is only used for loopback hosts or with --insecure".into(),
+        }),
+        other => Err(Error::Refused {
+            url: redacted(url),
+            reason: format!("unsupported URL scheme {other:?}"),
+        }),
+    }
+}
+
+/// A URL fit for messages: no user info, no query (CDN URLs carry signatures there).
+pub fn redacted(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.to_string()
+}
+
+/// True if two URLs share scheme, host and port: only then may credentials follow a redirect.
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Reads a whole (small) body, refusing more than `limit` bytes, so a hostile server cannot
+/// make us allocate without bound.
+pub async fn read_limited(resp: reqwest::Response, limit: usize, what: &str) -> Result<Vec<u8>> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(Error::manifest(
+            what,
+            format!("{what} of {} bytes exceeds the {limit} byte limit", resp.content_length().unwrap_or(0)),
+        ));
+    }
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Error::http(format!("reading {what}"), e))?;
+        if body.len() + chunk.len() > limit {
+            return Err(Error::manifest(
+                what,
+                format!("{what} exceeds the {limit} byte limit"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[derive(Deserialize)]
+struct ErrorDoc {
+    #[serde(default)]
+    errors: Vec<ErrorEntry>,
+    // Some token services answer {"details": "..."} or {"error": "..."}.
+    #[serde(default)]
+    details: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorEntry {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// Builds a [`RegistryError`] from a status and the distribution error document, if any.
+pub fn registry_error(context: impl Into<String>, status: u16, body: &[u8]) -> RegistryError {
+    let (code, message) = match serde_json::from_slice::<ErrorDoc>(body) {
+        Ok(doc) => match doc.errors.into_iter().next() {
+            Some(e) => (e.code, e.message),
+            None => (None, doc.details.or(doc.error)),
+        },
+        Err(_) => (None, None),
+    };
+    RegistryError {
+        context: context.into(),
+        status,
+        code,
+        message: message.map(|m| m.chars().take(300).collect()),
+        retry_after: None,
+    }
+}
+
+/// Turns an error response into an error, reading a bounded part of its body.
+pub async fn error_from_response(context: impl Into<String>, resp: reqwest::Response) -> Error {
+    let status = resp.status().as_u16();
+    let retry_after = retry_after(resp.headers());
+    let body = read_limited(resp, 64 << 10, "error body").await.unwrap_or_default();
+    let mut e = registry_error(context, status, &body);
+    e.retry_after = retry_after;
+    Error::Registry(e)
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare from registries; treat it as absent).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_or_insecure() {
+        let ok = ["http://127.0.0.1:5000/v2/", "http://localhost/v2/", "http://[::1]:80/", "https://example.com/"];
+        for u in ok {
+            check_url(&Url::parse(u).unwrap(), false).unwrap();
+        }
+        let remote = Url::parse("http://example.com/v2/").unwrap();
+        assert!(check_url(&remote, false).is_err());
+        check_url(&remote, true).unwrap();
+        assert!(check_url(&Url::parse("file:///etc/passwd").unwrap(), true).is_err());
+    }
+
+    #[test]
+    fn registry_error_reads_distribution_documents() {
+        let e = registry_error(
+            "manifest x",
+            404,
+            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#,
+        );
+        assert_eq!(e.code.as_deref(), Some("MANIFEST_UNKNOWN"));
+        assert_eq!(e.to_string(), "manifest x: MANIFEST_UNKNOWN: manifest unknown (HTTP 404)");
+        let plain = registry_error("blob y", 503, b"<html>oops</html>");
+        assert_eq!(plain.to_string(), "blob y: service unavailable (HTTP 503)");
+    }
+
+    #[test]
+    fn redaction_drops_secrets() {
+        let u = Url::parse("https://u:p@cdn.example/x?sig=secret").unwrap();
+        assert_eq!(redacted(&u), "https://cdn.example/x");
+    }
+}
