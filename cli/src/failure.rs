@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use drag_core::Error;
 
 pub fn report(e: &anyhow::Error) -> ExitCode {
-    eprintln!("drag: error: {e:#}");
+    // Core errors already say their cause in one line; the chain would repeat it.
+    match e.downcast_ref::<Error>() {
+        Some(core) => eprintln!("drag: error: {core}"),
+        None => eprintln!("drag: error: {e:#}"),
+    }
     ExitCode::from(exit_code(e))
 }
 

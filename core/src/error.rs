@@ -159,19 +159,34 @@ impl Error {
     }
 }
 
-/// reqwest's Display hides the cause ("error sending request"); the cause is what users need.
+/// reqwest's Display hides the cause ("error sending request"); the innermost causes are what
+/// users need, and reqwest's chain repeats itself, so keep each distinct message once.
 fn fmt_reqwest(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
+    let mut parts: Vec<String> = vec![e.without_url_ref()];
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
         let c = cause.to_string();
-        if !s.contains(&c) {
-            s.push_str(": ");
-            s.push_str(&c);
+        if !parts.iter().any(|p| p.contains(&c) || c.contains(p.as_str())) {
+            parts.push(c);
         }
         source = cause.source();
     }
-    s
+    parts.join(": ")
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    /// The context already names what was fetched; the URL may carry signed query strings.
+    fn without_url_ref(&self) -> String {
+        let s = self.to_string();
+        match (s.find(" for url ("), s.rfind(')')) {
+            (Some(i), Some(j)) if j > i => format!("{}{}", &s[..i], &s[j + 1..]),
+            _ => s,
+        }
+    }
 }
 
 /// An error answer from a registry, with its distribution error code when it sent one.

@@ -176,6 +176,9 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
         let session = open_session(l, &opts.registry, &http, &tokens)?;
         let wanted = wanted_platform(l, opts.platform.as_ref());
         let r = l.adapter.resolve(&session, &l.target, &wanted).await?;
+        for note in &r.notes {
+            progress.event(Event::Note(note.clone()));
+        }
         progress.event(Event::Resolved {
             reference: r.target.full_name(),
             digest: r.image.digest.clone(),

@@ -23,6 +23,8 @@ pub struct Resolved {
     pub platform: Option<Platform>,
     /// Every image platform the (first) index listed, for `inspect` and error messages.
     pub index_platforms: Vec<Platform>,
+    /// What the user should be told about how the image was found (a fallback tag...).
+    pub notes: Vec<String>,
 }
 
 /// Fetches what `target` names and descends to the image for `wanted`.
@@ -52,6 +54,7 @@ pub async fn descend(
                     manifest,
                     platform,
                     index_platforms: index_platforms.unwrap_or_default(),
+                    notes: Vec::new(),
                 })
             }
             Manifest::Index(index) => {

@@ -1,1 +1,243 @@
-//! placeholder
+//! Microsoft Container Registry: `mcr.microsoft.com` (and `mcr.azure.cn`), home of the
+//! Windows base images.
+//!
+//! Facts about this registry:
+//! - Anonymous: it answers without a challenge, so no token is ever fetched for it (and the
+//!   token cache is per endpoint, so a Docker Hub token can never reach it). If it does
+//!   challenge one day, the shared auth path answers.
+//! - Blobs are redirected to CDN hosts (`*.data.mcr.microsoft.com`); the core follows without
+//!   credentials. Under egress load it answers 429, which the shared retry path handles.
+//! - Tag quirk: some tags only resolve in their arch-specific form (`1803` fails where
+//!   `1803-amd64` or the dated `1803-amd64-20200211` works), and some multi-arch tags lack a
+//!   platform. The resolver here falls back to those forms, found in the tag list.
+//! - Repositories under `windows/` hold Windows images: without `--platform`, drag picks
+//!   windows/amd64 there.
+
+use drag_core::adapter::{
+    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver, Target,
+};
+use drag_core::platform::Platform;
+use drag_core::reference::Reference;
+use drag_core::registry::Session;
+use drag_core::resolve::{self, Resolved};
+use drag_core::{Error, Result};
+
+pub const NAME: &str = "mcr";
+const CANONICAL: &str = "mcr.microsoft.com";
+const HOSTS: &[&str] = &["mcr.microsoft.com", "mcr.azure.cn"];
+
+pub struct Mcr;
+
+impl Adapter for Mcr {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn summary(&self) -> &'static str {
+        "Microsoft Container Registry (Windows base images; arch-specific tag fallback)"
+    }
+
+    fn hosts(&self) -> &'static [&'static str] {
+        HOSTS
+    }
+
+    fn normalize(&self, reference: &Reference) -> Result<Target> {
+        let registry = reference.domain().unwrap_or(CANONICAL).to_ascii_lowercase();
+        let repository = reference.path().to_string();
+        let digest = reference.digest().cloned();
+        let tag = reference
+            .tag()
+            .map(str::to_string)
+            .or_else(|| digest.is_none().then(|| "latest".to_string()));
+        Ok(Target {
+            name: ImageName {
+                familiar: familiar_name(&registry, &repository, None),
+                registry,
+                repository,
+            },
+            tag,
+            digest,
+        })
+    }
+
+    fn default_platform(&self, name: &ImageName) -> Option<Platform> {
+        name.repository.starts_with("windows/").then(|| Platform {
+            os: "windows".into(),
+            architecture: "amd64".into(),
+            ..Platform::default()
+        })
+    }
+}
+
+impl Authenticator for Mcr {}
+impl ManifestQuirks for Mcr {}
+
+#[drag_core::async_trait]
+impl Resolver for Mcr {
+    async fn resolve(&self, session: &Session, target: &Target, platform: &Platform) -> Result<Resolved> {
+        let first = resolve::resolve(session, target, platform).await;
+        let (Err(err), None, Some(tag)) = (&first, &target.digest, &target.tag) else {
+            return first;
+        };
+        if !needs_fallback(err) {
+            return first;
+        }
+        let arch = platform.normalized().architecture;
+        let tags = session.list_tags().await?;
+        let candidates = arch_specific_tags(tag, &arch, &tags);
+        if candidates.is_empty() {
+            return Err(Error::manifest(
+                target.full_name(),
+                format!(
+                    "{err}; no {tag}-{arch} tag either. Closest tags: {}",
+                    closest_tags(tag, &tags).join(", ")
+                ),
+            ));
+        }
+        let mut last = first;
+        for candidate in candidates {
+            let mut attempt = target.clone();
+            attempt.tag = Some(candidate.clone());
+            match resolve::resolve(session, &attempt, platform).await {
+                Ok(mut r) => {
+                    r.notes.push(format!(
+                        "{}: tag {tag} has no {platform} image; using tag {candidate}",
+                        target.full_name()
+                    ));
+                    // The image keeps the name the user asked for.
+                    r.target = target.clone();
+                    return Ok(r);
+                }
+                Err(e) => last = Err(e),
+            }
+        }
+        last
+    }
+}
+
+/// The MCR failures that an arch-specific tag can cure.
+fn needs_fallback(e: &Error) -> bool {
+    match e {
+        Error::Registry(r) => r.status == 404 || r.code.as_deref() == Some("MANIFEST_UNKNOWN"),
+        Error::NoMatchingPlatform { .. } => true,
+        _ => false,
+    }
+}
+
+/// `<tag>-<arch>` if it exists, then the tags starting with `<tag>-<arch>-`, newest first.
+fn arch_specific_tags(tag: &str, arch: &str, tags: &[String]) -> Vec<String> {
+    let exact = format!("{tag}-{arch}");
+    let prefix = format!("{exact}-");
+    let mut dated: Vec<&String> = tags.iter().filter(|t| t.starts_with(&prefix)).collect();
+    dated.sort_by(|a, b| natural_cmp(b, a));
+    let mut out: Vec<String> = tags.iter().filter(|t| **t == exact).cloned().collect();
+    out.extend(dated.into_iter().cloned());
+    out
+}
+
+/// Up to ten tags sharing the longest prefix with `tag`, for the error message.
+fn closest_tags(tag: &str, tags: &[String]) -> Vec<String> {
+    let common = |t: &String| t.chars().zip(tag.chars()).take_while(|(a, b)| a == b).count();
+    let mut scored: Vec<(usize, &String)> = tags.iter().map(|t| (common(t), t)).collect();
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| natural_cmp(b.1, a.1)));
+    let shown: Vec<String> = scored.into_iter().take(10).map(|(_, t)| t.clone()).collect();
+    if shown.is_empty() {
+        vec!["(the repository has no tags)".into()]
+    } else {
+        shown
+    }
+}
+
+/// Compares strings with digit runs as numbers, so `...-20200211` > `...-20191008` and
+/// `10.0.2` < `10.0.10`.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, _) => return std::cmp::Ordering::Less,
+            (_, None) => return std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let na = a.iter().take_while(|c| c.is_ascii_digit()).count();
+                let nb = b.iter().take_while(|c| c.is_ascii_digit()).count();
+                let da = trim_zeros(&a[..na]);
+                let db = trim_zeros(&b[..nb]);
+                let ord = da.len().cmp(&db.len()).then_with(|| da.cmp(db));
+                if ord != std::cmp::Ordering::Equal {
+                    return ord;
+                }
+                a = &a[na..];
+                b = &b[nb..];
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(y);
+                }
+                a = &a[1..];
+                b = &b[1..];
+            }
+        }
+    }
+}
+
+fn trim_zeros(d: &[u8]) -> &[u8] {
+    let n = d.iter().take_while(|c| **c == b'0').count();
+    &d[n.min(d.len().saturating_sub(1))..]
+}
+
+inventory::submit! { Registration(&Mcr) }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn exact_arch_tag_first_then_newest_dated() {
+        let t = tags(&[
+            "1803",
+            "1803-amd64-20191008",
+            "1803-amd64-20200211",
+            "1803-arm64",
+            "1803-amd64",
+            "1809-amd64",
+        ]);
+        assert_eq!(
+            arch_specific_tags("1803", "amd64", &t),
+            tags(&["1803-amd64", "1803-amd64-20200211", "1803-amd64-20191008"])
+        );
+        assert_eq!(arch_specific_tags("1803", "arm", &t), Vec::<String>::new());
+    }
+
+    #[test]
+    fn closest_tags_share_a_prefix() {
+        let t = tags(&["ltsc2019", "1809", "1803-amd64", "1803-arm64", "latest"]);
+        let c = closest_tags("1803", &t);
+        assert_eq!(&c[..2], &tags(&["1803-arm64", "1803-amd64"])[..]);
+    }
+
+    #[test]
+    fn names_and_windows_default() {
+        let r = Reference::parse("windows/nanoserver:1803").unwrap();
+        let t = Mcr.normalize(&r).unwrap();
+        assert_eq!(t.full_name(), "mcr.microsoft.com/windows/nanoserver:1803");
+        assert_eq!(t.repo_tag().as_deref(), Some("mcr.microsoft.com/windows/nanoserver:1803"));
+        let p = Mcr.default_platform(&t.name).unwrap();
+        assert_eq!(p.to_string(), "windows/amd64");
+        let dotnet = Mcr
+            .normalize(&Reference::parse("mcr.microsoft.com/dotnet/runtime:8.0").unwrap())
+            .unwrap();
+        assert!(Mcr.default_platform(&dotnet.name).is_none());
+    }
+
+    #[test]
+    fn natural_order() {
+        use std::cmp::Ordering::*;
+        assert_eq!(natural_cmp("a-20200211", "a-20191008"), Greater);
+        assert_eq!(natural_cmp("10.0.2", "10.0.10"), Less);
+        assert_eq!(natural_cmp("x", "x"), Equal);
+    }
+}
