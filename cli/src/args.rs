@@ -21,6 +21,10 @@ pub struct Cli {
 pub enum Command {
     /// Pull one or more images and write them to a file.
     Pull(PullArgs),
+    /// Show an image's manifest, platforms, config and layers as JSON.
+    Inspect(InspectArgs),
+    /// List a repository's tags, one per line.
+    Tags(TagsArgs),
     /// List the registered registry adapters and the hosts they claim.
     Adapters,
 }
@@ -54,6 +58,10 @@ pub struct RegistryArgs {
 pub enum FormatArg {
     /// A `docker load` / `podman load` archive that is also an OCI image layout.
     Docker,
+    /// An OCI image layout directory (blobs and manifests as served).
+    Oci,
+    /// One tar of the image's final filesystem (for chroot, wsl --import, VM images).
+    Rootfs,
 }
 
 #[derive(Args, Debug)]
@@ -77,7 +85,17 @@ pub struct PullArgs {
     #[arg(long)]
     pub decompress: bool,
 
-    /// Output path, or `-` for standard output (default: <repository>_<tag>.tar).
+    /// With --format oci: keep the whole index and every platform's image.
+    #[arg(long)]
+    pub all_platforms: bool,
+
+    /// With --format oci: leave foreign (non-distributable) layers out of the layout; the
+    /// manifests keep their descriptors. For targets that already hold the Windows base layers.
+    #[arg(long)]
+    pub skip_foreign: bool,
+
+    /// Output path, or `-` for standard output (default: <repository>_<tag>.tar; a
+    /// directory <repository>_<tag> for --format oci).
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
@@ -92,4 +110,32 @@ pub struct PullArgs {
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Image reference.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// The platform to describe when the image is an index.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+
+    /// Print the manifest exactly as the registry served it.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TagsArgs {
+    /// Repository (a tag or digest, if given, is ignored).
+    #[arg(value_name = "REPOSITORY")]
+    pub repository: String,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }

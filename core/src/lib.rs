@@ -22,6 +22,7 @@ pub mod blob;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod inspect;
 pub mod manifest;
 pub mod output;
 pub mod platform;

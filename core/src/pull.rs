@@ -17,7 +17,10 @@ use crate::blob::{self, BlobJob, TransferOptions};
 use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::output::{self, AtomicFile, Destination, Format, PulledImage, StoredBlob, StoredLayer};
+use crate::manifest::{Manifest, RawManifest, MAX_INDEX_DEPTH};
+use crate::output::{
+    self, AtomicFile, Destination, Format, Pulled, PulledImage, PulledTree, StoredBlob, StoredLayer,
+};
 use crate::platform::Platform;
 use crate::progress::{Event, Progress};
 use crate::reference::Reference;
@@ -59,6 +62,10 @@ pub struct PullOptions {
     pub format: Format,
     /// Store layers uncompressed, named by diff ID.
     pub decompress: bool,
+    /// `--format oci`: keep the whole index and every platform's image.
+    pub all_platforms: bool,
+    /// `--format oci`: leave foreign layers out of the layout.
+    pub skip_foreign: bool,
     /// None picks a name from the image (`library_alpine_3.9.tar`).
     pub output: Option<Destination>,
     /// Parallel blob downloads.
@@ -75,6 +82,8 @@ impl PullOptions {
             platform: None,
             format: Format::Docker,
             decompress: false,
+            all_platforms: false,
+            skip_foreign: false,
             output: None,
             jobs: 4,
             cache: BlobStore::default_dir().map_or(Cache::Disabled, Cache::Dir),
@@ -123,6 +132,7 @@ pub fn open_session(
     opts: &RegistryOptions,
     http: &reqwest::Client,
     tokens: &Arc<TokenCache>,
+    manifest_cache: Option<Arc<BlobStore>>,
 ) -> Result<Session> {
     let credentials = opts.credentials.clone().or_else(|| {
         Credentials::from_docker_config(&located.adapter.credential_keys(&located.target.name))
@@ -136,6 +146,7 @@ pub fn open_session(
         http: http.clone(),
         tokens: tokens.clone(),
         retry: opts.retry,
+        manifest_cache,
     })
 }
 
@@ -147,11 +158,33 @@ pub fn wanted_platform(located: &Located, asked: Option<&Platform>) -> Platform 
         .unwrap_or_else(Platform::linux_amd64)
 }
 
+/// Checks option combinations before any request is made.
+fn validate(opts: &PullOptions) -> Result<()> {
+    let usage = |m: &str| Err(Error::Usage(m.to_string()));
+    if opts.images.is_empty() {
+        return usage("no image given");
+    }
+    if opts.skip_foreign && opts.format != Format::Oci {
+        return usage("--skip-foreign needs --format oci (a docker archive must hold every layer)");
+    }
+    if opts.all_platforms && opts.format != Format::Oci {
+        return usage("--all-platforms needs --format oci (the other formats hold one platform)");
+    }
+    if opts.format == Format::Oci && opts.output == Some(Destination::Stdout) {
+        return usage("--format oci writes a directory; it cannot go to standard output");
+    }
+    if opts.format == Format::Rootfs && opts.images.len() > 1 {
+        return usage("--format rootfs takes one image");
+    }
+    if opts.decompress && opts.format != Format::Docker {
+        return usage("--decompress applies to --format docker only");
+    }
+    Ok(())
+}
+
 /// Pulls every image in `opts` and writes the output.
 pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullReport> {
-    if opts.images.is_empty() {
-        return Err(Error::Usage("no image given".into()));
-    }
+    validate(opts)?;
     let located: Vec<Located> = opts
         .images
         .iter()
@@ -159,57 +192,79 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
         .collect::<Result<_>>()?;
     let destination = match &opts.output {
         Some(d) => d.clone(),
-        None if located.len() == 1 => Destination::Path(default_output_name(&located[0].target, opts.format)),
+        None if located.len() == 1 => {
+            Destination::Path(default_output_name(&located[0].target, opts.format))
+        }
         None => {
             return Err(Error::Usage(
-                "several images go into one archive: name it with -o".into(),
+                "several images go into one output: name it with -o".into(),
             ))
         }
     };
     let http = crate::transport::client()?;
     let tokens = Arc::new(TokenCache::default());
-    let store = open_store(&opts.cache, &destination)?;
+    let store = Arc::new(open_store(&opts.cache, &destination)?);
+    let manifest_cache = matches!(opts.cache, Cache::Dir(_)).then(|| store.clone());
 
+    // Resolve everything first, so a typo in the last image fails before any download.
     let mut sessions = Vec::new();
     let mut resolved = Vec::new();
     for l in &located {
-        let session = open_session(l, &opts.registry, &http, &tokens)?;
-        let wanted = wanted_platform(l, opts.platform.as_ref());
-        let r = l.adapter.resolve(&session, &l.target, &wanted).await?;
-        for note in &r.notes {
-            progress.event(Event::Note(note.clone()));
-        }
-        progress.event(Event::Resolved {
-            reference: r.target.full_name(),
-            digest: r.image.digest.clone(),
-            platform: r.platform.as_ref().map(|p| p.to_string()),
-        });
+        let session = open_session(l, &opts.registry, &http, &tokens, manifest_cache.clone())?;
+        let r = if opts.all_platforms {
+            let top = session.get_manifest(&l.target.manifest_reference()).await?;
+            Err((l.target.clone(), top))
+        } else {
+            let wanted = wanted_platform(l, opts.platform.as_ref());
+            let r = l.adapter.resolve(&session, &l.target, &wanted).await?;
+            for note in &r.notes {
+                progress.event(Event::Note(note.clone()));
+            }
+            progress.event(Event::Resolved {
+                reference: r.target.full_name(),
+                digest: r.image.digest.clone(),
+                platform: r.platform.as_ref().map(|p| p.to_string()),
+            });
+            Ok(r)
+        };
         sessions.push(session);
         resolved.push(r);
     }
 
-    let mut images = Vec::new();
+    let mut pulled = Vec::new();
     for (session, r) in sessions.iter().zip(resolved) {
-        images.push(fetch_image(session, &store, r, opts, progress).await?);
+        pulled.push(match r {
+            Ok(r) => Pulled::Image(fetch_image(session, &store, r, opts, progress).await?),
+            Err((target, top)) => Pulled::Tree(fetch_tree(session, &store, target, top, opts, progress).await?),
+        });
     }
 
-    let summaries = images
-        .iter()
-        .map(|i| PulledSummary {
-            reference: i.target.full_name(),
-            digest: i.manifest.digest.clone(),
-            size: i.config.desc.size + i.layers.iter().map(|l| l.desc.size).sum::<u64>(),
-            platform: i.platform.clone(),
-        })
-        .collect();
+    let summaries = pulled.iter().map(summarize).collect();
     progress.event(Event::Writing {
         path: destination.to_string(),
     });
-    write_output(&images, opts, &destination).await?;
+    write_output(pulled, opts, &destination).await?;
     Ok(PullReport {
         output: destination,
         images: summaries,
     })
+}
+
+fn summarize(p: &Pulled) -> PulledSummary {
+    match p {
+        Pulled::Image(i) => PulledSummary {
+            reference: i.target.full_name(),
+            digest: i.manifest.digest.clone(),
+            size: i.config.desc.size + i.layers.iter().map(|l| l.desc.size).sum::<u64>(),
+            platform: i.platform.clone(),
+        },
+        Pulled::Tree(t) => PulledSummary {
+            reference: t.target.full_name(),
+            digest: t.top.digest.clone(),
+            size: t.blobs.iter().map(|b| b.desc.size).sum(),
+            platform: None,
+        },
+    }
 }
 
 fn open_store(cache: &Cache, destination: &Destination) -> Result<BlobStore> {
@@ -265,7 +320,7 @@ pub async fn fetch_image(
             ),
         ));
     }
-    let want_diffs = opts.decompress;
+    let want_diffs = opts.decompress || opts.format == Format::Rootfs;
     let total = r.manifest.layers.len();
     let jobs: Vec<BlobJob> = r
         .manifest
@@ -284,30 +339,18 @@ pub async fn fetch_image(
         })
         .collect::<Result<_>>()?;
 
-    // Fetch each distinct blob once, several at a time.
-    let mut unique: HashMap<&Digest, &BlobJob> = HashMap::new();
-    for j in &jobs {
-        unique.entry(&j.desc.digest).or_insert(j);
-    }
-    let fetched: HashMap<Digest, blob::Fetched> = stream::iter(unique.into_values())
-        .map(|job| async move {
-            let f = blob::fetch(session, store, job, opts.transfer, progress).await?;
-            Ok::<_, Error>((job.desc.digest.clone(), f))
-        })
-        .buffer_unordered(opts.jobs.max(1))
-        .try_collect()
-        .await?;
-
+    let wanted = jobs.iter().filter(|j| !(opts.skip_foreign && j.foreign));
+    let fetched = fetch_all(session, store, wanted, opts, progress).await?;
     let layers = jobs
         .iter()
         .zip(diff_ids)
         .map(|(job, diff_id)| {
-            let f = &fetched[&job.desc.digest];
+            let f = fetched.get(&job.desc.digest);
             StoredLayer {
                 desc: job.desc.clone(),
-                path: f.path.clone(),
+                path: f.map(|f| f.path.clone()),
                 diff_id,
-                diff_path: f.diff_path.clone(),
+                diff_path: f.and_then(|f| f.diff_path.clone()),
                 foreign: job.foreign,
             }
         })
@@ -325,25 +368,157 @@ pub async fn fetch_image(
     })
 }
 
+/// Fetches each distinct blob once, several at a time.
+async fn fetch_all<'a>(
+    session: &Session,
+    store: &BlobStore,
+    jobs: impl Iterator<Item = &'a BlobJob>,
+    opts: &PullOptions,
+    progress: &dyn Progress,
+) -> Result<HashMap<Digest, blob::Fetched>> {
+    let mut unique: HashMap<&Digest, &BlobJob> = HashMap::new();
+    for j in jobs {
+        unique.entry(&j.desc.digest).or_insert(j);
+    }
+    stream::iter(unique.into_values())
+        .map(|job| async move {
+            let f = blob::fetch(session, store, job, opts.transfer, progress).await?;
+            Ok::<_, Error>((job.desc.digest.clone(), f))
+        })
+        .buffer_unordered(opts.jobs.max(1))
+        .try_collect()
+        .await
+}
+
+/// `--all-platforms`: every manifest under an index and every blob they name, as opaque
+/// content (attestations and other artifacts included, so the index stays whole).
+pub async fn fetch_tree(
+    session: &Session,
+    store: &BlobStore,
+    target: Target,
+    top: RawManifest,
+    opts: &PullOptions,
+    progress: &dyn Progress,
+) -> Result<PulledTree> {
+    let what = target.full_name();
+    let adapter = session.adapter();
+    let mut manifests = Vec::new();
+    let mut jobs = Vec::new();
+    let mut pending = vec![(top.clone(), 0usize)];
+    while let Some((m, depth)) = pending.pop() {
+        if depth > MAX_INDEX_DEPTH {
+            return Err(Error::manifest(&what, "indexes nested too deep"));
+        }
+        match m.parse(&what)? {
+            Manifest::Index(index) => {
+                for d in &index.manifests {
+                    let child = session.get_manifest(&d.digest.to_string()).await?;
+                    if child.bytes.len() as u64 != d.size {
+                        return Err(Error::SizeMismatch {
+                            what: format!("manifest {} in {what}", d.digest.short()),
+                            expected: d.size,
+                            actual: child.bytes.len() as u64,
+                        });
+                    }
+                    manifests.push(child.clone());
+                    pending.push((child, depth + 1));
+                }
+            }
+            Manifest::Image(image) => {
+                let n = image.layers.len();
+                jobs.push(opaque_job(image.config.clone(), format!("config {}", image.config.digest.short()), false));
+                for (i, l) in image.layers.iter().enumerate() {
+                    let foreign = adapter.is_foreign(l);
+                    if !(foreign && opts.skip_foreign) {
+                        jobs.push(opaque_job(l.clone(), format!("blob {}/{n} {}", i + 1, l.digest.short()), foreign));
+                    }
+                }
+            }
+        }
+    }
+    let fetched = fetch_all(session, store, jobs.iter(), opts, progress).await?;
+    let blobs = fetched
+        .into_iter()
+        .filter_map(|(d, f)| {
+            let desc = jobs.iter().find(|j| j.desc.digest == d)?.desc.clone();
+            Some(StoredBlob { desc, path: f.path })
+        })
+        .collect();
+    Ok(PulledTree {
+        target,
+        top,
+        manifests,
+        blobs,
+    })
+}
+
+fn opaque_job(desc: crate::manifest::Descriptor, what: String, foreign: bool) -> BlobJob {
+    BlobJob {
+        desc,
+        what,
+        compression: None,
+        diff_id: None,
+        foreign,
+    }
+}
+
 /// Step 6: write what the user asked for, atomically.
-async fn write_output(images: &[PulledImage], opts: &PullOptions, dest: &Destination) -> Result<()> {
-    let images = images.to_vec();
+async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: &Destination) -> Result<()> {
     let decompress = opts.decompress;
+    let skip_foreign = opts.skip_foreign;
     let format = opts.format;
     let dest = dest.clone();
-    tokio::task::spawn_blocking(move || match (format, &dest) {
-        (Format::Docker, Destination::Path(p)) => {
-            let mut f = AtomicFile::create(p)?;
-            output::docker::write(&images, decompress, &mut f)?;
-            f.commit().map(|_| ())
+    tokio::task::spawn_blocking(move || match format {
+        Format::Oci => match &dest {
+            Destination::Path(dir) => output::oci::write(&pulled, dir, skip_foreign),
+            Destination::Stdout => Err(Error::Usage("--format oci cannot go to standard output".into())),
+        },
+        Format::Docker => {
+            let images = single_images(pulled)?;
+            to_destination(&dest, |w| output::docker::write(&images, decompress, w))
         }
-        (Format::Docker, Destination::Stdout) => {
-            let stdout = std::io::stdout().lock();
-            output::docker::write(&images, decompress, std::io::BufWriter::with_capacity(1 << 20, stdout))
+        Format::Rootfs => {
+            let images = single_images(pulled)?;
+            let layers = images[0]
+                .layers
+                .iter()
+                .map(|l| {
+                    l.diff_path.clone().ok_or_else(|| {
+                        Error::manifest(l.desc.digest.short(), "uncompressed layer missing from the store")
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            to_destination(&dest, |w| output::rootfs::write(&layers, w).map(|_| ()))
         }
     })
     .await
     .map_err(|e| Error::io("output writer", std::io::Error::other(e.to_string())))?
+}
+
+fn single_images(pulled: Vec<Pulled>) -> Result<Vec<PulledImage>> {
+    pulled
+        .into_iter()
+        .map(|p| match p {
+            Pulled::Image(i) => Ok(i),
+            Pulled::Tree(_) => Err(Error::Usage("this format holds one platform per image".into())),
+        })
+        .collect()
+}
+
+/// Runs a streaming writer into a file (atomically) or standard output.
+fn to_destination(dest: &Destination, write: impl FnOnce(&mut dyn std::io::Write) -> Result<()>) -> Result<()> {
+    match dest {
+        Destination::Path(p) => {
+            let mut f = AtomicFile::create(p)?;
+            write(&mut f)?;
+            f.commit().map(|_| ())
+        }
+        Destination::Stdout => {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            write(&mut out)?;
+            std::io::Write::flush(&mut out).map_err(|e| Error::io("writing to standard output", e))
+        }
+    }
 }
 
 /// `library_alpine_3.9.tar`: the repository path with `/` as `_`, then the tag (or the
@@ -357,5 +532,7 @@ pub fn default_output_name(target: &Target, format: Format) -> PathBuf {
     };
     match format {
         Format::Docker => PathBuf::from(format!("{base}_{suffix}.tar")),
+        Format::Oci => PathBuf::from(format!("{base}_{suffix}")),
+        Format::Rootfs => PathBuf::from(format!("{base}_{suffix}_rootfs.tar")),
     }
 }

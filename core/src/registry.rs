@@ -21,6 +21,7 @@ use crate::auth::{AuthContext, Credential, Credentials, Scope};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{self, media_type, Descriptor, RawManifest};
+use crate::store::{BlobStore, Kind};
 use crate::transport;
 
 /// Tokens shared by every session of one run, keyed by endpoint and scope.
@@ -94,6 +95,9 @@ pub struct SessionConfig {
     pub http: reqwest::Client,
     pub tokens: Arc<TokenCache>,
     pub retry: RetryPolicy,
+    /// A blob store whose copies of manifests spare GET requests (Docker Hub counts those
+    /// against its pull limit; HEAD requests are free).
+    pub manifest_cache: Option<Arc<BlobStore>>,
 }
 
 pub struct Session {
@@ -107,6 +111,7 @@ pub struct Session {
     retry: RetryPolicy,
     /// Serializes challenge answers so parallel requests that all meet a 401 ask for one token.
     auth_lock: tokio::sync::Mutex<()>,
+    manifest_cache: Option<Arc<BlobStore>>,
 }
 
 /// A successful blob response and where it came from (after redirects).
@@ -148,6 +153,7 @@ impl Session {
             scope,
             retry: cfg.retry,
             auth_lock: tokio::sync::Mutex::new(()),
+            manifest_cache: cfg.manifest_cache,
         })
     }
 
@@ -257,8 +263,26 @@ impl Session {
     }
 
     /// Fetches a manifest by tag or digest, verifying it against the digest it was asked by and
-    /// against `Docker-Content-Digest`.
+    /// against `Docker-Content-Digest`. With a manifest cache, a digest already known costs no
+    /// GET, and a tag costs a HEAD when its digest is cached.
     pub async fn get_manifest(&self, reference: &str) -> Result<RawManifest> {
+        let Some(cache) = &self.manifest_cache else {
+            return self.fetch_manifest(reference).await;
+        };
+        let digest = match Digest::parse(reference) {
+            Ok(d) => Some(d),
+            // A registry that does not answer HEAD usefully just costs us the GET.
+            Err(_) => self.head_manifest(reference).await.ok().flatten().map(|d| d.digest),
+        };
+        if let Some(m) = digest.and_then(|d| cached_manifest(cache, &d)) {
+            return Ok(m);
+        }
+        let m = self.fetch_manifest(reference).await?;
+        store_manifest(cache, &m);
+        Ok(m)
+    }
+
+    async fn fetch_manifest(&self, reference: &str) -> Result<RawManifest> {
         let what = format!("manifest {}:{reference}", self.display_name());
         let url = self.url(&format!("manifests/{reference}"))?;
         let resp = self.send(Method::GET, url, manifest_headers(), &what).await?;
@@ -372,6 +396,24 @@ impl Session {
         self.follow_redirects(resp, url, offset, &what).await
     }
 
+    /// A small blob (a config) read into memory, verified.
+    pub async fn get_blob_bytes(&self, desc: &Descriptor, limit: u64) -> Result<Vec<u8>> {
+        let what = format!("blob {} of {}", desc.digest.short(), self.display_name());
+        if desc.size > limit {
+            return Err(Error::manifest(what, format!("{} bytes exceeds the {limit} byte limit", desc.size)));
+        }
+        let BlobResponse { response, .. } = self.open_blob(&desc.digest, 0).await?;
+        let bytes = transport::read_limited(response, desc.size as usize, &what).await?;
+        if bytes.len() as u64 != desc.size {
+            return Err(Error::SizeMismatch { what, expected: desc.size, actual: bytes.len() as u64 });
+        }
+        let actual = desc.digest.compute_like(&bytes);
+        if actual != desc.digest {
+            return Err(Error::DigestMismatch { what, expected: desc.digest.clone(), actual });
+        }
+        Ok(bytes)
+    }
+
     /// Opens a blob from an external URL (a foreign layer's `urls`): never with credentials.
     pub async fn open_external(&self, url: &str, offset: u64, what: &str) -> Result<BlobResponse> {
         let url = Url::parse(url).map_err(|e| Error::Refused {
@@ -441,6 +483,36 @@ impl Session {
     /// `registry/repository` for messages.
     pub fn display_name(&self) -> String {
         format!("{}/{}", self.name.registry, self.name.repository)
+    }
+}
+
+/// A manifest from the store, re-verified (it is small, and the cache is only a cache).
+fn cached_manifest(store: &BlobStore, digest: &Digest) -> Option<RawManifest> {
+    let path = store.lookup(Kind::Blob, digest, None)?;
+    let meta = std::fs::metadata(&path).ok()?;
+    if meta.len() > manifest::MAX_MANIFEST_BYTES as u64 {
+        return None;
+    }
+    let bytes = std::fs::read(&path).ok()?;
+    if &digest.compute_like(&bytes) != digest {
+        return None;
+    }
+    Some(RawManifest {
+        media_type: manifest::effective_media_type(&bytes, None),
+        digest: digest.clone(),
+        bytes,
+    })
+}
+
+/// Best effort: a manifest that fails to be cached is fetched again next time.
+fn store_manifest(store: &BlobStore, m: &RawManifest) {
+    if store.lookup(Kind::Blob, &m.digest, Some(m.bytes.len() as u64)).is_some() {
+        return;
+    }
+    if let Ok(mut tmp) = store.temp_file() {
+        if std::io::Write::write_all(&mut tmp, &m.bytes).is_ok() {
+            let _ = store.commit(Kind::Blob, &m.digest, tmp);
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
 mod adapters;
+mod inspect;
 mod pull;
+mod tags;
 
 use drag_core::auth::Credentials;
 use drag_core::registry::RetryPolicy;
@@ -13,6 +15,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Pull(args) => pull::run(args).await,
         Command::Adapters => adapters::run(),
+        Command::Inspect(args) => inspect::run(args).await,
+        Command::Tags(args) => tags::run(args).await,
     }
 }
 

@@ -38,8 +38,12 @@ fn options(args: &PullArgs) -> Result<PullOptions, Error> {
     opts.platform = args.platform.as_deref().map(str::parse::<Platform>).transpose()?;
     opts.format = match args.format {
         FormatArg::Docker => Format::Docker,
+        FormatArg::Oci => Format::Oci,
+        FormatArg::Rootfs => Format::Rootfs,
     };
     opts.decompress = args.decompress;
+    opts.all_platforms = args.all_platforms;
+    opts.skip_foreign = args.skip_foreign;
     opts.output = args.output.as_deref().map(|p| {
         if p == Path::new("-") {
             Destination::Stdout

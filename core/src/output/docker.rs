@@ -105,7 +105,11 @@ pub fn write(images: &[PulledImage], decompress: bool, out: impl Write) -> Resul
 /// The digest and file under which a layer goes into the archive.
 fn archived_layer(layer: &StoredLayer, decompress: bool) -> Result<(&Digest, &Path)> {
     if !decompress {
-        return Ok((&layer.desc.digest, &layer.path));
+        // docker load needs every layer file, foreign ones included.
+        let path = layer.path.as_deref().ok_or_else(|| {
+            Error::manifest(layer.desc.digest.short(), "layer missing from the store")
+        })?;
+        return Ok((&layer.desc.digest, path));
     }
     let path = layer.diff_path.as_deref().ok_or_else(|| {
         Error::manifest(

@@ -6,6 +6,8 @@
 
 pub mod atomic;
 pub mod docker;
+pub mod oci;
+pub mod rootfs;
 
 use std::path::PathBuf;
 
@@ -21,12 +23,18 @@ pub use atomic::AtomicFile;
 pub enum Format {
     /// One tar that `docker load` and `podman load` accept and that is also an OCI layout.
     Docker,
+    /// An OCI image layout directory.
+    Oci,
+    /// One tar of the image's final filesystem.
+    Rootfs,
 }
 
 impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::Docker => "docker",
+            Format::Oci => "oci",
+            Format::Rootfs => "rootfs",
         }
     }
 }
@@ -59,7 +67,8 @@ pub struct StoredBlob {
 #[derive(Clone, Debug)]
 pub struct StoredLayer {
     pub desc: Descriptor,
-    pub path: PathBuf,
+    /// None for a foreign layer left out on purpose (`--skip-foreign`).
+    pub path: Option<PathBuf>,
     pub diff_id: Digest,
     pub diff_path: Option<PathBuf>,
     pub foreign: bool,
@@ -76,4 +85,66 @@ pub struct PulledImage {
     pub platform: Option<Platform>,
     pub config: StoredBlob,
     pub layers: Vec<StoredLayer>,
+}
+
+/// Every platform under an index, for `--all-platforms`.
+#[derive(Clone, Debug)]
+pub struct PulledTree {
+    pub target: Target,
+    pub top: RawManifest,
+    /// Every manifest below `top`, indexes and images.
+    pub manifests: Vec<RawManifest>,
+    /// Every blob those manifests name, except foreign ones left out on purpose.
+    pub blobs: Vec<StoredBlob>,
+}
+
+/// What a pull brought into the store for one reference.
+#[derive(Clone, Debug)]
+pub enum Pulled {
+    Image(PulledImage),
+    Tree(PulledTree),
+}
+
+impl Pulled {
+    pub fn target(&self) -> &Target {
+        match self {
+            Pulled::Image(i) => &i.target,
+            Pulled::Tree(t) => &t.target,
+        }
+    }
+
+    /// The blob files to store, by digest.
+    pub fn blob_files(&self, skip_foreign: bool) -> Vec<(&Digest, &std::path::Path)> {
+        match self {
+            Pulled::Image(i) => std::iter::once((&i.config.desc.digest, i.config.path.as_path()))
+                .chain(
+                    i.layers
+                        .iter()
+                        .filter(|l| !(skip_foreign && l.foreign))
+                        .filter_map(|l| l.path.as_deref().map(|p| (&l.desc.digest, p))),
+                )
+                .collect(),
+            Pulled::Tree(t) => t.blobs.iter().map(|b| (&b.desc.digest, b.path.as_path())).collect(),
+        }
+    }
+
+    /// The manifests to store, as served.
+    pub fn manifests(&self) -> Vec<&RawManifest> {
+        match self {
+            Pulled::Image(i) => vec![&i.manifest],
+            Pulled::Tree(t) => std::iter::once(&t.top).chain(&t.manifests).collect(),
+        }
+    }
+
+    /// The descriptor a layout's index gets for this pull, and its name.
+    pub fn root(&self) -> (Descriptor, &Target) {
+        match self {
+            Pulled::Image(i) => {
+                let mut d = i.manifest.descriptor();
+                d.platform = i.platform.clone();
+                (d, &i.target)
+            }
+            Pulled::Tree(t) => (t.top.descriptor(), &t.target),
+        }
+    }
 }

@@ -1,0 +1,115 @@
+//! `inspect`: what an image is, without pulling its layers.
+//!
+//! Resolves like a pull (same adapters, same platform choice), then reads only the config.
+//! With the cache, manifests already seen cost a HEAD request and nothing else.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::config::{ImageConfig, MAX_CONFIG_BYTES};
+use crate::error::Result;
+use crate::manifest::Manifest;
+use crate::platform::Platform;
+use crate::pull::{locate, open_session, wanted_platform, Cache, RegistryOptions};
+use crate::registry::TokenCache;
+use crate::resolve::describe_platforms;
+use crate::store::BlobStore;
+
+#[derive(Clone, Debug)]
+pub struct InspectOptions {
+    pub image: String,
+    pub registry: RegistryOptions,
+    pub platform: Option<Platform>,
+    pub cache: Cache,
+}
+
+/// The manifest bytes exactly as served: the index or image the reference names, or with a
+/// platform, the image chosen from the index.
+pub async fn raw_manifest(opts: &InspectOptions) -> Result<Vec<u8>> {
+    let (located, session) = connect(opts)?;
+    if opts.platform.is_none() {
+        return Ok(session.get_manifest(&located.target.manifest_reference()).await?.bytes);
+    }
+    let wanted = wanted_platform(&located, opts.platform.as_ref());
+    let r = located.adapter.resolve(&session, &located.target, &wanted).await?;
+    Ok(r.image.bytes)
+}
+
+/// A JSON description of the image.
+pub async fn inspect(opts: &InspectOptions) -> Result<Value> {
+    let (located, session) = connect(opts)?;
+    let wanted = wanted_platform(&located, opts.platform.as_ref());
+    let r = located.adapter.resolve(&session, &located.target, &wanted).await?;
+    let config_bytes = session.get_blob_bytes(&r.manifest.config, MAX_CONFIG_BYTES).await?;
+    let config = ImageConfig::parse(&config_bytes)?;
+    let is_index = matches!(r.top.parse(&r.target.full_name())?, Manifest::Index(_));
+    let layers: Vec<Value> = r
+        .manifest
+        .layers
+        .iter()
+        .map(|l| {
+            let mut v = json!({"digest": l.digest, "size": l.size, "mediaType": l.media_type});
+            if !l.urls.is_empty() {
+                v["urls"] = json!(l.urls);
+            }
+            v
+        })
+        .collect();
+    let size: u64 = r.manifest.config.size + r.manifest.layers.iter().map(|l| l.size).sum::<u64>();
+    let field = |k: &str| config.field(k).cloned().unwrap_or(Value::Null);
+    let runtime = |k: &str| config.runtime(k).cloned().unwrap_or(Value::Null);
+    let mut out = json!({
+        "reference": r.target.full_name(),
+        "registry": r.target.name.registry,
+        "repository": r.target.name.repository,
+        "tag": r.target.tag,
+        "digest": r.top.digest,
+        "mediaType": r.top.media_type,
+        "image": {
+            "digest": r.image.digest,
+            "mediaType": r.image.media_type,
+            "platform": r.platform.as_ref().map(|p| p.to_string()),
+            "size": size,
+            "config": {
+                "digest": r.manifest.config.digest,
+                "os": config.os(),
+                "architecture": config.architecture(),
+                "variant": field("variant"),
+                "os.version": field("os.version"),
+                "created": field("created"),
+                "env": runtime("Env"),
+                "cmd": runtime("Cmd"),
+                "entrypoint": runtime("Entrypoint"),
+                "workingDir": runtime("WorkingDir"),
+                "user": runtime("User"),
+                "labels": runtime("Labels"),
+            },
+            "layers": layers,
+        },
+    });
+    if is_index {
+        out["platforms"] = json!(describe_platforms(&r.index_platforms));
+    }
+    Ok(out)
+}
+
+/// A session for one reference, with the manifest cache when there is one.
+fn connect(opts: &InspectOptions) -> Result<(crate::pull::Located, crate::registry::Session)> {
+    let located = locate(&opts.image, &opts.registry)?;
+    let http = crate::transport::client()?;
+    let cache = match &opts.cache {
+        Cache::Dir(d) => Some(Arc::new(BlobStore::open(d)?)),
+        Cache::Disabled => None,
+    };
+    let session = open_session(&located, &opts.registry, &http, &Arc::new(TokenCache::default()), cache)?;
+    Ok((located, session))
+}
+
+/// Every tag of the repository a reference names.
+pub async fn tags(image: &str, registry: &RegistryOptions) -> Result<Vec<String>> {
+    let located = locate(image, registry)?;
+    let http = crate::transport::client()?;
+    let session = open_session(&located, registry, &http, &Arc::new(TokenCache::default()), None)?;
+    session.list_tags().await
+}
