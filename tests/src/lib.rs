@@ -1,1 +1,65 @@
-//! placeholder
+//! Test support for drag's integration tests (`tests/tests/*.rs`).
+//!
+//! drag talks to registries and feeds real consumers, so its tests need
+//! controllable registries and real tools around it:
+//!
+//! - [`image`]: reproducible images, layers, indexes built in memory;
+//! - [`FakeRegistry`] / [`StaticHost`]: in-process servers with Docker Hub /
+//!   MCR behaviours, injected faults and a request log;
+//! - [`RealRegistry`]: the reference registry implementation as a child process;
+//! - [`require_tool`]: skopeo, podman, umoci... or a visible skip;
+//! - [`drag_cli`]: the `drag` binary built from this workspace, and running it.
+
+pub mod digest;
+pub mod drag_cli;
+pub mod fake_registry;
+pub mod image;
+pub mod real_registry;
+pub mod recorded;
+mod server;
+pub mod static_host;
+pub mod tools;
+
+pub use digest::sha256_digest;
+pub use drag_cli::{drag, drag_bin, run, DragOutput};
+pub use fake_registry::{AuthMode, FakeRegistry, Fault, TokenField};
+pub use image::{
+    attestation_for, media_types, Blob, Compression, ForeignLayer, Image, ImageBuilder,
+    IndexBuilder, Layer, LayerBuilder, ManifestFormat,
+};
+pub use real_registry::RealRegistry;
+pub use recorded::{Listener, RecordedRequest};
+pub use static_host::StaticHost;
+pub use tools::require_tool;
+
+/// A loopback port that was free a moment ago (for child processes that
+/// must be told their port; in-process servers bind port 0 instead).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|listener| listener.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// A reqwest client for talking to the test servers: no proxy (loopback
+/// must stay loopback), no redirects followed (tests look at them), bounded.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("build reqwest client")
+}
+
+/// The body of `response` parsed as JSON (panics otherwise). The workspace's
+/// reqwest has no `json` feature; this keeps tests from needing it.
+pub async fn response_json(response: reqwest::Response) -> serde_json::Value {
+    let bytes = response.bytes().await.expect("read response body");
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "body is not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    })
+}

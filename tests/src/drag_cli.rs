@@ -1,0 +1,248 @@
+//! Building and running the real `drag` binary, as users run it.
+//!
+//! Integration tests exercise the CLI end to end, so they need the binary
+//! built from this workspace. Cargo only builds a package's own binaries for
+//! its tests, and `drag-cli` is another package, so the first caller builds
+//! it with a nested `cargo build` into the same target directory and
+//! profile as the running test binary.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long [`run`] lets `drag` run before killing it.
+pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Proxy variables that would route drag's loopback traffic elsewhere.
+const PROXY_VARS: &[&str] = &[
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+];
+
+/// Path of the `drag` binary, built on first call (once per process).
+/// Panics with cargo's output if the build fails.
+pub fn drag_bin() -> PathBuf {
+    match try_drag_bin() {
+        Ok(path) => path,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// Like [`drag_bin`], but a failed build is an `Err` with cargo's output.
+pub fn try_drag_bin() -> Result<PathBuf, String> {
+    static DRAG_BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    DRAG_BIN.get_or_init(build_drag).clone()
+}
+
+/// Where the running test binary's build lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildLayout {
+    /// E.g. `/work/main/target`.
+    pub target_dir: PathBuf,
+    /// E.g. `/work/main/target/debug`.
+    pub profile_dir: PathBuf,
+    /// The cargo profile that builds into `profile_dir` (`dev` for `debug`).
+    pub profile: String,
+}
+
+impl BuildLayout {
+    /// The layout of the running executable.
+    pub fn current() -> BuildLayout {
+        let exe = std::env::current_exe().expect("current_exe");
+        BuildLayout::of_exe(&exe)
+    }
+
+    /// Test binaries live in `target/<profile>/deps/`; others in `target/<profile>/`.
+    pub fn of_exe(exe: &Path) -> BuildLayout {
+        let parent = exe.parent().expect("executable has a directory");
+        let profile_dir = if parent.file_name().is_some_and(|n| n == "deps") {
+            parent.parent().expect("deps has a parent")
+        } else {
+            parent
+        };
+        let target_dir = profile_dir
+            .parent()
+            .expect("profile directory has a parent");
+        let profile = match profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("debug")
+        {
+            "debug" => "dev".to_string(),
+            other => other.to_string(),
+        };
+        BuildLayout {
+            target_dir: target_dir.to_path_buf(),
+            profile_dir: profile_dir.to_path_buf(),
+            profile,
+        }
+    }
+}
+
+/// The workspace root (this crate lives in `<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests crate is inside the workspace")
+        .to_path_buf()
+}
+
+fn build_drag() -> Result<PathBuf, String> {
+    let layout = BuildLayout::current();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(&cargo)
+        .args(["build", "-p", "drag-cli", "--bin", "drag", "--profile"])
+        .arg(&layout.profile)
+        .arg("--target-dir")
+        .arg(&layout.target_dir)
+        .current_dir(workspace_root())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run {cargo:?}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building drag failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let bin = layout.profile_dir.join("drag");
+    if !bin.is_file() {
+        return Err(format!("cargo built drag but {} is missing", bin.display()));
+    }
+    Ok(bin)
+}
+
+/// A `drag` command with a fresh `DRAG_CACHE_DIR`, `NO_COLOR=1`, no proxy
+/// variables and stdin closed. Later `.env(...)` calls override these.
+pub fn drag() -> Command {
+    let mut command = Command::new(drag_bin());
+    command
+        .env("DRAG_CACHE_DIR", fresh_dir("drag-cache-"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    for var in PROXY_VARS {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// A new empty directory under `<target>/tmp/drag-tests/`. It outlives the
+/// test on purpose (a `Command` can't own a `TempDir`), and lives in the
+/// target directory so `cargo clean` removes it.
+pub fn fresh_dir(prefix: &str) -> PathBuf {
+    let parent = BuildLayout::current()
+        .target_dir
+        .join("tmp")
+        .join("drag-tests");
+    std::fs::create_dir_all(&parent).expect("create target/tmp/drag-tests");
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&parent)
+        .expect("create a fresh directory")
+        .keep()
+}
+
+/// What a finished `drag` run produced.
+#[derive(Clone, Debug)]
+pub struct DragOutput {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl DragOutput {
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Panics, showing stderr, unless the run succeeded.
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        assert!(
+            self.success(),
+            "drag failed ({}); stderr:\n{}",
+            self.status,
+            self.stderr
+        );
+        self
+    }
+
+    /// Panics, showing stdout, unless the run failed.
+    #[track_caller]
+    pub fn assert_failure(&self) -> &Self {
+        assert!(
+            !self.success(),
+            "drag unexpectedly succeeded; stdout:\n{}\nstderr:\n{}",
+            self.stdout_text(),
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `command` to completion (killed after [`DEFAULT_RUN_TIMEOUT`]),
+/// capturing its output; stderr is echoed when it fails. Blocking is fine in
+/// async tests: the in-process servers run on their own threads.
+pub fn run(command: &mut Command) -> DragOutput {
+    run_with_timeout(command, DEFAULT_RUN_TIMEOUT)
+}
+
+/// [`run`] with a different deadline; panics if it passes.
+pub fn run_with_timeout(command: &mut Command, timeout: Duration) -> DragOutput {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start {command:?}: {e}"));
+    // Drain both pipes concurrently so a chatty child can't block on a full pipe.
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
+
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for drag") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = stderr.join().unwrap_or_default();
+            panic!(
+                "{command:?} still running after {timeout:?}; killed. stderr:\n{}",
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let output = DragOutput {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned(),
+    };
+    if !output.success() {
+        eprintln!(
+            "{command:?} exited with {}; stderr:\n{}",
+            output.status, output.stderr
+        );
+    }
+    output
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buffer = Vec::new();
+        let _ = pipe.read_to_end(&mut buffer);
+        buffer
+    })
+}

@@ -1,0 +1,299 @@
+//! An in-process registry speaking the pull side of the distribution v2 API,
+//! with the behaviours of real registries that clients get wrong.
+//!
+//! It exists so integration tests can pull from a registry whose every
+//! quirk and failure is under their control: Docker Hub's token flow (with
+//! scopes, expiry, revocation), blob redirects to a CDN that rejects
+//! forwarded credentials, paginated tag lists, missing
+//! `Docker-Content-Digest`, and injected [`Fault`]s mid-download. Content is
+//! pushed through Rust calls (no upload API), and every request is recorded
+//! for assertions.
+//!
+//! It runs on its own thread (see `server.rs`), so tests may block on the
+//! `drag` binary while it serves.
+
+mod auth;
+mod errors;
+mod fault;
+mod handlers;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+
+pub use auth::{AuthMode, TokenField, TokenRequest, SERVICE};
+pub use fault::Fault;
+
+use crate::image::{Blob, Image};
+use crate::recorded::{Listener, RecordedRequest};
+use crate::server::{bind_loopback, local_addr, BackgroundServer};
+
+/// Options for a [`FakeRegistry`]; from [`FakeRegistry::builder`].
+#[derive(Clone, Debug)]
+pub struct FakeRegistryBuilder {
+    config: Config,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    auth: AuthMode,
+    cdn: bool,
+    tags_page_size: Option<usize>,
+    docker_content_digest: bool,
+}
+
+impl FakeRegistryBuilder {
+    /// Default: [`AuthMode::Anonymous`].
+    pub fn auth(mut self, auth: AuthMode) -> Self {
+        self.config.auth = auth;
+        self
+    }
+
+    /// Blob GETs answer `307` to the CDN listener (another origin), which
+    /// serves the bytes but answers 403 to requests carrying `Authorization`.
+    pub fn cdn(mut self, cdn: bool) -> Self {
+        self.config.cdn = cdn;
+        self
+    }
+
+    /// Tag lists return at most `n` tags per page, with a `Link: <...>; rel="next"`.
+    pub fn tags_page_size(mut self, n: usize) -> Self {
+        self.config.tags_page_size = Some(n);
+        self
+    }
+
+    /// Whether manifest and blob responses carry `Docker-Content-Digest` (default true).
+    pub fn docker_content_digest(mut self, send: bool) -> Self {
+        self.config.docker_content_digest = send;
+        self
+    }
+
+    /// Binds both listeners on 127.0.0.1 and starts serving; ready on return.
+    pub fn start(self) -> FakeRegistry {
+        let registry_listener = bind_loopback();
+        let cdn_listener = bind_loopback();
+        let shared = Arc::new(Shared {
+            config: self.config,
+            registry_addr: local_addr(&registry_listener),
+            cdn_addr: local_addr(&cdn_listener),
+            state: Mutex::new(State::default()),
+        });
+        let registry_router = Router::new()
+            .fallback(handlers::registry)
+            .with_state(shared.clone());
+        let cdn_router = Router::new()
+            .fallback(handlers::cdn)
+            .with_state(shared.clone());
+        let server = BackgroundServer::start(
+            "fake-registry",
+            vec![
+                (registry_listener, registry_router),
+                (cdn_listener, cdn_router),
+            ],
+        );
+        FakeRegistry {
+            shared,
+            _server: server,
+        }
+    }
+}
+
+/// State shared by the handlers of both listeners.
+struct Shared {
+    config: Config,
+    registry_addr: SocketAddr,
+    cdn_addr: SocketAddr,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Keyed by (repository, digest).
+    blobs: HashMap<(String, String), Blob>,
+    /// Keyed by (repository, tag or digest).
+    manifests: HashMap<(String, String), Blob>,
+    requests: Vec<RecordedRequest>,
+    faults: Vec<Fault>,
+    tokens: HashMap<String, auth::IssuedToken>,
+    token_requests: Vec<TokenRequest>,
+    next_token: u64,
+}
+
+impl Shared {
+    fn url(&self) -> String {
+        format!("http://{}", self.registry_addr)
+    }
+
+    fn cdn_url(&self) -> String {
+        format!("http://{}", self.cdn_addr)
+    }
+
+    fn record(&self, request: RecordedRequest) {
+        self.state
+            .lock()
+            .expect("fake registry state")
+            .requests
+            .push(request);
+    }
+}
+
+/// A running fake registry; stops when dropped.
+pub struct FakeRegistry {
+    shared: Arc<Shared>,
+    _server: BackgroundServer,
+}
+
+impl FakeRegistry {
+    pub fn builder() -> FakeRegistryBuilder {
+        FakeRegistryBuilder {
+            config: Config {
+                auth: AuthMode::Anonymous,
+                cdn: false,
+                tags_page_size: None,
+                docker_content_digest: true,
+            },
+        }
+    }
+
+    /// An anonymous registry with default behaviour.
+    pub fn start() -> FakeRegistry {
+        FakeRegistry::builder().start()
+    }
+
+    /// `http://127.0.0.1:PORT` of the registry API.
+    pub fn url(&self) -> String {
+        self.shared.url()
+    }
+
+    /// `127.0.0.1:PORT` of the registry API: the registry part of an image reference.
+    pub fn host(&self) -> String {
+        self.shared.registry_addr.to_string()
+    }
+
+    /// `http://127.0.0.1:PORT` of the CDN listener (always running; only
+    /// used for blob GETs when built with `cdn(true)`).
+    pub fn cdn_url(&self) -> String {
+        self.shared.cdn_url()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.state.lock().expect("fake registry state")
+    }
+
+    /// Stores `blob` in `repo` under `blob.digest` (which may be forged).
+    pub fn push_blob(&self, repo: &str, blob: &Blob) {
+        self.state()
+            .blobs
+            .insert((repo.to_string(), blob.digest.clone()), blob.clone());
+    }
+
+    /// Stores `manifest` in `repo` under `manifest.digest` and under
+    /// `reference` (a tag, or a digest, which may differ from the content's
+    /// for hostile tests). Served with `Content-Type: manifest.media_type`.
+    pub fn push_manifest(&self, repo: &str, reference: &str, manifest: &Blob) {
+        let mut state = self.state();
+        state.manifests.insert(
+            (repo.to_string(), manifest.digest.clone()),
+            manifest.clone(),
+        );
+        state
+            .manifests
+            .insert((repo.to_string(), reference.to_string()), manifest.clone());
+    }
+
+    /// Pushes the config and distributable layers of `image`, then its manifest as `tag`.
+    pub fn push_image(&self, repo: &str, tag: &str, image: &Image) {
+        self.push_image_blobs(repo, image);
+        self.push_manifest(repo, tag, &image.manifest);
+    }
+
+    fn push_image_blobs(&self, repo: &str, image: &Image) {
+        self.push_blob(repo, &image.config);
+        for layer in image.distributable_layers() {
+            self.push_blob(repo, &layer.blob);
+        }
+    }
+
+    /// Pushes each image by digest, then `index` as `tag`. Nested indexes are
+    /// the caller's to push (with [`FakeRegistry::push_manifest`]).
+    pub fn push_index(&self, repo: &str, tag: &str, index: &Blob, images: &[&Image]) {
+        for image in images {
+            self.push_image_blobs(repo, image);
+            self.push_manifest(repo, image.digest(), &image.manifest);
+        }
+        self.push_manifest(repo, tag, index);
+    }
+
+    /// Forgets a manifest reference (tag or digest).
+    pub fn delete_manifest(&self, repo: &str, reference: &str) {
+        self.state()
+            .manifests
+            .remove(&(repo.to_string(), reference.to_string()));
+    }
+
+    pub fn delete_blob(&self, repo: &str, digest: &str) {
+        self.state()
+            .blobs
+            .remove(&(repo.to_string(), digest.to_string()));
+    }
+
+    /// Every request to the registry and CDN listeners so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state().requests.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.state().requests.clear();
+    }
+
+    /// GETs of blob `digest` at the registry's `/v2/<name>/blobs/` endpoint
+    /// (with a CDN, each one was then redirected; see [`FakeRegistry::cdn_get_count`]).
+    pub fn blob_get_count(&self, digest: &str) -> usize {
+        self.state()
+            .requests
+            .iter()
+            .filter(|r| {
+                r.listener == Listener::Registry
+                    && r.method == "GET"
+                    && r.path().contains("/blobs/")
+                    && r.path().ends_with(&format!("/{digest}"))
+            })
+            .count()
+    }
+
+    /// GETs of blob `digest` at the CDN listener.
+    pub fn cdn_get_count(&self, digest: &str) -> usize {
+        self.state()
+            .requests
+            .iter()
+            .filter(|r| {
+                r.listener == Listener::Cdn
+                    && r.method == "GET"
+                    && r.path().ends_with(&format!("/{digest}"))
+            })
+            .count()
+    }
+
+    /// Queues a fault for upcoming blob GETs (see [`Fault`]).
+    pub fn fault(&self, fault: Fault) {
+        self.state().faults.push(fault);
+    }
+
+    /// Faults queued and not yet used up.
+    pub fn pending_faults(&self) -> Vec<Fault> {
+        self.state().faults.clone()
+    }
+
+    /// Invalidates every issued token: the next request bearing one gets a
+    /// 401 with `error="invalid_token"`.
+    pub fn revoke_tokens(&self) {
+        auth::revoke_all(&self.shared);
+    }
+
+    /// Every `/token` request so far, with the scopes asked for.
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        self.state().token_requests.clone()
+    }
+}

@@ -1,0 +1,302 @@
+//! Request handling for the fake registry's two listeners.
+//!
+//! Repository names contain slashes, which route patterns can't capture
+//! ahead of a fixed suffix, so each listener has a single fallback handler
+//! that parses `/v2/<name>/{manifests,blobs,tags}/...` itself.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+
+use super::{auth, errors, fault, Shared};
+use crate::recorded::{Listener, RecordedRequest};
+
+enum Route<'a> {
+    Base,
+    Token,
+    Manifest { repo: &'a str, reference: &'a str },
+    Blob { repo: &'a str, digest: &'a str },
+    Tags { repo: &'a str },
+    Unknown,
+}
+
+fn route(path: &str) -> Route<'_> {
+    if path == "/token" {
+        return Route::Token;
+    }
+    if path == "/v2" || path == "/v2/" {
+        return Route::Base;
+    }
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return Route::Unknown;
+    };
+    if let Some(repo) = rest.strip_suffix("/tags/list") {
+        return Route::Tags { repo };
+    }
+    if let Some((repo, reference)) = rest.rsplit_once("/manifests/") {
+        return Route::Manifest { repo, reference };
+    }
+    if let Some((repo, digest)) = rest.rsplit_once("/blobs/") {
+        return Route::Blob { repo, digest };
+    }
+    Route::Unknown
+}
+
+/// Every request to the registry listener.
+pub(super) async fn registry(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
+    shared.record(RecordedRequest::new(
+        Listener::Registry,
+        &shared.registry_addr.to_string(),
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+    ));
+    let mut response = registry_response(&shared, &parts);
+    response.headers_mut().insert(
+        "docker-distribution-api-version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    response
+}
+
+fn registry_response(shared: &Shared, parts: &axum::http::request::Parts) -> Response {
+    let path = parts.uri.path();
+    let route = route(path);
+    if let Route::Token = route {
+        return auth::token_endpoint(shared, parts.uri.query().unwrap_or(""), &parts.headers);
+    }
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        return errors::response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "the fake registry is read-only over HTTP",
+            None,
+        );
+    }
+    let repo = match &route {
+        Route::Manifest { repo, .. } | Route::Blob { repo, .. } | Route::Tags { repo } => {
+            Some(*repo)
+        }
+        _ => None,
+    };
+    if let Some(refusal) = auth::refusal(shared, &parts.headers, repo) {
+        return refusal;
+    }
+    match route {
+        Route::Base => json_response("{}"),
+        Route::Manifest { repo, reference } => manifest(shared, repo, reference, &parts.method),
+        Route::Blob { repo, digest } => blob(shared, parts, repo, digest),
+        Route::Tags { repo } => tags(shared, repo, parts.uri.query().unwrap_or("")),
+        Route::Token | Route::Unknown => {
+            errors::response(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint", None)
+        }
+    }
+}
+
+fn manifest(shared: &Shared, repo: &str, reference: &str, method: &Method) -> Response {
+    let found = shared
+        .state
+        .lock()
+        .expect("fake registry state")
+        .manifests
+        .get(&(repo.to_string(), reference.to_string()))
+        .cloned();
+    let Some(manifest) = found else {
+        return errors::response(
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+            "manifest unknown",
+            Some(serde_json::json!({"Tag": reference})),
+        );
+    };
+    let mut response = Response::new(if method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from(manifest.bytes.clone())
+    });
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, header_value(&manifest.media_type));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(manifest.size()));
+    if shared.config.docker_content_digest {
+        headers.insert("docker-content-digest", header_value(&manifest.digest));
+    }
+    response
+}
+
+fn blob(shared: &Shared, parts: &axum::http::request::Parts, repo: &str, digest: &str) -> Response {
+    let mut state = shared.state.lock().expect("fake registry state");
+    let Some(blob) = state
+        .blobs
+        .get(&(repo.to_string(), digest.to_string()))
+        .cloned()
+    else {
+        return errors::response(
+            StatusCode::NOT_FOUND,
+            "BLOB_UNKNOWN",
+            "blob unknown to registry",
+            Some(serde_json::json!({"Digest": digest})),
+        );
+    };
+    if parts.method == Method::GET {
+        if let Some(response) = fault::take_status_fault(&mut state.faults) {
+            return response;
+        }
+        if shared.config.cdn {
+            // S3 and Cloudflare presign the URL; the signature is decoration here.
+            let location = format!(
+                "{}/cdn/{repo}/{digest}?X-Amz-Signature=fake",
+                shared.cdn_url()
+            );
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+            response
+                .headers_mut()
+                .insert(header::LOCATION, header_value(&location));
+            return response;
+        }
+    }
+    let body_fault = if parts.method == Method::GET {
+        fault::take_body_fault(&mut state.faults, digest)
+    } else {
+        None
+    };
+    drop(state);
+    fault::blob_response(
+        &blob,
+        &parts.method,
+        range(parts),
+        body_fault,
+        shared.config.docker_content_digest,
+    )
+}
+
+fn range(parts: &axum::http::request::Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+}
+
+fn tags(shared: &Shared, repo: &str, query: &str) -> Response {
+    let mut n = None;
+    let mut last = None;
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match &*key {
+            "n" => n = value.parse::<usize>().ok(),
+            "last" => last = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let mut all: Vec<String> = shared
+        .state
+        .lock()
+        .expect("fake registry state")
+        .manifests
+        .keys()
+        .filter(|(r, reference)| r == repo && !reference.contains(':'))
+        .map(|(_, tag)| tag.clone())
+        .collect();
+    if all.is_empty() {
+        return errors::response(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            "repository name not known to registry",
+            Some(serde_json::json!({"name": repo})),
+        );
+    }
+    all.sort();
+    let after: Vec<String> = match &last {
+        Some(last) => all.into_iter().filter(|t| t > last).collect(),
+        None => all,
+    };
+    let limit = match (n, shared.config.tags_page_size) {
+        (Some(n), Some(page)) => n.min(page),
+        (Some(n), None) => n,
+        (None, Some(page)) => page,
+        (None, None) => usize::MAX,
+    };
+    let page: Vec<String> = after.iter().take(limit).cloned().collect();
+    let body = serde_json::json!({"name": repo, "tags": page}).to_string();
+    let mut response = json_response(&body);
+    if after.len() > page.len() {
+        if let Some(last) = page.last() {
+            let link = format!("</v2/{repo}/tags/list?last={last}&n={limit}>; rel=\"next\"");
+            response
+                .headers_mut()
+                .insert(header::LINK, header_value(&link));
+        }
+    }
+    response
+}
+
+/// Every request to the CDN listener: blob bytes, but never to a request
+/// carrying credentials (S3 rejects a second auth mechanism with 403, which is
+/// how clients that forward `Authorization` across origins break).
+pub(super) async fn cdn(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
+    shared.record(RecordedRequest::new(
+        Listener::Cdn,
+        &shared.cdn_addr.to_string(),
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+    ));
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        let mut response = Response::new(Body::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidArgument</Code>\
+             <Message>Only one auth mechanism allowed</Message></Error>",
+        ));
+        *response.status_mut() = StatusCode::FORBIDDEN;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+        return response;
+    }
+    let not_found = || {
+        let mut response = Response::new(Body::from("not found"));
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        response
+    };
+    let Some((repo, digest)) = parts
+        .uri
+        .path()
+        .strip_prefix("/cdn/")
+        .and_then(|rest| rest.rsplit_once('/'))
+    else {
+        return not_found();
+    };
+    let mut state = shared.state.lock().expect("fake registry state");
+    let Some(blob) = state
+        .blobs
+        .get(&(repo.to_string(), digest.to_string()))
+        .cloned()
+    else {
+        return not_found();
+    };
+    let body_fault = if parts.method == Method::GET {
+        fault::take_body_fault(&mut state.faults, digest)
+    } else {
+        None
+    };
+    drop(state);
+    // A CDN doesn't speak the registry protocol: no Docker-Content-Digest.
+    fault::blob_response(&blob, &parts.method, range(&parts), body_fault, false)
+}
+
+fn json_response(body: &str) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+fn header_value(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).expect("valid header value")
+}

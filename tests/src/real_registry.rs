@@ -1,0 +1,258 @@
+//! The real CNCF distribution registry (Debian's `docker-registry`), run as
+//! a child process on loopback.
+//!
+//! The fake registry shows what drag does with quirks we imagine; this one
+//! shows what drag does with the reference implementation's actual
+//! behaviour. Content goes in through the real push API, so the registry
+//! validates it as it would for any client.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::image::{Blob, Image};
+use crate::tools::require_tool;
+
+/// How long the registry gets to answer `GET /v2/` after starting.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts with fresh ports, in case another process takes ours between
+/// probing and binding.
+const START_ATTEMPTS: usize = 3;
+
+/// A running `docker-registry serve`; killed when dropped.
+pub struct RealRegistry {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+    client: reqwest::Client,
+}
+
+impl Drop for RealRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RealRegistry {
+    /// Starts a registry with default config; `None` (test skipped) when
+    /// `docker-registry` isn't installed. Panics with its log if it won't start.
+    pub async fn start() -> Option<RealRegistry> {
+        RealRegistry::start_with("").await
+    }
+
+    /// Like [`RealRegistry::start`], appending `extra_yaml` at the top level
+    /// of the config, e.g.
+    /// `"validation:\n  manifests:\n    urls:\n      allow:\n        - '^http://127\\.0\\.0\\.1'\n"`.
+    pub async fn start_with(extra_yaml: &str) -> Option<RealRegistry> {
+        let binary = require_tool("docker-registry")?;
+        let mut last_log = String::new();
+        for _ in 0..START_ATTEMPTS {
+            match RealRegistry::try_start(&binary, extra_yaml).await {
+                Ok(registry) => return Some(registry),
+                Err(log) => last_log = log,
+            }
+        }
+        panic!(
+            "docker-registry did not start after {START_ATTEMPTS} attempts; last log:\n{last_log}"
+        );
+    }
+
+    async fn try_start(binary: &PathBuf, extra_yaml: &str) -> Result<RealRegistry, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("drag-real-registry-")
+            .tempdir()
+            .expect("temp dir for docker-registry");
+        let port = crate::free_port();
+        let storage = dir.path().join("storage");
+        let config_path = dir.path().join("config.yml");
+        let log_path = dir.path().join("registry.log");
+        let config = format!(
+            "version: 0.1\n\
+             log:\n  level: warn\n  formatter: text\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
+             http:\n  addr: 127.0.0.1:{port}\n\
+             {extra_yaml}\n",
+            storage = storage.display(),
+        );
+        std::fs::write(&config_path, config).expect("write registry config");
+        let log = File::create(&log_path).expect("create registry log");
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("could not spawn {}: {e}", binary.display()))?;
+        let mut registry = RealRegistry {
+            child,
+            port,
+            dir,
+            client: crate::http_client(),
+        };
+        registry.wait_ready().await?;
+        Ok(registry)
+    }
+
+    /// Polls `GET /v2/` until it answers, the process exits, or time runs out.
+    async fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let url = format!("{}/v2/", self.url());
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "docker-registry exited with {status}:\n{}",
+                    self.log()
+                ));
+            }
+            let probe = self
+                .client
+                .get(&url)
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await;
+            if probe.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "docker-registry not ready after {START_TIMEOUT:?}:\n{}",
+                    self.log()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:PORT`: the registry part of an image reference.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// What the registry has logged so far (level warn and up).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// Uploads `blob` to `repo`: POST an upload session, then one monolithic PUT.
+    pub async fn push_blob(&self, repo: &str, blob: &Blob) {
+        let start = self
+            .client
+            .post(format!("{}/v2/{repo}/blobs/uploads/", self.url()))
+            .send()
+            .await
+            .expect("start blob upload");
+        let start = expect_status(start, StatusCode::ACCEPTED, "start blob upload").await;
+        let location = start
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .expect("upload session has a Location")
+            .to_string();
+        let mut upload = reqwest::Url::parse(&self.url())
+            .expect("registry URL")
+            .join(&location)
+            .expect("Location resolves against the registry URL");
+        upload.query_pairs_mut().append_pair("digest", &blob.digest);
+        let put = self
+            .client
+            .put(upload)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(blob.bytes.clone())
+            .send()
+            .await
+            .expect("upload blob");
+        expect_status(put, StatusCode::CREATED, "upload blob").await;
+    }
+
+    /// PUTs `manifest` as `reference` (tag or digest), panicking on rejection.
+    pub async fn push_manifest(&self, repo: &str, reference: &str, manifest: &Blob) {
+        if let Err(message) = self.try_push_manifest(repo, reference, manifest).await {
+            panic!("{message}");
+        }
+    }
+
+    /// PUTs `manifest` as `reference`; `Err` carries the registry's answer.
+    pub async fn try_push_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        manifest: &Blob,
+    ) -> Result<(), String> {
+        let response = self
+            .client
+            .put(format!("{}/v2/{repo}/manifests/{reference}", self.url()))
+            .header(reqwest::header::CONTENT_TYPE, &manifest.media_type)
+            .body(manifest.bytes.clone())
+            .send()
+            .await
+            .map_err(|e| format!("PUT manifest {repo}:{reference}: {e}"))?;
+        if response.status() == StatusCode::CREATED {
+            return Ok(());
+        }
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        Err(format!(
+            "registry rejected manifest {repo}:{reference} ({status}): {body}"
+        ))
+    }
+
+    /// Uploads the config and distributable layers of `image` (a registry
+    /// holds no foreign layers), then its manifest as `tag`.
+    pub async fn push_image(&self, repo: &str, tag: &str, image: &Image) {
+        self.push_image_blobs(repo, image).await;
+        self.push_manifest(repo, tag, &image.manifest).await;
+    }
+
+    async fn push_image_blobs(&self, repo: &str, image: &Image) {
+        self.push_blob(repo, &image.config).await;
+        for layer in image.distributable_layers() {
+            self.push_blob(repo, &layer.blob).await;
+        }
+    }
+
+    /// Pushes each image by digest, then `index` as `tag` (the registry
+    /// checks that an index's manifests exist, so they go first). Nested
+    /// indexes are the caller's to push first.
+    pub async fn push_index(&self, repo: &str, tag: &str, index: &Blob, images: &[&Image]) {
+        for image in images {
+            self.push_image_blobs(repo, image).await;
+            self.push_manifest(repo, image.digest(), &image.manifest)
+                .await;
+        }
+        self.push_manifest(repo, tag, index).await;
+    }
+
+    /// Deletes a manifest by digest (delete is enabled in the config).
+    pub async fn delete_manifest(&self, repo: &str, digest: &str) {
+        let response = self
+            .client
+            .delete(format!("{}/v2/{repo}/manifests/{digest}", self.url()))
+            .send()
+            .await
+            .expect("delete manifest");
+        expect_status(response, StatusCode::ACCEPTED, "delete manifest").await;
+    }
+}
+
+async fn expect_status(
+    response: reqwest::Response,
+    expected: StatusCode,
+    what: &str,
+) -> reqwest::Response {
+    if response.status() == expected {
+        return response;
+    }
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    panic!("{what}: expected {expected}, got {status}: {body}");
+}
