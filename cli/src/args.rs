@@ -46,7 +46,12 @@ pub struct RegistryArgs {
     pub insecure: bool,
 
     /// Credentials as USER:PASSWORD (default: Docker's config.json, else anonymous).
-    #[arg(long, value_name = "USER:PASSWORD", env = "DRAG_USER", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD",
+        env = "DRAG_USER",
+        hide_env_values = true
+    )]
     pub user: Option<String>,
 
     /// How often to retry a failing request.

@@ -40,9 +40,11 @@ impl Renderer {
     }
 
     fn bar(&self, multi: &MultiProgress, size: u64, what: &str) -> ProgressBar {
-        let style = ProgressStyle::with_template("{prefix:<28} [{bar:30}] {bytes:>10}/{total_bytes:<10} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+        let style = ProgressStyle::with_template(
+            "{prefix:<28} [{bar:30}] {bytes:>10}/{total_bytes:<10} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
         let bar = multi.add(ProgressBar::new(size));
         bar.set_style(style);
         bar.set_prefix(what.to_string());
@@ -105,9 +107,15 @@ fn line_for(event: &Event) -> Option<String> {
             Some(p) => format!("resolved {reference} -> {digest} ({p})"),
             None => format!("resolved {reference} -> {digest}"),
         },
-        Event::BlobStarted { what, size, .. } => format!("fetching {what} ({})", human_bytes(*size)),
+        Event::BlobStarted { what, size, .. } => {
+            format!("fetching {what} ({})", human_bytes(*size))
+        }
         Event::BlobDone { digest, cached } => {
-            format!("{} {}", if *cached { "cached" } else { "verified" }, digest.short())
+            format!(
+                "{} {}",
+                if *cached { "cached" } else { "verified" },
+                digest.short()
+            )
         }
         Event::BlobRetry { digest, reason } => format!("retrying {}: {reason}", digest.short()),
         Event::Writing { path } => format!("writing {path}"),

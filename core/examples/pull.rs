@@ -7,7 +7,10 @@
 //! A library user links the adapters it wants; here only the catch-all OCI adapter is
 //! defined inline, to show how little an adapter needs.
 
-use drag_core::adapter::{familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver, Target};
+use drag_core::adapter::{
+    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
+    Target,
+};
 use drag_core::progress::{Event, FnProgress};
 use drag_core::reference::Reference;
 use drag_core::{Destination, PullOptions};

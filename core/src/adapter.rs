@@ -211,7 +211,11 @@ pub fn for_reference(reference: &Reference) -> Result<&'static dyn Adapter> {
     found.copied().ok_or_else(|| {
         Error::Usage(format!(
             "no registered adapter serves {reference} (registered: {})",
-            adapters.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+            adapters
+                .iter()
+                .map(|a| a.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })
 }

@@ -150,7 +150,11 @@ async fn download_once(
         (Err(e), _) => return Err(e),
         (Ok(()), out) => out?,
     };
-    let path = store.commit(Kind::Blob, &job.desc.digest, out.blob.expect("download has a blob"))?;
+    let path = store.commit(
+        Kind::Blob,
+        &job.desc.digest,
+        out.blob.expect("download has a blob"),
+    )?;
     let diff_path = commit_diff(store, job, &path, out.diff)?;
     Ok(Fetched {
         path,
@@ -196,7 +200,9 @@ async fn decompress_stored(store: &BlobStore, job: &BlobJob, path: PathBuf) -> R
         let mut f = File::open(&path).map_err(|e| Error::io_path("reading", &path, e))?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            let n = f.read(&mut buf).map_err(|e| Error::io_path("reading", &path, e))?;
+            let n = f
+                .read(&mut buf)
+                .map_err(|e| Error::io_path("reading", &path, e))?;
             if n == 0 {
                 break;
             }
@@ -230,14 +236,20 @@ async fn feed(
         match feed_from(session, job, *source, tx, opts, progress).await {
             Ok(()) => return Ok(()),
             Err(e) if sources.len() > 1 => {
-                failures.push(format!("{}: {e}", source.map_or("registry", |s| s.as_str())));
+                failures.push(format!(
+                    "{}: {e}",
+                    source.map_or("registry", |s| s.as_str())
+                ));
             }
             Err(e) => return Err(e),
         }
     }
     Err(Error::manifest(
         &job.what,
-        format!("foreign layer unavailable from every source: {}", failures.join("; ")),
+        format!(
+            "foreign layer unavailable from every source: {}",
+            failures.join("; ")
+        ),
     ))
 }
 
@@ -287,12 +299,18 @@ async fn feed_from(
         if resumes >= retry.retries {
             return Err(Error::io(
                 format!("{}: transfer interrupted after {resumes} resumes", job.what),
-                io::Error::new(io::ErrorKind::UnexpectedEof, interrupted.trim_start_matches(": ")),
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    interrupted.trim_start_matches(": "),
+                ),
             ));
         }
         progress.event(Event::BlobRetry {
             digest: digest.clone(),
-            reason: format!("{} at byte {offset}; resuming", interrupted.trim_start_matches(": ")),
+            reason: format!(
+                "{} at byte {offset}; resuming",
+                interrupted.trim_start_matches(": ")
+            ),
         });
         tokio::time::sleep(retry.delay(resumes, None)).await;
         resumes += 1;
@@ -366,8 +384,9 @@ impl Sink {
             }
         }
         if let Some(inf) = &mut self.inflater {
-            inf.write_all(data)
-                .map_err(|e| Error::manifest(&self.what, format!("cannot decompress layer: {e}")))?;
+            inf.write_all(data).map_err(|e| {
+                Error::manifest(&self.what, format!("cannot decompress layer: {e}"))
+            })?;
         }
         Ok(())
     }
@@ -431,9 +450,9 @@ impl Sink {
         let diff = match self.inflater {
             Some(inf) => {
                 let expected = inf.expected().clone();
-                let file = inf
-                    .into_file()
-                    .map_err(|e| Error::manifest(&self.what, format!("cannot decompress layer: {e}")))?;
+                let file = inf.into_file().map_err(|e| {
+                    Error::manifest(&self.what, format!("cannot decompress layer: {e}"))
+                })?;
                 let (tmp, actual, _) = file.finish().map_err(|e| Error::io(&self.what, e))?;
                 if actual != expected {
                     return Err(Error::DigestMismatch {
@@ -505,6 +524,8 @@ impl Write for HashFile {
 }
 
 /// A streaming decompressor writing into a [`HashFile`].
+// One per blob being inflated: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Inflater {
     Gzip(flate2::write::MultiGzDecoder<HashFile>),
     Zstd(zstd::stream::write::Decoder<'static, HashFile>),

@@ -23,13 +23,22 @@ impl ImageConfig {
         if bytes.len() as u64 > MAX_CONFIG_BYTES {
             return Err(Error::manifest(
                 "image config",
-                format!("config of {} bytes is larger than the {MAX_CONFIG_BYTES} byte limit", bytes.len()),
+                format!(
+                    "config of {} bytes is larger than the {MAX_CONFIG_BYTES} byte limit",
+                    bytes.len()
+                ),
             ));
         }
         match serde_json::from_slice(bytes) {
             Ok(Value::Object(value)) => Ok(ImageConfig { value }),
-            Ok(_) => Err(Error::manifest("image config", "config is not a JSON object")),
-            Err(e) => Err(Error::manifest("image config", format!("malformed config: {e}"))),
+            Ok(_) => Err(Error::manifest(
+                "image config",
+                "config is not a JSON object",
+            )),
+            Err(e) => Err(Error::manifest(
+                "image config",
+                format!("malformed config: {e}"),
+            )),
         }
     }
 
@@ -88,7 +97,8 @@ mod tests {
     #[test]
     fn reads_diff_ids_whatever_the_case_of_rootfs() {
         for key in ["rootfs", "rootfS", "RootFS"] {
-            let cfg = format!(r#"{{"os":"windows","{key}":{{"type":"layers","diff_ids":["{A}"]}}}}"#);
+            let cfg =
+                format!(r#"{{"os":"windows","{key}":{{"type":"layers","diff_ids":["{A}"]}}}}"#);
             let c = ImageConfig::parse(cfg.as_bytes()).unwrap();
             assert_eq!(c.diff_ids().unwrap(), vec![Digest::parse(A).unwrap()]);
             assert_eq!(c.os(), Some("windows"));
@@ -98,7 +108,10 @@ mod tests {
     #[test]
     fn hostile_diff_id_is_refused() {
         let cfg = r#"{"rootfs":{"diff_ids":["sha256:../x"]}}"#;
-        assert!(ImageConfig::parse(cfg.as_bytes()).unwrap().diff_ids().is_err());
+        assert!(ImageConfig::parse(cfg.as_bytes())
+            .unwrap()
+            .diff_ids()
+            .is_err());
     }
 
     #[test]

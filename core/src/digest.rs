@@ -62,7 +62,9 @@ impl Digest {
             input: s.chars().take(200).collect(),
             reason,
         };
-        let (alg, hex) = s.split_once(':').ok_or_else(|| err("missing algorithm prefix"))?;
+        let (alg, hex) = s
+            .split_once(':')
+            .ok_or_else(|| err("missing algorithm prefix"))?;
         let algorithm = match alg {
             "sha256" => Algorithm::Sha256,
             "sha512" => Algorithm::Sha512,

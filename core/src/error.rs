@@ -144,7 +144,10 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Http { source, .. } => {
-                source.is_timeout() || source.is_connect() || source.is_request() || source.is_body()
+                source.is_timeout()
+                    || source.is_connect()
+                    || source.is_request()
+                    || source.is_body()
             }
             Error::Registry(e) => matches!(e.status, 408 | 429 | 500 | 502 | 503 | 504),
             Error::Io { source, .. } => matches!(
@@ -166,7 +169,10 @@ fn fmt_reqwest(e: &reqwest::Error) -> String {
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
         let c = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&c) || c.contains(p.as_str())) {
+        if !parts
+            .iter()
+            .any(|p| p.contains(&c) || c.contains(p.as_str()))
+        {
             parts.push(c);
         }
         source = cause.source();

@@ -29,10 +29,16 @@ pub struct InspectOptions {
 pub async fn raw_manifest(opts: &InspectOptions) -> Result<Vec<u8>> {
     let (located, session) = connect(opts)?;
     if opts.platform.is_none() {
-        return Ok(session.get_manifest(&located.target.manifest_reference()).await?.bytes);
+        return Ok(session
+            .get_manifest(&located.target.manifest_reference())
+            .await?
+            .bytes);
     }
     let wanted = wanted_platform(&located, opts.platform.as_ref());
-    let r = located.adapter.resolve(&session, &located.target, &wanted).await?;
+    let r = located
+        .adapter
+        .resolve(&session, &located.target, &wanted)
+        .await?;
     Ok(r.image.bytes)
 }
 
@@ -40,8 +46,13 @@ pub async fn raw_manifest(opts: &InspectOptions) -> Result<Vec<u8>> {
 pub async fn inspect(opts: &InspectOptions) -> Result<Value> {
     let (located, session) = connect(opts)?;
     let wanted = wanted_platform(&located, opts.platform.as_ref());
-    let r = located.adapter.resolve(&session, &located.target, &wanted).await?;
-    let config_bytes = session.get_blob_bytes(&r.manifest.config, MAX_CONFIG_BYTES).await?;
+    let r = located
+        .adapter
+        .resolve(&session, &located.target, &wanted)
+        .await?;
+    let config_bytes = session
+        .get_blob_bytes(&r.manifest.config, MAX_CONFIG_BYTES)
+        .await?;
     let config = ImageConfig::parse(&config_bytes)?;
     let is_index = matches!(r.top.parse(&r.target.full_name())?, Manifest::Index(_));
     let layers: Vec<Value> = r
@@ -102,7 +113,13 @@ fn connect(opts: &InspectOptions) -> Result<(crate::pull::Located, crate::regist
         Cache::Dir(d) => Some(Arc::new(BlobStore::open(d)?)),
         Cache::Disabled => None,
     };
-    let session = open_session(&located, &opts.registry, &http, &Arc::new(TokenCache::default()), cache)?;
+    let session = open_session(
+        &located,
+        &opts.registry,
+        &http,
+        &Arc::new(TokenCache::default()),
+        cache,
+    )?;
     Ok((located, session))
 }
 
@@ -110,6 +127,12 @@ fn connect(opts: &InspectOptions) -> Result<(crate::pull::Located, crate::regist
 pub async fn tags(image: &str, registry: &RegistryOptions) -> Result<Vec<String>> {
     let located = locate(image, registry)?;
     let http = crate::transport::client()?;
-    let session = open_session(&located, registry, &http, &Arc::new(TokenCache::default()), None)?;
+    let session = open_session(
+        &located,
+        registry,
+        &http,
+        &Arc::new(TokenCache::default()),
+        None,
+    )?;
     session.list_tags().await
 }

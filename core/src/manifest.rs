@@ -84,6 +84,8 @@ pub struct Index {
 }
 
 /// What a manifest document turned out to be.
+// Short-lived and matched at once: boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Manifest {
     Image(ImageManifest),
@@ -192,8 +194,7 @@ fn parse_manifest(bytes: &[u8], media_type: &str, what: &str) -> Result<Manifest
 /// `unknown/unknown` platform they carry.
 pub fn is_non_image_entry(d: &Descriptor) -> bool {
     d.annotations.contains_key("vnd.docker.reference.type")
-        || d
-            .platform
+        || d.platform
             .as_ref()
             .is_some_and(|p| p.os == "unknown" || p.architecture == "unknown")
 }
@@ -275,7 +276,9 @@ mod tests {
             effective_media_type(body.as_bytes(), Some("application/json")),
             media_type::OCI_INDEX
         );
-        let bare = format!(r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{EMPTY}","size":0}},"layers":[]}}"#);
+        let bare = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{EMPTY}","size":0}},"layers":[]}}"#
+        );
         assert_eq!(
             effective_media_type(bare.as_bytes(), Some("text/plain")),
             media_type::OCI_MANIFEST
@@ -297,20 +300,32 @@ mod tests {
     #[test]
     fn compression_from_media_types() {
         use Compression::*;
-        assert_eq!(Compression::from_media_type(media_type::DOCKER_LAYER_GZIP), Some(Gzip));
+        assert_eq!(
+            Compression::from_media_type(media_type::DOCKER_LAYER_GZIP),
+            Some(Gzip)
+        );
         assert_eq!(
             Compression::from_media_type(media_type::DOCKER_FOREIGN_LAYER_GZIP),
             Some(Gzip)
         );
-        assert_eq!(Compression::from_media_type(media_type::OCI_LAYER), Some(None));
-        assert_eq!(Compression::from_media_type(media_type::OCI_LAYER_ZSTD), Some(Zstd));
+        assert_eq!(
+            Compression::from_media_type(media_type::OCI_LAYER),
+            Some(None)
+        );
+        assert_eq!(
+            Compression::from_media_type(media_type::OCI_LAYER_ZSTD),
+            Some(Zstd)
+        );
         assert_eq!(
             Compression::from_media_type(
                 "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
             ),
             Some(Gzip)
         );
-        assert_eq!(Compression::from_media_type("application/x-foo"), Option::None);
+        assert_eq!(
+            Compression::from_media_type("application/x-foo"),
+            Option::None
+        );
     }
 
     #[test]

@@ -235,7 +235,9 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     for (session, r) in sessions.iter().zip(resolved) {
         pulled.push(match r {
             Ok(r) => Pulled::Image(fetch_image(session, &store, r, opts, progress).await?),
-            Err((target, top)) => Pulled::Tree(fetch_tree(session, &store, target, top, opts, progress).await?),
+            Err((target, top)) => {
+                Pulled::Tree(fetch_tree(session, &store, target, top, opts, progress).await?)
+            }
         });
     }
 
@@ -304,11 +306,15 @@ pub async fn fetch_image(
     if r.manifest.config.size > crate::config::MAX_CONFIG_BYTES {
         return Err(Error::manifest(
             r.target.full_name(),
-            format!("config of {} bytes exceeds the limit", r.manifest.config.size),
+            format!(
+                "config of {} bytes exceeds the limit",
+                r.manifest.config.size
+            ),
         ));
     }
     let config = blob::fetch(session, store, &config_job, opts.transfer, progress).await?;
-    let config_bytes = std::fs::read(&config.path).map_err(|e| Error::io_path("reading", &config.path, e))?;
+    let config_bytes =
+        std::fs::read(&config.path).map_err(|e| Error::io_path("reading", &config.path, e))?;
     let diff_ids = ImageConfig::parse(&config_bytes)?.diff_ids()?;
     if diff_ids.len() != r.manifest.layers.len() {
         return Err(Error::manifest(
@@ -426,11 +432,19 @@ pub async fn fetch_tree(
             }
             Manifest::Image(image) => {
                 let n = image.layers.len();
-                jobs.push(opaque_job(image.config.clone(), format!("config {}", image.config.digest.short()), false));
+                jobs.push(opaque_job(
+                    image.config.clone(),
+                    format!("config {}", image.config.digest.short()),
+                    false,
+                ));
                 for (i, l) in image.layers.iter().enumerate() {
                     let foreign = adapter.is_foreign(l);
                     if !(foreign && opts.skip_foreign) {
-                        jobs.push(opaque_job(l.clone(), format!("blob {}/{n} {}", i + 1, l.digest.short()), foreign));
+                        jobs.push(opaque_job(
+                            l.clone(),
+                            format!("blob {}/{n} {}", i + 1, l.digest.short()),
+                            foreign,
+                        ));
                     }
                 }
             }
@@ -471,7 +485,9 @@ async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: &Destinatio
     tokio::task::spawn_blocking(move || match format {
         Format::Oci => match &dest {
             Destination::Path(dir) => output::oci::write(&pulled, dir, skip_foreign),
-            Destination::Stdout => Err(Error::Usage("--format oci cannot go to standard output".into())),
+            Destination::Stdout => Err(Error::Usage(
+                "--format oci cannot go to standard output".into(),
+            )),
         },
         Format::Docker => {
             let images = single_images(pulled)?;
@@ -484,7 +500,10 @@ async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: &Destinatio
                 .iter()
                 .map(|l| {
                     l.diff_path.clone().ok_or_else(|| {
-                        Error::manifest(l.desc.digest.short(), "uncompressed layer missing from the store")
+                        Error::manifest(
+                            l.desc.digest.short(),
+                            "uncompressed layer missing from the store",
+                        )
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -500,13 +519,18 @@ fn single_images(pulled: Vec<Pulled>) -> Result<Vec<PulledImage>> {
         .into_iter()
         .map(|p| match p {
             Pulled::Image(i) => Ok(i),
-            Pulled::Tree(_) => Err(Error::Usage("this format holds one platform per image".into())),
+            Pulled::Tree(_) => Err(Error::Usage(
+                "this format holds one platform per image".into(),
+            )),
         })
         .collect()
 }
 
 /// Runs a streaming writer into a file (atomically) or standard output.
-fn to_destination(dest: &Destination, write: impl FnOnce(&mut dyn std::io::Write) -> Result<()>) -> Result<()> {
+fn to_destination(
+    dest: &Destination,
+    write: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
+) -> Result<()> {
     match dest {
         Destination::Path(p) => {
             let mut f = AtomicFile::create(p)?;

@@ -190,12 +190,21 @@ impl Session {
 
     /// Sends a request to the registry with credentials, 401 handling and retries.
     /// Returns the response whatever its status, unless every retry failed to connect.
-    pub async fn send(&self, method: Method, url: Url, headers: HeaderMap, what: &str) -> Result<Response> {
+    pub async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        what: &str,
+    ) -> Result<Response> {
         let mut attempt = 0;
         let mut answered_challenge = false;
         loop {
             let cred = self.tokens.get(&self.token_key());
-            let mut req = self.http.request(method.clone(), url.clone()).headers(headers.clone());
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
             if let Some(c) = &cred {
                 req = req.header(AUTHORIZATION, &c.header);
             }
@@ -220,7 +229,9 @@ impl Session {
                 return Ok(resp);
             }
             if is_retryable_status(status) && attempt < self.retry.retries {
-                let wait = self.retry.delay(attempt, transport::retry_after(resp.headers()));
+                let wait = self
+                    .retry
+                    .delay(attempt, transport::retry_after(resp.headers()));
                 drop(resp);
                 tokio::time::sleep(wait).await;
                 attempt += 1;
@@ -253,7 +264,11 @@ impl Session {
                 return Ok(true);
             }
         }
-        match self.adapter.authenticate(&self.auth, &challenges, &self.scope).await? {
+        match self
+            .adapter
+            .authenticate(&self.auth, &challenges, &self.scope)
+            .await?
+        {
             Some(c) => {
                 self.tokens.put(key, c);
                 Ok(true)
@@ -272,7 +287,12 @@ impl Session {
         let digest = match Digest::parse(reference) {
             Ok(d) => Some(d),
             // A registry that does not answer HEAD usefully just costs us the GET.
-            Err(_) => self.head_manifest(reference).await.ok().flatten().map(|d| d.digest),
+            Err(_) => self
+                .head_manifest(reference)
+                .await
+                .ok()
+                .flatten()
+                .map(|d| d.digest),
         };
         if let Some(m) = digest.and_then(|d| cached_manifest(cache, &d)) {
             return Ok(m);
@@ -285,7 +305,9 @@ impl Session {
     async fn fetch_manifest(&self, reference: &str) -> Result<RawManifest> {
         let what = format!("manifest {}:{reference}", self.display_name());
         let url = self.url(&format!("manifests/{reference}"))?;
-        let resp = self.send(Method::GET, url, manifest_headers(), &what).await?;
+        let resp = self
+            .send(Method::GET, url, manifest_headers(), &what)
+            .await?;
         if !resp.status().is_success() {
             return Err(transport::error_from_response(what, resp).await);
         }
@@ -299,10 +321,17 @@ impl Session {
         };
         if let Some(expected) = requested {
             if expected != actual {
-                return Err(Error::DigestMismatch { what, expected, actual });
+                return Err(Error::DigestMismatch {
+                    what,
+                    expected,
+                    actual,
+                });
             }
         }
-        if let Some(h) = header_digest.as_deref().and_then(|h| Digest::parse(h.trim()).ok()) {
+        if let Some(h) = header_digest
+            .as_deref()
+            .and_then(|h| Digest::parse(h.trim()).ok())
+        {
             let ours = h.compute_like(&bytes);
             if ours != h {
                 return Err(Error::DigestMismatch {
@@ -325,12 +354,15 @@ impl Session {
     pub async fn head_manifest(&self, reference: &str) -> Result<Option<Descriptor>> {
         let what = format!("manifest {}:{reference}", self.display_name());
         let url = self.url(&format!("manifests/{reference}"))?;
-        let resp = self.send(Method::HEAD, url, manifest_headers(), &what).await?;
+        let resp = self
+            .send(Method::HEAD, url, manifest_headers(), &what)
+            .await?;
         if !resp.status().is_success() {
             return Err(transport::error_from_response(what, resp).await);
         }
         let h = resp.headers();
-        let Some(digest) = header_str(h, "docker-content-digest").and_then(|d| Digest::parse(d.trim()).ok())
+        let Some(digest) =
+            header_str(h, "docker-content-digest").and_then(|d| Digest::parse(d.trim()).ok())
         else {
             return Ok(None);
         };
@@ -339,7 +371,12 @@ impl Session {
         };
         let media_type = header_str(h, "content-type").unwrap_or_default();
         Ok(Some(Descriptor {
-            media_type: media_type.split(';').next().unwrap_or("").trim().to_string(),
+            media_type: media_type
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string(),
             digest,
             size,
             urls: vec![],
@@ -360,7 +397,9 @@ impl Session {
         let mut url = self.url("tags/list")?;
         let mut tags = Vec::new();
         for _ in 0..10_000 {
-            let resp = self.send(Method::GET, url.clone(), HeaderMap::new(), &what).await?;
+            let resp = self
+                .send(Method::GET, url.clone(), HeaderMap::new(), &what)
+                .await?;
             if !resp.status().is_success() {
                 return Err(transport::error_from_response(what, resp).await);
             }
@@ -392,7 +431,9 @@ impl Session {
     pub async fn open_blob(&self, digest: &Digest, offset: u64) -> Result<BlobResponse> {
         let what = format!("blob {} of {}", digest.short(), self.display_name());
         let url = self.url(&format!("blobs/{digest}"))?;
-        let resp = self.send(Method::GET, url.clone(), range_headers(offset), &what).await?;
+        let resp = self
+            .send(Method::GET, url.clone(), range_headers(offset), &what)
+            .await?;
         self.follow_redirects(resp, url, offset, &what).await
     }
 
@@ -400,16 +441,27 @@ impl Session {
     pub async fn get_blob_bytes(&self, desc: &Descriptor, limit: u64) -> Result<Vec<u8>> {
         let what = format!("blob {} of {}", desc.digest.short(), self.display_name());
         if desc.size > limit {
-            return Err(Error::manifest(what, format!("{} bytes exceeds the {limit} byte limit", desc.size)));
+            return Err(Error::manifest(
+                what,
+                format!("{} bytes exceeds the {limit} byte limit", desc.size),
+            ));
         }
         let BlobResponse { response, .. } = self.open_blob(&desc.digest, 0).await?;
         let bytes = transport::read_limited(response, desc.size as usize, &what).await?;
         if bytes.len() as u64 != desc.size {
-            return Err(Error::SizeMismatch { what, expected: desc.size, actual: bytes.len() as u64 });
+            return Err(Error::SizeMismatch {
+                what,
+                expected: desc.size,
+                actual: bytes.len() as u64,
+            });
         }
         let actual = desc.digest.compute_like(&bytes);
         if actual != desc.digest {
-            return Err(Error::DigestMismatch { what, expected: desc.digest.clone(), actual });
+            return Err(Error::DigestMismatch {
+                what,
+                expected: desc.digest.clone(),
+                actual,
+            });
         }
         Ok(bytes)
     }
@@ -425,7 +477,13 @@ impl Session {
         self.follow_redirects(resp, url, offset, what).await
     }
 
-    async fn follow_redirects(&self, mut resp: Response, mut url: Url, offset: u64, what: &str) -> Result<BlobResponse> {
+    async fn follow_redirects(
+        &self,
+        mut resp: Response,
+        mut url: Url,
+        offset: u64,
+        what: &str,
+    ) -> Result<BlobResponse> {
         for _ in 0..10 {
             let status = resp.status();
             if status.is_redirection() {
@@ -438,7 +496,8 @@ impl Session {
                 })?;
                 transport::check_url(&next, self.insecure())?;
                 resp = if transport::same_origin(&next, &self.base) {
-                    self.send(Method::GET, next.clone(), range_headers(offset), what).await?
+                    self.send(Method::GET, next.clone(), range_headers(offset), what)
+                        .await?
                 } else {
                     self.send_anonymous(next.clone(), offset, what).await?
                 };
@@ -460,10 +519,17 @@ impl Session {
     async fn send_anonymous(&self, url: Url, offset: u64, what: &str) -> Result<Response> {
         let mut attempt = 0;
         loop {
-            let result = self.http.get(url.clone()).headers(range_headers(offset)).send().await;
+            let result = self
+                .http
+                .get(url.clone())
+                .headers(range_headers(offset))
+                .send()
+                .await;
             match result {
                 Ok(r) if is_retryable_status(r.status()) && attempt < self.retry.retries => {
-                    let wait = self.retry.delay(attempt, transport::retry_after(r.headers()));
+                    let wait = self
+                        .retry
+                        .delay(attempt, transport::retry_after(r.headers()));
                     drop(r);
                     tokio::time::sleep(wait).await;
                 }
@@ -506,7 +572,10 @@ fn cached_manifest(store: &BlobStore, digest: &Digest) -> Option<RawManifest> {
 
 /// Best effort: a manifest that fails to be cached is fetched again next time.
 fn store_manifest(store: &BlobStore, m: &RawManifest) {
-    if store.lookup(Kind::Blob, &m.digest, Some(m.bytes.len() as u64)).is_some() {
+    if store
+        .lookup(Kind::Blob, &m.digest, Some(m.bytes.len() as u64))
+        .is_some()
+    {
         return;
     }
     if let Ok(mut tmp) = store.temp_file() {
@@ -519,13 +588,16 @@ fn store_manifest(store: &BlobStore, m: &RawManifest) {
 /// The adapter's endpoint, except that loopback registries speak plain HTTP (as Docker treats
 /// `localhost` as an insecure registry).
 fn default_endpoint(adapter: &dyn Adapter, name: &ImageName) -> String {
-    let host = name.registry.rsplit_once(':').map_or(name.registry.as_str(), |(h, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            name.registry.as_str()
-        }
-    });
+    let host = name
+        .registry
+        .rsplit_once(':')
+        .map_or(name.registry.as_str(), |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                name.registry.as_str()
+            }
+        });
     let e = adapter.endpoint(name);
     if transport::is_loopback_host(host) {
         if let Some(rest) = e.strip_prefix("https://") {
@@ -537,7 +609,10 @@ fn default_endpoint(adapter: &dyn Adapter, name: &ImageName) -> String {
 
 fn manifest_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert(ACCEPT, HeaderValue::from_static(media_type::ACCEPT_MANIFESTS));
+    h.insert(
+        ACCEPT,
+        HeaderValue::from_static(media_type::ACCEPT_MANIFESTS),
+    );
     h
 }
 
@@ -552,16 +627,21 @@ fn range_headers(offset: u64) -> HeaderMap {
 }
 
 fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// The target of `Link: <url>; rel="next"`.
 fn next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
-        let is_next = params
-            .split(';')
-            .any(|p| p.trim().replace(' ', "").eq_ignore_ascii_case("rel=\"next\"") || p.trim().eq_ignore_ascii_case("rel=next"));
+        let is_next = params.split(';').any(|p| {
+            p.trim()
+                .replace(' ', "")
+                .eq_ignore_ascii_case("rel=\"next\"")
+                || p.trim().eq_ignore_ascii_case("rel=next")
+        });
         let t = target.trim();
         (is_next && t.starts_with('<') && t.ends_with('>')).then(|| t[1..t.len() - 1].to_string())
     })

@@ -42,7 +42,11 @@ impl BlobStore {
     /// The cache directory: `$DRAG_CACHE_DIR`, else `$XDG_CACHE_HOME/drag`, else
     /// `~/.cache/drag`.
     pub fn default_dir() -> Option<PathBuf> {
-        let env = |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env = |k| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         env("DRAG_CACHE_DIR")
             .or_else(|| env("XDG_CACHE_HOME").map(|p| p.join("drag")))
             .or_else(|| env("HOME").map(|p| p.join(".cache/drag")))
@@ -52,7 +56,8 @@ impl BlobStore {
         let root = root.into();
         for d in ["blobs", "diffs", "tmp"] {
             let p = root.join(d);
-            fs::create_dir_all(&p).map_err(|e| Error::io_path("creating cache directory", &p, e))?;
+            fs::create_dir_all(&p)
+                .map_err(|e| Error::io_path("creating cache directory", &p, e))?;
         }
         Ok(BlobStore {
             root,
@@ -109,7 +114,12 @@ impl BlobStore {
     }
 
     /// Moves a verified temporary file into place.
-    pub fn commit(&self, kind: Kind, digest: &Digest, tmp: tempfile::NamedTempFile) -> Result<PathBuf> {
+    pub fn commit(
+        &self,
+        kind: Kind,
+        digest: &Digest,
+        tmp: tempfile::NamedTempFile,
+    ) -> Result<PathBuf> {
         let dest = self.path(kind, digest);
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(|e| Error::io_path("creating", parent, e))?;

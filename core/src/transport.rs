@@ -77,7 +77,10 @@ pub async fn read_limited(resp: reqwest::Response, limit: usize, what: &str) -> 
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(Error::manifest(
             what,
-            format!("{what} of {} bytes exceeds the {limit} byte limit", resp.content_length().unwrap_or(0)),
+            format!(
+                "{what} of {} bytes exceeds the {limit} byte limit",
+                resp.content_length().unwrap_or(0)
+            ),
         ));
     }
     let mut body = Vec::new();
@@ -136,7 +139,9 @@ pub fn registry_error(context: impl Into<String>, status: u16, body: &[u8]) -> R
 pub async fn error_from_response(context: impl Into<String>, resp: reqwest::Response) -> Error {
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers());
-    let body = read_limited(resp, 64 << 10, "error body").await.unwrap_or_default();
+    let body = read_limited(resp, 64 << 10, "error body")
+        .await
+        .unwrap_or_default();
     let mut e = registry_error(context, status, &body);
     e.retry_after = retry_after;
     Error::Registry(e)
@@ -159,7 +164,12 @@ mod tests {
 
     #[test]
     fn plain_http_only_for_loopback_or_insecure() {
-        let ok = ["http://127.0.0.1:5000/v2/", "http://localhost/v2/", "http://[::1]:80/", "https://example.com/"];
+        let ok = [
+            "http://127.0.0.1:5000/v2/",
+            "http://localhost/v2/",
+            "http://[::1]:80/",
+            "https://example.com/",
+        ];
         for u in ok {
             check_url(&Url::parse(u).unwrap(), false).unwrap();
         }
@@ -177,7 +187,10 @@ mod tests {
             br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#,
         );
         assert_eq!(e.code.as_deref(), Some("MANIFEST_UNKNOWN"));
-        assert_eq!(e.to_string(), "manifest x: MANIFEST_UNKNOWN: manifest unknown (HTTP 404)");
+        assert_eq!(
+            e.to_string(),
+            "manifest x: MANIFEST_UNKNOWN: manifest unknown (HTTP 404)"
+        );
         let plain = registry_error("blob y", 503, b"<html>oops</html>");
         assert_eq!(plain.to_string(), "blob y: service unavailable (HTTP 503)");
     }

@@ -10,6 +10,7 @@
 //! - [`require_tool`]: skopeo, podman, umoci... or a visible skip;
 //! - [`drag_cli`]: the `drag` binary built from this workspace, and running it.
 
+pub mod archive;
 pub mod digest;
 pub mod drag_cli;
 pub mod fake_registry;

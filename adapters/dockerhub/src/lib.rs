@@ -11,7 +11,8 @@
 //! - `docker login` stores credentials under `https://index.docker.io/v1/`.
 
 use drag_core::adapter::{
-    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver, Target,
+    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
+    Target,
 };
 use drag_core::reference::Reference;
 use drag_core::Result;
@@ -68,9 +69,14 @@ impl Adapter for DockerHub {
     }
 
     fn credential_keys(&self, _name: &ImageName) -> Vec<String> {
-        ["https://index.docker.io/v1/", "docker.io", "index.docker.io", "registry-1.docker.io"]
-            .map(String::from)
-            .to_vec()
+        [
+            "https://index.docker.io/v1/",
+            "docker.io",
+            "index.docker.io",
+            "registry-1.docker.io",
+        ]
+        .map(String::from)
+        .to_vec()
     }
 }
 

@@ -14,7 +14,8 @@
 //!   windows/amd64 there.
 
 use drag_core::adapter::{
-    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver, Target,
+    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
+    Target,
 };
 use drag_core::platform::Platform;
 use drag_core::reference::Reference;
@@ -74,7 +75,12 @@ impl ManifestQuirks for Mcr {}
 
 #[drag_core::async_trait]
 impl Resolver for Mcr {
-    async fn resolve(&self, session: &Session, target: &Target, platform: &Platform) -> Result<Resolved> {
+    async fn resolve(
+        &self,
+        session: &Session,
+        target: &Target,
+        platform: &Platform,
+    ) -> Result<Resolved> {
         let first = resolve::resolve(session, target, platform).await;
         let (Err(err), None, Some(tag)) = (&first, &target.digest, &target.tag) else {
             return first;
@@ -137,10 +143,19 @@ fn arch_specific_tags(tag: &str, arch: &str, tags: &[String]) -> Vec<String> {
 
 /// Up to ten tags sharing the longest prefix with `tag`, for the error message.
 fn closest_tags(tag: &str, tags: &[String]) -> Vec<String> {
-    let common = |t: &String| t.chars().zip(tag.chars()).take_while(|(a, b)| a == b).count();
+    let common = |t: &String| {
+        t.chars()
+            .zip(tag.chars())
+            .take_while(|(a, b)| a == b)
+            .count()
+    };
     let mut scored: Vec<(usize, &String)> = tags.iter().map(|t| (common(t), t)).collect();
     scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| natural_cmp(b.1, a.1)));
-    let shown: Vec<String> = scored.into_iter().take(10).map(|(_, t)| t.clone()).collect();
+    let shown: Vec<String> = scored
+        .into_iter()
+        .take(10)
+        .map(|(_, t)| t.clone())
+        .collect();
     if shown.is_empty() {
         vec!["(the repository has no tags)".into()]
     } else {
@@ -224,7 +239,10 @@ mod tests {
         let r = Reference::parse("windows/nanoserver:1803").unwrap();
         let t = Mcr.normalize(&r).unwrap();
         assert_eq!(t.full_name(), "mcr.microsoft.com/windows/nanoserver:1803");
-        assert_eq!(t.repo_tag().as_deref(), Some("mcr.microsoft.com/windows/nanoserver:1803"));
+        assert_eq!(
+            t.repo_tag().as_deref(),
+            Some("mcr.microsoft.com/windows/nanoserver:1803")
+        );
         let p = Mcr.default_platform(&t.name).unwrap();
         assert_eq!(p.to_string(), "windows/amd64");
         let dotnet = Mcr

@@ -9,7 +9,8 @@
 //!   both handled by the shared auth path.
 
 use drag_core::adapter::{
-    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver, Target,
+    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
+    Target,
 };
 use drag_core::reference::Reference;
 use drag_core::{Error, Result};
@@ -85,7 +86,9 @@ mod tests {
 
     #[test]
     fn a_bare_name_is_a_usage_error() {
-        let e = Oci.normalize(&Reference::parse("app").unwrap()).unwrap_err();
+        let e = Oci
+            .normalize(&Reference::parse("app").unwrap())
+            .unwrap_err();
         assert!(e.is_usage());
     }
 }

@@ -35,7 +35,11 @@ pub async fn run(args: PullArgs) -> anyhow::Result<()> {
 fn options(args: &PullArgs) -> Result<PullOptions, Error> {
     let mut opts = PullOptions::new(args.images.clone());
     opts.registry = super::registry_options(&args.registry)?;
-    opts.platform = args.platform.as_deref().map(str::parse::<Platform>).transpose()?;
+    opts.platform = args
+        .platform
+        .as_deref()
+        .map(str::parse::<Platform>)
+        .transpose()?;
     opts.format = match args.format {
         FormatArg::Docker => Format::Docker,
         FormatArg::Oci => Format::Oci,

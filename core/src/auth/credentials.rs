@@ -69,12 +69,17 @@ fn from_config_file(path: &Path, keys: &[String]) -> Option<Credentials> {
     };
     for key in keys {
         let want = normalize(key);
-        let entry = auths
-            .get(key.as_str())
-            .or_else(|| auths.iter().find(|(k, _)| normalize(k) == want).map(|(_, v)| v));
+        let entry = auths.get(key.as_str()).or_else(|| {
+            auths
+                .iter()
+                .find(|(k, _)| normalize(k) == want)
+                .map(|(_, v)| v)
+        });
         let Some(entry) = entry else { continue };
         if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
-            let decoded = base64::engine::general_purpose::STANDARD.decode(auth).ok()?;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(auth)
+                .ok()?;
             let s = String::from_utf8(decoded).ok()?;
             return Credentials::parse(&s).ok();
         }

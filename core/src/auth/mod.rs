@@ -90,7 +90,11 @@ struct TokenResponse {
 }
 
 /// Asks a token service (the challenge's realm) for a token for `scope`.
-pub async fn fetch_token(ctx: &AuthContext, challenge: &Challenge, scope: &Scope) -> Result<Credential> {
+pub async fn fetch_token(
+    ctx: &AuthContext,
+    challenge: &Challenge,
+    scope: &Scope,
+) -> Result<Credential> {
     let realm = challenge
         .param("realm")
         .ok_or_else(|| Error::Auth("Bearer challenge without a realm".into()))?;
@@ -116,11 +120,8 @@ pub async fn fetch_token(ctx: &AuthContext, challenge: &Challenge, scope: &Scope
     let status = resp.status();
     let body = transport::read_limited(resp, MAX_TOKEN_RESPONSE, "token response").await?;
     if !status.is_success() {
-        let mut e = transport::registry_error(
-            format!("token for {}", scope.0),
-            status.as_u16(),
-            &body,
-        );
+        let mut e =
+            transport::registry_error(format!("token for {}", scope.0), status.as_u16(), &body);
         e.retry_after = None;
         return Err(e.into());
     }

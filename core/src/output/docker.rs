@@ -37,8 +37,11 @@ pub fn write(images: &[PulledImage], decompress: bool, out: impl Write) -> Resul
             w.file_from_path(digest, path)?;
             layer_paths.push(blob_name(digest));
             if layer.foreign {
-                layer_sources.insert(layer.diff_id.to_string(), serde_json::to_value(&layer.desc)
-                    .map_err(|e| Error::manifest("layer source", e.to_string()))?);
+                layer_sources.insert(
+                    layer.diff_id.to_string(),
+                    serde_json::to_value(&layer.desc)
+                        .map_err(|e| Error::manifest("layer source", e.to_string()))?,
+                );
             }
         }
         let (manifest_bytes, manifest_digest, manifest_type) = if decompress {
@@ -72,7 +75,10 @@ pub fn write(images: &[PulledImage], decompress: bool, out: impl Write) -> Resul
                 repositories
                     .entry(image.target.name.familiar.clone())
                     .or_default()
-                    .insert(tag.clone(), last.trim_start_matches("blobs/sha256/").to_string());
+                    .insert(
+                        tag.clone(),
+                        last.trim_start_matches("blobs/sha256/").to_string(),
+                    );
             }
         }
         let mut desc = json!({
@@ -126,7 +132,10 @@ fn uncompressed_manifest(image: &PulledImage) -> Result<Vec<u8>> {
     let mut layers = Vec::new();
     for l in &image.layers {
         let path = l.diff_path.as_ref().ok_or_else(|| {
-            Error::manifest(l.desc.digest.short(), "uncompressed layer missing from the store")
+            Error::manifest(
+                l.desc.digest.short(),
+                "uncompressed layer missing from the store",
+            )
         })?;
         let size = std::fs::metadata(path)
             .map_err(|e| Error::io_path("reading", path, e))?

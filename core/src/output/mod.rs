@@ -99,6 +99,8 @@ pub struct PulledTree {
 }
 
 /// What a pull brought into the store for one reference.
+// A handful per pull: boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Pulled {
     Image(PulledImage),
@@ -124,7 +126,11 @@ impl Pulled {
                         .filter_map(|l| l.path.as_deref().map(|p| (&l.desc.digest, p))),
                 )
                 .collect(),
-            Pulled::Tree(t) => t.blobs.iter().map(|b| (&b.desc.digest, b.path.as_path())).collect(),
+            Pulled::Tree(t) => t
+                .blobs
+                .iter()
+                .map(|b| (&b.desc.digest, b.path.as_path()))
+                .collect(),
         }
     }
 

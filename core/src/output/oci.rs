@@ -25,7 +25,11 @@ pub fn write(images: &[Pulled], dir: &Path, skip_foreign: bool) -> Result<()> {
     if dir.join("oci-layout").is_file() {
         add_to_layout(images, dir, skip_foreign)
     } else {
-        if dir.exists() && fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        if dir.exists()
+            && fs::read_dir(dir)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(true)
+        {
             return Err(Error::Usage(format!(
                 "{} exists and is not an OCI layout; choose another -o",
                 dir.display()
@@ -78,7 +82,8 @@ fn add_to_layout(images: &[Pulled], dir: &Path, skip_foreign: bool) -> Result<()
             // A tag names one image in a layout: the new pull replaces the old entry.
             let name = target.full_tagged_name();
             entries.retain(|e| {
-                e.pointer("/annotations/io.containerd.image.name").and_then(Value::as_str)
+                e.pointer("/annotations/io.containerd.image.name")
+                    .and_then(Value::as_str)
                     != name.as_deref()
                     || name.is_none()
             });

@@ -1,0 +1,14 @@
+//! drag's integration tests, one binary made of modules so they compile once.
+//!
+//! Each module covers one capability against in-process fake registries (Docker Hub and MCR
+//! behaviours, faults) and the real `docker-registry`, checking outputs with real consumers
+//! (skopeo, podman, umoci, tar) where they are installed.
+
+// Link every adapter, as the CLI does, so library-level tests see them registered.
+use drag_adapter_dockerhub as _;
+use drag_adapter_mcr as _;
+use drag_adapter_oci as _;
+
+mod cli;
+mod dockerhub;
+mod real_registry;
