@@ -12,3 +12,4 @@ use drag_adapter_oci as _;
 mod cli;
 mod dockerhub;
 mod real_registry;
+mod windows;
