@@ -25,6 +25,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// List a repository's tags, one per line.
     Tags(TagsArgs),
+    /// Look after the blob cache ($DRAG_CACHE_DIR, else $XDG_CACHE_HOME/drag, else ~/.cache/drag).
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// List the registered registry adapters and the hosts they claim.
     Adapters,
 }
@@ -143,4 +146,21 @@ pub struct TagsArgs {
 
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// Where the cache is, how many blobs and bytes it holds.
+    Info,
+    /// Remove blobs unused for a while, or the least recently used beyond a size.
+    Prune {
+        /// Keep at most this much (e.g. 5G, 500M).
+        #[arg(long, value_name = "SIZE")]
+        keep: Option<String>,
+        /// Remove what has not been used for this long (e.g. 30d, 12h).
+        #[arg(long, value_name = "DURATION")]
+        older_than: Option<String>,
+    },
+    /// Remove everything in the cache.
+    Clean,
 }

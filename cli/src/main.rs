@@ -23,7 +23,10 @@ fn main() -> std::process::ExitCode {
         Ok(r) => r,
         Err(e) => return failure::report(&anyhow::anyhow!("starting the runtime: {e}")),
     };
-    match runtime.block_on(commands::run(cli)) {
+    let result = runtime.block_on(commands::run(cli));
+    // Let blocking workers notice a cancellation and clean up before the process ends.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => failure::report(&e),
     }

@@ -137,10 +137,30 @@ async fn download_once(
     opts: TransferOptions,
     progress: &dyn Progress,
 ) -> Result<Fetched> {
-    let sink = Sink::new(job, Some(store.temp_file()?), store.temp_dir())?;
+    // Resume what an earlier, interrupted run left, unless another process is on it.
+    let (blob_file, resume_from) = match store.open_partial(&job.desc.digest)? {
+        Some((f, len)) if len <= job.desc.size => (f, len),
+        Some((f, _)) => {
+            f.as_file()
+                .set_len(0)
+                .map_err(|e| Error::io_path("truncating", f.path(), e))?;
+            (f, 0)
+        }
+        None => (store.temp_file()?, 0),
+    };
+    let mut sink = Sink::new(job, Some(blob_file), store.temp_dir())?;
     let (tx, rx) = mpsc::channel::<Msg>(32);
-    let worker = tokio::task::spawn_blocking(move || sink.consume(rx));
-    let fed = feed(session, job, &tx, opts, progress).await;
+    let worker = tokio::task::spawn_blocking(move || {
+        sink.replay(resume_from)?;
+        sink.consume(rx)
+    });
+    if resume_from > 0 {
+        progress.event(Event::BlobRetry {
+            digest: job.desc.digest.clone(),
+            reason: format!("resuming at byte {resume_from} from an earlier run"),
+        });
+    }
+    let fed = feed(session, job, &tx, resume_from, opts, progress).await;
     drop(tx);
     let out = worker
         .await
@@ -221,6 +241,7 @@ async fn feed(
     session: &Session,
     job: &BlobJob,
     tx: &mpsc::Sender<Msg>,
+    resume_from: u64,
     opts: TransferOptions,
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -233,7 +254,8 @@ async fn feed(
         if i > 0 && tx.send(Msg::Restart).await.is_err() {
             return Ok(());
         }
-        match feed_from(session, job, *source, tx, opts, progress).await {
+        let start = if i == 0 { resume_from } else { 0 };
+        match feed_from(session, job, *source, start, tx, opts, progress).await {
             Ok(()) => return Ok(()),
             Err(e) if sources.len() > 1 => {
                 failures.push(format!(
@@ -258,13 +280,14 @@ async fn feed_from(
     session: &Session,
     job: &BlobJob,
     url: Option<&String>,
+    start: u64,
     tx: &mpsc::Sender<Msg>,
     opts: TransferOptions,
     progress: &dyn Progress,
 ) -> Result<()> {
     let digest = &job.desc.digest;
     let retry = session.retry_policy();
-    let mut offset = 0u64;
+    let mut offset = start;
     let mut resumes = 0;
     loop {
         let opened: Result<BlobResponse> = match url {
@@ -355,6 +378,35 @@ impl Sink {
         })
     }
 
+    /// Feeds the first `len` bytes already in the blob file (from an interrupted run) through
+    /// the hashers and the inflater, without writing them again.
+    fn replay(&mut self, len: u64) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        let Some(blob) = &self.blob else {
+            return Ok(());
+        };
+        let path = blob.out.get_ref().path().to_path_buf();
+        let mut f = File::open(&path).map_err(|e| Error::io_path("reading", &path, e))?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut left = len;
+        while left > 0 {
+            let n = f
+                .read(&mut buf[..left.min(1 << 20) as usize])
+                .map_err(|e| Error::io_path("reading", &path, e))?;
+            if n == 0 {
+                break;
+            }
+            if let Some(blob) = &mut self.blob {
+                blob.account(&buf[..n]);
+            }
+            self.after_blob(&buf[..n])?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
     fn consume(mut self, mut rx: mpsc::Receiver<Msg>) -> Result<SinkOutput> {
         while let Some(msg) = rx.blocking_recv() {
             match msg {
@@ -376,6 +428,11 @@ impl Sink {
             }
             blob.write_all(data).map_err(|e| Error::io(&self.what, e))?;
         }
+        self.after_blob(data)
+    }
+
+    /// Magic check and inflation of bytes that are in the blob file.
+    fn after_blob(&mut self, data: &[u8]) -> Result<()> {
         if self.head.len() < 4 {
             let take = (4 - self.head.len()).min(data.len());
             self.head.extend_from_slice(&data[..take]);
@@ -429,6 +486,17 @@ impl Sink {
         let blob = match self.blob {
             Some(b) => {
                 let (tmp, actual, written) = b.finish().map_err(|e| Error::io(&self.what, e))?;
+                if written < self.size {
+                    // Interrupted, not wrong: keep what we have for the next run to resume.
+                    let _ = tmp.into_temp_path().keep();
+                    return Err(Error::io(
+                        &self.what,
+                        io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("transfer ended at byte {written} of {}", self.size),
+                        ),
+                    ));
+                }
                 if written != self.size {
                     return Err(Error::SizeMismatch {
                         what: self.what,
@@ -492,6 +560,12 @@ impl HashFile {
             expected: expected.clone(),
             written: 0,
         }
+    }
+
+    /// Counts bytes already in the file.
+    fn account(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+        self.written += data.len() as u64;
     }
 
     fn reset(&mut self) -> io::Result<()> {

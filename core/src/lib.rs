@@ -19,6 +19,8 @@
 pub mod adapter;
 pub mod auth;
 pub mod blob;
+pub mod cache;
+pub mod cancel;
 pub mod config;
 pub mod digest;
 pub mod error;

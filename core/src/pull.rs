@@ -538,7 +538,7 @@ fn to_destination(
             f.commit().map(|_| ())
         }
         Destination::Stdout => {
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, CancellableStdout);
             write(&mut out)?;
             std::io::Write::flush(&mut out).map_err(|e| Error::io("writing to standard output", e))
         }
@@ -558,5 +558,18 @@ pub fn default_output_name(target: &Target, format: Format) -> PathBuf {
         Format::Docker => PathBuf::from(format!("{base}_{suffix}.tar")),
         Format::Oci => PathBuf::from(format!("{base}_{suffix}")),
         Format::Rootfs => PathBuf::from(format!("{base}_{suffix}_rootfs.tar")),
+    }
+}
+
+/// Standard output that stops writing once the pull is cancelled.
+struct CancellableStdout;
+
+impl std::io::Write for CancellableStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        crate::cancel::check_io()?;
+        std::io::stdout().lock().write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().lock().flush()
     }
 }

@@ -113,6 +113,35 @@ impl BlobStore {
             .map_err(|e| Error::io_path("creating a temporary file in", &dir, e))
     }
 
+    /// The file of a download in progress that outlives the process
+    /// (`tmp/<alg>-<hex>.partial`), opened for appending and locked, with its current length,
+    /// so an interrupted pull resumes where it stopped. None when another process holds it.
+    pub fn open_partial(&self, digest: &Digest) -> Result<Option<(tempfile::NamedTempFile, u64)>> {
+        let path = self.temp_dir().join(format!(
+            "{}-{}.partial",
+            digest.algorithm().as_str(),
+            digest.hex()
+        ));
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io_path("opening", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io_path("locking", &path, e)),
+        }
+        let len = std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))
+            .map_err(|e| Error::io_path("opening", &path, e))?;
+        let temp_path = tempfile::TempPath::try_from_path(&path)
+            .map_err(|e| Error::io_path("opening", &path, e))?;
+        let tmp = tempfile::NamedTempFile::from_parts(file, temp_path);
+        Ok(Some((tmp, len)))
+    }
+
     /// Moves a verified temporary file into place.
     pub fn commit(
         &self,
@@ -124,6 +153,10 @@ impl BlobStore {
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(|e| Error::io_path("creating", parent, e))?;
         }
+        // Durable before visible: a crash must not leave a short file under a verified name.
+        tmp.as_file()
+            .sync_data()
+            .map_err(|e| Error::io_path("syncing", tmp.path(), e))?;
         tmp.persist(&dest)
             .map_err(|e| Error::io_path("storing blob at", &dest, e.error))?;
         Ok(dest)

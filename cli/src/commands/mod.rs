@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod adapters;
+mod cache;
 mod inspect;
 mod pull;
 mod tags;
@@ -17,6 +18,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Adapters => adapters::run(),
         Command::Inspect(args) => inspect::run(args).await,
         Command::Tags(args) => tags::run(args).await,
+        Command::Cache(cmd) => cache::run(cmd),
     }
 }
 
@@ -32,4 +34,20 @@ fn registry_options(a: &RegistryArgs) -> Result<RegistryOptions, drag_core::Erro
             ..RetryPolicy::default()
         },
     })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -15,7 +15,12 @@ pub async fn run(args: PullArgs) -> anyhow::Result<()> {
     let renderer = Renderer::new(args.quiet);
     let report = tokio::select! {
         r = drag_core::pull(&opts, &renderer) => r?,
-        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted.into()),
+        _ = super::interrupted() => {
+            // Blocking writers see this and remove their temporary files; partial blobs
+            // stay in the cache for the next run.
+            drag_core::cancel::request();
+            return Err(Error::Interrupted.into());
+        }
     };
     renderer.finish();
     if !args.quiet {

@@ -39,6 +39,7 @@ impl AtomicFile {
     /// Flushes, makes the file readable like any other (temp files are 0600), and renames it
     /// into place.
     pub fn commit(self) -> Result<PathBuf> {
+        crate::cancel::check()?;
         let dest = self.dest;
         let tmp = self
             .tmp
@@ -53,6 +54,7 @@ impl AtomicFile {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        crate::cancel::check_io()?;
         self.tmp.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
