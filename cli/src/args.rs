@@ -115,6 +115,10 @@ pub struct PullArgs {
     #[arg(long)]
     pub no_cache: bool,
 
+    /// Seconds a blob download may stay silent before it is dropped and resumed.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub read_timeout: u64,
+
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,

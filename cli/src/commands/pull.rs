@@ -61,6 +61,7 @@ fn options(args: &PullArgs) -> Result<PullOptions, Error> {
         }
     });
     opts.jobs = args.jobs.max(1);
+    opts.transfer.stall_timeout = std::time::Duration::from_secs(args.read_timeout.max(1));
     opts.cache = match (args.no_cache, BlobStore::default_dir()) {
         (false, Some(dir)) => Cache::Dir(dir),
         _ => Cache::Disabled,

@@ -11,5 +11,9 @@ use drag_adapter_oci as _;
 
 mod cli;
 mod dockerhub;
+mod faults;
+mod formats;
+mod inspect;
 mod real_registry;
+mod shapes;
 mod windows;

@@ -1,0 +1,443 @@
+//! Unbreakable transfers: a fault-injecting registry drops, stalls, corrupts and throttles, and
+//! drag still delivers byte-correct output, resumes with Range, or fails cleanly.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use drag_tests::archive::{blob_path, dir_names, read_tar};
+use drag_tests::drag_cli::{drag_bin, fresh_dir};
+use drag_tests::{
+    drag, run, Compression, FakeRegistry, Fault, Image, ImageBuilder, LayerBuilder, Listener,
+};
+
+/// Incompressible bytes, so a gzip layer is as big as its content.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Two small layers and one of about 3 MiB.
+fn image_with_big_layer() -> Image {
+    ImageBuilder::new()
+        .layer(
+            LayerBuilder::new()
+                .file("a", "small a", 0o644)
+                .build(Compression::Gzip),
+        )
+        .layer(
+            LayerBuilder::new()
+                .file("b", "small b", 0o644)
+                .build(Compression::Gzip),
+        )
+        .layer(
+            LayerBuilder::new()
+                .file("big", noise(3 << 20, 7), 0o644)
+                .build(Compression::Gzip),
+        )
+        .build()
+}
+
+fn assert_archive_matches(path: &Path, image: &Image) {
+    let tar = read_tar(path);
+    assert_eq!(
+        tar[&blob_path(&image.config.digest)].data,
+        image.config.bytes.to_vec()
+    );
+    for l in &image.layers {
+        assert_eq!(
+            tar[&blob_path(&l.blob.digest)].data,
+            l.blob.bytes.to_vec(),
+            "layer {}",
+            l.blob.digest
+        );
+    }
+}
+
+fn ranged_gets(registry: &FakeRegistry, digest: &str) -> Vec<String> {
+    registry
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path().ends_with(digest))
+        .filter_map(|r| r.range.clone())
+        .collect()
+}
+
+fn pull(registry: &FakeRegistry, dir: &Path, extra: &[&str]) -> drag_tests::DragOutput {
+    let mut cmd = drag();
+    cmd.current_dir(dir)
+        .args(["pull", "-o", "out.tar", "--endpoint", &registry.url()])
+        .args(extra)
+        .arg("app:1");
+    run(&mut cmd)
+}
+
+#[test]
+fn dropped_connection_resumes_with_a_range_request() {
+    let registry = FakeRegistry::builder().cdn(true).start();
+    let image = image_with_big_layer();
+    registry.push_image("library/app", "1", &image);
+    let big = image.layers[2].blob.digest.clone();
+    registry.fault(Fault::DropAfter {
+        digest: big.clone(),
+        bytes: 1 << 20,
+    });
+    let dir = fresh_dir("drop-");
+    pull(&registry, &dir, &[]).assert_success();
+    assert_archive_matches(&dir.join("out.tar"), &image);
+    let ranges = ranged_gets(&registry, &big);
+    assert!(
+        ranges
+            .iter()
+            .any(|r| r.starts_with("bytes=") && r != "bytes=0-"),
+        "resumed with Range: {ranges:?}"
+    );
+    // The resume goes back to the registry, not to the (possibly expired) CDN URL.
+    assert!(registry
+        .requests()
+        .iter()
+        .any(|r| r.listener == Listener::Registry && r.range.is_some()));
+}
+
+#[test]
+fn stalled_body_is_dropped_and_resumed() {
+    let registry = FakeRegistry::start();
+    let image = image_with_big_layer();
+    registry.push_image("library/app", "1", &image);
+    let big = image.layers[2].blob.digest.clone();
+    registry.fault(Fault::Stall {
+        digest: big.clone(),
+        after_bytes: 1 << 20,
+        for_ms: 20_000,
+    });
+    let dir = fresh_dir("stall-");
+    let started = Instant::now();
+    pull(&registry, &dir, &["--read-timeout", "1"]).assert_success();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "did not wait out the stall"
+    );
+    assert_archive_matches(&dir.join("out.tar"), &image);
+    assert!(!ranged_gets(&registry, &big).is_empty());
+}
+
+#[test]
+fn server_errors_and_throttling_are_retried_honouring_retry_after() {
+    let registry = FakeRegistry::start();
+    let image = image_with_big_layer();
+    registry.push_image("library/app", "1", &image);
+    registry.fault(Fault::Status {
+        status: 503,
+        times: 1,
+        retry_after: None,
+    });
+    registry.fault(Fault::Status {
+        status: 429,
+        times: 1,
+        retry_after: Some(1),
+    });
+    let dir = fresh_dir("retry-");
+    let started = Instant::now();
+    pull(&registry, &dir, &["-j", "1"]).assert_success();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After honoured"
+    );
+    assert_archive_matches(&dir.join("out.tar"), &image);
+}
+
+#[test]
+fn persistent_throttling_fails_with_the_registry_code() {
+    let registry = FakeRegistry::start();
+    registry.push_image("library/app", "1", &image_with_big_layer());
+    registry.fault(Fault::Status {
+        status: 429,
+        times: 100,
+        retry_after: Some(0),
+    });
+    let dir = fresh_dir("throttled-");
+    let out = pull(&registry, &dir, &["--retries", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stderr.contains("429"), "{}", out.stderr);
+    assert!(dir_names(&dir).is_empty(), "{:?}", dir_names(&dir));
+}
+
+#[test]
+fn a_corrupt_transfer_is_discarded_and_fetched_again() {
+    let registry = FakeRegistry::start();
+    let image = image_with_big_layer();
+    registry.push_image("library/app", "1", &image);
+    let big = image.layers[2].blob.digest.clone();
+    registry.fault(Fault::FlipByte {
+        digest: big.clone(),
+        offset: 2 << 20,
+    });
+    let dir = fresh_dir("flip-once-");
+    let out = pull(&registry, &dir, &[]);
+    out.assert_success();
+    assert!(
+        out.stderr.contains("digest mismatch"),
+        "the retry is reported: {}",
+        out.stderr
+    );
+    assert_eq!(registry.blob_get_count(&big), 2);
+    assert_archive_matches(&dir.join("out.tar"), &image);
+}
+
+#[test]
+fn chunked_bodies_without_content_length_work() {
+    let registry = FakeRegistry::start();
+    let image = image_with_big_layer();
+    registry.push_image("library/app", "1", &image);
+    for _ in 0..4 {
+        registry.fault(Fault::Chunked);
+    }
+    let dir = fresh_dir("chunked-");
+    pull(&registry, &dir, &[]).assert_success();
+    assert!(
+        registry.pending_faults().is_empty(),
+        "every blob served chunked"
+    );
+    assert_archive_matches(&dir.join("out.tar"), &image);
+}
+
+#[test]
+fn warm_cache_pull_makes_no_blob_requests() {
+    let registry = FakeRegistry::builder().cdn(true).start();
+    let image = image_with_big_layer();
+    registry.push_image("library/app", "1", &image);
+    let dir = fresh_dir("warm-");
+    let cache = fresh_dir("warm-cache-");
+    let mut first = drag();
+    first.env("DRAG_CACHE_DIR", &cache).current_dir(&dir).args([
+        "pull",
+        "-o",
+        "a.tar",
+        "--endpoint",
+        &registry.url(),
+        "app:1",
+    ]);
+    run(&mut first).assert_success();
+    registry.clear_requests();
+    let mut second = drag();
+    second
+        .env("DRAG_CACHE_DIR", &cache)
+        .current_dir(&dir)
+        .args([
+            "pull",
+            "-o",
+            "b.tar",
+            "--endpoint",
+            &registry.url(),
+            "app:1",
+        ]);
+    run(&mut second).assert_success();
+    let blob_requests: Vec<_> = registry
+        .requests()
+        .into_iter()
+        .filter(|r| r.path().contains("/blobs/"))
+        .collect();
+    assert!(blob_requests.is_empty(), "{blob_requests:#?}");
+    assert!(
+        registry.requests().iter().all(|r| r.method == "HEAD"),
+        "only a HEAD for the tag: {:#?}",
+        registry.requests()
+    );
+    assert_eq!(
+        std::fs::read(dir.join("a.tar")).unwrap(),
+        std::fs::read(dir.join("b.tar")).unwrap()
+    );
+}
+
+#[test]
+fn no_cache_leaves_nothing_but_the_output() {
+    let registry = FakeRegistry::start();
+    registry.push_image("library/app", "1", &image_with_big_layer());
+    let dir = fresh_dir("nocache-");
+    let cache = fresh_dir("nocache-cache-");
+    let mut cmd = drag();
+    cmd.env("DRAG_CACHE_DIR", &cache).current_dir(&dir).args([
+        "pull",
+        "--no-cache",
+        "-o",
+        "out.tar",
+        "--endpoint",
+        &registry.url(),
+        "app:1",
+    ]);
+    run(&mut cmd).assert_success();
+    assert_eq!(dir_names(&dir), vec!["out.tar"]);
+    assert!(
+        dir_names(&cache).is_empty(),
+        "cache untouched: {:?}",
+        dir_names(&cache)
+    );
+}
+
+/// Starts a pull that stalls on the big layer and waits until the small blobs are cached and
+/// the big one has a partial file.
+fn start_stalled_pull(registry: &FakeRegistry, dir: &Path, cache: &Path) -> std::process::Child {
+    let child = std::process::Command::new(drag_bin())
+        .env("DRAG_CACHE_DIR", cache)
+        .current_dir(dir)
+        .args([
+            "pull",
+            "-q",
+            "-o",
+            "out.tar",
+            "--endpoint",
+            &registry.url(),
+            "app:1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("drag starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let blobs = walk_files(&cache.join("blobs"));
+        let partial = walk_files(&cache.join("tmp"))
+            .into_iter()
+            .any(|(n, len)| n.ends_with(".partial") && len > 0);
+        if blobs.len() >= 3 && partial {
+            return child;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pull never reached the stalled layer"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn walk_files(dir: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk_files(&p));
+            } else if let Ok(m) = e.metadata() {
+                out.push((p.to_string_lossy().into_owned(), m.len()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_killed_pull_resumes_without_downloading_finished_blobs_again() {
+    let registry = FakeRegistry::start();
+    let image = image_with_big_layer();
+    registry.push_image("library/app", "1", &image);
+    let big = image.layers[2].blob.digest.clone();
+    registry.fault(Fault::Stall {
+        digest: big.clone(),
+        after_bytes: 2 << 20,
+        for_ms: 60_000,
+    });
+    let dir = fresh_dir("kill-");
+    let cache = fresh_dir("kill-cache-");
+    let mut child = start_stalled_pull(&registry, &dir, &cache);
+    child.kill().expect("kill drag");
+    child.wait().expect("reap drag");
+
+    let mut again = drag();
+    again.env("DRAG_CACHE_DIR", &cache).current_dir(&dir).args([
+        "pull",
+        "-o",
+        "out.tar",
+        "--endpoint",
+        &registry.url(),
+        "app:1",
+    ]);
+    run(&mut again).assert_success();
+    assert_archive_matches(&dir.join("out.tar"), &image);
+    for l in &image.layers[..2] {
+        assert_eq!(
+            registry.blob_get_count(&l.blob.digest),
+            1,
+            "finished blob fetched again"
+        );
+    }
+    assert_eq!(registry.blob_get_count(&image.config.digest), 1);
+    let ranges = ranged_gets(&registry, &big);
+    assert_eq!(
+        ranges.len(),
+        1,
+        "the second run resumed the partial blob: {ranges:?}"
+    );
+}
+
+#[test]
+fn a_terminated_pull_leaves_nothing_at_the_output_path() {
+    let registry = FakeRegistry::start();
+    let image = image_with_big_layer();
+    registry.push_image("library/app", "1", &image);
+    registry.fault(Fault::Stall {
+        digest: image.layers[2].blob.digest.clone(),
+        after_bytes: 2 << 20,
+        for_ms: 60_000,
+    });
+    let dir = fresh_dir("term-");
+    let cache = fresh_dir("term-cache-");
+    let mut child = start_stalled_pull(&registry, &dir, &cache);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = child.wait().expect("reap drag");
+    assert!(!exit.success());
+    assert!(
+        dir_names(&dir).is_empty(),
+        "left behind: {:?}",
+        dir_names(&dir)
+    );
+    let partial: Vec<_> = walk_files(&cache.join("tmp"))
+        .into_iter()
+        .filter(|(n, _)| n.ends_with(".partial"))
+        .collect();
+    assert_eq!(partial.len(), 1, "the partial blob stays for the next run");
+}
+
+#[test]
+fn concurrent_pulls_share_one_cache() {
+    let registry = FakeRegistry::start();
+    let image = image_with_big_layer();
+    registry.push_image("library/app", "1", &image);
+    let cache = fresh_dir("shared-cache-");
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            let dir = fresh_dir(&format!("shared-{i}-"));
+            let child = std::process::Command::new(drag_bin())
+                .env("DRAG_CACHE_DIR", &cache)
+                .current_dir(&dir)
+                .args([
+                    "pull",
+                    "-q",
+                    "-o",
+                    "out.tar",
+                    "--endpoint",
+                    &registry.url(),
+                    "app:1",
+                ])
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("drag starts");
+            (dir, child)
+        })
+        .collect();
+    for (dir, mut child) in children {
+        assert!(child.wait().expect("drag ends").success());
+        assert_archive_matches(&dir.join("out.tar"), &image);
+    }
+}
