@@ -62,10 +62,19 @@ impl Default for TransferOptions {
     }
 }
 
+/// Where fetched content goes: blobs into the (persistent, synced) cache, uncompressed layers
+/// into a scratch store. Uncompressed layers are derived data, cheap to make again, and
+/// writing them out for good would double the disk traffic of a pull.
+#[derive(Clone, Copy)]
+pub struct Stores<'a> {
+    pub blobs: &'a BlobStore,
+    pub diffs: &'a BlobStore,
+}
+
 /// Brings a blob into the store (or finds it there) and returns its paths.
 pub async fn fetch(
     session: &Session,
-    store: &BlobStore,
+    stores: Stores<'_>,
     job: &BlobJob,
     opts: TransferOptions,
     progress: &dyn Progress,
@@ -76,26 +85,29 @@ pub async fn fetch(
         size: job.desc.size,
         what: job.what.clone(),
     });
-    let cached_blob = store.lookup(Kind::Blob, digest, Some(job.desc.size));
+    let cached_blob = stores.blobs.lookup(Kind::Blob, digest, Some(job.desc.size));
     let cached_diff = job
         .diff_id
         .as_ref()
-        .map(|id| store.lookup(Kind::Diff, id, None));
+        .map(|id| stores.diffs.lookup(Kind::Diff, id, None));
     let fetched = match (cached_blob, cached_diff) {
         (Some(path), None | Some(Some(_))) => Fetched {
-            diff_path: job.diff_id.as_ref().map(|id| store.path(Kind::Diff, id)),
+            diff_path: job
+                .diff_id
+                .as_ref()
+                .map(|id| stores.diffs.path(Kind::Diff, id)),
             path,
             cached: true,
         },
         (Some(path), Some(None)) => {
-            let diff_path = decompress_stored(store, job, path.clone()).await?;
+            let diff_path = decompress_stored(stores, job, path.clone()).await?;
             Fetched {
                 path,
                 diff_path: Some(diff_path),
                 cached: true,
             }
         }
-        (None, _) => download(session, store, job, opts, progress).await?,
+        (None, _) => download(session, stores, job, opts, progress).await?,
     };
     progress.event(Event::BlobDone {
         digest: digest.clone(),
@@ -107,18 +119,18 @@ pub async fn fetch(
 /// Downloads, retrying once from the source when the bytes do not verify.
 async fn download(
     session: &Session,
-    store: &BlobStore,
+    stores: Stores<'_>,
     job: &BlobJob,
     opts: TransferOptions,
     progress: &dyn Progress,
 ) -> Result<Fetched> {
-    match download_once(session, store, job, opts, progress).await {
+    match download_once(session, stores, job, opts, progress).await {
         Err(e @ (Error::DigestMismatch { .. } | Error::SizeMismatch { .. })) => {
             progress.event(Event::BlobRetry {
                 digest: job.desc.digest.clone(),
                 reason: e.to_string(),
             });
-            download_once(session, store, job, opts, progress).await
+            download_once(session, stores, job, opts, progress).await
         }
         other => other,
     }
@@ -132,12 +144,13 @@ enum Msg {
 
 async fn download_once(
     session: &Session,
-    store: &BlobStore,
+    stores: Stores<'_>,
     job: &BlobJob,
     opts: TransferOptions,
     progress: &dyn Progress,
 ) -> Result<Fetched> {
     // Resume what an earlier, interrupted run left, unless another process is on it.
+    let store = stores.blobs;
     let (blob_file, resume_from) = match store.open_partial(&job.desc.digest)? {
         Some((f, len)) if len <= job.desc.size => (f, len),
         Some((f, _)) => {
@@ -148,8 +161,8 @@ async fn download_once(
         }
         None => (store.temp_file()?, 0),
     };
-    let mut sink = Sink::new(job, Some(blob_file), store.temp_dir())?;
-    let (tx, rx) = mpsc::channel::<Msg>(32);
+    let mut sink = Sink::new(job, Some(blob_file), stores.diffs.temp_dir())?;
+    let (tx, rx) = mpsc::channel::<Msg>(8);
     let worker = tokio::task::spawn_blocking(move || {
         sink.replay(resume_from)?;
         sink.consume(rx)
@@ -175,7 +188,7 @@ async fn download_once(
         &job.desc.digest,
         out.blob.expect("download has a blob"),
     )?;
-    let diff_path = commit_diff(store, job, &path, out.diff)?;
+    let diff_path = commit_diff(stores.diffs, job, &path, out.diff)?;
     Ok(Fetched {
         path,
         diff_path,
@@ -210,11 +223,11 @@ fn commit_diff(
 }
 
 /// Inflates a blob already in the store to get its uncompressed form.
-async fn decompress_stored(store: &BlobStore, job: &BlobJob, path: PathBuf) -> Result<PathBuf> {
+async fn decompress_stored(stores: Stores<'_>, job: &BlobJob, path: PathBuf) -> Result<PathBuf> {
     if !matches!(job.compression, Some(Compression::Gzip | Compression::Zstd)) {
-        return commit_diff(store, job, &path, None).map(|p| p.expect("diff id is set"));
+        return commit_diff(stores.diffs, job, &path, None).map(|p| p.expect("diff id is set"));
     }
-    let sink = Sink::new(job, None, store.temp_dir())?;
+    let sink = Sink::new(job, None, stores.diffs.temp_dir())?;
     let out = tokio::task::spawn_blocking(move || -> Result<SinkOutput> {
         let mut sink = sink;
         let mut f = File::open(&path).map_err(|e| Error::io_path("reading", &path, e))?;
@@ -232,8 +245,8 @@ async fn decompress_stored(store: &BlobStore, job: &BlobJob, path: PathBuf) -> R
     })
     .await
     .map_err(|e| Error::io("blob worker", io::Error::other(e.to_string())))??;
-    let blob_path = store.path(Kind::Blob, &job.desc.digest);
-    Ok(commit_diff(store, job, &blob_path, out.diff)?.expect("diff id is set"))
+    let blob_path = stores.blobs.path(Kind::Blob, &job.desc.digest);
+    Ok(commit_diff(stores.diffs, job, &blob_path, out.diff)?.expect("diff id is set"))
 }
 
 /// The network side: registry first, then (for foreign layers) each URL in order.
@@ -361,9 +374,10 @@ struct SinkOutput {
 impl Sink {
     fn new(job: &BlobJob, blob: Option<tempfile::NamedTempFile>, tmp_dir: PathBuf) -> Result<Sink> {
         let inflater = match (job.compression, &job.diff_id) {
-            (Some(c @ (Compression::Gzip | Compression::Zstd)), Some(id)) => {
-                Some(Inflater::new(c, HashFile::new(new_temp(&tmp_dir)?, id))?)
-            }
+            (Some(c @ (Compression::Gzip | Compression::Zstd)), Some(id)) => Some(Inflater::new(
+                c,
+                HashFile::new(new_temp(&tmp_dir)?, id, false),
+            )?),
             _ => None,
         };
         Ok(Sink {
@@ -373,7 +387,7 @@ impl Sink {
             size: job.desc.size,
             compression: job.compression,
             head: Vec::with_capacity(4),
-            blob: blob.map(|t| HashFile::new(t, &job.desc.digest)),
+            blob: blob.map(|t| HashFile::new(t, &job.desc.digest, true)),
             inflater,
         })
     }
@@ -473,7 +487,7 @@ impl Sink {
         }
         if let Some(inf) = self.inflater.take() {
             // A half-fed decoder cannot be rewound: start a new one on a new file.
-            let fresh = HashFile::new(new_temp(&self.tmp_dir)?, inf.expected());
+            let fresh = HashFile::new(new_temp(&self.tmp_dir)?, inf.expected(), false);
             self.inflater = Some(Inflater::new(inf.compression(), fresh)?);
         }
         Ok(())
@@ -544,21 +558,30 @@ fn new_temp(dir: &std::path::Path) -> Result<tempfile::NamedTempFile> {
         .map_err(|e| Error::io_path("creating a temporary file in", dir, e))
 }
 
+/// How much is written before its writeback is started.
+const WRITEBACK_CHUNK: u64 = 8 << 20;
+
 /// A temporary file that hashes what is written to it.
 struct HashFile {
     out: BufWriter<tempfile::NamedTempFile>,
     hasher: Hasher,
     expected: Digest,
     written: u64,
+    /// Bytes whose writeback has been started.
+    flushed: u64,
+    /// Synced before it is stored (blobs), or left to the page cache (scratch files).
+    durable: bool,
 }
 
 impl HashFile {
-    fn new(tmp: tempfile::NamedTempFile, expected: &Digest) -> HashFile {
+    fn new(tmp: tempfile::NamedTempFile, expected: &Digest, durable: bool) -> HashFile {
         HashFile {
             out: BufWriter::with_capacity(256 << 10, tmp),
             hasher: expected.algorithm().hasher(),
             expected: expected.clone(),
             written: 0,
+            flushed: 0,
+            durable,
         }
     }
 
@@ -566,6 +589,7 @@ impl HashFile {
     fn account(&mut self, data: &[u8]) {
         self.hasher.update(data);
         self.written += data.len() as u64;
+        self.flushed = self.written;
     }
 
     fn reset(&mut self) -> io::Result<()> {
@@ -575,11 +599,16 @@ impl HashFile {
         f.rewind()?;
         self.hasher = self.expected.algorithm().hasher();
         self.written = 0;
+        self.flushed = 0;
         Ok(())
     }
 
+    /// Flushes and syncs the file (durable before it becomes visible in the store).
     fn finish(self) -> io::Result<(tempfile::NamedTempFile, Digest, u64)> {
         let tmp = self.out.into_inner().map_err(|e| e.into_error())?;
+        if self.durable {
+            tmp.as_file().sync_data()?;
+        }
         Ok((tmp, self.hasher.finish(), self.written))
     }
 }
@@ -589,6 +618,15 @@ impl Write for HashFile {
         let n = self.out.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.written += n as u64;
+        if self.durable && self.written - self.flushed >= WRITEBACK_CHUNK {
+            self.out.flush()?;
+            crate::writeback::start(
+                self.out.get_ref().as_file(),
+                self.flushed,
+                self.written - self.flushed,
+            );
+            self.flushed = self.written;
+        }
         Ok(n)
     }
 

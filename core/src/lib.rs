@@ -35,6 +35,7 @@ pub mod registry;
 pub mod resolve;
 pub mod store;
 pub mod transport;
+pub mod writeback;
 
 pub use error::{Error, RegistryError, Result};
 pub use output::{Destination, Format};

@@ -13,7 +13,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::adapter::{self, Adapter, Target};
 use crate::auth::Credentials;
-use crate::blob::{self, BlobJob, TransferOptions};
+use crate::blob::{self, BlobJob, Stores, TransferOptions};
 use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -205,6 +205,16 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     let tokens = Arc::new(TokenCache::default());
     let store = Arc::new(open_store(&opts.cache, &destination)?);
     let manifest_cache = matches!(opts.cache, Cache::Dir(_)).then(|| store.clone());
+    // Uncompressed layers live only as long as this pull (see `blob::Stores`).
+    let scratch = if opts.decompress || opts.format == Format::Rootfs {
+        Some(open_store(&Cache::Disabled, &destination)?)
+    } else {
+        None
+    };
+    let stores = Stores {
+        blobs: &store,
+        diffs: scratch.as_ref().unwrap_or(&store),
+    };
 
     // Resolve everything first, so a typo in the last image fails before any download.
     let mut sessions = Vec::new();
@@ -234,9 +244,9 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     let mut pulled = Vec::new();
     for (session, r) in sessions.iter().zip(resolved) {
         pulled.push(match r {
-            Ok(r) => Pulled::Image(fetch_image(session, &store, r, opts, progress).await?),
+            Ok(r) => Pulled::Image(fetch_image(session, stores, r, opts, progress).await?),
             Err((target, top)) => {
-                Pulled::Tree(fetch_tree(session, &store, target, top, opts, progress).await?)
+                Pulled::Tree(fetch_tree(session, stores, target, top, opts, progress).await?)
             }
         });
     }
@@ -290,7 +300,7 @@ fn open_store(cache: &Cache, destination: &Destination) -> Result<BlobStore> {
 /// Steps 4 and 5: the config, then the layers in parallel, each verified into the store.
 pub async fn fetch_image(
     session: &Session,
-    store: &BlobStore,
+    stores: Stores<'_>,
     r: Resolved,
     opts: &PullOptions,
     progress: &dyn Progress,
@@ -312,7 +322,7 @@ pub async fn fetch_image(
             ),
         ));
     }
-    let config = blob::fetch(session, store, &config_job, opts.transfer, progress).await?;
+    let config = blob::fetch(session, stores, &config_job, opts.transfer, progress).await?;
     let config_bytes =
         std::fs::read(&config.path).map_err(|e| Error::io_path("reading", &config.path, e))?;
     let diff_ids = ImageConfig::parse(&config_bytes)?.diff_ids()?;
@@ -346,7 +356,7 @@ pub async fn fetch_image(
         .collect::<Result<_>>()?;
 
     let wanted = jobs.iter().filter(|j| !(opts.skip_foreign && j.foreign));
-    let fetched = fetch_all(session, store, wanted, opts, progress).await?;
+    let fetched = fetch_all(session, stores, wanted, opts, progress).await?;
     let layers = jobs
         .iter()
         .zip(diff_ids)
@@ -377,18 +387,17 @@ pub async fn fetch_image(
 /// Fetches each distinct blob once, several at a time.
 async fn fetch_all<'a>(
     session: &Session,
-    store: &BlobStore,
+    stores: Stores<'_>,
     jobs: impl Iterator<Item = &'a BlobJob>,
     opts: &PullOptions,
     progress: &dyn Progress,
 ) -> Result<HashMap<Digest, blob::Fetched>> {
-    let mut unique: HashMap<&Digest, &BlobJob> = HashMap::new();
-    for j in jobs {
-        unique.entry(&j.desc.digest).or_insert(j);
-    }
-    stream::iter(unique.into_values())
+    // Each digest once, in manifest order (base layers first, as users expect to see them).
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<&BlobJob> = jobs.filter(|j| seen.insert(&j.desc.digest)).collect();
+    stream::iter(unique)
         .map(|job| async move {
-            let f = blob::fetch(session, store, job, opts.transfer, progress).await?;
+            let f = blob::fetch(session, stores, job, opts.transfer, progress).await?;
             Ok::<_, Error>((job.desc.digest.clone(), f))
         })
         .buffer_unordered(opts.jobs.max(1))
@@ -400,7 +409,7 @@ async fn fetch_all<'a>(
 /// content (attestations and other artifacts included, so the index stays whole).
 pub async fn fetch_tree(
     session: &Session,
-    store: &BlobStore,
+    stores: Stores<'_>,
     target: Target,
     top: RawManifest,
     opts: &PullOptions,
@@ -418,14 +427,7 @@ pub async fn fetch_tree(
         match m.parse(&what)? {
             Manifest::Index(index) => {
                 for d in &index.manifests {
-                    let child = session.get_manifest(&d.digest.to_string()).await?;
-                    if child.bytes.len() as u64 != d.size {
-                        return Err(Error::SizeMismatch {
-                            what: format!("manifest {} in {what}", d.digest.short()),
-                            expected: d.size,
-                            actual: child.bytes.len() as u64,
-                        });
-                    }
+                    let child = crate::resolve::fetch_child(session, d, &what).await?;
                     manifests.push(child.clone());
                     pending.push((child, depth + 1));
                 }
@@ -450,7 +452,7 @@ pub async fn fetch_tree(
             }
         }
     }
-    let fetched = fetch_all(session, store, jobs.iter(), opts, progress).await?;
+    let fetched = fetch_all(session, stores, jobs.iter(), opts, progress).await?;
     let blobs = fetched
         .into_iter()
         .filter_map(|(d, f)| {
@@ -529,7 +531,7 @@ fn single_images(pulled: Vec<Pulled>) -> Result<Vec<PulledImage>> {
 /// Runs a streaming writer into a file (atomically) or standard output.
 fn to_destination(
     dest: &Destination,
-    write: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
+    write: impl FnOnce(&mut dyn output::OutputSink) -> Result<()>,
 ) -> Result<()> {
     match dest {
         Destination::Path(p) => {

@@ -313,7 +313,7 @@ impl Session {
         }
         let content_type = header_str(resp.headers(), "content-type");
         let header_digest = header_str(resp.headers(), "docker-content-digest");
-        let bytes = transport::read_limited(resp, manifest::MAX_MANIFEST_BYTES, "manifest").await?;
+        let bytes = transport::read_limited(resp, manifest::MAX_MANIFEST_BYTES, &what).await?;
         let requested = Digest::parse(reference).ok();
         let actual = match &requested {
             Some(d) => d.compute_like(&bytes),
@@ -579,7 +579,9 @@ fn store_manifest(store: &BlobStore, m: &RawManifest) {
         return;
     }
     if let Ok(mut tmp) = store.temp_file() {
-        if std::io::Write::write_all(&mut tmp, &m.bytes).is_ok() {
+        if std::io::Write::write_all(&mut tmp, &m.bytes).is_ok()
+            && tmp.as_file().sync_data().is_ok()
+        {
             let _ = store.commit(Kind::Blob, &m.digest, tmp);
         }
     }

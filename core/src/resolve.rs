@@ -5,7 +5,10 @@
 
 use crate::adapter::Target;
 use crate::error::{Error, Result};
-use crate::manifest::{is_non_image_entry, ImageManifest, Manifest, RawManifest, MAX_INDEX_DEPTH};
+use crate::manifest::{
+    is_non_image_entry, media_type, Descriptor, ImageManifest, Manifest, RawManifest,
+    MAX_INDEX_DEPTH,
+};
 use crate::platform::{choose_best, Platform};
 use crate::registry::Session;
 
@@ -58,11 +61,7 @@ pub async fn descend(
                 })
             }
             Manifest::Index(index) => {
-                let entries: Vec<_> = index
-                    .manifests
-                    .iter()
-                    .filter(|d| !is_non_image_entry(d))
-                    .collect();
+                let entries = image_candidates(session, index.manifests, &what).await?;
                 let platforms: Vec<Platform> = entries
                     .iter()
                     .map(|d| d.platform.clone().unwrap_or_default())
@@ -75,15 +74,8 @@ pub async fn descend(
                         available: describe_platforms(&platforms),
                     });
                 };
-                let entry = entries[i];
-                let child = session.get_manifest(&entry.digest.to_string()).await?;
-                if child.bytes.len() as u64 != entry.size {
-                    return Err(Error::SizeMismatch {
-                        what: format!("manifest {} in {what}", entry.digest.short()),
-                        expected: entry.size,
-                        actual: child.bytes.len() as u64,
-                    });
-                }
+                let entry = &entries[i];
+                let child = fetch_child(session, entry, &what).await?;
                 platform = Some(platforms[i].clone());
                 current = child;
             }
@@ -93,6 +85,60 @@ pub async fn descend(
         what,
         format!("indexes nested deeper than {MAX_INDEX_DEPTH} levels"),
     ))
+}
+
+/// The entries of an index that may be chosen: images (attestations left out), with indexes
+/// that carry no platform of their own opened up, as containerd does, since OCI makes the
+/// platform of an index entry optional.
+async fn image_candidates(
+    session: &Session,
+    entries: Vec<Descriptor>,
+    what: &str,
+) -> Result<Vec<Descriptor>> {
+    let mut out = Vec::new();
+    let mut pending: Vec<(Descriptor, usize)> = entries.into_iter().rev().map(|d| (d, 0)).collect();
+    while let Some((d, depth)) = pending.pop() {
+        if is_non_image_entry(&d) {
+            continue;
+        }
+        let is_index = matches!(
+            d.media_type.as_str(),
+            media_type::OCI_INDEX | media_type::DOCKER_MANIFEST_LIST
+        );
+        if !(is_index && d.platform.is_none()) {
+            out.push(d);
+            continue;
+        }
+        if depth >= MAX_INDEX_DEPTH {
+            return Err(Error::manifest(
+                what,
+                format!("indexes nested deeper than {MAX_INDEX_DEPTH} levels"),
+            ));
+        }
+        let child = fetch_child(session, &d, what).await?;
+        if let Manifest::Index(inner) = child.parse(what)? {
+            pending.extend(inner.manifests.into_iter().rev().map(|c| (c, depth + 1)));
+        }
+    }
+    Ok(out)
+}
+
+/// A manifest an index names, checked against the descriptor's size (its digest is checked
+/// by the fetch).
+pub(crate) async fn fetch_child(
+    session: &Session,
+    entry: &Descriptor,
+    what: &str,
+) -> Result<RawManifest> {
+    let child = session.get_manifest(&entry.digest.to_string()).await?;
+    if child.bytes.len() as u64 != entry.size {
+        return Err(Error::SizeMismatch {
+            what: format!("manifest {} in {what}", entry.digest.short()),
+            expected: entry.size,
+            actual: child.bytes.len() as u64,
+        });
+    }
+    Ok(child)
 }
 
 /// `linux/amd64, linux/arm64/v8, windows/amd64:10.0.17763.5830` for messages.

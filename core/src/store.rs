@@ -142,7 +142,9 @@ impl BlobStore {
         Ok(Some((tmp, len)))
     }
 
-    /// Moves a verified temporary file into place.
+    /// Moves a verified temporary file into place. The caller has synced it to disk (the blob
+    /// workers do, off the async threads), so a crash never leaves a short file under a
+    /// verified name.
     pub fn commit(
         &self,
         kind: Kind,
@@ -153,10 +155,6 @@ impl BlobStore {
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(|e| Error::io_path("creating", parent, e))?;
         }
-        // Durable before visible: a crash must not leave a short file under a verified name.
-        tmp.as_file()
-            .sync_data()
-            .map_err(|e| Error::io_path("syncing", tmp.path(), e))?;
         tmp.persist(&dest)
             .map_err(|e| Error::io_path("storing blob at", &dest, e.error))?;
         Ok(dest)

@@ -78,7 +78,7 @@ pub async fn read_limited(resp: reqwest::Response, limit: usize, what: &str) -> 
         return Err(Error::manifest(
             what,
             format!(
-                "{what} of {} bytes exceeds the {limit} byte limit",
+                "{} bytes is more than the {limit} byte limit",
                 resp.content_length().unwrap_or(0)
             ),
         ));
@@ -90,7 +90,7 @@ pub async fn read_limited(resp: reqwest::Response, limit: usize, what: &str) -> 
         if body.len() + chunk.len() > limit {
             return Err(Error::manifest(
                 what,
-                format!("{what} exceeds the {limit} byte limit"),
+                format!("more than the {limit} byte limit"),
             ));
         }
         body.extend_from_slice(&chunk);

@@ -77,3 +77,18 @@ pub fn dir_names(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Every entry name of a tar in archive order, duplicates included (a
+/// [`read_tar_bytes`] map would hide a blob stored twice).
+pub fn entry_names(bytes: &[u8]) -> Vec<String> {
+    let mut archive = tar::Archive::new(bytes);
+    archive
+        .entries()
+        .expect("tar entries")
+        .map(|e| {
+            let e = e.expect("tar entry");
+            let path = e.path().expect("entry path");
+            path.to_string_lossy().into_owned()
+        })
+        .collect()
+}

@@ -4,7 +4,7 @@
 //! place only when complete; dropping an unfinished [`AtomicFile`] deletes it.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -49,6 +49,22 @@ impl AtomicFile {
         tmp.persist(&dest)
             .map_err(|e| Error::io_path("renaming output to", &dest, e.error))?;
         Ok(dest)
+    }
+}
+
+impl super::OutputSink for AtomicFile {
+    /// File to file: the kernel copies (copy_file_range), no bytes pass through user space.
+    fn append_file(&mut self, src: &mut File, len: u64) -> io::Result<()> {
+        crate::cancel::check_io()?;
+        self.tmp.flush()?;
+        let copied = io::copy(&mut src.take(len), self.tmp.get_mut().as_file_mut())?;
+        if copied != len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "source file shrank",
+            ));
+        }
+        Ok(())
     }
 }
 

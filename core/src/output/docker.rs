@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -18,10 +18,10 @@ use serde_json::{json, Value};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::media_type;
-use crate::output::{PulledImage, StoredLayer};
+use crate::output::{OutputSink, PulledImage, StoredLayer};
 
 /// Writes the archive for `images` to `out`.
-pub fn write(images: &[PulledImage], decompress: bool, out: impl Write) -> Result<()> {
+pub fn write(images: &[PulledImage], decompress: bool, out: &mut dyn OutputSink) -> Result<()> {
     let mut w = ArchiveWriter::new(out);
     w.dir("blobs/")?;
     w.dir("blobs/sha256/")?;
@@ -175,12 +175,12 @@ pub fn blob_name(d: &Digest) -> String {
 }
 
 /// A tar writer with deterministic headers that stores each name once.
-pub(crate) struct ArchiveWriter<W: Write> {
+pub(crate) struct ArchiveWriter<W: OutputSink> {
     tar: tar::Builder<W>,
     written: HashSet<String>,
 }
 
-impl<W: Write> ArchiveWriter<W> {
+impl<W: OutputSink> ArchiveWriter<W> {
     pub(crate) fn new(out: W) -> Self {
         let mut tar = tar::Builder::new(out);
         tar.mode(tar::HeaderMode::Deterministic);
@@ -221,21 +221,26 @@ impl<W: Write> ArchiveWriter<W> {
             .map_err(|e| Error::io("writing archive", e))
     }
 
-    /// Adds a stored blob under `blobs/<alg>/<hex>`.
+    /// Adds a stored blob under `blobs/<alg>/<hex>`, copied file to file where possible.
     pub(crate) fn file_from_path(&mut self, digest: &Digest, path: &Path) -> Result<()> {
         let name = blob_name(digest);
         if self.written.contains(&name) {
             return Ok(());
         }
-        let f = File::open(path).map_err(|e| Error::io_path("reading", path, e))?;
+        let mut f = File::open(path).map_err(|e| Error::io_path("reading", path, e))?;
         let len = f
             .metadata()
             .map_err(|e| Error::io_path("reading", path, e))?
             .len();
         let mut h = Self::header(tar::EntryType::Regular, len, 0o644);
-        // `take` guards against a store file growing under us.
-        self.tar
-            .append_data(&mut h, &name, f.take(len))
+        h.set_path(&name)
+            .map_err(|e| Error::io("writing archive", e))?;
+        h.set_cksum();
+        let out = self.tar.get_mut();
+        let padding = (512 - len % 512) % 512;
+        out.write_all(h.as_bytes())
+            .and_then(|_| out.append_file(&mut f, len))
+            .and_then(|_| out.write_all(&[0u8; 512][..padding as usize]))
             .map_err(|e| Error::io("writing archive", e))?;
         self.written.insert(name);
         Ok(())

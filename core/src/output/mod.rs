@@ -18,6 +18,30 @@ use crate::platform::Platform;
 
 pub use atomic::AtomicFile;
 
+/// Where a streaming writer puts its bytes: a file (atomically) or standard output.
+pub trait OutputSink: std::io::Write {
+    /// Appends `len` bytes read from `src`. Files override this to let the kernel copy.
+    fn append_file(&mut self, src: &mut std::fs::File, len: u64) -> std::io::Result<()> {
+        use std::io::Read;
+        let copied = std::io::copy(&mut src.take(len), self)?;
+        if copied != len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "source file shrank",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<W: std::io::Write> OutputSink for std::io::BufWriter<W> {}
+
+impl<T: OutputSink + ?Sized> OutputSink for &mut T {
+    fn append_file(&mut self, src: &mut std::fs::File, len: u64) -> std::io::Result<()> {
+        (**self).append_file(src, len)
+    }
+}
+
 /// The output formats drag writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::media_type;
-use crate::output::{AtomicFile, Pulled};
+use crate::output::{AtomicFile, OutputSink, Pulled};
 
 const LAYOUT_MARKER: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 const MAX_INDEX_BYTES: u64 = 16 << 20;
@@ -137,7 +137,8 @@ fn put_blob_file(dir: &Path, d: &Digest, source: &Path) -> Result<()> {
     crate::store::ensure_parent(&dest)?;
     let mut tmp = AtomicFile::create(&dest)?;
     let mut f = fs::File::open(source).map_err(|e| Error::io_path("reading", source, e))?;
-    std::io::copy(&mut f, &mut tmp).map_err(|e| Error::io_path("writing", &dest, e))?;
+    tmp.append_file(&mut f, len)
+        .map_err(|e| Error::io_path("writing", &dest, e))?;
     tmp.commit().map(|_| ())
 }
 

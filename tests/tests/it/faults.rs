@@ -283,8 +283,10 @@ fn no_cache_leaves_nothing_but_the_output() {
 
 /// Starts a pull that stalls on the big layer and waits until the small blobs are cached and
 /// the big one has a partial file.
+// The caller kills and waits for the returned child.
+#[allow(clippy::zombie_processes)]
 fn start_stalled_pull(registry: &FakeRegistry, dir: &Path, cache: &Path) -> std::process::Child {
-    let child = std::process::Command::new(drag_bin())
+    let mut child = std::process::Command::new(drag_bin())
         .env("DRAG_CACHE_DIR", cache)
         .current_dir(dir)
         .args([
@@ -310,10 +312,11 @@ fn start_stalled_pull(registry: &FakeRegistry, dir: &Path, cache: &Path) -> std:
         if blobs.len() >= 3 && partial {
             return child;
         }
-        assert!(
-            Instant::now() < deadline,
-            "pull never reached the stalled layer"
-        );
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pull never reached the stalled layer");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
