@@ -42,6 +42,7 @@ struct Config {
     cdn: bool,
     tags_page_size: Option<usize>,
     docker_content_digest: bool,
+    ranges: bool,
 }
 
 impl FakeRegistryBuilder {
@@ -67,6 +68,13 @@ impl FakeRegistryBuilder {
     /// Whether manifest and blob responses carry `Docker-Content-Digest` (default true).
     pub fn docker_content_digest(mut self, send: bool) -> Self {
         self.config.docker_content_digest = send;
+        self
+    }
+
+    /// Whether blob GETs honour `Range` (default true); when false they answer 200 with the
+    /// whole blob, as some registries and CDNs do.
+    pub fn ranges(mut self, honour: bool) -> Self {
+        self.config.ranges = honour;
         self
     }
 
@@ -153,6 +161,7 @@ impl FakeRegistry {
                 cdn: false,
                 tags_page_size: None,
                 docker_content_digest: true,
+                ranges: true,
             },
         }
     }

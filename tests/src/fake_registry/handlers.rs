@@ -168,7 +168,7 @@ fn blob(shared: &Shared, parts: &axum::http::request::Parts, repo: &str, digest:
     fault::blob_response(
         &blob,
         &parts.method,
-        range(parts),
+        range(parts).filter(|_| shared.config.ranges),
         body_fault,
         shared.config.docker_content_digest,
     )
@@ -285,7 +285,13 @@ pub(super) async fn cdn(State(shared): State<Arc<Shared>>, request: Request) -> 
     };
     drop(state);
     // A CDN doesn't speak the registry protocol: no Docker-Content-Digest.
-    fault::blob_response(&blob, &parts.method, range(&parts), body_fault, false)
+    fault::blob_response(
+        &blob,
+        &parts.method,
+        range(&parts).filter(|_| shared.config.ranges),
+        body_fault,
+        false,
+    )
 }
 
 fn json_response(body: &str) -> Response {

@@ -444,3 +444,23 @@ fn concurrent_pulls_share_one_cache() {
         assert_archive_matches(&dir.join("out.tar"), &image);
     }
 }
+
+#[test]
+fn a_server_ignoring_range_restarts_the_blob_cleanly() {
+    let registry = FakeRegistry::builder().ranges(false).start();
+    let image = image_with_big_layer();
+    registry.push_image("library/app", "1", &image);
+    let big = image.layers[2].blob.digest.clone();
+    registry.fault(Fault::DropAfter {
+        digest: big.clone(),
+        bytes: 1 << 20,
+    });
+    let dir = fresh_dir("norange-");
+    pull(&registry, &dir, &[]).assert_success();
+    assert_archive_matches(&dir.join("out.tar"), &image);
+    assert!(
+        !ranged_gets(&registry, &big).is_empty(),
+        "a resume was asked for"
+    );
+    assert_eq!(registry.blob_get_count(&big), 2);
+}

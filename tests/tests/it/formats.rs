@@ -11,7 +11,6 @@ use drag_tests::archive::{
 };
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::image::media_types;
-use drag_tests::tools::find_tool;
 use drag_tests::{
     attestation_for, drag, require_tool, run, Compression, DragOutput, FakeRegistry, Image,
     ImageBuilder, IndexBuilder, Layer, LayerBuilder, ManifestFormat, RealRegistry,
@@ -621,12 +620,17 @@ fn is_static_elf(bytes: &[u8]) -> bool {
 
 #[test]
 fn rootfs_with_a_static_busybox_runs_under_chroot() {
-    let Some(busybox) = find_tool("busybox") else {
-        eprintln!("SKIPPED: busybox not installed");
+    // .ci/run installs busybox-static, so with DRAG_REQUIRE_REAL_TOOLS=1 this runs for real.
+    let Some(busybox) = require_tool("busybox") else {
         return;
     };
     let binary = std::fs::read(&busybox).expect("read busybox");
     if !is_static_elf(&binary) {
+        assert!(
+            std::env::var_os("DRAG_REQUIRE_REAL_TOOLS").is_none(),
+            "{} is not a static binary (install busybox-static)",
+            busybox.display()
+        );
         eprintln!("SKIPPED: {} is not a static binary", busybox.display());
         return;
     }

@@ -9,6 +9,7 @@ use drag_adapter_dockerhub as _;
 use drag_adapter_mcr as _;
 use drag_adapter_oci as _;
 
+mod cache;
 mod cli;
 mod dockerhub;
 mod faults;
