@@ -32,15 +32,12 @@ impl Adapter for AnyRegistry {
     }
     fn normalize(&self, r: &Reference) -> drag_core::Result<Target> {
         let registry = r.domain().unwrap_or("localhost:5000").to_string();
-        Ok(Target {
-            name: ImageName {
-                familiar: familiar_name(&registry, r.path(), None),
-                repository: r.path().to_string(),
-                registry,
-            },
-            tag: r.tag().map(str::to_string).or(Some("latest".into())),
-            digest: r.digest().cloned(),
-        })
+        let name = ImageName {
+            familiar: familiar_name(&registry, r.path(), None),
+            repository: r.path().to_string(),
+            registry,
+        };
+        Ok(Target::new(name, r))
     }
 }
 impl Authenticator for AnyRegistry {}

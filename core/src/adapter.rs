@@ -42,6 +42,17 @@ pub struct Target {
 }
 
 impl Target {
+    /// The target a reference names once its adapter has settled the name: the reference's
+    /// tag and digest, with `latest` when it has neither (as Docker does).
+    pub fn new(name: ImageName, reference: &Reference) -> Target {
+        let digest = reference.digest().cloned();
+        let tag = reference
+            .tag()
+            .map(str::to_string)
+            .or_else(|| digest.is_none().then(|| "latest".to_string()));
+        Target { name, tag, digest }
+    }
+
     /// What to ask the registry for: the digest if known, else the tag.
     pub fn manifest_reference(&self) -> String {
         match (&self.digest, &self.tag) {

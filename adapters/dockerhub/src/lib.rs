@@ -48,20 +48,12 @@ impl Adapter for DockerHub {
         } else {
             format!("library/{path}")
         };
-        let digest = reference.digest().cloned();
-        let tag = reference
-            .tag()
-            .map(str::to_string)
-            .or_else(|| digest.is_none().then(|| "latest".to_string()));
-        Ok(Target {
-            name: ImageName {
-                familiar: familiar_name(CANONICAL, &repository, Some(CANONICAL)),
-                registry: CANONICAL.to_string(),
-                repository,
-            },
-            tag,
-            digest,
-        })
+        let name = ImageName {
+            familiar: familiar_name(CANONICAL, &repository, Some(CANONICAL)),
+            registry: CANONICAL.to_string(),
+            repository,
+        };
+        Ok(Target::new(name, reference))
     }
 
     fn endpoint(&self, _name: &ImageName) -> String {

@@ -45,20 +45,12 @@ impl Adapter for Mcr {
     fn normalize(&self, reference: &Reference) -> Result<Target> {
         let registry = reference.domain().unwrap_or(CANONICAL).to_ascii_lowercase();
         let repository = reference.path().to_string();
-        let digest = reference.digest().cloned();
-        let tag = reference
-            .tag()
-            .map(str::to_string)
-            .or_else(|| digest.is_none().then(|| "latest".to_string()));
-        Ok(Target {
-            name: ImageName {
-                familiar: familiar_name(&registry, &repository, None),
-                registry,
-                repository,
-            },
-            tag,
-            digest,
-        })
+        let name = ImageName {
+            familiar: familiar_name(&registry, &repository, None),
+            registry,
+            repository,
+        };
+        Ok(Target::new(name, reference))
     }
 
     fn default_platform(&self, name: &ImageName) -> Option<Platform> {

@@ -44,20 +44,12 @@ impl Adapter for Oci {
             ))
         })?;
         let repository = reference.path().to_string();
-        let digest = reference.digest().cloned();
-        let tag = reference
-            .tag()
-            .map(str::to_string)
-            .or_else(|| digest.is_none().then(|| "latest".to_string()));
-        Ok(Target {
-            name: ImageName {
-                familiar: familiar_name(registry, &repository, None),
-                registry: registry.to_string(),
-                repository,
-            },
-            tag,
-            digest,
-        })
+        let name = ImageName {
+            familiar: familiar_name(registry, &repository, None),
+            registry: registry.to_string(),
+            repository,
+        };
+        Ok(Target::new(name, reference))
     }
 }
 
