@@ -15,6 +15,7 @@ pub mod digest;
 pub mod drag_cli;
 pub mod fake_registry;
 pub mod image;
+pub mod podman;
 pub mod real_registry;
 pub mod recorded;
 mod server;
@@ -28,6 +29,7 @@ pub use image::{
     attestation_for, media_types, Blob, Compression, ForeignLayer, Image, ImageBuilder,
     IndexBuilder, Layer, LayerBuilder, ManifestFormat,
 };
+pub use podman::Podman;
 pub use real_registry::RealRegistry;
 pub use recorded::{Listener, RecordedRequest};
 pub use static_host::StaticHost;

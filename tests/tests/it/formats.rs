@@ -13,7 +13,7 @@ use drag_tests::drag_cli::fresh_dir;
 use drag_tests::image::media_types;
 use drag_tests::{
     attestation_for, drag, require_tool, run, Compression, DragOutput, FakeRegistry, Image,
-    ImageBuilder, IndexBuilder, Layer, LayerBuilder, ManifestFormat, RealRegistry,
+    ImageBuilder, IndexBuilder, Layer, LayerBuilder, ManifestFormat, Podman, RealRegistry,
 };
 
 fn pull(dir: &Path, args: &[&str]) -> DragOutput {
@@ -693,60 +693,6 @@ fn rootfs_with_a_static_busybox_runs_under_chroot() {
         ),
         "hi from the rootfs\n"
     );
-}
-
-/// A throwaway podman store (vfs, private root and runroot).
-struct Podman {
-    bin: PathBuf,
-    root: PathBuf,
-}
-
-impl Podman {
-    fn new() -> Option<Podman> {
-        Some(Podman {
-            bin: require_tool("podman")?,
-            root: fresh_dir("podman-"),
-        })
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new(&self.bin)
-            .arg("--root")
-            .arg(self.root.join("root"))
-            .arg("--runroot")
-            .arg(self.root.join("run"))
-            .args(["--storage-driver", "vfs"])
-            .args(args)
-            .output()
-            .expect("podman runs");
-        assert!(
-            out.status.success(),
-            "podman {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// `podman load -i archive`, then the `repository:tag` names the store holds.
-    fn load(&self, archive: &Path) -> Vec<String> {
-        self.run(&["load", "-i", &archive.display().to_string()]);
-        self.run(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// The diff IDs of a loaded image.
-    fn diff_ids(&self, name: &str) -> serde_json::Value {
-        let text = self.run(&[
-            "image",
-            "inspect",
-            "--format",
-            "{{json .RootFS.Layers}}",
-            name,
-        ]);
-        serde_json::from_str(text.trim()).expect("podman prints JSON")
-    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use drag_tests::archive::{blob_path, json_entry, read_tar};
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::{
-    drag, require_tool, run, Compression, Image, ImageBuilder, LayerBuilder, RealRegistry,
+    drag, require_tool, run, Compression, Image, ImageBuilder, LayerBuilder, Podman, RealRegistry,
 };
 
 fn multi_layer_image() -> Image {
@@ -29,39 +29,6 @@ fn multi_layer_image() -> Image {
         )
         .cmd(&["/bin/hello"])
         .build()
-}
-
-/// Loads an archive into a throwaway podman store; returns `podman images` output.
-fn podman_load(archive: &std::path::Path) -> Option<String> {
-    let podman = require_tool("podman")?;
-    let root = fresh_dir("podman-");
-    let base = |cmd: &mut std::process::Command| {
-        cmd.arg("--root")
-            .arg(root.join("root"))
-            .arg("--runroot")
-            .arg(root.join("run"))
-            .args(["--storage-driver", "vfs"]);
-    };
-    let mut load = std::process::Command::new(&podman);
-    base(&mut load);
-    let out = load
-        .arg("load")
-        .arg("-i")
-        .arg(archive)
-        .output()
-        .expect("podman runs");
-    assert!(
-        out.status.success(),
-        "podman load failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut images = std::process::Command::new(&podman);
-    base(&mut images);
-    let out = images
-        .args(["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"])
-        .output()
-        .expect("podman runs");
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn skopeo_inspect(archive: &std::path::Path) -> Option<serde_json::Value> {
@@ -107,12 +74,12 @@ async fn multi_layer_pull_through_endpoint_loads_with_podman_and_skopeo() {
         assert_eq!(info["Architecture"], "amd64");
         assert_eq!(info["Layers"].as_array().map(Vec::len), Some(3));
     }
-    if let Some(images) = podman_load(&archive) {
-        let id = &image.config.digest["sha256:".len().."sha256:".len() + 12];
-        assert!(
-            images.contains(&reference) && images.contains(id),
-            "podman images: {images}"
-        );
+    if let Some(podman) = Podman::new() {
+        let names = podman.load(&archive);
+        assert!(names.contains(&reference), "podman images: {names:?}");
+        let ids = podman.run(&["images", "--no-trunc", "--format", "{{.ID}}"]);
+        let id = image.config.digest.trim_start_matches("sha256:");
+        assert!(ids.contains(id), "podman image IDs: {ids}");
     }
 
     // The same registry through --endpoint, named as Docker Hub would name it.
@@ -155,7 +122,16 @@ async fn decompressed_archive_loads_with_podman() {
         let diff_ids: Vec<String> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
         assert_eq!(info["Layers"], serde_json::json!(diff_ids));
     }
-    if let Some(images) = podman_load(&archive) {
-        assert!(images.contains("docker.io/myorg/app:1"), "{images}");
+    if let Some(podman) = Podman::new() {
+        let names = podman.load(&archive);
+        assert!(
+            names.iter().any(|n| n == "docker.io/myorg/app:1"),
+            "{names:?}"
+        );
+        let diff_ids: Vec<String> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
+        assert_eq!(
+            podman.diff_ids("docker.io/myorg/app:1"),
+            serde_json::json!(diff_ids)
+        );
     }
 }
