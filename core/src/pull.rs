@@ -18,6 +18,7 @@ use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, RawManifest, MAX_INDEX_DEPTH};
+use crate::output::docker::ArchiveOut;
 use crate::output::{
     self, AtomicFile, Destination, Format, Pulled, PulledImage, PulledTree, StoredBlob, StoredLayer,
 };
@@ -206,7 +207,9 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     let store = Arc::new(open_store(&opts.cache, &destination)?);
     let manifest_cache = matches!(opts.cache, Cache::Dir(_)).then(|| store.clone());
     // Uncompressed layers live only as long as this pull (see `blob::Stores`).
-    let scratch = if opts.decompress || opts.format == Format::Rootfs {
+    let scratch = if opts.format == Format::Rootfs
+        || (opts.decompress && destination == Destination::Stdout)
+    {
         Some(open_store(&Cache::Disabled, &destination)?)
     } else {
         None
@@ -336,7 +339,10 @@ pub async fn fetch_image(
             ),
         ));
     }
-    let want_diffs = opts.decompress || opts.format == Format::Rootfs;
+    // A docker archive written to a file inflates layers straight into place; a stream and
+    // the rootfs writer need the uncompressed files first.
+    let want_diffs = opts.format == Format::Rootfs
+        || (opts.decompress && opts.output == Some(Destination::Stdout));
     let total = r.manifest.layers.len();
     let jobs: Vec<BlobJob> = r
         .manifest
@@ -482,6 +488,7 @@ fn opaque_job(desc: crate::manifest::Descriptor, what: String, foreign: bool) ->
 async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: &Destination) -> Result<()> {
     let decompress = opts.decompress;
     let skip_foreign = opts.skip_foreign;
+    let jobs = opts.jobs.clamp(1, 4);
     let format = opts.format;
     let dest = dest.clone();
     tokio::task::spawn_blocking(move || match format {
@@ -493,7 +500,20 @@ async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: &Destinatio
         },
         Format::Docker => {
             let images = single_images(pulled)?;
-            to_destination(&dest, |w| output::docker::write(&images, decompress, w))
+            match &dest {
+                Destination::Path(p) => {
+                    let mut file = AtomicFile::create(p)?;
+                    let out = ArchiveOut::File {
+                        file: &mut file,
+                        jobs,
+                    };
+                    output::docker::write(&images, decompress, out)?;
+                    file.commit().map(|_| ())
+                }
+                Destination::Stdout => to_destination(&dest, |w| {
+                    output::docker::write(&images, decompress, ArchiveOut::Stream(w))
+                }),
+            }
         }
         Format::Rootfs => {
             let images = single_images(pulled)?;

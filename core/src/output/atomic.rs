@@ -36,6 +36,18 @@ impl AtomicFile {
         })
     }
 
+    /// The temporary file being written.
+    pub fn temp_path(&self) -> &Path {
+        self.tmp.get_ref().path()
+    }
+
+    /// A handle of its own on the temporary file, for writing at chosen offsets.
+    pub fn positioned(&mut self) -> io::Result<BufWriter<File>> {
+        self.tmp.flush()?;
+        let f = File::options().write(true).open(self.temp_path())?;
+        Ok(BufWriter::with_capacity(1 << 20, f))
+    }
+
     /// Flushes, makes the file readable like any other (temp files are 0600), and renames it
     /// into place.
     pub fn commit(self) -> Result<PathBuf> {

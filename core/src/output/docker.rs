@@ -8,7 +8,7 @@
 //! named by diff ID, and a matching OCI manifest is written for the layout view. Blobs shared
 //! by several images are stored once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::path::Path;
@@ -17,25 +17,134 @@ use serde_json::{json, Value};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::manifest::media_type;
-use crate::output::{OutputSink, PulledImage, StoredLayer};
+use crate::manifest::{media_type, Compression};
+use crate::output::tarplan::{self, PlanError, Source, TarPlan};
+use crate::output::{AtomicFile, OutputSink, PulledImage, StoredLayer};
 
-/// Writes the archive for `images` to `out`.
-pub fn write(images: &[PulledImage], decompress: bool, out: &mut dyn OutputSink) -> Result<()> {
-    let mut w = ArchiveWriter::new(out);
-    w.dir("blobs/")?;
-    w.dir("blobs/sha256/")?;
+/// Where the archive goes.
+pub enum ArchiveOut<'a> {
+    /// A file: planned, filled in parallel, layers inflated straight into place.
+    File {
+        file: &'a mut AtomicFile,
+        jobs: usize,
+    },
+    /// A stream (stdout): written in order; with `decompress`, every layer must already have
+    /// its uncompressed file.
+    Stream(&'a mut dyn OutputSink),
+}
+
+/// Writes the archive for `images`.
+pub fn write(images: &[PulledImage], decompress: bool, out: ArchiveOut<'_>) -> Result<()> {
+    match out {
+        ArchiveOut::Stream(sink) => {
+            let plan = plan(images, decompress, &mut Uncompressed::default(), None)?;
+            plan.write_stream(sink).map_err(plan_error)
+        }
+        ArchiveOut::File { file, jobs } => {
+            // Layers whose size cannot be predicted are inflated to a scratch file first.
+            let scratch_dir = file
+                .temp_path()
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let mut uncompressed = Uncompressed::default();
+            loop {
+                let plan = plan(images, decompress, &mut uncompressed, Some(&scratch_dir))?;
+                match plan.write_file(file, jobs) {
+                    Ok(()) => return Ok(()),
+                    Err(PlanError::SizeMiss(diff_id)) => {
+                        let layer = images
+                            .iter()
+                            .flat_map(|i| &i.layers)
+                            .find(|l| l.diff_id == diff_id)
+                            .ok_or_else(|| Error::manifest(diff_id.short(), "unknown layer"))?;
+                        uncompressed.inflate_first(layer, &scratch_dir)?;
+                    }
+                    Err(PlanError::Failed(e)) => return Err(e),
+                }
+            }
+        }
+    }
+}
+
+fn plan_error(e: PlanError) -> Error {
+    match e {
+        PlanError::Failed(e) => e,
+        PlanError::SizeMiss(d) => {
+            Error::manifest(d.short(), "uncompressed layer of unexpected size")
+        }
+    }
+}
+
+/// Uncompressed layers inflated to scratch files because their size was not predictable.
+#[derive(Default)]
+struct Uncompressed {
+    files: std::collections::HashMap<Digest, tempfile::NamedTempFile>,
+}
+
+impl Uncompressed {
+    fn inflate_first(&mut self, layer: &StoredLayer, dir: &Path) -> Result<()> {
+        let src = layer_path(layer)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".drag-layer-")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io_path("creating a temporary file in", dir, e))?;
+        let compression = layer_compression(src);
+        let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        tarplan::inflate(src, compression, &layer.diff_id, &mut out)?;
+        io::Write::flush(&mut out).map_err(|e| Error::io("writing a scratch layer", e))?;
+        drop(out);
+        self.files.insert(layer.diff_id.clone(), tmp);
+        Ok(())
+    }
+}
+
+/// What the bytes of a stored layer are, by their magic (the media type was checked when it
+/// was fetched).
+fn layer_compression(path: &Path) -> Compression {
+    let mut head = [0u8; 4];
+    let n = File::open(path)
+        .and_then(|mut f| io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    Compression::sniff(&head[..n])
+}
+
+fn layer_path(layer: &StoredLayer) -> Result<&Path> {
+    // docker load needs every layer file, foreign ones included.
+    layer
+        .path
+        .as_deref()
+        .ok_or_else(|| Error::manifest(layer.desc.digest.short(), "layer missing from the store"))
+}
+
+/// Plans the whole archive.
+fn plan(
+    images: &[PulledImage],
+    decompress: bool,
+    uncompressed: &mut Uncompressed,
+    scratch: Option<&Path>,
+) -> Result<TarPlan> {
+    let mut w = TarPlan::default();
+    w.add("blobs/".into(), 0, Source::Directory);
+    w.add("blobs/sha256/".into(), 0, Source::Directory);
     let mut manifest_json = Vec::new();
     let mut index_entries = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for image in images {
-        w.file_from_path(&image.config.desc.digest, &image.config.path)?;
+        add_file(&mut w, &image.config.desc.digest, &image.config.path)?;
         let mut layer_paths = Vec::new();
         let mut layer_sources = serde_json::Map::new();
+        let mut diff_sizes = Vec::new();
         for layer in &image.layers {
-            let (digest, path) = archived_layer(layer, decompress)?;
-            w.file_from_path(digest, path)?;
-            layer_paths.push(blob_name(digest));
+            let name = if decompress {
+                let size = add_uncompressed(&mut w, layer, uncompressed, scratch)?;
+                diff_sizes.push(size);
+                blob_name(&layer.diff_id)
+            } else {
+                add_file(&mut w, &layer.desc.digest, layer_path(layer)?)?;
+                blob_name(&layer.desc.digest)
+            };
+            layer_paths.push(name);
             if layer.foreign {
                 layer_sources.insert(
                     layer.diff_id.to_string(),
@@ -45,7 +154,7 @@ pub fn write(images: &[PulledImage], decompress: bool, out: &mut dyn OutputSink)
             }
         }
         let (manifest_bytes, manifest_digest, manifest_type) = if decompress {
-            let bytes = uncompressed_manifest(image)?;
+            let bytes = uncompressed_manifest(image, &diff_sizes)?;
             let d = Digest::sha256_of(&bytes);
             (bytes, d, media_type::OCI_MANIFEST.to_string())
         } else {
@@ -55,7 +164,11 @@ pub fn write(images: &[PulledImage], decompress: bool, out: &mut dyn OutputSink)
                 image.manifest.media_type.clone(),
             )
         };
-        w.file_from_bytes(&blob_name(&manifest_digest), &manifest_bytes)?;
+        w.add(
+            blob_name(&manifest_digest),
+            manifest_bytes.len() as u64,
+            Source::Bytes(manifest_bytes.clone()),
+        );
 
         let mut entry = serde_json::Map::new();
         entry.insert("Config".into(), json!(blob_name(&image.config.desc.digest)));
@@ -99,47 +212,97 @@ pub fn write(images: &[PulledImage], decompress: bool, out: &mut dyn OutputSink)
         "mediaType": media_type::OCI_INDEX,
         "manifests": index_entries,
     });
-    w.file_from_bytes("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    w.file_from_bytes("index.json", &to_json(&index)?)?;
-    w.file_from_bytes("manifest.json", &to_json(&Value::Array(manifest_json))?)?;
+    add_bytes(
+        &mut w,
+        "oci-layout",
+        br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+    );
+    add_bytes(&mut w, "index.json", to_json(&index)?);
+    add_bytes(
+        &mut w,
+        "manifest.json",
+        to_json(&Value::Array(manifest_json))?,
+    );
     if !repositories.is_empty() {
-        w.file_from_bytes("repositories", &to_json(&json!(repositories))?)?;
+        add_bytes(&mut w, "repositories", to_json(&json!(repositories))?);
     }
-    w.finish()
+    Ok(w)
 }
 
-/// The digest and file under which a layer goes into the archive.
-fn archived_layer(layer: &StoredLayer, decompress: bool) -> Result<(&Digest, &Path)> {
-    if !decompress {
-        // docker load needs every layer file, foreign ones included.
-        let path = layer.path.as_deref().ok_or_else(|| {
-            Error::manifest(layer.desc.digest.short(), "layer missing from the store")
-        })?;
-        return Ok((&layer.desc.digest, path));
+fn add_bytes(w: &mut TarPlan, name: &str, bytes: Vec<u8>) {
+    w.add(name.to_string(), bytes.len() as u64, Source::Bytes(bytes));
+}
+
+/// Plans a stored blob under `blobs/<alg>/<hex>`.
+fn add_file(w: &mut TarPlan, digest: &Digest, path: &Path) -> Result<()> {
+    let name = blob_name(digest);
+    if w.contains(&name) {
+        return Ok(());
     }
-    let path = layer.diff_path.as_deref().ok_or_else(|| {
-        Error::manifest(
-            layer.desc.digest.short(),
-            "uncompressed layer missing from the store",
-        )
-    })?;
-    Ok((&layer.diff_id, path))
+    let len = std::fs::metadata(path)
+        .map_err(|e| Error::io_path("reading", path, e))?
+        .len();
+    w.add(name, len, Source::File(path.to_path_buf()));
+    Ok(())
+}
+
+/// Plans a layer stored uncompressed under its diff ID: from its uncompressed file when there
+/// is one, else inflated straight into the archive when its size is announced, else inflated
+/// to a scratch file first. Returns its size.
+fn add_uncompressed(
+    w: &mut TarPlan,
+    layer: &StoredLayer,
+    uncompressed: &mut Uncompressed,
+    scratch: Option<&Path>,
+) -> Result<u64> {
+    let src = layer_path(layer)?;
+    let compression = layer_compression(src);
+    let predicted = || tarplan::predicted_size(src, compression);
+    if layer.diff_path.is_none() && !uncompressed.files.contains_key(&layer.diff_id) {
+        match (predicted(), scratch) {
+            (Some(size), Some(_)) => {
+                w.add(
+                    blob_name(&layer.diff_id),
+                    size,
+                    Source::Inflate {
+                        path: src.to_path_buf(),
+                        compression,
+                        diff_id: layer.diff_id.clone(),
+                    },
+                );
+                return Ok(size);
+            }
+            (None, Some(dir)) => uncompressed.inflate_first(layer, dir)?,
+            (_, None) => {
+                return Err(Error::manifest(
+                    layer.desc.digest.short(),
+                    "uncompressed layer missing from the store",
+                ))
+            }
+        }
+    }
+    let path = layer
+        .diff_path
+        .clone()
+        .or_else(|| {
+            uncompressed
+                .files
+                .get(&layer.diff_id)
+                .map(|t| t.path().to_path_buf())
+        })
+        .expect("an uncompressed file exists by now");
+    let len = std::fs::metadata(&path)
+        .map_err(|e| Error::io_path("reading", &path, e))?
+        .len();
+    add_file(w, &layer.diff_id, &path)?;
+    Ok(len)
 }
 
 /// The OCI manifest for the uncompressed layers, written when layers are decompressed so the
 /// OCI view of the archive stays consistent with the blobs it holds.
-fn uncompressed_manifest(image: &PulledImage) -> Result<Vec<u8>> {
+fn uncompressed_manifest(image: &PulledImage, sizes: &[u64]) -> Result<Vec<u8>> {
     let mut layers = Vec::new();
-    for l in &image.layers {
-        let path = l.diff_path.as_ref().ok_or_else(|| {
-            Error::manifest(
-                l.desc.digest.short(),
-                "uncompressed layer missing from the store",
-            )
-        })?;
-        let size = std::fs::metadata(path)
-            .map_err(|e| Error::io_path("reading", path, e))?
-            .len();
+    for (l, size) in image.layers.iter().zip(sizes) {
         let mut d = json!({
             "mediaType": if l.foreign {
                 "application/vnd.oci.image.layer.nondistributable.v1.tar"
@@ -172,85 +335,4 @@ fn to_json(v: &Value) -> Result<Vec<u8>> {
 
 pub fn blob_name(d: &Digest) -> String {
     format!("blobs/{}/{}", d.algorithm().as_str(), d.hex())
-}
-
-/// A tar writer with deterministic headers that stores each name once.
-pub(crate) struct ArchiveWriter<W: OutputSink> {
-    tar: tar::Builder<W>,
-    written: HashSet<String>,
-}
-
-impl<W: OutputSink> ArchiveWriter<W> {
-    pub(crate) fn new(out: W) -> Self {
-        let mut tar = tar::Builder::new(out);
-        tar.mode(tar::HeaderMode::Deterministic);
-        ArchiveWriter {
-            tar,
-            written: HashSet::new(),
-        }
-    }
-
-    fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(kind);
-        h.set_size(size);
-        h.set_mode(mode);
-        h.set_mtime(0);
-        h.set_uid(0);
-        h.set_gid(0);
-        h
-    }
-
-    pub(crate) fn dir(&mut self, name: &str) -> Result<()> {
-        if !self.written.insert(name.to_string()) {
-            return Ok(());
-        }
-        let mut h = Self::header(tar::EntryType::Directory, 0, 0o755);
-        self.tar
-            .append_data(&mut h, name, io::empty())
-            .map_err(|e| Error::io("writing archive", e))
-    }
-
-    pub(crate) fn file_from_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        if !self.written.insert(name.to_string()) {
-            return Ok(());
-        }
-        let mut h = Self::header(tar::EntryType::Regular, bytes.len() as u64, 0o644);
-        self.tar
-            .append_data(&mut h, name, bytes)
-            .map_err(|e| Error::io("writing archive", e))
-    }
-
-    /// Adds a stored blob under `blobs/<alg>/<hex>`, copied file to file where possible.
-    pub(crate) fn file_from_path(&mut self, digest: &Digest, path: &Path) -> Result<()> {
-        let name = blob_name(digest);
-        if self.written.contains(&name) {
-            return Ok(());
-        }
-        let mut f = File::open(path).map_err(|e| Error::io_path("reading", path, e))?;
-        let len = f
-            .metadata()
-            .map_err(|e| Error::io_path("reading", path, e))?
-            .len();
-        let mut h = Self::header(tar::EntryType::Regular, len, 0o644);
-        h.set_path(&name)
-            .map_err(|e| Error::io("writing archive", e))?;
-        h.set_cksum();
-        let out = self.tar.get_mut();
-        let padding = (512 - len % 512) % 512;
-        out.write_all(h.as_bytes())
-            .and_then(|_| out.append_file(&mut f, len))
-            .and_then(|_| out.write_all(&[0u8; 512][..padding as usize]))
-            .map_err(|e| Error::io("writing archive", e))?;
-        self.written.insert(name);
-        Ok(())
-    }
-
-    pub(crate) fn finish(self) -> Result<()> {
-        let mut out = self
-            .tar
-            .into_inner()
-            .map_err(|e| Error::io("writing archive", e))?;
-        out.flush().map_err(|e| Error::io("writing archive", e))
-    }
 }

@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod docker;
 pub mod oci;
 pub mod rootfs;
+mod tarplan;
 
 use std::path::PathBuf;
 

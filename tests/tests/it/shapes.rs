@@ -457,3 +457,52 @@ fn manifest_larger_than_4_mib_is_refused() {
     );
     assert!(dir_names(&dir).is_empty(), "{:?}", dir_names(&dir));
 }
+
+/// A gzip layer made of two members: its trailer announces only the last member's size.
+fn two_member_gzip_layer() -> Layer {
+    use std::io::Write;
+    let tar = LayerBuilder::new()
+        .file("first", vec![b'a'; 70_000], 0o644)
+        .file("second", vec![b'b'; 90_000], 0o644)
+        .tar();
+    let (front, back) = tar.split_at(tar.len() / 3);
+    let mut bytes = Vec::new();
+    for part in [front, back] {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(part).unwrap();
+        bytes.extend(gz.finish().unwrap());
+    }
+    Layer {
+        blob: drag_tests::Blob::new(bytes, media_types::DOCKER_LAYER_GZIP),
+        diff_id: drag_tests::sha256_digest(&tar),
+        uncompressed: tar,
+        compression: None,
+    }
+}
+
+#[test]
+fn decompress_handles_layers_whose_size_cannot_be_predicted() {
+    let registry = FakeRegistry::start();
+    let layer = two_member_gzip_layer();
+    let image = ImageBuilder::new()
+        .layer(layer.clone())
+        .layer(LayerBuilder::new().file("z", "zstd", 0o644).build(Compression::Zstd))
+        .build();
+    registry.push_image("app", "1", &image);
+    let dir = fresh_dir("multi-member-");
+    let reference = format!("{}/app:1", registry.host());
+    for (out, extra) in [("file.tar", None), ("-", Some("stdout"))] {
+        let output = pull(&dir, &["--decompress", "-o", out, &reference]);
+        output.assert_success();
+        let tar = match extra {
+            None => read_tar(&dir.join(out)),
+            Some(_) => drag_tests::archive::read_tar_bytes(&output.stdout),
+        };
+        for l in &image.layers {
+            assert_eq!(tar[&blob_path(&l.diff_id)].data, l.uncompressed, "{out}");
+        }
+    }
+    let mut left = dir_names(&dir);
+    left.retain(|n| n != "file.tar");
+    assert!(left.is_empty(), "scratch files left: {left:?}");
+}

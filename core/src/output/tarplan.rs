@@ -1,0 +1,310 @@
+//! Tar archives planned in advance, written in parallel.
+//!
+//! When every entry's size is known before writing, every entry's place in the archive is too.
+//! A file destination is then filled by several threads at once, each at its own offset: stored
+//! blobs are copied file to file by the kernel, and compressed layers are inflated straight
+//! into their place, so an uncompressed layer is never written anywhere else first. A stream
+//! destination (stdout) gets the same archive in order.
+//!
+//! An inflated layer's size comes from its compressed stream (the gzip trailer, the zstd frame
+//! header). The prediction is checked as the layer is written; when it is wrong (several gzip
+//! members, more than 4 GiB) the writer reports a [`PlanError::SizeMiss`] and the caller plans
+//! again with that layer inflated to a file first.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::manifest::Compression;
+use crate::output::{AtomicFile, OutputSink};
+
+/// Where an entry's bytes come from.
+pub(crate) enum Source {
+    Directory,
+    Bytes(Vec<u8>),
+    File(PathBuf),
+    /// A compressed layer, inflated on the way in and checked against its diff ID.
+    Inflate {
+        path: PathBuf,
+        compression: Compression,
+        diff_id: Digest,
+    },
+}
+
+struct Entry {
+    name: String,
+    size: u64,
+    source: Source,
+}
+
+/// Why writing a plan failed.
+#[derive(Debug)]
+pub(crate) enum PlanError {
+    /// An inflated layer was not the predicted size: plan again without predicting it.
+    SizeMiss(Digest),
+    Failed(Error),
+}
+
+impl From<Error> for PlanError {
+    fn from(e: Error) -> Self {
+        PlanError::Failed(e)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct TarPlan {
+    entries: Vec<Entry>,
+    names: std::collections::HashSet<String>,
+}
+
+const BLOCK: u64 = 512;
+
+fn padded(n: u64) -> u64 {
+    n.div_ceil(BLOCK) * BLOCK
+}
+
+impl TarPlan {
+    /// Adds an entry unless one of that name is already planned (shared blobs go in once).
+    pub(crate) fn add(&mut self, name: String, size: u64, source: Source) {
+        if self.names.insert(name.clone()) {
+            self.entries.push(Entry { name, size, source });
+        }
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
+    fn header(e: &Entry) -> Result<tar::Header> {
+        let mut h = tar::Header::new_gnu();
+        let (kind, mode) = match e.source {
+            Source::Directory => (tar::EntryType::Directory, 0o755),
+            _ => (tar::EntryType::Regular, 0o644),
+        };
+        h.set_entry_type(kind);
+        h.set_size(e.size);
+        h.set_mode(mode);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_path(&e.name)
+            .map_err(|err| Error::io(format!("archive entry {}", e.name), err))?;
+        h.set_cksum();
+        Ok(h)
+    }
+
+    /// Writes the archive in order to a stream.
+    pub(crate) fn write_stream(&self, out: &mut dyn OutputSink) -> Result<(), PlanError> {
+        let io_err = |e| Error::io("writing archive", e);
+        for e in &self.entries {
+            out.write_all(Self::header(e)?.as_bytes()).map_err(io_err)?;
+            match &e.source {
+                Source::Directory => {}
+                Source::Bytes(b) => out.write_all(b).map_err(io_err)?,
+                Source::File(p) => {
+                    let mut f = File::open(p).map_err(|err| Error::io_path("reading", p, err))?;
+                    out.append_file(&mut f, e.size).map_err(io_err)?;
+                }
+                Source::Inflate {
+                    path,
+                    compression,
+                    diff_id,
+                } => {
+                    let n = inflate(path, *compression, diff_id, out)?;
+                    if n != e.size {
+                        return Err(PlanError::SizeMiss(diff_id.clone()));
+                    }
+                }
+            }
+            let pad = (padded(e.size) - e.size) as usize;
+            out.write_all(&[0u8; BLOCK as usize][..pad])
+                .map_err(io_err)?;
+        }
+        out.write_all(&[0u8; 2 * BLOCK as usize]).map_err(io_err)?;
+        out.flush().map_err(io_err)?;
+        Ok(())
+    }
+
+    /// Writes the archive into `file`, with up to `jobs` threads filling entries at their
+    /// offsets.
+    pub(crate) fn write_file(&self, file: &mut AtomicFile, jobs: usize) -> Result<(), PlanError> {
+        let path = file.temp_path().to_path_buf();
+        let io_err = |e| Error::io_path("writing", &path, e);
+        // Headers and small entries first, in one pass; big ones are queued.
+        let mut offset = 0u64;
+        let mut queue = Vec::new();
+        {
+            let mut out = file.positioned().map_err(io_err)?;
+            for e in &self.entries {
+                out.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+                out.write_all(Self::header(e)?.as_bytes()).map_err(io_err)?;
+                match &e.source {
+                    Source::Bytes(b) => out.write_all(b).map_err(io_err)?,
+                    Source::Directory => {}
+                    _ => queue.push((offset + BLOCK, e)),
+                }
+                offset += BLOCK + padded(e.size);
+            }
+            // The end-of-archive blocks are the zeros of the file's last 1 KiB.
+            out.get_ref().set_len(offset + 2 * BLOCK).map_err(io_err)?;
+            out.flush().map_err(io_err)?;
+        }
+        // The biggest first, so the last to finish is small.
+        queue.sort_by_key(|(_, e)| std::cmp::Reverse(e.size));
+        let next = AtomicUsize::new(0);
+        let failure: Mutex<Option<PlanError>> = Mutex::new(None);
+        std::thread::scope(|s| {
+            for _ in 0..jobs.clamp(1, queue.len().max(1)) {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some((at, e)) = queue.get(i) else { return };
+                    if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                        return;
+                    }
+                    if let Err(err) = fill(&path, *at, e) {
+                        let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
+                        f.get_or_insert(err);
+                        return;
+                    }
+                });
+            }
+        });
+        match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Writes one entry's data at `at`, through a handle of its own (its own file offset).
+fn fill(path: &Path, at: u64, e: &Entry) -> Result<(), PlanError> {
+    let io_err = |err| Error::io_path("writing", path, err);
+    crate::cancel::check()?;
+    let mut dest = File::options().write(true).open(path).map_err(io_err)?;
+    dest.seek(SeekFrom::Start(at)).map_err(io_err)?;
+    match &e.source {
+        Source::File(p) => {
+            let mut src = File::open(p).map_err(|err| Error::io_path("reading", p, err))?;
+            // File to file at the handle's offset: copy_file_range on Linux.
+            let n = io::copy(&mut (&mut src).take(e.size), &mut dest).map_err(io_err)?;
+            if n != e.size {
+                return Err(
+                    Error::io_path("reading", p, io::ErrorKind::UnexpectedEof.into()).into(),
+                );
+            }
+        }
+        Source::Inflate {
+            path: src,
+            compression,
+            diff_id,
+        } => {
+            let mut out = Bounded {
+                inner: BufWriter::with_capacity(1 << 20, dest),
+                left: e.size,
+                over: false,
+            };
+            let n = inflate(src, *compression, diff_id, &mut out);
+            if out.over || n.as_ref().is_ok_and(|n| *n != e.size) {
+                return Err(PlanError::SizeMiss(diff_id.clone()));
+            }
+            n?;
+            out.inner.flush().map_err(io_err)?;
+        }
+        Source::Directory | Source::Bytes(_) => {}
+    }
+    Ok(())
+}
+
+/// A writer that refuses to go past its entry (a wrong size prediction must not overwrite the
+/// next entry).
+struct Bounded<W: Write> {
+    inner: W,
+    left: u64,
+    over: bool,
+}
+
+impl<W: Write> Write for Bounded<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            self.over = true;
+            return Err(io::Error::other("layer larger than predicted"));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Inflates a stored layer into `out`, hashing the result against its diff ID. Returns the
+/// uncompressed size.
+pub(crate) fn inflate(
+    path: &Path,
+    compression: Compression,
+    diff_id: &Digest,
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let what = format!("layer {}", diff_id.short());
+    let f = File::open(path).map_err(|e| Error::io_path("reading", path, e))?;
+    let input = BufReader::with_capacity(1 << 20, f);
+    let mut reader: Box<dyn Read> = match compression {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(input).map_err(|e| Error::io(&what, e))?,
+        ),
+        Compression::None => Box::new(input),
+    };
+    let mut hasher = diff_id.algorithm().hasher();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        crate::cancel::check()?;
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| Error::manifest(&what, format!("cannot decompress layer: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])
+            .map_err(|e| Error::io(format!("writing {what}"), e))?;
+        total += n as u64;
+    }
+    let actual = hasher.finish();
+    if &actual != diff_id {
+        return Err(Error::DigestMismatch {
+            what: format!("{what} (uncompressed, against the config's diff ID)"),
+            expected: diff_id.clone(),
+            actual,
+        });
+    }
+    Ok(total)
+}
+
+/// The uncompressed size a compressed layer announces, when it does: the gzip trailer's ISIZE
+/// (the size modulo 4 GiB of the last member), or the zstd frame header's content size.
+pub(crate) fn predicted_size(path: &Path, compression: Compression) -> Option<u64> {
+    let mut f = File::open(path).ok()?;
+    match compression {
+        Compression::None => f.metadata().ok().map(|m| m.len()),
+        Compression::Gzip => {
+            f.seek(SeekFrom::End(-4)).ok()?;
+            let mut b = [0u8; 4];
+            f.read_exact(&mut b).ok()?;
+            Some(u64::from(u32::from_le_bytes(b)))
+        }
+        Compression::Zstd => {
+            let mut head = [0u8; 18];
+            let n = f.read(&mut head).ok()?;
+            zstd::zstd_safe::get_frame_content_size(&head[..n])
+                .ok()
+                .flatten()
+        }
+    }
+}
