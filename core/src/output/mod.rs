@@ -37,6 +37,39 @@ pub trait OutputSink: std::io::Write {
 
 impl<W: std::io::Write> OutputSink for std::io::BufWriter<W> {}
 
+/// Runs `f` on every item with up to `threads` threads; stops at the first error and returns
+/// it. Output writers use it to fill files with kernel copies and inflation on every core.
+pub(crate) fn run_parallel<T: Sync, E: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> Result<(), E> + Sync,
+) -> Result<(), E> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failure = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, items.len().max(1)) {
+            s.spawn(|| {
+                while let Some(item) = items.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    let failed = failure.lock().map(|f| f.is_some()).unwrap_or(true);
+                    if failed {
+                        return;
+                    }
+                    if let Err(e) = f(item) {
+                        let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
+                        slot.get_or_insert(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 impl<T: OutputSink + ?Sized> OutputSink for &mut T {
     fn append_file(&mut self, src: &mut std::fs::File, len: u64) -> std::io::Result<()> {
         (**self).append_file(src, len)

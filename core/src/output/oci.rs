@@ -60,10 +60,12 @@ pub fn write(images: &[Pulled], dir: &Path, skip_foreign: bool) -> Result<()> {
 
 fn add_to_layout(images: &[Pulled], dir: &Path, skip_foreign: bool) -> Result<()> {
     let mut entries = read_index(dir)?;
+    let files: Vec<_> = images
+        .iter()
+        .flat_map(|p| p.blob_files(skip_foreign))
+        .collect();
+    copy_blobs(dir, &files)?;
     for pulled in images {
-        for (digest, source) in pulled.blob_files(skip_foreign) {
-            put_blob_file(dir, digest, source)?;
-        }
         for m in pulled.manifests() {
             put_blob_bytes(dir, &m.digest, &m.bytes)?;
         }
@@ -123,6 +125,14 @@ fn read_index(dir: &Path) -> Result<Vec<Value>> {
 
 fn blob_path(dir: &Path, d: &Digest) -> PathBuf {
     dir.join("blobs").join(d.algorithm().as_str()).join(d.hex())
+}
+
+/// Copies stored blobs into the layout, a few at a time (the copies are the kernel's, and
+/// two cores copy faster than one).
+fn copy_blobs(dir: &Path, files: &[(&Digest, &Path)]) -> Result<()> {
+    super::run_parallel(files, 4, |(digest, source)| {
+        put_blob_file(dir, digest, source)
+    })
 }
 
 /// Copies a stored blob into the layout unless it is already there.

@@ -14,8 +14,6 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -155,28 +153,7 @@ impl TarPlan {
         }
         // The biggest first, so the last to finish is small.
         queue.sort_by_key(|(_, e)| std::cmp::Reverse(e.size));
-        let next = AtomicUsize::new(0);
-        let failure: Mutex<Option<PlanError>> = Mutex::new(None);
-        std::thread::scope(|s| {
-            for _ in 0..jobs.clamp(1, queue.len().max(1)) {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some((at, e)) = queue.get(i) else { return };
-                    if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                        return;
-                    }
-                    if let Err(err) = fill(&path, *at, e) {
-                        let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
-                        f.get_or_insert(err);
-                        return;
-                    }
-                });
-            }
-        });
-        match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        super::run_parallel(&queue, jobs, |(at, e)| fill(&path, *at, e))
     }
 }
 

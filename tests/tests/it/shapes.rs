@@ -486,7 +486,11 @@ fn decompress_handles_layers_whose_size_cannot_be_predicted() {
     let layer = two_member_gzip_layer();
     let image = ImageBuilder::new()
         .layer(layer.clone())
-        .layer(LayerBuilder::new().file("z", "zstd", 0o644).build(Compression::Zstd))
+        .layer(
+            LayerBuilder::new()
+                .file("z", "zstd", 0o644)
+                .build(Compression::Zstd),
+        )
         .build();
     registry.push_image("app", "1", &image);
     let dir = fresh_dir("multi-member-");
