@@ -41,7 +41,7 @@ impl Renderer {
 
     fn bar(&self, multi: &MultiProgress, size: u64, what: &str) -> ProgressBar {
         let style = ProgressStyle::with_template(
-            "{prefix:<28} [{bar:30}] {bytes:>10}/{total_bytes:<10} {msg}",
+            "{prefix:<30} [{bar:30}] {bytes:>10}/{total_bytes:<10} {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");

@@ -501,8 +501,12 @@ impl Sink {
             Some(b) => {
                 let (tmp, actual, written) = b.finish().map_err(|e| Error::io(&self.what, e))?;
                 if written < self.size {
-                    // Interrupted, not wrong: keep what we have for the next run to resume.
-                    let _ = tmp.into_temp_path().keep();
+                    // Interrupted, not wrong: a resumable partial file stays for the next run
+                    // (a private temporary file, used when another process holds the partial
+                    // one, goes).
+                    if tmp.path().extension().is_some_and(|e| e == "partial") {
+                        let _ = tmp.into_temp_path().keep();
+                    }
                     return Err(Error::io(
                         &self.what,
                         io::Error::new(
