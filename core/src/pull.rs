@@ -207,9 +207,7 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     let store = Arc::new(open_store(&opts.cache, &destination)?);
     let manifest_cache = matches!(opts.cache, Cache::Dir(_)).then(|| store.clone());
     // Uncompressed layers live only as long as this pull (see `blob::Stores`).
-    let scratch = if opts.format == Format::Rootfs
-        || (opts.decompress && destination == Destination::Stdout)
-    {
+    let scratch = if needs_uncompressed_files(opts) {
         Some(open_store(&Cache::Disabled, &destination)?)
     } else {
         None
@@ -226,7 +224,7 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
         let session = open_session(l, &opts.registry, &http, &tokens, manifest_cache.clone())?;
         let r = if opts.all_platforms {
             let top = session.get_manifest(&l.target.manifest_reference()).await?;
-            Err((l.target.clone(), top))
+            Found::Tree(l.target.clone(), top)
         } else {
             let wanted = wanted_platform(l, opts.platform.as_ref());
             let r = l.adapter.resolve(&session, &l.target, &wanted).await?;
@@ -238,7 +236,7 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
                 digest: r.image.digest.clone(),
                 platform: r.platform.as_ref().map(|p| p.to_string()),
             });
-            Ok(r)
+            Found::Image(Box::new(r))
         };
         sessions.push(session);
         resolved.push(r);
@@ -247,8 +245,10 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     let mut pulled = Vec::new();
     for (session, r) in sessions.iter().zip(resolved) {
         pulled.push(match r {
-            Ok(r) => Pulled::Image(fetch_image(session, stores, r, opts, progress).await?),
-            Err((target, top)) => {
+            Found::Image(r) => {
+                Pulled::Image(fetch_image(session, stores, *r, opts, progress).await?)
+            }
+            Found::Tree(target, top) => {
                 Pulled::Tree(fetch_tree(session, stores, target, top, opts, progress).await?)
             }
         });
@@ -263,6 +263,21 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
         output: destination,
         images: summaries,
     })
+}
+
+/// What resolution found for one reference.
+enum Found {
+    /// The image for the wanted platform.
+    Image(Box<Resolved>),
+    /// `--all-platforms`: whatever the reference names, index and all.
+    Tree(Target, RawManifest),
+}
+
+/// True when layers must exist as uncompressed files before the output is written: the
+/// rootfs writer reads them, and a stream cannot take a layer whose size is only predicted.
+/// (A docker archive written to a file inflates layers straight into place.)
+fn needs_uncompressed_files(opts: &PullOptions) -> bool {
+    opts.format == Format::Rootfs || (opts.decompress && opts.output == Some(Destination::Stdout))
 }
 
 fn summarize(p: &Pulled) -> PulledSummary {
@@ -339,10 +354,7 @@ pub async fn fetch_image(
             ),
         ));
     }
-    // A docker archive written to a file inflates layers straight into place; a stream and
-    // the rootfs writer need the uncompressed files first.
-    let want_diffs = opts.format == Format::Rootfs
-        || (opts.decompress && opts.output == Some(Destination::Stdout));
+    let want_diffs = needs_uncompressed_files(opts);
     let total = r.manifest.layers.len();
     let jobs: Vec<BlobJob> = r
         .manifest
