@@ -159,6 +159,26 @@ fn blob(shared: &Shared, parts: &axum::http::request::Parts, repo: &str, digest:
             return response;
         }
     }
+    serve_blob(
+        shared,
+        state,
+        &blob,
+        digest,
+        parts,
+        shared.config.docker_content_digest,
+    )
+}
+
+/// The bytes of a blob, shaped by the next body fault for it; releases the state lock before
+/// the (possibly slow) body is sent.
+fn serve_blob(
+    shared: &Shared,
+    mut state: std::sync::MutexGuard<'_, super::State>,
+    blob: &crate::Blob,
+    digest: &str,
+    parts: &axum::http::request::Parts,
+    docker_content_digest: bool,
+) -> Response {
     let body_fault = if parts.method == Method::GET {
         fault::take_body_fault(&mut state.faults, digest)
     } else {
@@ -166,11 +186,11 @@ fn blob(shared: &Shared, parts: &axum::http::request::Parts, repo: &str, digest:
     };
     drop(state);
     fault::blob_response(
-        &blob,
+        blob,
         &parts.method,
         range(parts).filter(|_| shared.config.ranges),
         body_fault,
-        shared.config.docker_content_digest,
+        docker_content_digest,
     )
 }
 
@@ -270,7 +290,7 @@ pub(super) async fn cdn(State(shared): State<Arc<Shared>>, request: Request) -> 
     else {
         return not_found();
     };
-    let mut state = shared.state.lock().expect("fake registry state");
+    let state = shared.state.lock().expect("fake registry state");
     let Some(blob) = state
         .blobs
         .get(&(repo.to_string(), digest.to_string()))
@@ -278,20 +298,8 @@ pub(super) async fn cdn(State(shared): State<Arc<Shared>>, request: Request) -> 
     else {
         return not_found();
     };
-    let body_fault = if parts.method == Method::GET {
-        fault::take_body_fault(&mut state.faults, digest)
-    } else {
-        None
-    };
-    drop(state);
     // A CDN doesn't speak the registry protocol: no Docker-Content-Digest.
-    fault::blob_response(
-        &blob,
-        &parts.method,
-        range(&parts).filter(|_| shared.config.ranges),
-        body_fault,
-        false,
-    )
+    serve_blob(&shared, state, &blob, digest, &parts, false)
 }
 
 fn json_response(body: &str) -> Response {

@@ -45,6 +45,14 @@ fn image_with_big_layer() -> Image {
         .build()
 }
 
+/// A registry holding [`image_with_big_layer`] as `app:1`, and the big layer's digest.
+fn registry_with_big_image(registry: FakeRegistry) -> (FakeRegistry, Image, String) {
+    let image = image_with_big_layer();
+    registry.push_image("library/app", "1", &image);
+    let big = image.layers[2].blob.digest.clone();
+    (registry, image, big)
+}
+
 fn assert_archive_matches(path: &Path, image: &Image) {
     let tar = read_tar(path);
     assert_eq!(
@@ -81,10 +89,7 @@ fn pull(registry: &FakeRegistry, dir: &Path, extra: &[&str]) -> drag_tests::Drag
 
 #[test]
 fn dropped_connection_resumes_with_a_range_request() {
-    let registry = FakeRegistry::builder().cdn(true).start();
-    let image = image_with_big_layer();
-    registry.push_image("library/app", "1", &image);
-    let big = image.layers[2].blob.digest.clone();
+    let (registry, image, big) = registry_with_big_image(FakeRegistry::builder().cdn(true).start());
     registry.fault(Fault::DropAfter {
         digest: big.clone(),
         bytes: 1 << 20,
@@ -108,10 +113,7 @@ fn dropped_connection_resumes_with_a_range_request() {
 
 #[test]
 fn stalled_body_is_dropped_and_resumed() {
-    let registry = FakeRegistry::start();
-    let image = image_with_big_layer();
-    registry.push_image("library/app", "1", &image);
-    let big = image.layers[2].blob.digest.clone();
+    let (registry, image, big) = registry_with_big_image(FakeRegistry::start());
     registry.fault(Fault::Stall {
         digest: big.clone(),
         after_bytes: 1 << 20,
@@ -171,10 +173,7 @@ fn persistent_throttling_fails_with_the_registry_code() {
 
 #[test]
 fn a_corrupt_transfer_is_discarded_and_fetched_again() {
-    let registry = FakeRegistry::start();
-    let image = image_with_big_layer();
-    registry.push_image("library/app", "1", &image);
-    let big = image.layers[2].blob.digest.clone();
+    let (registry, image, big) = registry_with_big_image(FakeRegistry::start());
     registry.fault(Fault::FlipByte {
         digest: big.clone(),
         offset: 2 << 20,
@@ -338,10 +337,7 @@ fn walk_files(dir: &Path) -> Vec<(String, u64)> {
 
 #[test]
 fn a_killed_pull_resumes_without_downloading_finished_blobs_again() {
-    let registry = FakeRegistry::start();
-    let image = image_with_big_layer();
-    registry.push_image("library/app", "1", &image);
-    let big = image.layers[2].blob.digest.clone();
+    let (registry, image, big) = registry_with_big_image(FakeRegistry::start());
     registry.fault(Fault::Stall {
         digest: big.clone(),
         after_bytes: 2 << 20,
@@ -447,10 +443,8 @@ fn concurrent_pulls_share_one_cache() {
 
 #[test]
 fn a_server_ignoring_range_restarts_the_blob_cleanly() {
-    let registry = FakeRegistry::builder().ranges(false).start();
-    let image = image_with_big_layer();
-    registry.push_image("library/app", "1", &image);
-    let big = image.layers[2].blob.digest.clone();
+    let (registry, image, big) =
+        registry_with_big_image(FakeRegistry::builder().ranges(false).start());
     registry.fault(Fault::DropAfter {
         digest: big.clone(),
         bytes: 1 << 20,
