@@ -423,6 +423,8 @@ async fn fetch_all<'a>(
         .await
 }
 
+const MAX_TREE_MANIFESTS: usize = 1024;
+
 /// `--all-platforms`: every manifest under an index and every blob they name, as opaque
 /// content (attestations and other artifacts included, so the index stays whole).
 pub async fn fetch_tree(
@@ -445,6 +447,13 @@ pub async fn fetch_tree(
         match m.parse(&what)? {
             Manifest::Index(index) => {
                 for d in &index.manifests {
+                    // Real indexes have tens of entries; a hostile one could have millions.
+                    if manifests.len() >= MAX_TREE_MANIFESTS {
+                        return Err(Error::manifest(
+                            &what,
+                            format!("more than {MAX_TREE_MANIFESTS} manifests under one index"),
+                        ));
+                    }
                     let child = crate::resolve::fetch_child(session, d, &what).await?;
                     manifests.push(child.clone());
                     pending.push((child, depth + 1));

@@ -95,6 +95,9 @@ async fn image_candidates(
     entries: Vec<Descriptor>,
     what: &str,
 ) -> Result<Vec<Descriptor>> {
+    // A hostile index could name thousands of nested indexes: open a bounded number.
+    const MAX_OPENED: usize = 64;
+    let mut opened = 0;
     let mut out = Vec::new();
     let mut pending: Vec<(Descriptor, usize)> = entries.into_iter().rev().map(|d| (d, 0)).collect();
     while let Some((d, depth)) = pending.pop() {
@@ -113,6 +116,13 @@ async fn image_candidates(
             return Err(Error::manifest(
                 what,
                 format!("indexes nested deeper than {MAX_INDEX_DEPTH} levels"),
+            ));
+        }
+        opened += 1;
+        if opened > MAX_OPENED {
+            return Err(Error::manifest(
+                what,
+                format!("more than {MAX_OPENED} nested indexes"),
             ));
         }
         let child = fetch_child(session, &d, what).await?;

@@ -149,6 +149,31 @@ fn index_nested_in_an_index_resolves_to_the_wanted_platform() {
     }
 }
 
+#[test]
+fn an_index_naming_too_many_nested_indexes_is_refused() {
+    let registry = FakeRegistry::start();
+    let mut outer = IndexBuilder::new(ManifestFormat::Oci);
+    for i in 0..70 {
+        let empty = IndexBuilder::new(ManifestFormat::Oci)
+            .annotation("n", &i.to_string())
+            .build();
+        registry.push_manifest("app", &empty.digest, &empty);
+        outer = outer.index(&empty);
+    }
+    let outer = outer.build();
+    registry.push_manifest("app", "deep", &outer);
+    let dir = fresh_dir("many-nested-");
+    let out = pull(&dir, &[&format!("{}/app:deep", registry.host())]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("nested indexes"), "{}", out.stderr);
+    let fetched = registry
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path().contains("/manifests/sha256:"))
+        .count();
+    assert!(fetched <= 64, "opened {fetched} nested indexes");
+}
+
 /// One layer of each compression, with the media types `format` uses for them.
 fn every_compression_image(format: ManifestFormat) -> Image {
     let layer = |name: &str, compression| {
