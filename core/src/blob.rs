@@ -173,7 +173,13 @@ async fn download_once(
             reason: format!("resuming at byte {resume_from} from an earlier run"),
         });
     }
-    let fed = feed(session, job, &tx, resume_from, opts, progress).await;
+    // A partial file that is already whole (the last run stopped just before storing it)
+    // needs no request at all.
+    let fed = if resume_from == job.desc.size {
+        Ok(())
+    } else {
+        feed(session, job, &tx, resume_from, opts, progress).await
+    };
     drop(tx);
     let out = worker
         .await
@@ -307,7 +313,17 @@ async fn feed_from(
             None => session.open_blob(digest, offset).await,
             Some(u) => session.open_external(u, offset, &job.what).await,
         };
-        let BlobResponse { response, partial } = opened?;
+        let BlobResponse { response, partial } = match opened {
+            // The range is not what the server has (a stale partial file): start over.
+            Err(Error::Registry(e)) if e.status == 416 && offset > 0 => {
+                offset = 0;
+                if tx.send(Msg::Restart).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+            other => other?,
+        };
         if offset > 0 && !partial {
             offset = 0;
             if tx.send(Msg::Restart).await.is_err() {

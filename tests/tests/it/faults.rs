@@ -458,3 +458,61 @@ fn a_server_ignoring_range_restarts_the_blob_cleanly() {
     );
     assert_eq!(registry.blob_get_count(&big), 2);
 }
+
+fn partial_path(cache: &Path, digest: &str) -> std::path::PathBuf {
+    let (alg, hex) = digest.split_once(':').expect("digest");
+    cache.join("tmp").join(format!("{alg}-{hex}.partial"))
+}
+
+#[test]
+fn a_whole_partial_file_is_stored_without_a_request() {
+    let (registry, image, big) = registry_with_big_image(FakeRegistry::start());
+    let cache = fresh_dir("whole-partial-cache-");
+    let partial = partial_path(&cache, &big);
+    std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+    std::fs::write(&partial, &image.layers[2].blob.bytes).unwrap();
+    let dir = fresh_dir("whole-partial-");
+    let mut cmd = drag();
+    cmd.env("DRAG_CACHE_DIR", &cache).current_dir(&dir).args([
+        "pull",
+        "-o",
+        "out.tar",
+        "--endpoint",
+        &registry.url(),
+        "app:1",
+    ]);
+    run(&mut cmd).assert_success();
+    assert_archive_matches(&dir.join("out.tar"), &image);
+    assert_eq!(registry.blob_get_count(&big), 0);
+    assert!(!partial.exists());
+}
+
+#[test]
+fn a_corrupt_partial_file_is_discarded_and_the_blob_fetched_again() {
+    let (registry, image, big) = registry_with_big_image(FakeRegistry::start());
+    let cache = fresh_dir("bad-partial-cache-");
+    let partial = partial_path(&cache, &big);
+    std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+    let mut wrong = image.layers[2].blob.bytes[..1 << 20].to_vec();
+    wrong[100] ^= 0xff;
+    std::fs::write(&partial, &wrong).unwrap();
+    let dir = fresh_dir("bad-partial-");
+    let mut cmd = drag();
+    cmd.env("DRAG_CACHE_DIR", &cache).current_dir(&dir).args([
+        "pull",
+        "-o",
+        "out.tar",
+        "--endpoint",
+        &registry.url(),
+        "app:1",
+    ]);
+    let out = run(&mut cmd);
+    out.assert_success();
+    assert!(out.stderr.contains("digest mismatch"), "{}", out.stderr);
+    assert_archive_matches(&dir.join("out.tar"), &image);
+    assert_eq!(
+        registry.blob_get_count(&big),
+        2,
+        "resumed once, then fetched whole"
+    );
+}
