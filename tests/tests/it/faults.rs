@@ -79,9 +79,21 @@ fn ranged_gets(registry: &FakeRegistry, digest: &str) -> Vec<String> {
 }
 
 fn pull(registry: &FakeRegistry, dir: &Path, extra: &[&str]) -> drag_tests::DragOutput {
+    pull_cached(registry, dir, &fresh_dir("cache-"), "out.tar", extra)
+}
+
+/// `drag pull -o OUT ... app:1` with `cache` as the blob cache.
+fn pull_cached(
+    registry: &FakeRegistry,
+    dir: &Path,
+    cache: &Path,
+    out: &str,
+    extra: &[&str],
+) -> drag_tests::DragOutput {
     let mut cmd = drag();
-    cmd.current_dir(dir)
-        .args(["pull", "-o", "out.tar", "--endpoint", &registry.url()])
+    cmd.env("DRAG_CACHE_DIR", cache)
+        .current_dir(dir)
+        .args(["pull", "-o", out, "--endpoint", &registry.url()])
         .args(extra)
         .arg("app:1");
     run(&mut cmd)
@@ -214,30 +226,9 @@ fn warm_cache_pull_makes_no_blob_requests() {
     registry.push_image("library/app", "1", &image);
     let dir = fresh_dir("warm-");
     let cache = fresh_dir("warm-cache-");
-    let mut first = drag();
-    first.env("DRAG_CACHE_DIR", &cache).current_dir(&dir).args([
-        "pull",
-        "-o",
-        "a.tar",
-        "--endpoint",
-        &registry.url(),
-        "app:1",
-    ]);
-    run(&mut first).assert_success();
+    pull_cached(&registry, &dir, &cache, "a.tar", &[]).assert_success();
     registry.clear_requests();
-    let mut second = drag();
-    second
-        .env("DRAG_CACHE_DIR", &cache)
-        .current_dir(&dir)
-        .args([
-            "pull",
-            "-o",
-            "b.tar",
-            "--endpoint",
-            &registry.url(),
-            "app:1",
-        ]);
-    run(&mut second).assert_success();
+    pull_cached(&registry, &dir, &cache, "b.tar", &[]).assert_success();
     let blob_requests: Vec<_> = registry
         .requests()
         .into_iter()
@@ -261,17 +252,7 @@ fn no_cache_leaves_nothing_but_the_output() {
     registry.push_image("library/app", "1", &image_with_big_layer());
     let dir = fresh_dir("nocache-");
     let cache = fresh_dir("nocache-cache-");
-    let mut cmd = drag();
-    cmd.env("DRAG_CACHE_DIR", &cache).current_dir(&dir).args([
-        "pull",
-        "--no-cache",
-        "-o",
-        "out.tar",
-        "--endpoint",
-        &registry.url(),
-        "app:1",
-    ]);
-    run(&mut cmd).assert_success();
+    pull_cached(&registry, &dir, &cache, "out.tar", &["--no-cache"]).assert_success();
     assert_eq!(dir_names(&dir), vec!["out.tar"]);
     assert!(
         dir_names(&cache).is_empty(),
@@ -349,16 +330,7 @@ fn a_killed_pull_resumes_without_downloading_finished_blobs_again() {
     child.kill().expect("kill drag");
     child.wait().expect("reap drag");
 
-    let mut again = drag();
-    again.env("DRAG_CACHE_DIR", &cache).current_dir(&dir).args([
-        "pull",
-        "-o",
-        "out.tar",
-        "--endpoint",
-        &registry.url(),
-        "app:1",
-    ]);
-    run(&mut again).assert_success();
+    pull_cached(&registry, &dir, &cache, "out.tar", &[]).assert_success();
     assert_archive_matches(&dir.join("out.tar"), &image);
     for l in &image.layers[..2] {
         assert_eq!(
@@ -472,16 +444,7 @@ fn a_whole_partial_file_is_stored_without_a_request() {
     std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
     std::fs::write(&partial, &image.layers[2].blob.bytes).unwrap();
     let dir = fresh_dir("whole-partial-");
-    let mut cmd = drag();
-    cmd.env("DRAG_CACHE_DIR", &cache).current_dir(&dir).args([
-        "pull",
-        "-o",
-        "out.tar",
-        "--endpoint",
-        &registry.url(),
-        "app:1",
-    ]);
-    run(&mut cmd).assert_success();
+    pull_cached(&registry, &dir, &cache, "out.tar", &[]).assert_success();
     assert_archive_matches(&dir.join("out.tar"), &image);
     assert_eq!(registry.blob_get_count(&big), 0);
     assert!(!partial.exists());
@@ -497,16 +460,7 @@ fn a_corrupt_partial_file_is_discarded_and_the_blob_fetched_again() {
     wrong[100] ^= 0xff;
     std::fs::write(&partial, &wrong).unwrap();
     let dir = fresh_dir("bad-partial-");
-    let mut cmd = drag();
-    cmd.env("DRAG_CACHE_DIR", &cache).current_dir(&dir).args([
-        "pull",
-        "-o",
-        "out.tar",
-        "--endpoint",
-        &registry.url(),
-        "app:1",
-    ]);
-    let out = run(&mut cmd);
+    let out = pull_cached(&registry, &dir, &cache, "out.tar", &[]);
     out.assert_success();
     assert!(out.stderr.contains("digest mismatch"), "{}", out.stderr);
     assert_archive_matches(&dir.join("out.tar"), &image);
