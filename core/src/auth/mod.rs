@@ -120,9 +120,7 @@ pub async fn fetch_token(
     let status = resp.status();
     let body = transport::read_limited(resp, MAX_TOKEN_RESPONSE, "token response").await?;
     if !status.is_success() {
-        let mut e =
-            transport::registry_error(format!("token for {}", scope.0), status.as_u16(), &body);
-        e.retry_after = None;
+        let e = transport::registry_error(format!("token for {}", scope.0), status.as_u16(), &body);
         return Err(e.into());
     }
     let parsed: TokenResponse = serde_json::from_slice(&body)

@@ -166,13 +166,6 @@ pub enum Pulled {
 }
 
 impl Pulled {
-    pub fn target(&self) -> &Target {
-        match self {
-            Pulled::Image(i) => &i.target,
-            Pulled::Tree(t) => &t.target,
-        }
-    }
-
     /// The blob files to store, by digest.
     pub fn blob_files(&self, skip_foreign: bool) -> Vec<(&Digest, &std::path::Path)> {
         match self {
