@@ -11,6 +11,10 @@ use crate::tools::require_tool;
 pub struct Podman {
     bin: PathBuf,
     root: PathBuf,
+    /// Podman refuses a runroot longer than 50 bytes (it holds sockets), and
+    /// a checkout's target directory can be deeper than that, so the runroot
+    /// lives in the system temp dir and is removed with the store.
+    runroot: tempfile::TempDir,
 }
 
 impl Podman {
@@ -18,6 +22,10 @@ impl Podman {
         Some(Podman {
             bin: require_tool("podman")?,
             root: fresh_dir("podman-"),
+            runroot: tempfile::Builder::new()
+                .prefix("drag-podman-")
+                .tempdir()
+                .expect("create a podman runroot"),
         })
     }
 
@@ -26,7 +34,7 @@ impl Podman {
             .arg("--root")
             .arg(self.root.join("root"))
             .arg("--runroot")
-            .arg(self.root.join("run"))
+            .arg(self.runroot.path())
             .args(["--storage-driver", "vfs"])
             .args(args)
             .output()
