@@ -44,9 +44,15 @@ pub struct RegistryArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 
-    /// Allow plain HTTP to hosts that are not loopback.
+    /// Allow plain HTTP to hosts that are not loopback, and do not verify TLS certificates.
     #[arg(long)]
     pub insecure: bool,
+
+    /// A directory of certificates for the registry, as in Docker's certs.d: `*.crt` CAs to
+    /// trust, `NAME.cert` + `NAME.key` a client certificate (default: the first of
+    /// ~/.config/containers/certs.d/HOST[:PORT], /etc/containers/certs.d/..., /etc/docker/certs.d/...).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
 
     /// Credentials as USER:PASSWORD (default: Docker's config.json, else anonymous).
     #[arg(

@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, DigestError};
 use crate::platform::PlatformError;
@@ -77,6 +77,10 @@ pub enum Error {
     #[error("refusing {url}: {reason}")]
     Refused { url: String, reason: String },
 
+    /// A certs.d directory (or `--cert-dir`) holding something that is not usable.
+    #[error("TLS certificates: {}: {reason}", path.display())]
+    Certificates { path: PathBuf, reason: String },
+
     /// Authentication could not be completed.
     #[error("authentication failed: {0}")]
     Auth(String),
@@ -143,6 +147,8 @@ impl Error {
     /// True when retrying the same request may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
+            // A handshake that failed once fails again.
+            Error::Http { source, .. } if tls_trouble(source).is_some() => false,
             Error::Http { source, .. } => {
                 source.is_timeout()
                     || source.is_connect()
@@ -177,7 +183,85 @@ fn fmt_reqwest(e: &reqwest::Error) -> String {
         }
         source = cause.source();
     }
+    match tls_trouble(e) {
+        Some(TlsTrouble::UntrustedServer) => parts.push(
+            "the registry's certificate is not trusted: give its CA with --cert-dir DIR or in \
+             certs.d/HOST:PORT/ca.crt (see the README), or use --insecure"
+                .into(),
+        ),
+        Some(TlsTrouble::ClientCertificate) => parts.push(
+            "the registry refused our client certificate or wants one: put NAME.cert and \
+             NAME.key in --cert-dir DIR or certs.d/HOST:PORT (see the README)"
+                .into(),
+        ),
+        _ => {}
+    }
     parts.join(": ")
+}
+
+/// What a failed TLS handshake says about the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TlsTrouble {
+    /// Its certificate did not verify.
+    UntrustedServer,
+    /// It refused our client certificate, or wanted one.
+    ClientCertificate,
+    /// It does not speak TLS: a plain HTTP server answered the handshake.
+    NotTls,
+    /// Some other handshake failure.
+    Other,
+}
+
+/// The TLS failure inside a request error, if that is what failed.
+pub(crate) fn tls_trouble(e: &reqwest::Error) -> Option<TlsTrouble> {
+    use rustls::AlertDescription as A;
+    let client_alert = |a: &A| {
+        matches!(
+            a,
+            A::CertificateRequired | A::BadCertificate | A::UnknownCA | A::CertificateUnknown
+        )
+    };
+    for cause in causes(e) {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(match tls {
+                rustls::Error::InvalidCertificate(_) => TlsTrouble::UntrustedServer,
+                rustls::Error::AlertReceived(a) if client_alert(a) => TlsTrouble::ClientCertificate,
+                rustls::Error::InvalidMessage(_) => TlsTrouble::NotTls,
+                _ => TlsTrouble::Other,
+            });
+        }
+        // An alert that arrives after the client's side of the handshake reaches us as text.
+        if let Some(alert) = cause.to_string().strip_prefix("received fatal alert: ") {
+            let client = [
+                "CertificateRequired",
+                "BadCertificate",
+                "UnknownCA",
+                "CertificateUnknown",
+            ];
+            return Some(if client.contains(&alert) {
+                TlsTrouble::ClientCertificate
+            } else {
+                TlsTrouble::Other
+            });
+        }
+    }
+    None
+}
+
+/// An error and its causes. reqwest buries the TLS error in an `io::Error`, whose `source()`
+/// skips the error it wraps, hence `get_ref`.
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |cause| {
+        match cause
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => cause.source(),
+        }
+    })
 }
 
 trait WithoutUrl {

@@ -27,7 +27,7 @@ pub struct InspectOptions {
 /// The manifest bytes exactly as served: the index or image the reference names, or with a
 /// platform, the image chosen from the index.
 pub async fn raw_manifest(opts: &InspectOptions) -> Result<Vec<u8>> {
-    let (located, session) = connect(opts)?;
+    let (located, session) = connect(opts).await?;
     if opts.platform.is_none() {
         return Ok(session
             .get_manifest(&located.target.manifest_reference())
@@ -44,7 +44,7 @@ pub async fn raw_manifest(opts: &InspectOptions) -> Result<Vec<u8>> {
 
 /// A JSON description of the image.
 pub async fn inspect(opts: &InspectOptions) -> Result<Value> {
-    let (located, session) = connect(opts)?;
+    let (located, session) = connect(opts).await?;
     let wanted = wanted_platform(&located, opts.platform.as_ref());
     let r = located
         .adapter
@@ -106,9 +106,11 @@ pub async fn inspect(opts: &InspectOptions) -> Result<Value> {
 }
 
 /// A session for one reference, with the manifest cache when there is one.
-fn connect(opts: &InspectOptions) -> Result<(crate::pull::Located, crate::registry::Session)> {
+async fn connect(
+    opts: &InspectOptions,
+) -> Result<(crate::pull::Located, crate::registry::Session)> {
     let located = locate(&opts.image, &opts.registry)?;
-    let http = crate::transport::client()?;
+    let clients = Arc::new(opts.registry.http_clients());
     let cache = match &opts.cache {
         Cache::Dir(d) => Some(Arc::new(BlobStore::open(d)?)),
         Cache::Disabled => None,
@@ -116,23 +118,25 @@ fn connect(opts: &InspectOptions) -> Result<(crate::pull::Located, crate::regist
     let session = open_session(
         &located,
         &opts.registry,
-        &http,
+        &clients,
         &Arc::new(TokenCache::default()),
         cache,
-    )?;
+    )
+    .await?;
     Ok((located, session))
 }
 
 /// Every tag of the repository a reference names.
 pub async fn tags(image: &str, registry: &RegistryOptions) -> Result<Vec<String>> {
     let located = locate(image, registry)?;
-    let http = crate::transport::client()?;
+    let clients = Arc::new(registry.http_clients());
     let session = open_session(
         &located,
         registry,
-        &http,
+        &clients,
         &Arc::new(TokenCache::default()),
         None,
-    )?;
+    )
+    .await?;
     session.list_tags().await
 }

@@ -34,6 +34,7 @@ pub mod reference;
 pub mod registry;
 pub mod resolve;
 pub mod store;
+pub mod tls;
 pub mod transport;
 pub mod writeback;
 

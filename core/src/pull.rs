@@ -28,6 +28,7 @@ use crate::reference::Reference;
 use crate::registry::{RetryPolicy, Session, SessionConfig, TokenCache};
 use crate::resolve::Resolved;
 use crate::store::BlobStore;
+use crate::transport::HttpClients;
 
 /// Where blobs are kept between pulls.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,11 +46,21 @@ pub struct RegistryOptions {
     pub adapter: Option<String>,
     /// Send requests to this base URL instead of the adapter's (`--endpoint`).
     pub endpoint: Option<String>,
-    /// Allow plain HTTP to non-loopback hosts.
+    /// Allow plain HTTP to non-loopback hosts and skip TLS verification.
     pub insecure: bool,
+    /// A certs.d-style directory for every registry (`--cert-dir`), instead of looking in
+    /// the containers and Docker certs.d directories.
+    pub cert_dir: Option<PathBuf>,
     /// Credentials; when None, Docker's config.json is consulted.
     pub credentials: Option<Credentials>,
     pub retry: RetryPolicy,
+}
+
+impl RegistryOptions {
+    /// The HTTP clients these options call for.
+    pub fn http_clients(&self) -> HttpClients {
+        HttpClients::new(self.cert_dir.clone(), self.insecure)
+    }
 }
 
 /// What to pull and where to write it.
@@ -128,10 +139,10 @@ pub fn locate(input: &str, opts: &RegistryOptions) -> Result<Located> {
 }
 
 /// Step 2: a session with the repository's registry.
-pub fn open_session(
+pub async fn open_session(
     located: &Located,
     opts: &RegistryOptions,
-    http: &reqwest::Client,
+    clients: &Arc<HttpClients>,
     tokens: &Arc<TokenCache>,
     manifest_cache: Option<Arc<BlobStore>>,
 ) -> Result<Session> {
@@ -144,11 +155,12 @@ pub fn open_session(
         endpoint: opts.endpoint.clone(),
         insecure: opts.insecure,
         credentials,
-        http: http.clone(),
+        clients: clients.clone(),
         tokens: tokens.clone(),
         retry: opts.retry,
         manifest_cache,
     })
+    .await
 }
 
 /// The platform to choose for a target.
@@ -202,7 +214,7 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
             ))
         }
     };
-    let http = crate::transport::client()?;
+    let clients = Arc::new(opts.registry.http_clients());
     let tokens = Arc::new(TokenCache::default());
     let store = Arc::new(open_store(&opts.cache, &destination)?);
     let manifest_cache = matches!(opts.cache, Cache::Dir(_)).then(|| store.clone());
@@ -221,7 +233,8 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     let mut sessions = Vec::new();
     let mut resolved = Vec::new();
     for l in &located {
-        let session = open_session(l, &opts.registry, &http, &tokens, manifest_cache.clone())?;
+        let session =
+            open_session(l, &opts.registry, &clients, &tokens, manifest_cache.clone()).await?;
         let r = if opts.all_platforms {
             let top = session.get_manifest(&l.target.manifest_reference()).await?;
             Found::Tree(l.target.clone(), top)

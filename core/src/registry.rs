@@ -19,10 +19,10 @@ use crate::adapter::{Adapter, ImageName};
 use crate::auth::challenge::parse_all;
 use crate::auth::{AuthContext, Credential, Credentials, Scope};
 use crate::digest::Digest;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TlsTrouble};
 use crate::manifest::{self, media_type, Descriptor, RawManifest};
 use crate::store::{BlobStore, Kind};
-use crate::transport;
+use crate::transport::{self, HttpClients};
 
 /// Tokens shared by every session of one run, keyed by endpoint and scope.
 #[derive(Default)]
@@ -92,7 +92,8 @@ pub struct SessionConfig {
     pub endpoint: Option<String>,
     pub insecure: bool,
     pub credentials: Option<Credentials>,
-    pub http: reqwest::Client,
+    /// Where the session gets its HTTP client (per registry host, for its certificates).
+    pub clients: Arc<HttpClients>,
     pub tokens: Arc<TokenCache>,
     pub retry: RetryPolicy,
     /// A blob store whose copies of manifests spare GET requests (Docker Hub counts those
@@ -122,10 +123,13 @@ pub struct BlobResponse {
 }
 
 impl Session {
-    pub fn new(cfg: SessionConfig) -> Result<Session> {
+    /// A session with the registry `cfg` names. Talks to it only to find out whether a
+    /// loopback (or `--insecure`) registry named without a scheme speaks TLS.
+    pub async fn new(cfg: SessionConfig) -> Result<Session> {
+        let explicit = cfg.endpoint.is_some();
         let raw = match cfg.endpoint {
             Some(e) => e,
-            None => default_endpoint(cfg.adapter, &cfg.name),
+            None => cfg.adapter.endpoint(&cfg.name),
         };
         let mut base = Url::parse(&raw)
             .or_else(|_| Url::parse(&format!("https://{raw}")))
@@ -137,18 +141,22 @@ impl Session {
             let p = format!("{}/", base.path());
             base.set_path(&p);
         }
+        let http = cfg.clients.for_registry(&base)?;
+        if !explicit && may_speak_plain_http(&base, cfg.insecure) {
+            base = settle_scheme(&http, base).await;
+        }
         transport::check_url(&base, cfg.insecure)?;
         let scope = Scope::pull(&cfg.name.repository);
         Ok(Session {
             adapter: cfg.adapter,
             auth: AuthContext {
-                http: cfg.http.clone(),
+                http: http.clone(),
                 credentials: cfg.credentials,
                 insecure: cfg.insecure,
             },
             name: cfg.name,
             base,
-            http: cfg.http,
+            http,
             tokens: cfg.tokens,
             scope,
             retry: cfg.retry,
@@ -587,26 +595,36 @@ fn store_manifest(store: &BlobStore, m: &RawManifest) {
     }
 }
 
-/// The adapter's endpoint, except that loopback registries speak plain HTTP (as Docker treats
-/// `localhost` as an insecure registry).
-fn default_endpoint(adapter: &dyn Adapter, name: &ImageName) -> String {
-    let host = name
-        .registry
-        .rsplit_once(':')
-        .map_or(name.registry.as_str(), |(h, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                name.registry.as_str()
-            }
-        });
-    let e = adapter.endpoint(name);
-    if transport::is_loopback_host(host) {
-        if let Some(rest) = e.strip_prefix("https://") {
-            return format!("http://{rest}");
-        }
+/// Loopback registries, and any with `--insecure`, may speak plain HTTP: Docker treats
+/// `localhost` as an insecure registry, and test or mirror registries often run without TLS.
+fn may_speak_plain_http(base: &Url, insecure: bool) -> bool {
+    base.scheme() == "https"
+        && (insecure || base.host_str().is_some_and(transport::is_loopback_host))
+}
+
+/// HTTPS first, then plain HTTP, as Docker and go-containerregistry do for such registries:
+/// one `GET /v2/` over TLS; any answer (even 401) settles it. Plain HTTP only when the server
+/// answered the handshake in plain text, or refused the connection; a failed handshake (most
+/// often certificates) or a timeout keeps HTTPS, and the real request will say what is wrong.
+async fn settle_scheme(http: &reqwest::Client, base: Url) -> Url {
+    let Ok(ping) = base.join("v2/") else {
+        return base;
+    };
+    let probe = http.get(ping).timeout(Duration::from_secs(10)).send().await;
+    let plain = match probe {
+        Ok(_) => false,
+        Err(e) if e.is_timeout() => false,
+        Err(e) => match crate::error::tls_trouble(&e) {
+            Some(TlsTrouble::NotTls) => true,
+            Some(_) => false,
+            None => e.is_connect(),
+        },
+    };
+    let mut settled = base.clone();
+    if plain && settled.set_scheme("http").is_ok() {
+        return settled;
     }
-    e
+    base
 }
 
 fn manifest_headers() -> HeaderMap {

@@ -1,11 +1,16 @@
 //! HTTP plumbing shared by every request: the client, the plain-HTTP policy, bounded body reads
 //! and the registry's error documents.
 //!
-//! Plain HTTP is allowed only to loopback hosts or with `--insecure`; TLS is always verified.
+//! Plain HTTP is allowed only to loopback hosts or with `--insecure`; TLS is verified against
+//! Mozilla's roots, the system's (`SSL_CERT_FILE` / `SSL_CERT_DIR` included) and the registry's
+//! certs.d directory (see [`crate::tls`]), unless `--insecure` says not to.
 //! Redirects are not followed by the client: [`crate::registry`] follows them itself so it can
 //! decide, per hop, whether the registry's credentials may go along.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -13,20 +18,70 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::error::{Error, RegistryError, Result};
+use crate::tls::RegistryCerts;
 
 pub const USER_AGENT: &str = concat!("drag/", env!("CARGO_PKG_VERSION"));
 
-/// The HTTP client every session shares: verified TLS, no automatic redirects, no transparent
-/// decompression (it would change the bytes we hash).
-pub fn client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// An HTTP client: no automatic redirects, no transparent decompression (it would change the
+/// bytes we hash), TLS verified unless `insecure`, plus a registry's own CAs and client
+/// certificate.
+pub fn client(certs: RegistryCerts, insecure: bool) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(30))
         .read_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(16)
+        .tls_built_in_root_certs(true)
+        .tls_built_in_native_certs(true)
+        .danger_accept_invalid_certs(insecure);
+    for root in certs.roots {
+        builder = builder.add_root_certificate(root);
+    }
+    if let Some(identity) = certs.identity {
+        builder = builder.identity(identity);
+    }
+    builder
         .build()
         .map_err(|e| Error::http("building the HTTP client", e))
+}
+
+/// One client per registry host, built on first use with that registry's certificates and
+/// then shared, so parallel requests to a registry reuse its connections. Requests that
+/// follow a registry's redirects (to a CDN, a token service) use the registry's client.
+#[derive(Debug, Default)]
+pub struct HttpClients {
+    /// `--cert-dir`: replaces the certs.d lookup for every registry.
+    cert_dir: Option<PathBuf>,
+    insecure: bool,
+    built: Mutex<HashMap<String, reqwest::Client>>,
+}
+
+impl HttpClients {
+    pub fn new(cert_dir: Option<PathBuf>, insecure: bool) -> HttpClients {
+        HttpClients {
+            cert_dir,
+            insecure,
+            built: Mutex::default(),
+        }
+    }
+
+    /// The client for the registry at `base`.
+    pub fn for_registry(&self, base: &Url) -> Result<reqwest::Client> {
+        let key = format!(
+            "{}://{}",
+            base.scheme(),
+            crate::tls::host_dir_name(base).unwrap_or_default()
+        );
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = built.get(&key) {
+            return Ok(c.clone());
+        }
+        let certs = crate::tls::for_registry(base, self.cert_dir.as_deref())?;
+        let c = client(certs, self.insecure)?;
+        built.insert(key, c.clone());
+        Ok(c)
+    }
 }
 
 /// True for hosts that never leave the machine.

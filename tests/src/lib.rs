@@ -15,6 +15,7 @@ pub mod digest;
 pub mod drag_cli;
 pub mod fake_registry;
 pub mod image;
+pub mod pki;
 pub mod podman;
 pub mod real_registry;
 pub mod recorded;
@@ -29,6 +30,7 @@ pub use image::{
     attestation_for, media_types, Blob, Compression, ForeignLayer, Image, ImageBuilder,
     IndexBuilder, Layer, LayerBuilder, ManifestFormat,
 };
+pub use pki::TestPki;
 pub use podman::Podman;
 pub use real_registry::RealRegistry;
 pub use recorded::{Listener, RecordedRequest};

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 
 use crate::image::{Blob, Image};
+use crate::pki::TestPki;
 use crate::tools::require_tool;
 
 /// How long the registry gets to answer `GET /v2/` after starting.
@@ -26,8 +27,17 @@ const START_ATTEMPTS: usize = 3;
 pub struct RealRegistry {
     child: Child,
     port: u16,
+    /// "http", or "https" when started with [`RealRegistry::start_tls`].
+    scheme: &'static str,
     dir: tempfile::TempDir,
     client: reqwest::Client,
+}
+
+/// How to configure the registry beyond the defaults.
+#[derive(Default)]
+struct Setup<'a> {
+    extra_yaml: &'a str,
+    tls: Option<(&'a TestPki, bool)>,
 }
 
 impl Drop for RealRegistry {
@@ -48,10 +58,30 @@ impl RealRegistry {
     /// of the config, e.g.
     /// `"validation:\n  manifests:\n    urls:\n      allow:\n        - '^http://127\\.0\\.0\\.1'\n"`.
     pub async fn start_with(extra_yaml: &str) -> Option<RealRegistry> {
+        RealRegistry::start_setup(Setup {
+            extra_yaml,
+            ..Setup::default()
+        })
+        .await
+    }
+
+    /// A registry serving HTTPS with `pki`'s server certificate; with
+    /// `require_client_cert` it also demands a client certificate signed by
+    /// `pki`'s CA. The support client trusts the CA (and presents the client
+    /// certificate), so pushes work; `drag` is left to find its own trust.
+    pub async fn start_tls(pki: &TestPki, require_client_cert: bool) -> Option<RealRegistry> {
+        RealRegistry::start_setup(Setup {
+            tls: Some((pki, require_client_cert)),
+            ..Setup::default()
+        })
+        .await
+    }
+
+    async fn start_setup(setup: Setup<'_>) -> Option<RealRegistry> {
         let binary = require_tool("docker-registry")?;
         let mut last_log = String::new();
         for _ in 0..START_ATTEMPTS {
-            match RealRegistry::try_start(&binary, extra_yaml).await {
+            match RealRegistry::try_start(&binary, &setup).await {
                 Ok(registry) => return Some(registry),
                 Err(log) => last_log = log,
             }
@@ -61,7 +91,7 @@ impl RealRegistry {
         );
     }
 
-    async fn try_start(binary: &PathBuf, extra_yaml: &str) -> Result<RealRegistry, String> {
+    async fn try_start(binary: &PathBuf, setup: &Setup<'_>) -> Result<RealRegistry, String> {
         let dir = tempfile::Builder::new()
             .prefix("drag-real-registry-")
             .tempdir()
@@ -74,9 +104,11 @@ impl RealRegistry {
             "version: 0.1\n\
              log:\n  level: warn\n  formatter: text\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
-             http:\n  addr: 127.0.0.1:{port}\n\
+             http:\n  addr: 127.0.0.1:{port}\n{tls}\
              {extra_yaml}\n",
             storage = storage.display(),
+            tls = setup.tls.map(tls_yaml).unwrap_or_default(),
+            extra_yaml = setup.extra_yaml,
         );
         std::fs::write(&config_path, config).expect("write registry config");
         let log = File::create(&log_path).expect("create registry log");
@@ -91,8 +123,12 @@ impl RealRegistry {
         let mut registry = RealRegistry {
             child,
             port,
+            scheme: if setup.tls.is_some() { "https" } else { "http" },
             dir,
-            client: crate::http_client(),
+            client: match setup.tls {
+                Some((pki, client_cert)) => tls_client(pki, client_cert),
+                None => crate::http_client(),
+            },
         };
         registry.wait_ready().await?;
         Ok(registry)
@@ -128,9 +164,9 @@ impl RealRegistry {
         }
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` for a TLS registry.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     /// `127.0.0.1:PORT`: the registry part of an image reference.
@@ -255,4 +291,37 @@ async fn expect_status(
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     panic!("{what}: expected {expected}, got {status}: {body}");
+}
+
+/// The `http.tls` part of the config (it goes under `http:`).
+fn tls_yaml((pki, client_cert): (&TestPki, bool)) -> String {
+    let mut yaml = format!(
+        "  tls:\n    certificate: {}\n    key: {}\n",
+        pki.file("server.cert").display(),
+        pki.file("server.key").display(),
+    );
+    if client_cert {
+        // distribution then requires and verifies a client certificate.
+        yaml += &format!("    clientcas:\n      - {}\n", pki.file("ca.crt").display());
+    }
+    yaml
+}
+
+/// The support client for a TLS registry: trusts `pki`'s CA only.
+fn tls_client(pki: &TestPki, client_cert: bool) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&pki.pem("ca.crt")).expect("CA certificate"),
+        );
+    if client_cert {
+        let mut identity = pki.pem("client.cert");
+        identity.extend(pki.pem("client.key"));
+        builder =
+            builder.identity(reqwest::Identity::from_pem(&identity).expect("client identity"));
+    }
+    builder.build().expect("build TLS reqwest client")
 }

@@ -28,6 +28,7 @@ fn registry_options(a: &RegistryArgs) -> Result<RegistryOptions, drag_core::Erro
         adapter: a.registry.clone(),
         endpoint: a.endpoint.clone(),
         insecure: a.insecure,
+        cert_dir: a.cert_dir.clone(),
         credentials: a.user.as_deref().map(Credentials::parse).transpose()?,
         retry: RetryPolicy {
             retries: a.retries,

@@ -17,4 +17,5 @@ mod formats;
 mod inspect;
 mod real_registry;
 mod shapes;
+mod tls;
 mod windows;

@@ -1,0 +1,180 @@
+//! Registries behind a private CA, as in closed networks: the real `docker-registry` serving
+//! HTTPS with a certificate nothing trusts until the user says so, through each of the ways
+//! Docker, podman and skopeo users already say it.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use drag_tests::archive::{blob_path, read_tar};
+use drag_tests::drag_cli::fresh_dir;
+use drag_tests::{
+    drag, run, Compression, DragOutput, Image, ImageBuilder, LayerBuilder, RealRegistry, TestPki,
+};
+
+fn small_image() -> Image {
+    ImageBuilder::new()
+        .layer(
+            LayerBuilder::new()
+                .file("etc/motd", "behind a private CA\n", 0o644)
+                .build(Compression::Gzip),
+        )
+        .build()
+}
+
+/// Pulls `reference` into `dir/NAME.tar`, with `extra` arguments after `pull`, on a command
+/// whose environment the caller may have set.
+fn pull(
+    mut command: Command,
+    dir: &Path,
+    name: &str,
+    reference: &str,
+    extra: &[&OsStr],
+) -> DragOutput {
+    let out = format!("{name}.tar");
+    run(command
+        .current_dir(dir)
+        .args(["pull", "-q", "-o", &out])
+        .args(extra)
+        .arg(reference))
+}
+
+fn assert_holds(dir: &Path, name: &str, image: &Image) {
+    let tar = read_tar(&dir.join(format!("{name}.tar")));
+    assert_eq!(
+        tar[&blob_path(&image.config.digest)].data,
+        image.config.bytes.to_vec(),
+        "{name}.tar holds the image's config"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_ca_is_refused_until_trusted_by_cert_dir_certs_d_or_ssl_cert_file() {
+    let pki = TestPki::new();
+    let Some(registry) = RealRegistry::start_tls(&pki, false).await else {
+        return;
+    };
+    let image = small_image();
+    registry.push_image("corp/app", "1", &image).await;
+    let reference = format!("{}/corp/app:1", registry.host());
+    let dir = fresh_dir("tls-");
+
+    // Untrusted: one clear line that says how to fix it, no retries, no output.
+    let command = drag(); // builds drag on first use: not part of the timing
+    let started = Instant::now();
+    let refused = pull(command, &dir, "refused", &reference, &[]);
+    refused.assert_failure();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        refused.stderr.contains("not trusted") && refused.stderr.contains("--cert-dir"),
+        "stderr: {}",
+        refused.stderr
+    );
+    assert_eq!(
+        refused.stderr.trim().lines().count(),
+        1,
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "a certificate error is not worth retrying ({:?})",
+        started.elapsed()
+    );
+    assert!(!dir.join("refused.tar").exists());
+
+    // skopeo's --cert-dir.
+    let cert_dir = dir.join("certs");
+    pki.write_certs_d(&cert_dir, false);
+    let cert_dir_flag = [OsStr::new("--cert-dir"), cert_dir.as_os_str()];
+    pull(drag(), &dir, "cert-dir", &reference, &cert_dir_flag).assert_success();
+    assert_holds(&dir, "cert-dir", &image);
+
+    // The certs.d directory podman and skopeo read, found by host and port.
+    let config_home = dir.join("config");
+    pki.write_certs_d(
+        &config_home.join("containers/certs.d").join(registry.host()),
+        false,
+    );
+    let mut via_certs_d = drag();
+    via_certs_d.env("XDG_CONFIG_HOME", &config_home);
+    pull(via_certs_d, &dir, "certs-d", &reference, &[]).assert_success();
+    assert_holds(&dir, "certs-d", &image);
+
+    // The system trust store, redirected as OpenSSL users do.
+    let mut via_env = drag();
+    via_env.env("SSL_CERT_FILE", pki.file("ca.crt"));
+    pull(via_env, &dir, "ssl-cert-file", &reference, &[]).assert_success();
+    assert_holds(&dir, "ssl-cert-file", &image);
+
+    // inspect and tags share the same trust.
+    let inspect = run(drag()
+        .args(["inspect", "--cert-dir"])
+        .arg(&cert_dir)
+        .arg(&reference));
+    inspect.assert_success();
+    let json: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("JSON");
+    assert_eq!(json["digest"], image.digest());
+    let tags = run(drag()
+        .args(["tags", "--cert-dir"])
+        .arg(&cert_dir)
+        .arg(&reference));
+    tags.assert_success();
+    assert_eq!(tags.stdout_text().trim(), "1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn insecure_skips_verification() {
+    let pki = TestPki::new();
+    let Some(registry) = RealRegistry::start_tls(&pki, false).await else {
+        return;
+    };
+    let image = small_image();
+    registry.push_image("corp/app", "1", &image).await;
+    let dir = fresh_dir("tls-insecure-");
+    let reference = format!("{}/corp/app:1", registry.host());
+    pull(drag(), &dir, "app", &reference, &[OsStr::new("--insecure")]).assert_success();
+    assert_holds(&dir, "app", &image);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_that_wants_a_client_certificate_gets_the_one_in_certs_d() {
+    let pki = TestPki::new();
+    let Some(registry) = RealRegistry::start_tls(&pki, true).await else {
+        return;
+    };
+    let image = small_image();
+    registry.push_image("corp/app", "1", &image).await;
+    let reference = format!("{}/corp/app:1", registry.host());
+    let dir = fresh_dir("tls-client-");
+
+    let ca_only = dir.join("ca-only");
+    pki.write_certs_d(&ca_only, false);
+    let refused = pull(
+        drag(),
+        &dir,
+        "refused",
+        &reference,
+        &[OsStr::new("--cert-dir"), ca_only.as_os_str()],
+    );
+    refused.assert_failure();
+    assert!(
+        refused.stderr.contains("client certificate"),
+        "stderr: {}",
+        refused.stderr
+    );
+    assert!(!dir.join("refused.tar").exists());
+
+    let with_client = dir.join("with-client");
+    pki.write_certs_d(&with_client, true);
+    pull(
+        drag(),
+        &dir,
+        "app",
+        &reference,
+        &[OsStr::new("--cert-dir"), with_client.as_os_str()],
+    )
+    .assert_success();
+    assert_holds(&dir, "app", &image);
+}
