@@ -12,7 +12,7 @@ use std::sync::Arc;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::adapter::{self, Adapter, Target};
-use crate::auth::Credentials;
+use crate::auth::{auth_files, Credentials};
 use crate::blob::{self, BlobJob, Stores, TransferOptions};
 use crate::config::ImageConfig;
 use crate::digest::Digest;
@@ -146,9 +146,15 @@ pub async fn open_session(
     tokens: &Arc<TokenCache>,
     manifest_cache: Option<Arc<BlobStore>>,
 ) -> Result<Session> {
-    let credentials = opts.credentials.clone().or_else(|| {
-        Credentials::from_docker_config(&located.adapter.credential_keys(&located.target.name))
-    });
+    let name = &located.target.name;
+    let credentials = match &opts.credentials {
+        Some(c) => Some(c.clone()),
+        None => auth_files::lookup(
+            &name.registry,
+            &name.repository,
+            &located.adapter.credential_keys(name),
+        )?,
+    };
     Session::new(SessionConfig {
         adapter: located.adapter,
         name: located.target.name.clone(),

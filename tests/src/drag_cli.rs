@@ -120,10 +120,16 @@ fn build_drag() -> Result<PathBuf, String> {
 }
 
 /// A `drag` command with a fresh `DRAG_CACHE_DIR`, `NO_COLOR=1`, no proxy
-/// variables and stdin closed. Later `.env(...)` calls override these.
+/// variables, stdin closed, and none of the user's logins or certs.d
+/// directories (the auth-file and config variables point into an empty
+/// directory). Later `.env(...)` calls override these.
 pub fn drag() -> Command {
     let mut command = Command::new(drag_bin());
+    let home = fresh_dir("drag-home-");
     command
+        .env("DOCKER_CONFIG", home.join("docker"))
+        .env("REGISTRY_AUTH_FILE", home.join("auth.json"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
         .env("DRAG_CACHE_DIR", fresh_dir("drag-cache-"))
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());

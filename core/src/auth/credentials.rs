@@ -1,7 +1,5 @@
-//! User credentials: from `--user`, or from the `auths` of Docker's `config.json`, so a
-//! `docker login` (or `podman login --authfile`) done once serves drag too.
-
-use std::path::{Path, PathBuf};
+//! User credentials for a registry: a user name with a password, or an identity token (the
+//! OAuth2 refresh token `docker login` stores for some registries).
 
 use base64::Engine as _;
 
@@ -10,12 +8,32 @@ use crate::error::{Error, Result};
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: String,
-    pub password: String,
+    pub secret: Secret,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    Password(String),
+    /// Exchanged at the token service (`grant_type=refresh_token`); never sent as Basic.
+    IdentityToken(String),
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::Password(_) => f.write_str("Password(<redacted>)"),
+            Secret::IdentityToken(_) => f.write_str("IdentityToken(<redacted>)"),
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credentials({} / <redacted>)", self.username)
+        let kind = match self.secret {
+            Secret::Password(_) => "password",
+            Secret::IdentityToken(_) => "identity token",
+        };
+        write!(f, "Credentials({} / <redacted {kind}>)", self.username)
     }
 }
 
@@ -28,72 +46,34 @@ impl Credentials {
         if u.is_empty() {
             return Err(Error::Usage("--user has an empty user name".into()));
         }
-        Ok(Credentials {
-            username: u.to_string(),
-            password: p.to_string(),
-        })
+        Ok(Credentials::password(u, p))
     }
 
-    pub fn basic_header(&self) -> String {
-        let raw = format!("{}:{}", self.username, self.password);
-        format!(
+    pub fn password(username: &str, password: &str) -> Credentials {
+        Credentials {
+            username: username.to_string(),
+            secret: Secret::Password(password.to_string()),
+        }
+    }
+
+    /// `Authorization: Basic ...`, for credentials that have a password.
+    pub fn basic_header(&self) -> Option<String> {
+        let Secret::Password(password) = &self.secret else {
+            return None;
+        };
+        let raw = format!("{}:{password}", self.username);
+        Some(format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(raw)
-        )
+        ))
     }
 
-    /// Looks the registry up in Docker's config file, trying each key in `keys` (adapters know
-    /// how their registry is spelled there; Docker Hub is `https://index.docker.io/v1/`).
-    pub fn from_docker_config(keys: &[String]) -> Option<Credentials> {
-        let path = docker_config_path()?;
-        from_config_file(&path, keys)
-    }
-}
-
-fn docker_config_path() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
-        return Some(PathBuf::from(dir).join("config.json"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
-}
-
-fn from_config_file(path: &Path, keys: &[String]) -> Option<Credentials> {
-    let text = std::fs::read(path).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
-    let auths = v.get("auths")?.as_object()?;
-    let normalize = |k: &str| {
-        k.trim_start_matches("https://")
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_ascii_lowercase()
-    };
-    for key in keys {
-        let want = normalize(key);
-        let entry = auths.get(key.as_str()).or_else(|| {
-            auths
-                .iter()
-                .find(|(k, _)| normalize(k) == want)
-                .map(|(_, v)| v)
-        });
-        let Some(entry) = entry else { continue };
-        if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(auth)
-                .ok()?;
-            let s = String::from_utf8(decoded).ok()?;
-            return Credentials::parse(&s).ok();
-        }
-        if let (Some(u), Some(p)) = (
-            entry.get("username").and_then(|x| x.as_str()),
-            entry.get("password").and_then(|x| x.as_str()),
-        ) {
-            return Some(Credentials {
-                username: u.into(),
-                password: p.into(),
-            });
+    pub fn identity_token(&self) -> Option<&str> {
+        match &self.secret {
+            Secret::IdentityToken(t) => Some(t),
+            Secret::Password(_) => None,
         }
     }
-    None
 }
 
 #[cfg(test)]
@@ -101,30 +81,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_docker_config_auths() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("config.json");
-        // "alice:s3cret"
-        std::fs::write(
-            &p,
-            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"YWxpY2U6czNjcmV0"},
-                 "ghcr.io":{"username":"bob","password":"pw"}}}"#,
-        )
-        .unwrap();
-        let hub = from_config_file(&p, &["https://index.docker.io/v1/".into()]).unwrap();
-        assert_eq!(hub.username, "alice");
-        assert_eq!(hub.password, "s3cret");
-        let gh = from_config_file(&p, &["https://ghcr.io".into()]).unwrap();
-        assert_eq!(gh.username, "bob");
-        assert!(from_config_file(&p, &["quay.io".into()]).is_none());
-    }
-
-    #[test]
     fn basic_header_and_redaction() {
         let c = Credentials::parse("u:p:with:colons").unwrap();
-        assert_eq!(c.password, "p:with:colons");
-        assert!(c.basic_header().starts_with("Basic "));
+        assert!(c.secret == Secret::Password("p:with:colons".into()));
+        assert_eq!(c.basic_header().unwrap(), "Basic dTpwOndpdGg6Y29sb25z");
         assert!(!format!("{c:?}").contains("p:with"));
         assert!(Credentials::parse("nocolon").is_err());
+        assert!(Credentials::parse(":pw").is_err());
+
+        let token = Credentials {
+            username: "<token>".into(),
+            secret: Secret::IdentityToken("refresh-me".into()),
+        };
+        assert!(token.basic_header().is_none());
+        assert_eq!(token.identity_token(), Some("refresh-me"));
+        assert!(!format!("{token:?}").contains("refresh-me"));
     }
 }

@@ -6,7 +6,9 @@
 //! handles Bearer token services and Basic), and the session caches the answer per scope until
 //! it expires.
 
+pub mod auth_files;
 pub mod challenge;
+mod cred_helper;
 pub mod credentials;
 
 use std::time::{Duration, Instant};
@@ -71,10 +73,14 @@ pub async fn answer_challenges(
         return fetch_token(ctx, bearer, scope).await.map(Some);
     }
     if challenges.iter().any(|c| c.is_basic()) {
-        return Ok(ctx.credentials.as_ref().map(|c| Credential {
-            header: c.basic_header(),
-            expires_at: None,
-        }));
+        return Ok(ctx
+            .credentials
+            .as_ref()
+            .and_then(Credentials::basic_header)
+            .map(|header| Credential {
+                header,
+                expires_at: None,
+            }));
     }
     Ok(None)
 }
@@ -108,10 +114,35 @@ pub async fn fetch_token(
         }
         q.append_pair("scope", &scope.0);
     }
-    let mut req = ctx.http.get(url.clone());
-    if let Some(c) = &ctx.credentials {
-        req = req.header(reqwest::header::AUTHORIZATION, c.basic_header());
-    }
+    let req = match ctx.credentials.as_ref() {
+        // The OAuth2 form of the token protocol: the identity token is a refresh token.
+        Some(c) if c.identity_token().is_some() => {
+            let form = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "refresh_token")
+                .append_pair("refresh_token", c.identity_token().unwrap_or_default())
+                .append_pair("service", challenge.param("service").unwrap_or_default())
+                .append_pair("scope", &scope.0)
+                .append_pair("client_id", "drag")
+                .finish();
+            let mut plain = url.clone();
+            plain.set_query(None);
+            ctx.http
+                .post(plain)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(form)
+        }
+        Some(c) => match c.basic_header() {
+            Some(basic) => ctx
+                .http
+                .get(url.clone())
+                .header(reqwest::header::AUTHORIZATION, basic),
+            None => ctx.http.get(url.clone()),
+        },
+        None => ctx.http.get(url.clone()),
+    };
     let started = Instant::now();
     let resp = req
         .send()

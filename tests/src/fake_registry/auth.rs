@@ -62,6 +62,11 @@ pub struct TokenRequest {
     pub service: Option<String>,
     /// The request's `Authorization` header (clients send Basic credentials here).
     pub authorization: Option<String>,
+    /// `POST` (the OAuth2 form, for identity tokens) or `GET`.
+    pub method: String,
+    /// The OAuth2 form's `grant_type` and `refresh_token`, when POSTed.
+    pub grant_type: Option<String>,
+    pub refresh_token: Option<String>,
     /// The token issued in answer.
     pub token: String,
 }
@@ -158,8 +163,14 @@ fn unauthorized(challenge: String, message: &str) -> Response {
     response
 }
 
-/// `GET /token?service=...&scope=...`: issues a token for exactly the scopes asked.
-pub(super) fn token_endpoint(shared: &Shared, query: &str, headers: &HeaderMap) -> Response {
+/// `GET /token?service=...&scope=...`, or a `POST` of the same as an OAuth2 form (with
+/// `grant_type` and `refresh_token`): issues a token for exactly the scopes asked.
+pub(super) fn token_endpoint(
+    shared: &Shared,
+    query: &str,
+    headers: &HeaderMap,
+    form: Option<&[u8]>,
+) -> Response {
     let AuthMode::Bearer {
         token_field,
         expires_in,
@@ -169,10 +180,14 @@ pub(super) fn token_endpoint(shared: &Shared, query: &str, headers: &HeaderMap) 
     };
     let mut scopes = Vec::new();
     let mut service = None;
-    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+    let mut grant_type = None;
+    let mut refresh_token = None;
+    for (key, value) in url::form_urlencoded::parse(form.unwrap_or(query.as_bytes())) {
         match &*key {
             "scope" => scopes.extend(value.split(' ').map(str::to_string)),
             "service" => service = Some(value.into_owned()),
+            "grant_type" => grant_type = Some(value.into_owned()),
+            "refresh_token" => refresh_token = Some(value.into_owned()),
             _ => {}
         }
     }
@@ -194,6 +209,9 @@ pub(super) fn token_endpoint(shared: &Shared, query: &str, headers: &HeaderMap) 
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        method: if form.is_some() { "POST" } else { "GET" }.to_string(),
+        grant_type,
+        refresh_token,
         token: token.clone(),
     });
     drop(state);

@@ -47,7 +47,12 @@ fn route(path: &str) -> Route<'_> {
 
 /// Every request to the registry listener.
 pub(super) async fn registry(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (parts, body) = request.into_parts();
+    let form = if parts.method == Method::POST && parts.uri.path() == "/token" {
+        axum::body::to_bytes(body, 64 << 10).await.ok()
+    } else {
+        None
+    };
     shared.record(RecordedRequest::new(
         Listener::Registry,
         &shared.registry_addr.to_string(),
@@ -55,7 +60,7 @@ pub(super) async fn registry(State(shared): State<Arc<Shared>>, request: Request
         &parts.uri,
         &parts.headers,
     ));
-    let mut response = registry_response(&shared, &parts);
+    let mut response = registry_response(&shared, &parts, form.as_deref());
     response.headers_mut().insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
@@ -63,11 +68,20 @@ pub(super) async fn registry(State(shared): State<Arc<Shared>>, request: Request
     response
 }
 
-fn registry_response(shared: &Shared, parts: &axum::http::request::Parts) -> Response {
+fn registry_response(
+    shared: &Shared,
+    parts: &axum::http::request::Parts,
+    form: Option<&[u8]>,
+) -> Response {
     let path = parts.uri.path();
     let route = route(path);
     if let Route::Token = route {
-        return auth::token_endpoint(shared, parts.uri.query().unwrap_or(""), &parts.headers);
+        return auth::token_endpoint(
+            shared,
+            parts.uri.query().unwrap_or(""),
+            &parts.headers,
+            form,
+        );
     }
     if parts.method != Method::GET && parts.method != Method::HEAD {
         return errors::response(

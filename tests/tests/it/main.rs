@@ -11,6 +11,7 @@ use drag_adapter_oci as _;
 
 mod cache;
 mod cli;
+mod credentials;
 mod dockerhub;
 mod faults;
 mod formats;

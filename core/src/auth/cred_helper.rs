@@ -1,0 +1,160 @@
+//! Docker's credential-helper protocol: `docker-credential-NAME get` reads a server address on
+//! stdin and prints `{"Username": ..., "Secret": ...}`. Desktop keychains, `pass`, and the
+//! cloud registries (ECR, GCR, ACR) keep their credentials behind such helpers.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::credentials::{Credentials, Secret};
+use crate::error::{Error, Result};
+
+/// A helper that has not answered by then is stuck (waiting for a GUI prompt, say).
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// Far more than any credential; the rest of a larger answer is not read.
+const MAX_ANSWER: u64 = 1 << 20;
+
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(rename = "Username", default)]
+    username: String,
+    #[serde(rename = "Secret", default)]
+    secret: String,
+}
+
+/// Asks helper `name` for `server`'s credentials. `Ok(None)` when the helper has none, or is
+/// not installed (a config copied from another machine often names one).
+pub fn get(name: &str, server: &str) -> Result<Option<Credentials>> {
+    // The name comes from a config file and becomes part of a program name; keep it one word.
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(Error::Auth(format!(
+            "credential helper name {name:?} is not a plain name"
+        )));
+    }
+    ask(&format!("docker-credential-{name}"), server)
+}
+
+/// Runs `program get` with `server` on stdin and reads its answer.
+fn ask(program: &str, server: &str) -> Result<Option<Credentials>> {
+    let fail = |what: String| Error::Auth(format!("credential helper {program}: {what}"));
+    let mut child = match Command::new(program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(fail(format!("could not run it: {e}"))),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading makes this a broken pipe; its answer says more.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(s) = stdout {
+            let _ = s.take(MAX_ANSWER).read_to_end(&mut out);
+        }
+        out
+    });
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(format!("no answer after {}s", TIMEOUT.as_secs())));
+            }
+            Err(e) => return Err(fail(format!("waiting for it: {e}"))),
+        }
+    };
+    let out = reader.join().unwrap_or_default();
+    let text = String::from_utf8_lossy(&out);
+    if !status.success() {
+        // The protocol's way of saying "nothing stored for this server".
+        if text.contains("credentials not found") {
+            return Ok(None);
+        }
+        return Err(fail(format!(
+            "{status}: {}",
+            text.trim().chars().take(200).collect::<String>()
+        )));
+    }
+    let answer: Answer = serde_json::from_slice(&out)
+        .map_err(|e| fail(format!("answer is not the expected JSON: {e}")))?;
+    if answer.secret.is_empty() {
+        return Ok(None);
+    }
+    // Docker's convention: user "<token>" means the secret is an identity token.
+    let secret = if answer.username == "<token>" {
+        Secret::IdentityToken(answer.secret)
+    } else {
+        Secret::Password(answer.secret)
+    };
+    Ok(Some(Credentials {
+        username: answer.username,
+        secret,
+    }))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A helper script that answers with `body` (and `status`), whatever it is asked.
+    fn helper(dir: &std::path::Path, body: &str, status: i32) -> String {
+        let path = dir.join("docker-credential-test");
+        let script = format!("#!/bin/sh\nread server\ncat <<'EOF'\n{body}\nEOF\nexit {status}\n");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn answers_become_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = helper(
+            dir.path(),
+            r#"{"ServerURL":"x","Username":"u","Secret":"s"}"#,
+            0,
+        );
+        assert_eq!(ask(&p, "x").unwrap(), Some(Credentials::password("u", "s")));
+        let p = helper(
+            dir.path(),
+            r#"{"Username":"<token>","Secret":"refresh"}"#,
+            0,
+        );
+        assert_eq!(
+            ask(&p, "x").unwrap().unwrap().identity_token(),
+            Some("refresh")
+        );
+        let p = helper(dir.path(), "credentials not found in native keychain", 1);
+        assert_eq!(ask(&p, "x").unwrap(), None);
+        let p = helper(dir.path(), "keychain locked", 1);
+        let e = ask(&p, "x").unwrap_err().to_string();
+        assert!(e.contains("keychain locked"), "{e}");
+        let p = helper(dir.path(), "not json", 0);
+        assert!(ask(&p, "x").is_err());
+    }
+
+    #[test]
+    fn missing_helpers_have_no_credentials_and_odd_names_are_refused() {
+        assert_eq!(get("drag-test-no-such-helper", "x").unwrap(), None);
+        assert!(get("../../bin/sh", "x").is_err());
+        assert!(get("", "x").is_err());
+    }
+}

@@ -1,0 +1,182 @@
+//! Credentials from where `docker login` and `podman login` keep them: Docker's config.json
+//! with credential helpers, podman's auth.json with repository-scoped entries, and identity
+//! tokens exchanged through the OAuth2 form of the token protocol.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use base64::Engine as _;
+use drag_tests::drag_cli::fresh_dir;
+use drag_tests::{
+    drag, run, AuthMode, Compression, FakeRegistry, Image, ImageBuilder, LayerBuilder,
+};
+
+fn image() -> Image {
+    ImageBuilder::new()
+        .layer(
+            LayerBuilder::new()
+                .file("secret/plan", "behind a login\n", 0o644)
+                .build(Compression::Gzip),
+        )
+        .build()
+}
+
+fn basic(user: &str, pass: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+}
+
+/// Installs `docker-credential-NAME` in `bin`: it writes the server it was asked about to
+/// `bin/asked-NAME` and answers with `user`/`secret` for `server`, "not found" otherwise.
+fn install_helper(bin: &Path, name: &str, server: &str, user: &str, secret: &str) {
+    std::fs::create_dir_all(bin).unwrap();
+    let asked = bin.join(format!("asked-{name}"));
+    let script = format!(
+        "#!/bin/sh\n\
+         [ \"$1\" = get ] || exit 2\n\
+         read -r server\n\
+         printf '%s\\n' \"$server\" >> '{asked}'\n\
+         if [ \"$server\" = '{server}' ]; then\n\
+           printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}' \"$server\"\n\
+         else\n\
+           echo 'credentials not found in native keychain'; exit 1\n\
+         fi\n",
+        asked = asked.display(),
+    );
+    let path = bin.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn path_with(bin: &Path) -> String {
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn credential_helpers_from_docker_config_supply_the_login() {
+    let registry = FakeRegistry::builder()
+        .auth(AuthMode::Basic {
+            user: "alice".into(),
+            pass: "s3cret".into(),
+        })
+        .start();
+    registry.push_image("team/app", "2", &image());
+    let reference = format!("{}/team/app:2", registry.host());
+    let dir = fresh_dir("cred-helper-");
+    let bin = dir.join("bin");
+    install_helper(&bin, "dragstore", &registry.host(), "alice", "s3cret");
+    let docker_config = dir.join("docker");
+    std::fs::create_dir_all(&docker_config).unwrap();
+
+    // credsStore: the helper for every registry.
+    std::fs::write(
+        docker_config.join("config.json"),
+        r#"{"auths":{},"credsStore":"dragstore"}"#,
+    )
+    .unwrap();
+    run(drag()
+        .current_dir(&dir)
+        .env("PATH", path_with(&bin))
+        .env("DOCKER_CONFIG", &docker_config)
+        .args(["pull", "-q", "-o", "store.tar", &reference]))
+    .assert_success();
+    let asked = std::fs::read_to_string(bin.join("asked-dragstore")).unwrap();
+    assert_eq!(
+        asked.trim(),
+        registry.host(),
+        "the helper is asked for the registry"
+    );
+
+    // credHelpers names the helper for this registry and wins over a credsStore that is
+    // not installed here (a config copied from a desktop machine).
+    std::fs::write(
+        docker_config.join("config.json"),
+        format!(
+            r#"{{"credsStore":"desktop-not-here","credHelpers":{{"{}":"dragstore"}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    run(drag()
+        .current_dir(&dir)
+        .env("PATH", path_with(&bin))
+        .env("DOCKER_CONFIG", &docker_config)
+        .args(["pull", "-q", "-o", "helpers.tar", &reference]))
+    .assert_success();
+
+    // Without the helper on PATH there is no login: the registry's own refusal.
+    let denied = run(drag()
+        .current_dir(&dir)
+        .env("DOCKER_CONFIG", &docker_config)
+        .args(["pull", "-q", "-o", "denied.tar", &reference]));
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(denied.stderr.contains("UNAUTHORIZED"), "{}", denied.stderr);
+    assert!(!dir.join("denied.tar").exists());
+}
+
+#[test]
+fn podman_auth_file_entries_scoped_to_a_namespace_win() {
+    let registry = FakeRegistry::builder().auth(AuthMode::bearer()).start();
+    registry.push_image("team/app", "1", &image());
+    let dir = fresh_dir("auth-json-");
+    let auth_file = dir.join("auth.json");
+    std::fs::write(
+        &auth_file,
+        format!(
+            r#"{{"auths":{{"{host}":{{"auth":"{any}"}},"{host}/team":{{"auth":"{team}"}}}}}}"#,
+            host = registry.host(),
+            any = basic("anyone", "1"),
+            team = basic("carol", "2"),
+        ),
+    )
+    .unwrap();
+    run(drag()
+        .current_dir(&dir)
+        .env("REGISTRY_AUTH_FILE", &auth_file)
+        .args(["pull", "-q", "-o", "app.tar"])
+        .arg(format!("{}/team/app:1", registry.host())))
+    .assert_success();
+    let requests = registry.token_requests();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some(format!("Basic {}", basic("carol", "2")).as_str())
+        );
+    }
+}
+
+#[test]
+fn identity_tokens_are_exchanged_as_oauth2_refresh_tokens() {
+    let registry = FakeRegistry::builder().auth(AuthMode::bearer()).start();
+    registry.push_image("team/app", "1", &image());
+    let dir = fresh_dir("identity-token-");
+    let docker_config = dir.join("docker");
+    std::fs::create_dir_all(&docker_config).unwrap();
+    std::fs::write(
+        docker_config.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"identitytoken":"refresh-123"}}}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    run(drag()
+        .current_dir(&dir)
+        .env("DOCKER_CONFIG", &docker_config)
+        .args(["pull", "-q", "-o", "app.tar"])
+        .arg(format!("{}/team/app:1", registry.host())))
+    .assert_success();
+    let requests = registry.token_requests();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.grant_type.as_deref(), Some("refresh_token"));
+        assert_eq!(r.refresh_token.as_deref(), Some("refresh-123"));
+        assert_eq!(r.scopes, ["repository:team/app:pull"]);
+        assert_eq!(r.authorization, None, "the token goes in the form only");
+    }
+}
