@@ -2,13 +2,14 @@
 //! with credential helpers, podman's auth.json with repository-scoped entries, and identity
 //! tokens exchanged through the OAuth2 form of the token protocol.
 
+use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use base64::Engine as _;
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::{
-    drag, run, AuthMode, Compression, FakeRegistry, Image, ImageBuilder, LayerBuilder,
+    drag, run, AuthMode, Compression, DragOutput, FakeRegistry, Image, ImageBuilder, LayerBuilder,
 };
 
 fn image() -> Image {
@@ -47,6 +48,15 @@ fn install_helper(bin: &Path, name: &str, server: &str, user: &str, secret: &str
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// `drag pull -q -o OUTPUT REFERENCE` in `dir` with `env` set.
+fn pull(dir: &Path, env: &[(&str, &OsStr)], output: &str, reference: &str) -> DragOutput {
+    let mut command = drag();
+    command.envs(env.iter().copied());
+    run(command
+        .current_dir(dir)
+        .args(["pull", "-q", "-o", output, reference]))
+}
+
 fn path_with(bin: &Path) -> String {
     format!(
         "{}:{}",
@@ -77,12 +87,12 @@ fn credential_helpers_from_docker_config_supply_the_login() {
         r#"{"auths":{},"credsStore":"dragstore"}"#,
     )
     .unwrap();
-    run(drag()
-        .current_dir(&dir)
-        .env("PATH", path_with(&bin))
-        .env("DOCKER_CONFIG", &docker_config)
-        .args(["pull", "-q", "-o", "store.tar", &reference]))
-    .assert_success();
+    let path = path_with(&bin);
+    let with_helpers = [
+        ("PATH", OsStr::new(&path)),
+        ("DOCKER_CONFIG", docker_config.as_os_str()),
+    ];
+    pull(&dir, &with_helpers, "store.tar", &reference).assert_success();
     let asked = std::fs::read_to_string(bin.join("asked-dragstore")).unwrap();
     assert_eq!(
         asked.trim(),
@@ -100,18 +110,10 @@ fn credential_helpers_from_docker_config_supply_the_login() {
         ),
     )
     .unwrap();
-    run(drag()
-        .current_dir(&dir)
-        .env("PATH", path_with(&bin))
-        .env("DOCKER_CONFIG", &docker_config)
-        .args(["pull", "-q", "-o", "helpers.tar", &reference]))
-    .assert_success();
+    pull(&dir, &with_helpers, "helpers.tar", &reference).assert_success();
 
     // Without the helper on PATH there is no login: the registry's own refusal.
-    let denied = run(drag()
-        .current_dir(&dir)
-        .env("DOCKER_CONFIG", &docker_config)
-        .args(["pull", "-q", "-o", "denied.tar", &reference]));
+    let denied = pull(&dir, &with_helpers[1..], "denied.tar", &reference);
     assert_eq!(denied.status.code(), Some(1));
     assert!(denied.stderr.contains("UNAUTHORIZED"), "{}", denied.stderr);
     assert!(!dir.join("denied.tar").exists());
@@ -133,11 +135,13 @@ fn podman_auth_file_entries_scoped_to_a_namespace_win() {
         ),
     )
     .unwrap();
-    run(drag()
-        .current_dir(&dir)
-        .env("REGISTRY_AUTH_FILE", &auth_file)
-        .args(["pull", "-q", "-o", "app.tar"])
-        .arg(format!("{}/team/app:1", registry.host())))
+    let reference = format!("{}/team/app:1", registry.host());
+    pull(
+        &dir,
+        &[("REGISTRY_AUTH_FILE", auth_file.as_os_str())],
+        "app.tar",
+        &reference,
+    )
     .assert_success();
     let requests = registry.token_requests();
     assert!(!requests.is_empty());
@@ -164,11 +168,13 @@ fn identity_tokens_are_exchanged_as_oauth2_refresh_tokens() {
         ),
     )
     .unwrap();
-    run(drag()
-        .current_dir(&dir)
-        .env("DOCKER_CONFIG", &docker_config)
-        .args(["pull", "-q", "-o", "app.tar"])
-        .arg(format!("{}/team/app:1", registry.host())))
+    let reference = format!("{}/team/app:1", registry.host());
+    pull(
+        &dir,
+        &[("DOCKER_CONFIG", docker_config.as_os_str())],
+        "app.tar",
+        &reference,
+    )
     .assert_success();
     let requests = registry.token_requests();
     assert!(!requests.is_empty());

@@ -3,7 +3,7 @@
 //! Docker, podman and skopeo users already say it.
 
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -49,16 +49,42 @@ fn assert_holds(dir: &Path, name: &str, image: &Image) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_private_ca_is_refused_until_trusted_by_cert_dir_certs_d_or_ssl_cert_file() {
+/// A TLS registry holding `small_image()` as `corp/app:1`, and a directory to pull into.
+struct Scene {
+    pki: TestPki,
+    registry: RealRegistry,
+    image: Image,
+    reference: String,
+    dir: PathBuf,
+}
+
+/// `None` (skipped) without `docker-registry`.
+async fn scene(require_client_cert: bool) -> Option<Scene> {
     let pki = TestPki::new();
-    let Some(registry) = RealRegistry::start_tls(&pki, false).await else {
-        return;
-    };
+    let registry = RealRegistry::start_tls(&pki, require_client_cert).await?;
     let image = small_image();
     registry.push_image("corp/app", "1", &image).await;
-    let reference = format!("{}/corp/app:1", registry.host());
-    let dir = fresh_dir("tls-");
+    Some(Scene {
+        reference: format!("{}/corp/app:1", registry.host()),
+        dir: fresh_dir("tls-"),
+        pki,
+        registry,
+        image,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_ca_is_refused_until_trusted_by_cert_dir_certs_d_or_ssl_cert_file() {
+    let Some(Scene {
+        pki,
+        registry,
+        image,
+        reference,
+        dir,
+    }) = scene(false).await
+    else {
+        return;
+    };
 
     // Untrusted: one clear line that says how to fix it, no retries, no output.
     let command = drag(); // builds drag on first use: not part of the timing
@@ -126,28 +152,33 @@ async fn a_private_ca_is_refused_until_trusted_by_cert_dir_certs_d_or_ssl_cert_f
 
 #[tokio::test(flavor = "multi_thread")]
 async fn insecure_skips_verification() {
-    let pki = TestPki::new();
-    let Some(registry) = RealRegistry::start_tls(&pki, false).await else {
+    // Bind every field: what a pattern leaves out is dropped at once, registry included.
+    let Some(Scene {
+        pki: _pki,
+        registry: _registry,
+        image,
+        reference,
+        dir,
+    }) = scene(false).await
+    else {
         return;
     };
-    let image = small_image();
-    registry.push_image("corp/app", "1", &image).await;
-    let dir = fresh_dir("tls-insecure-");
-    let reference = format!("{}/corp/app:1", registry.host());
     pull(drag(), &dir, "app", &reference, &[OsStr::new("--insecure")]).assert_success();
     assert_holds(&dir, "app", &image);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_registry_that_wants_a_client_certificate_gets_the_one_in_certs_d() {
-    let pki = TestPki::new();
-    let Some(registry) = RealRegistry::start_tls(&pki, true).await else {
+    let Some(Scene {
+        pki,
+        registry: _registry,
+        image,
+        reference,
+        dir,
+    }) = scene(true).await
+    else {
         return;
     };
-    let image = small_image();
-    registry.push_image("corp/app", "1", &image).await;
-    let reference = format!("{}/corp/app:1", registry.host());
-    let dir = fresh_dir("tls-client-");
 
     let ca_only = dir.join("ca-only");
     pki.write_certs_d(&ca_only, false);
