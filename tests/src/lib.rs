@@ -25,7 +25,7 @@ pub mod tools;
 
 pub use digest::sha256_digest;
 pub use drag_cli::{drag, drag_bin, run, DragOutput};
-pub use fake_registry::{AuthMode, FakeRegistry, Fault, TokenField};
+pub use fake_registry::{AuthMode, FakeRegistry, Fault, TokenField, TokenRequest};
 pub use image::{
     attestation_for, media_types, Blob, Compression, ForeignLayer, Image, ImageBuilder,
     IndexBuilder, Layer, LayerBuilder, ManifestFormat,

@@ -10,6 +10,7 @@ use base64::Engine as _;
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::{
     drag, run, AuthMode, Compression, DragOutput, FakeRegistry, Image, ImageBuilder, LayerBuilder,
+    TokenRequest,
 };
 
 fn image() -> Image {
@@ -55,6 +56,20 @@ fn pull(dir: &Path, env: &[(&str, &OsStr)], output: &str, reference: &str) -> Dr
     run(command
         .current_dir(dir)
         .args(["pull", "-q", "-o", output, reference]))
+}
+
+/// Pulls `team/app:1` from `registry` with `var` set to `value`; the token requests it made.
+fn token_requests_of_pull(
+    registry: &FakeRegistry,
+    dir: &Path,
+    var: &str,
+    value: &Path,
+) -> Vec<TokenRequest> {
+    let reference = format!("{}/team/app:1", registry.host());
+    pull(dir, &[(var, value.as_os_str())], "app.tar", &reference).assert_success();
+    let requests = registry.token_requests();
+    assert!(!requests.is_empty(), "the registry asked for a token");
+    requests
 }
 
 fn path_with(bin: &Path) -> String {
@@ -135,17 +150,7 @@ fn podman_auth_file_entries_scoped_to_a_namespace_win() {
         ),
     )
     .unwrap();
-    let reference = format!("{}/team/app:1", registry.host());
-    pull(
-        &dir,
-        &[("REGISTRY_AUTH_FILE", auth_file.as_os_str())],
-        "app.tar",
-        &reference,
-    )
-    .assert_success();
-    let requests = registry.token_requests();
-    assert!(!requests.is_empty());
-    for r in &requests {
+    for r in &token_requests_of_pull(&registry, &dir, "REGISTRY_AUTH_FILE", &auth_file) {
         assert_eq!(
             r.authorization.as_deref(),
             Some(format!("Basic {}", basic("carol", "2")).as_str())
@@ -168,17 +173,7 @@ fn identity_tokens_are_exchanged_as_oauth2_refresh_tokens() {
         ),
     )
     .unwrap();
-    let reference = format!("{}/team/app:1", registry.host());
-    pull(
-        &dir,
-        &[("DOCKER_CONFIG", docker_config.as_os_str())],
-        "app.tar",
-        &reference,
-    )
-    .assert_success();
-    let requests = registry.token_requests();
-    assert!(!requests.is_empty());
-    for r in &requests {
+    for r in &token_requests_of_pull(&registry, &dir, "DOCKER_CONFIG", &docker_config) {
         assert_eq!(r.method, "POST");
         assert_eq!(r.grant_type.as_deref(), Some("refresh_token"));
         assert_eq!(r.refresh_token.as_deref(), Some("refresh-123"));
