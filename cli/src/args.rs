@@ -108,6 +108,12 @@ pub struct PullArgs {
     #[arg(long)]
     pub skip_foreign: bool,
 
+    /// With --format oci: rewrite Docker-typed manifests and indexes with OCI media types, as
+    /// skopeo does, for tools that read only OCI layouts (umoci). Blobs keep their digests;
+    /// the rewritten manifests get new ones.
+    #[arg(long)]
+    pub oci_media_types: bool,
+
     /// Output path, or `-` for standard output (default: <repository>_<tag>.tar; a
     /// directory <repository>_<tag> for --format oci).
     #[arg(short, long, value_name = "PATH")]

@@ -78,6 +78,8 @@ pub struct PullOptions {
     pub all_platforms: bool,
     /// `--format oci`: leave foreign layers out of the layout.
     pub skip_foreign: bool,
+    /// `--format oci`: rewrite Docker-typed manifests with OCI media types.
+    pub oci_media_types: bool,
     /// None picks a name from the image (`library_alpine_3.9.tar`).
     pub output: Option<Destination>,
     /// Parallel blob downloads.
@@ -96,6 +98,7 @@ impl PullOptions {
             decompress: false,
             all_platforms: false,
             skip_foreign: false,
+            oci_media_types: false,
             output: None,
             jobs: 4,
             cache: BlobStore::default_dir().map_or(Cache::Disabled, Cache::Dir),
@@ -185,6 +188,9 @@ fn validate(opts: &PullOptions) -> Result<()> {
     }
     if opts.skip_foreign && opts.format != Format::Oci {
         return usage("--skip-foreign needs --format oci (a docker archive must hold every layer)");
+    }
+    if opts.oci_media_types && opts.format != Format::Oci {
+        return usage("--oci-media-types applies to --format oci only");
     }
     if opts.all_platforms && opts.format != Format::Oci {
         return usage("--all-platforms needs --format oci (the other formats hold one platform)");
@@ -527,13 +533,16 @@ fn opaque_job(desc: crate::manifest::Descriptor, what: String, foreign: bool) ->
 /// Step 6: write what the user asked for, atomically.
 async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: &Destination) -> Result<()> {
     let decompress = opts.decompress;
-    let skip_foreign = opts.skip_foreign;
+    let layout = output::oci::LayoutOptions {
+        skip_foreign: opts.skip_foreign,
+        oci_media_types: opts.oci_media_types,
+    };
     let jobs = opts.jobs.clamp(1, 4);
     let format = opts.format;
     let dest = dest.clone();
     tokio::task::spawn_blocking(move || match format {
         Format::Oci => match &dest {
-            Destination::Path(dir) => output::oci::write(&pulled, dir, skip_foreign),
+            Destination::Path(dir) => output::oci::write(&pulled, dir, layout),
             Destination::Stdout => Err(Error::Usage(
                 "--format oci cannot go to standard output".into(),
             )),

@@ -14,16 +14,24 @@ use serde_json::{json, Value};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::media_type;
-use crate::output::{AtomicFile, OutputSink, Pulled};
+use crate::output::{oci_types, AtomicFile, OutputSink, Pulled};
 
 const LAYOUT_MARKER: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 const MAX_INDEX_BYTES: u64 = 16 << 20;
 
-/// Writes `images` into the layout at `dir`, creating it if needed. With `skip_foreign`,
-/// foreign layers stay out of `blobs/` while manifests keep their descriptors.
-pub fn write(images: &[Pulled], dir: &Path, skip_foreign: bool) -> Result<()> {
+/// How to write a layout.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LayoutOptions {
+    /// Leave foreign layers out of `blobs/`; manifests keep their descriptors.
+    pub skip_foreign: bool,
+    /// Rewrite Docker-typed manifests with OCI media types (see [`super::oci_types`]).
+    pub oci_media_types: bool,
+}
+
+/// Writes `images` into the layout at `dir`, creating it if needed.
+pub fn write(images: &[Pulled], dir: &Path, opts: LayoutOptions) -> Result<()> {
     if dir.join("oci-layout").is_file() {
-        add_to_layout(images, dir, skip_foreign)
+        add_to_layout(images, dir, opts)
     } else {
         if dir.exists()
             && fs::read_dir(dir)
@@ -46,7 +54,7 @@ pub fn write(images: &[Pulled], dir: &Path, skip_foreign: bool) -> Result<()> {
             .map_err(|e| Error::io_path("creating a temporary layout in", &parent, e))?;
         fs::write(tmp.path().join("oci-layout"), LAYOUT_MARKER)
             .map_err(|e| Error::io_path("writing", tmp.path(), e))?;
-        add_to_layout(images, tmp.path(), skip_foreign)?;
+        add_to_layout(images, tmp.path(), opts)?;
         if dir.exists() {
             fs::remove_dir(dir).map_err(|e| Error::io_path("replacing empty", dir, e))?;
         }
@@ -58,18 +66,30 @@ pub fn write(images: &[Pulled], dir: &Path, skip_foreign: bool) -> Result<()> {
     }
 }
 
-fn add_to_layout(images: &[Pulled], dir: &Path, skip_foreign: bool) -> Result<()> {
+fn add_to_layout(images: &[Pulled], dir: &Path, opts: LayoutOptions) -> Result<()> {
     let mut entries = read_index(dir)?;
     let files: Vec<_> = images
         .iter()
-        .flat_map(|p| p.blob_files(skip_foreign))
+        .flat_map(|p| p.blob_files(opts.skip_foreign))
         .collect();
     copy_blobs(dir, &files)?;
     for pulled in images {
-        for m in pulled.manifests() {
+        let (mut desc, target) = pulled.root();
+        let served = pulled.manifests();
+        let manifests = if opts.oci_media_types {
+            let (converted, renamed) = oci_types::convert(&served)?;
+            if let Some(root) = renamed.get(&desc.digest) {
+                desc.digest = root.digest.clone();
+                desc.size = root.bytes.len() as u64;
+                desc.media_type = root.media_type.clone();
+            }
+            converted
+        } else {
+            served.into_iter().cloned().collect()
+        };
+        for m in &manifests {
             put_blob_bytes(dir, &m.digest, &m.bytes)?;
         }
-        let (desc, target) = pulled.root();
         let mut entry = serde_json::to_value(&desc)
             .map_err(|e| Error::io("serializing index.json", std::io::Error::other(e)))?;
         let mut annotations = serde_json::Map::new();

@@ -815,3 +815,150 @@ async fn zstd_layers_in_a_docker_archive_load_with_podman() {
         );
     }
 }
+
+/// A Docker-typed image, as most of Docker Hub serves them.
+fn docker_image(arch: &str, marker: &str) -> Image {
+    ImageBuilder::new()
+        .format(ManifestFormat::Docker)
+        .arch(arch)
+        .layer(base_layer())
+        .layer(
+            LayerBuilder::new()
+                .dir("app", 0o755)
+                .file("app/marker", marker, 0o644)
+                .build(Compression::Gzip),
+        )
+        .build()
+}
+
+/// The manifest a layout's index entry names, after checking that it is OCI-typed
+/// throughout and names exactly `image`'s blobs.
+#[track_caller]
+fn assert_oci_typed_copy_of(layout: &Path, entry: &serde_json::Value, image: &Image) {
+    let digest = entry["digest"].as_str().expect("entry digest");
+    assert_ne!(
+        digest,
+        image.digest(),
+        "a rewritten manifest has a new digest"
+    );
+    let bytes = read_blob(layout, digest);
+    assert_eq!(drag_tests::sha256_digest(&bytes), digest);
+    assert_eq!(entry["size"], bytes.len());
+    let m: serde_json::Value = serde_json::from_slice(&bytes).expect("manifest JSON");
+    assert_eq!(m["mediaType"], media_types::OCI_MANIFEST);
+    assert_eq!(m["config"]["mediaType"], media_types::OCI_CONFIG);
+    assert_eq!(m["config"]["digest"], image.config.digest.as_str());
+    assert_eq!(
+        read_blob(layout, &image.config.digest),
+        image.config.bytes.to_vec(),
+        "the config keeps its bytes"
+    );
+    let layers = m["layers"].as_array().expect("layers");
+    assert_eq!(layers.len(), image.layers.len());
+    for (got, want) in layers.iter().zip(&image.layers) {
+        assert_eq!(got["mediaType"], media_types::OCI_LAYER_GZIP);
+        assert_eq!(got["digest"], want.blob.digest.as_str());
+        assert_eq!(
+            read_blob(layout, &want.blob.digest),
+            want.blob.bytes.to_vec()
+        );
+    }
+}
+
+#[test]
+fn oci_media_types_make_docker_images_readable_by_umoci_and_skopeo() {
+    let registry = FakeRegistry::start();
+    let amd = docker_image("amd64", "amd\n");
+    let arm = docker_image("arm64", "arm\n");
+    let list = IndexBuilder::new(ManifestFormat::Docker)
+        .image(&amd)
+        .image(&arm)
+        .build();
+    registry.push_index("app", "1", &list, &[&amd, &arm]);
+    let dir = fresh_dir("oci-media-types-");
+    let reference = format!("{}/app:1", registry.host());
+
+    // One platform: the image manifest, rewritten.
+    pull(
+        &dir,
+        &[
+            "--format",
+            "oci",
+            "--oci-media-types",
+            "-o",
+            "one",
+            &reference,
+        ],
+    )
+    .assert_success();
+    let one = dir.join("one");
+    let entry = index_entry(&one, "1");
+    assert_eq!(entry["mediaType"], media_types::OCI_MANIFEST);
+    assert_eq!(entry["platform"]["architecture"], "amd64");
+    assert_oci_typed_copy_of(&one, &entry, &amd);
+    if let Some(umoci) = require_tool("umoci") {
+        let bundle = dir.join("bundle");
+        let image = format!("{}:1", one.display());
+        let bundle_arg = bundle.display().to_string();
+        tool(
+            &umoci,
+            &["unpack", "--rootless", "--image", &image, &bundle_arg],
+        );
+        assert_eq!(
+            std::fs::read_to_string(bundle.join("rootfs/app/marker")).expect("unpacked marker"),
+            "amd\n"
+        );
+    }
+
+    // Every platform: the list becomes an OCI index naming the rewritten images.
+    pull(
+        &dir,
+        &[
+            "--format",
+            "oci",
+            "--oci-media-types",
+            "--all-platforms",
+            "-o",
+            "all",
+            &reference,
+        ],
+    )
+    .assert_success();
+    let all = dir.join("all");
+    let root = index_entry(&all, "1");
+    assert_eq!(root["mediaType"], media_types::OCI_INDEX);
+    assert_ne!(root["digest"], list.digest.as_str());
+    let index: serde_json::Value =
+        serde_json::from_slice(&read_blob(&all, root["digest"].as_str().expect("digest")))
+            .expect("index JSON");
+    assert_eq!(index["mediaType"], media_types::OCI_INDEX);
+    for (entry, image) in index["manifests"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .zip([&amd, &arm])
+    {
+        assert_eq!(entry["mediaType"], media_types::OCI_MANIFEST);
+        assert_oci_typed_copy_of(&all, entry, image);
+    }
+    assert_eq!(index["manifests"][1]["platform"]["architecture"], "arm64");
+    if let Some(skopeo) = require_tool("skopeo") {
+        let info: serde_json::Value = serde_json::from_str(&tool(
+            &skopeo,
+            &[
+                "--override-arch",
+                "arm64",
+                "inspect",
+                &format!("oci:{}:1", all.display()),
+            ],
+        ))
+        .expect("skopeo prints JSON");
+        assert_eq!(info["Architecture"], "arm64");
+        let layers: Vec<&str> = arm.layers.iter().map(|l| l.blob.digest.as_str()).collect();
+        assert_eq!(info["Layers"], serde_json::json!(layers));
+    }
+
+    // Only layouts have media types to rewrite.
+    let refused = pull(&dir, &["--oci-media-types", "-o", "x.tar", &reference]);
+    assert_eq!(refused.status.code(), Some(2), "{}", refused.stderr);
+}
