@@ -25,6 +25,7 @@ pub mod config;
 pub mod digest;
 pub mod error;
 pub mod inspect;
+pub mod leftovers;
 pub mod manifest;
 pub mod output;
 pub mod platform;

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 pub struct BlobStore {
     root: PathBuf,
     /// Keeps a `--no-cache` store alive for the pull, and removes it afterwards.
-    _temporary: Option<tempfile::TempDir>,
+    _temporary: Option<(tempfile::TempDir, Option<crate::leftovers::Claim>)>,
 }
 
 /// Which side of the store a file lives in.
@@ -68,12 +68,15 @@ impl BlobStore {
     /// A store that lives only as long as this value, in `parent` (so renames out of it stay
     /// on one file system).
     pub fn temporary_in(parent: &Path) -> Result<BlobStore> {
+        const PREFIX: &str = ".drag-store-";
+        crate::leftovers::sweep(parent, PREFIX, "");
         let dir = tempfile::Builder::new()
-            .prefix(".drag-store-")
+            .prefix(PREFIX)
             .tempdir_in(parent)
             .map_err(|e| Error::io_path("creating a temporary store in", parent, e))?;
+        let claim = crate::leftovers::claim(dir.path());
         let mut store = BlobStore::open(dir.path())?;
-        store._temporary = Some(dir);
+        store._temporary = Some((dir, claim));
         Ok(store)
     }
 

@@ -1,17 +1,23 @@
 //! Files that appear whole or not at all.
 //!
 //! The output is written to a hidden temporary file beside its final path and renamed into
-//! place only when complete; dropping an unfinished [`AtomicFile`] deletes it.
+//! place only when complete; dropping an unfinished [`AtomicFile`] deletes it, and one left by
+//! a killed run is removed by the next (see [`crate::leftovers`]).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::leftovers::{self, Claim};
+
+const TEMP_SUFFIX: &str = ".drag-tmp";
 
 pub struct AtomicFile {
     tmp: BufWriter<tempfile::NamedTempFile>,
     dest: PathBuf,
+    /// Marks the temporary file as ours, so a later run removes it only if we were killed.
+    _claim: Option<Claim>,
 }
 
 impl AtomicFile {
@@ -25,12 +31,15 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "output".into());
+        let prefix = format!(".{name}.");
+        leftovers::sweep(&dir, &prefix, TEMP_SUFFIX);
         let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".drag-tmp")
+            .prefix(&prefix)
+            .suffix(TEMP_SUFFIX)
             .tempfile_in(&dir)
             .map_err(|e| Error::io_path("creating a temporary file in", &dir, e))?;
         Ok(AtomicFile {
+            _claim: leftovers::claim(tmp.path()),
             tmp: BufWriter::with_capacity(1 << 20, tmp),
             dest: dest.to_path_buf(),
         })

@@ -18,6 +18,8 @@ use crate::output::{oci_types, AtomicFile, OutputSink, Pulled};
 
 const LAYOUT_MARKER: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 const MAX_INDEX_BYTES: u64 = 16 << 20;
+/// A new layout is built under this name beside its destination.
+const TEMP_LAYOUT_PREFIX: &str = ".drag-layout-";
 
 /// How to write a layout.
 #[derive(Clone, Copy, Debug, Default)]
@@ -48,10 +50,12 @@ pub fn write(images: &[Pulled], dir: &Path, opts: LayoutOptions) -> Result<()> {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(|e| Error::io_path("creating", &parent, e))?;
+        crate::leftovers::sweep(&parent, TEMP_LAYOUT_PREFIX, "");
         let tmp = tempfile::Builder::new()
-            .prefix(".drag-layout-")
+            .prefix(TEMP_LAYOUT_PREFIX)
             .tempdir_in(&parent)
             .map_err(|e| Error::io_path("creating a temporary layout in", &parent, e))?;
+        let _claim = crate::leftovers::claim(tmp.path());
         fs::write(tmp.path().join("oci-layout"), LAYOUT_MARKER)
             .map_err(|e| Error::io_path("writing", tmp.path(), e))?;
         add_to_layout(images, tmp.path(), opts)?;

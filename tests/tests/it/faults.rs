@@ -262,29 +262,39 @@ fn no_cache_leaves_nothing_but_the_output() {
 }
 
 /// Starts a pull that stalls on the big layer and waits until the small blobs are cached and
-/// the big one has a partial file.
+/// the big one has a partial file. With `--no-cache` in `extra`, the store watched is the
+/// temporary one drag makes beside the output.
 // The caller kills and waits for the returned child.
 #[allow(clippy::zombie_processes)]
-fn start_stalled_pull(registry: &FakeRegistry, dir: &Path, cache: &Path) -> std::process::Child {
+fn start_stalled_pull(
+    registry: &FakeRegistry,
+    dir: &Path,
+    cache: &Path,
+    extra: &[&str],
+) -> std::process::Child {
     let mut child = std::process::Command::new(drag_bin())
         .env("DRAG_CACHE_DIR", cache)
         .current_dir(dir)
-        .args([
-            "pull",
-            "-q",
-            "-o",
-            "out.tar",
-            "--endpoint",
-            &registry.url(),
-            "app:1",
-        ])
+        .args(["pull", "-q", "-o", "out.tar", "--endpoint", &registry.url()])
+        .args(extra)
+        .arg("app:1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("drag starts");
+    let store = || {
+        if !extra.contains(&"--no-cache") {
+            return cache.to_path_buf();
+        }
+        dir_names(dir)
+            .into_iter()
+            .find(|n| n.starts_with(".drag-store-"))
+            .map_or_else(|| dir.join("no-store-yet"), |n| dir.join(n))
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
+        let cache = store();
         let blobs = walk_files(&cache.join("blobs"));
         let partial = walk_files(&cache.join("tmp"))
             .into_iter()
@@ -326,7 +336,7 @@ fn a_killed_pull_resumes_without_downloading_finished_blobs_again() {
     });
     let dir = fresh_dir("kill-");
     let cache = fresh_dir("kill-cache-");
-    let mut child = start_stalled_pull(&registry, &dir, &cache);
+    let mut child = start_stalled_pull(&registry, &dir, &cache, &[]);
     child.kill().expect("kill drag");
     child.wait().expect("reap drag");
 
@@ -360,7 +370,7 @@ fn a_terminated_pull_leaves_nothing_at_the_output_path() {
     });
     let dir = fresh_dir("term-");
     let cache = fresh_dir("term-cache-");
-    let mut child = start_stalled_pull(&registry, &dir, &cache);
+    let mut child = start_stalled_pull(&registry, &dir, &cache, &[]);
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -378,6 +388,40 @@ fn a_terminated_pull_leaves_nothing_at_the_output_path() {
         .filter(|(n, _)| n.ends_with(".partial"))
         .collect();
     assert_eq!(partial.len(), 1, "the partial blob stays for the next run");
+}
+
+#[test]
+fn what_a_killed_pull_left_beside_the_output_is_removed_by_the_next() {
+    let (registry, image, big) = registry_with_big_image(FakeRegistry::start());
+    registry.fault(Fault::Stall {
+        digest: big,
+        after_bytes: 2 << 20,
+        for_ms: 60_000,
+    });
+    let dir = fresh_dir("kill-leftovers-");
+    let cache = fresh_dir("kill-leftovers-cache-");
+    let mut child = start_stalled_pull(&registry, &dir, &cache, &["--no-cache"]);
+    child.kill().expect("kill drag");
+    child.wait().expect("reap drag");
+    let left = dir_names(&dir);
+    assert!(
+        left.len() == 1 && left[0].starts_with(".drag-store-"),
+        "SIGKILL leaves the temporary store: {left:?}"
+    );
+    // As if an earlier run had been killed while writing the archive itself.
+    let half_written = dir.join(".out.tar.K1lled.drag-tmp");
+    std::fs::write(&half_written, "half an archive").unwrap();
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::open(&half_written)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    // Leftovers younger than a moment are spared (their writer may not have locked them yet).
+    std::thread::sleep(Duration::from_millis(2500));
+
+    pull_cached(&registry, &dir, &cache, "out.tar", &["--no-cache"]).assert_success();
+    assert_archive_matches(&dir.join("out.tar"), &image);
+    assert_eq!(dir_names(&dir), vec!["out.tar"], "leftovers removed");
 }
 
 #[test]
