@@ -125,7 +125,8 @@ pub trait Adapter: Authenticator + Resolver + ManifestQuirks + Send + Sync + 'st
         format!("https://{}", name.registry)
     }
 
-    /// The keys under which Docker's `config.json` may hold credentials for this registry.
+    /// The keys under which auth files and credential helpers know this registry, canonical
+    /// first (the one a `credsStore` helper is asked for).
     fn credential_keys(&self, name: &ImageName) -> Vec<String> {
         vec![name.registry.clone()]
     }

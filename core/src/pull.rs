@@ -51,7 +51,8 @@ pub struct RegistryOptions {
     /// A certs.d-style directory for every registry (`--cert-dir`), instead of looking in
     /// the containers and Docker certs.d directories.
     pub cert_dir: Option<PathBuf>,
-    /// Credentials; when None, Docker's config.json is consulted.
+    /// Credentials; when None, podman's and Docker's auth files are consulted
+    /// (see [`crate::auth::auth_files`]).
     pub credentials: Option<Credentials>,
     pub retry: RetryPolicy,
 }

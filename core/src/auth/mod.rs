@@ -114,34 +114,35 @@ pub async fn fetch_token(
         }
         q.append_pair("scope", &scope.0);
     }
-    let req = match ctx.credentials.as_ref() {
-        // The OAuth2 form of the token protocol: the identity token is a refresh token.
-        Some(c) if c.identity_token().is_some() => {
-            let form = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("grant_type", "refresh_token")
-                .append_pair("refresh_token", c.identity_token().unwrap_or_default())
-                .append_pair("service", challenge.param("service").unwrap_or_default())
-                .append_pair("scope", &scope.0)
-                .append_pair("client_id", "drag")
-                .finish();
-            let mut plain = url.clone();
-            plain.set_query(None);
-            ctx.http
-                .post(plain)
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .body(form)
+    let identity = ctx
+        .credentials
+        .as_ref()
+        .and_then(Credentials::identity_token);
+    let basic = ctx.credentials.as_ref().and_then(Credentials::basic_header);
+    let req = if let Some(refresh_token) = identity {
+        // The OAuth2 form of the token protocol: an identity token is a refresh token.
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", refresh_token)
+            .append_pair("service", challenge.param("service").unwrap_or_default())
+            .append_pair("scope", &scope.0)
+            .append_pair("client_id", "drag")
+            .finish();
+        let mut realm_only = url.clone();
+        realm_only.set_query(None);
+        ctx.http
+            .post(realm_only)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form)
+    } else {
+        let req = ctx.http.get(url.clone());
+        match basic {
+            Some(b) => req.header(reqwest::header::AUTHORIZATION, b),
+            None => req,
         }
-        Some(c) => match c.basic_header() {
-            Some(basic) => ctx
-                .http
-                .get(url.clone())
-                .header(reqwest::header::AUTHORIZATION, basic),
-            None => ctx.http.get(url.clone()),
-        },
-        None => ctx.http.get(url.clone()),
     };
     let started = Instant::now();
     let resp = req
