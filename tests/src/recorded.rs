@@ -26,6 +26,9 @@ pub struct RecordedRequest {
     pub method: String,
     /// E.g. `/v2/library/busybox/tags/list?n=2`.
     pub path_and_query: String,
+    /// The host the request line named, when it was sent in absolute form (`GET
+    /// http://host/...`), as clients do through an HTTP proxy.
+    pub absolute_authority: Option<String>,
     pub authorization: Option<String>,
     pub range: Option<String>,
     pub accept: Option<String>,
@@ -57,6 +60,7 @@ impl RecordedRequest {
                 .path_and_query()
                 .map(|pq| pq.as_str().to_string())
                 .unwrap_or_else(|| uri.path().to_string()),
+            absolute_authority: uri.authority().map(|a| a.to_string()),
             authorization: header(header::AUTHORIZATION),
             range: header(header::RANGE),
             accept: header(header::ACCEPT),
