@@ -150,14 +150,18 @@ pub async fn open_session(
     tokens: &Arc<TokenCache>,
     manifest_cache: Option<Arc<BlobStore>>,
 ) -> Result<Session> {
-    let name = &located.target.name;
+    let name = located.target.name.clone();
     let credentials = match &opts.credentials {
         Some(c) => Some(c.clone()),
-        None => auth_files::lookup(
-            &name.registry,
-            &name.repository,
-            &located.adapter.credential_keys(name),
-        )?,
+        None => {
+            // Reading files and running a credential helper: not on the async threads.
+            let keys = located.adapter.credential_keys(&name);
+            tokio::task::spawn_blocking(move || {
+                auth_files::lookup(&name.registry, &name.repository, &keys)
+            })
+            .await
+            .map_err(|e| Error::Auth(format!("looking up credentials: {e}")))??
+        }
     };
     Session::new(SessionConfig {
         adapter: located.adapter,
