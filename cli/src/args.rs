@@ -54,7 +54,8 @@ pub struct RegistryArgs {
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
 
-    /// Credentials as USER:PASSWORD (default: Docker's config.json, else anonymous).
+    /// Credentials as USER:PASSWORD (default: podman's auth.json and Docker's config.json,
+    /// with their credential helpers; else anonymous).
     #[arg(
         long,
         value_name = "USER:PASSWORD",
