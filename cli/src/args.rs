@@ -64,6 +64,11 @@ pub struct RegistryArgs {
     )]
     pub user: Option<String>,
 
+    /// Read credentials from this auth file only (podman's auth.json or Docker's config.json
+    /// format), as skopeo's --authfile.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+
     /// How often to retry a failing request.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retries: u32,

@@ -54,6 +54,8 @@ pub struct RegistryOptions {
     /// Credentials; when None, podman's and Docker's auth files are consulted
     /// (see [`crate::auth::auth_files`]).
     pub credentials: Option<Credentials>,
+    /// The one auth file to read instead (`--authfile`).
+    pub auth_file: Option<PathBuf>,
     pub retry: RetryPolicy,
 }
 
@@ -156,8 +158,9 @@ pub async fn open_session(
         None => {
             // Reading files and running a credential helper: not on the async threads.
             let keys = located.adapter.credential_keys(&name);
+            let only = opts.auth_file.clone();
             tokio::task::spawn_blocking(move || {
-                auth_files::lookup(&name.registry, &name.repository, &keys)
+                auth_files::lookup(&name.registry, &name.repository, &keys, only.as_deref())
             })
             .await
             .map_err(|e| Error::Auth(format!("looking up credentials: {e}")))??

@@ -29,6 +29,7 @@ fn registry_options(a: &RegistryArgs) -> Result<RegistryOptions, drag_core::Erro
         endpoint: a.endpoint.clone(),
         insecure: a.insecure,
         cert_dir: a.cert_dir.clone(),
+        auth_file: a.authfile.clone(),
         credentials: a.user.as_deref().map(Credentials::parse).transpose()?,
         retry: RetryPolicy {
             retries: a.retries,

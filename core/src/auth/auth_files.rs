@@ -45,7 +45,19 @@ struct AuthEntry {
 
 /// The credentials for `repository` on `registry`. `keys` are the adapter's spellings of the
 /// registry (Docker Hub's canonical key is `https://index.docker.io/v1/`), canonical first.
-pub fn lookup(registry: &str, repository: &str, keys: &[String]) -> Result<Option<Credentials>> {
+/// `only` (`--authfile`) replaces the search with that one file, which must exist.
+pub fn lookup(
+    registry: &str,
+    repository: &str,
+    keys: &[String],
+    only: Option<&Path>,
+) -> Result<Option<Credentials>> {
+    if let Some(path) = only {
+        if !path.is_file() {
+            return Err(bad(path, "", "no such auth file".into()));
+        }
+        return lookup_in(path, registry, repository, keys);
+    }
     for path in auth_file_paths() {
         if let Some(found) = lookup_in(&path, registry, repository, keys)? {
             return Ok(Some(found));

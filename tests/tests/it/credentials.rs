@@ -181,3 +181,55 @@ fn identity_tokens_are_exchanged_as_oauth2_refresh_tokens() {
         assert_eq!(r.authorization, None, "the token goes in the form only");
     }
 }
+
+#[test]
+fn authfile_names_the_one_file_to_read() {
+    let registry = FakeRegistry::builder()
+        .auth(AuthMode::Basic {
+            user: "alice".into(),
+            pass: "s3cret".into(),
+        })
+        .start();
+    registry.push_image("team/app", "3", &image());
+    let reference = format!("{}/team/app:3", registry.host());
+    let dir = fresh_dir("authfile-");
+    let entry = |user: &str, pass: &str| {
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+            registry.host(),
+            basic(user, pass)
+        )
+    };
+    std::fs::write(dir.join("right.json"), entry("alice", "s3cret")).unwrap();
+    std::fs::write(dir.join("wrong.json"), entry("alice", "guess")).unwrap();
+    let wrong = dir.join("wrong.json");
+    let with_wrong_default = [("REGISTRY_AUTH_FILE", wrong.as_os_str())];
+
+    let denied = pull(&dir, &with_wrong_default, "denied.tar", &reference);
+    assert!(denied.stderr.contains("UNAUTHORIZED"), "{}", denied.stderr);
+    let out = run(drag()
+        .current_dir(&dir)
+        .env("REGISTRY_AUTH_FILE", &wrong)
+        .args([
+            "pull",
+            "-q",
+            "--authfile",
+            "right.json",
+            "-o",
+            "app.tar",
+            &reference,
+        ]));
+    out.assert_success();
+
+    let missing = run(drag().current_dir(&dir).args([
+        "pull",
+        "-q",
+        "--authfile",
+        "nope.json",
+        "-o",
+        "x.tar",
+        &reference,
+    ]));
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(missing.stderr.contains("nope.json"), "{}", missing.stderr);
+}
