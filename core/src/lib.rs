@@ -37,6 +37,7 @@ pub mod resolve;
 pub mod store;
 pub mod tls;
 pub mod transport;
+pub mod user_dirs;
 pub mod writeback;
 
 pub use error::{Error, RegistryError, Result};

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::user_dirs;
 
 pub struct BlobStore {
     root: PathBuf,
@@ -42,14 +43,8 @@ impl BlobStore {
     /// The cache directory: `$DRAG_CACHE_DIR`, else `$XDG_CACHE_HOME/drag`, else
     /// `~/.cache/drag`.
     pub fn default_dir() -> Option<PathBuf> {
-        let env = |k| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        env("DRAG_CACHE_DIR")
-            .or_else(|| env("XDG_CACHE_HOME").map(|p| p.join("drag")))
-            .or_else(|| env("HOME").map(|p| p.join(".cache/drag")))
+        user_dirs::env_path("DRAG_CACHE_DIR")
+            .or_else(|| user_dirs::cache_home().map(|p| p.join("drag")))
     }
 
     pub fn open(root: impl Into<PathBuf>) -> Result<BlobStore> {

@@ -44,23 +44,12 @@ pub fn default_dirs(host_dir: &str) -> Vec<PathBuf> {
         return Vec::new();
     }
     let mut bases = Vec::new();
-    if let Some(config) = config_home() {
+    if let Some(config) = crate::user_dirs::config_home() {
         bases.push(config.join("containers").join("certs.d"));
     }
     bases.push(PathBuf::from("/etc/containers/certs.d"));
     bases.push(PathBuf::from("/etc/docker/certs.d"));
     bases.into_iter().map(|b| b.join(host_dir)).collect()
-}
-
-fn config_home() -> Option<PathBuf> {
-    let non_empty = |v: std::ffi::OsString| (!v.is_empty()).then(|| PathBuf::from(v));
-    std::env::var_os("XDG_CONFIG_HOME")
-        .and_then(non_empty)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .and_then(non_empty)
-                .map(|h| h.join(".config"))
-        })
 }
 
 /// The certificates for a registry at `url`: from `explicit` (`--cert-dir`) when given, else

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use super::cred_helper;
 use super::credentials::{Credentials, Secret};
 use crate::error::{Error, Result};
+use crate::user_dirs::{self, env_path};
 
 /// Larger than any real auth file; a bigger one is not read.
 const MAX_FILE: u64 = 4 << 20;
@@ -67,22 +68,15 @@ pub fn lookup(
 }
 
 fn auth_file_paths() -> Vec<PathBuf> {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let home = env("HOME");
     let mut paths = Vec::new();
-    match env("REGISTRY_AUTH_FILE") {
+    match env_path("REGISTRY_AUTH_FILE") {
         Some(p) => paths.push(p),
-        None => paths.extend(env("XDG_RUNTIME_DIR").map(|d| d.join("containers/auth.json"))),
+        None => paths.extend(env_path("XDG_RUNTIME_DIR").map(|d| d.join("containers/auth.json"))),
     }
-    let config_home = env("XDG_CONFIG_HOME").or_else(|| home.as_ref().map(|h| h.join(".config")));
-    paths.extend(config_home.map(|d| d.join("containers/auth.json")));
-    match env("DOCKER_CONFIG") {
+    paths.extend(user_dirs::config_home().map(|d| d.join("containers/auth.json")));
+    match env_path("DOCKER_CONFIG") {
         Some(d) => paths.push(d.join("config.json")),
-        None => paths.extend(home.map(|h| h.join(".docker/config.json"))),
+        None => paths.extend(user_dirs::home().map(|h| h.join(".docker/config.json"))),
     }
     paths
 }
