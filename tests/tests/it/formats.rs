@@ -45,8 +45,13 @@ fn base_layer() -> Layer {
 
 /// An OCI image (skopeo and umoci read only OCI-typed manifests) on the shared base layer.
 fn oci_image(arch: &str, marker: &str) -> Image {
+    app_image(ManifestFormat::Oci, arch, marker)
+}
+
+/// An image of `format` on the shared base layer, with `marker` in `/app/marker`.
+fn app_image(format: ManifestFormat, arch: &str, marker: &str) -> Image {
     ImageBuilder::new()
-        .format(ManifestFormat::Oci)
+        .format(format)
         .arch(arch)
         .layer(base_layer())
         .layer(
@@ -818,17 +823,7 @@ async fn zstd_layers_in_a_docker_archive_load_with_podman() {
 
 /// A Docker-typed image, as most of Docker Hub serves them.
 fn docker_image(arch: &str, marker: &str) -> Image {
-    ImageBuilder::new()
-        .format(ManifestFormat::Docker)
-        .arch(arch)
-        .layer(base_layer())
-        .layer(
-            LayerBuilder::new()
-                .dir("app", 0o755)
-                .file("app/marker", marker, 0o644)
-                .build(Compression::Gzip),
-        )
-        .build()
+    app_image(ManifestFormat::Docker, arch, marker)
 }
 
 /// The manifest a layout's index entry names, after checking that it is OCI-typed
