@@ -72,6 +72,46 @@ class Tee:
             self.inner.flush()
 
 
+class LayerWriter:
+    """A gzip-compressed tar layer written to PATH.tmp, hashed compressed and uncompressed as
+    it goes, and renamed to PATH when the block ends without an error."""
+
+    def __init__(self, path):
+        self.path = path
+        self.tmp = path + ".tmp"
+
+    def __enter__(self):
+        self.raw = open(self.tmp, "wb")
+        self.compressed = Tee(self.raw)
+        self.gz = gzip.GzipFile(filename="", mode="wb", fileobj=self.compressed,
+                                compresslevel=GZIP_LEVEL, mtime=0)
+        self.uncompressed = Tee(self.gz)
+        self.tar = tarfile.open(fileobj=self.uncompressed, mode="w|",
+                                format=tarfile.PAX_FORMAT)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.tar.close()
+            self.gz.close()
+        self.raw.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        return False
+
+    def stats(self, index, **extra):
+        """The layer's record in the image directory's layer list."""
+        return {
+            "index": index,
+            "path": self.path,
+            "size": self.compressed.count,
+            "digest": "sha256:" + self.compressed.sha.hexdigest(),
+            "diff_id": "sha256:" + self.uncompressed.sha.hexdigest(),
+            "uncompressed": self.uncompressed.count,
+            **extra,
+        }
+
+
 def toolchain_dirs():
     home = os.environ.get("RUSTUP_HOME") or os.path.expanduser("~/.rustup")
     base = os.path.join(home, "toolchains")
@@ -130,15 +170,10 @@ def add_parents(tar, path, seen):
 def build_big_layer(args):
     """Writes one layer; returns its stats. Runs in a worker process."""
     index, target, roots, path = args
-    tmp = path + ".tmp"
     seen = set()
     files = 0
-    with open(tmp, "wb") as raw:
-        compressed = Tee(raw)
-        gz = gzip.GzipFile(filename="", mode="wb", fileobj=compressed,
-                           compresslevel=GZIP_LEVEL, mtime=0)
-        uncompressed = Tee(gz)
-        tar = tarfile.open(fileobj=uncompressed, mode="w|", format=tarfile.PAX_FORMAT)
+    with LayerWriter(path) as layer:
+        tar, compressed = layer.tar, layer.compressed
         for root in roots:
             for p in walk(root):
                 remaining = target - compressed.count
@@ -173,52 +208,23 @@ def build_big_layer(args):
                     raise RuntimeError(f"reading {p}: {e}") from e
             if compressed.count >= target:
                 break
-        tar.close()
-        gz.close()
-    os.replace(tmp, path)
-    return {
-        "index": index,
-        "path": path,
-        "size": compressed.count,
-        "digest": "sha256:" + compressed.sha.hexdigest(),
-        "diff_id": "sha256:" + uncompressed.sha.hexdigest(),
-        "uncompressed": uncompressed.count,
-        "files": files,
-        "roots": roots,
-    }
+    return layer.stats(index, files=files, roots=roots)
 
 
 def many_layer(args):
     index, size, path = args
     rng = random.Random(f"drag-bench-many-{index}")
     data = rng.randbytes(size)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as raw:
-        compressed = Tee(raw)
-        gz = gzip.GzipFile(filename="", mode="wb", fileobj=compressed,
-                           compresslevel=GZIP_LEVEL, mtime=0)
-        uncompressed = Tee(gz)
-        tar = tarfile.open(fileobj=uncompressed, mode="w|", format=tarfile.PAX_FORMAT)
+    with LayerWriter(path) as layer:
         info = tarfile.TarInfo("data")
         info.type = tarfile.DIRTYPE
         info.mode = 0o755
-        tar.addfile(normalise(info))
+        layer.tar.addfile(normalise(info))
         info = tarfile.TarInfo(f"data/layer-{index:03d}.bin")
         info.size = size
         info.mode = 0o644
-        tar.addfile(normalise(info), io.BytesIO(data))
-        tar.close()
-        gz.close()
-    os.replace(tmp, path)
-    return {
-        "index": index,
-        "path": path,
-        "size": compressed.count,
-        "digest": "sha256:" + compressed.sha.hexdigest(),
-        "diff_id": "sha256:" + uncompressed.sha.hexdigest(),
-        "uncompressed": uncompressed.count,
-        "files": 1,
-    }
+        layer.tar.addfile(normalise(info), io.BytesIO(data))
+    return layer.stats(index, files=1)
 
 
 def docker_arch():
