@@ -19,7 +19,7 @@ use crate::adapter::{Adapter, ImageName};
 use crate::auth::challenge::parse_all;
 use crate::auth::{AuthContext, Credential, Credentials, Scope};
 use crate::digest::Digest;
-use crate::error::{Error, Result, TlsTrouble};
+use crate::error::{Error, Result};
 use crate::manifest::{self, media_type, Descriptor, RawManifest};
 use crate::store::{BlobStore, Kind};
 use crate::transport::{self, HttpClients};
@@ -142,8 +142,8 @@ impl Session {
             base.set_path(&p);
         }
         let http = cfg.clients.for_registry(&base)?;
-        if !explicit && may_speak_plain_http(&base, cfg.insecure) {
-            base = settle_scheme(&http, base).await;
+        if !explicit {
+            base = cfg.clients.settle_scheme(&http, base).await;
         }
         transport::check_url(&base, cfg.insecure)?;
         let scope = Scope::pull(&cfg.name.repository);
@@ -593,38 +593,6 @@ fn store_manifest(store: &BlobStore, m: &RawManifest) {
             let _ = store.commit(Kind::Blob, &m.digest, tmp);
         }
     }
-}
-
-/// Loopback registries, and any with `--insecure`, may speak plain HTTP: Docker treats
-/// `localhost` as an insecure registry, and test or mirror registries often run without TLS.
-fn may_speak_plain_http(base: &Url, insecure: bool) -> bool {
-    base.scheme() == "https"
-        && (insecure || base.host_str().is_some_and(transport::is_loopback_host))
-}
-
-/// HTTPS first, then plain HTTP, as Docker and go-containerregistry do for such registries:
-/// one `GET /v2/` over TLS; any answer (even 401) settles it. Plain HTTP only when the server
-/// answered the handshake in plain text, or refused the connection; a failed handshake (most
-/// often certificates) or a timeout keeps HTTPS, and the real request will say what is wrong.
-async fn settle_scheme(http: &reqwest::Client, base: Url) -> Url {
-    let Ok(ping) = base.join("v2/") else {
-        return base;
-    };
-    let probe = http.get(ping).timeout(Duration::from_secs(10)).send().await;
-    let plain = match probe {
-        Ok(_) => false,
-        Err(e) if e.is_timeout() => false,
-        Err(e) => match crate::error::tls_trouble(&e) {
-            Some(TlsTrouble::NotTls) => true,
-            Some(_) => false,
-            None => e.is_connect(),
-        },
-    };
-    let mut settled = base.clone();
-    if plain && settled.set_scheme("http").is_ok() {
-        return settled;
-    }
-    base
 }
 
 fn manifest_headers() -> HeaderMap {

@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use url::Url;
 
-use crate::error::{Error, RegistryError, Result};
+use crate::error::{tls_trouble, Error, RegistryError, Result, TlsTrouble};
 use crate::tls::RegistryCerts;
 
 pub const USER_AGENT: &str = concat!("drag/", env!("CARGO_PKG_VERSION"));
@@ -55,6 +55,8 @@ pub struct HttpClients {
     cert_dir: Option<PathBuf>,
     insecure: bool,
     built: Mutex<HashMap<String, reqwest::Client>>,
+    /// What [`HttpClients::settle_scheme`] found, per registry base, so one run asks once.
+    settled: Mutex<HashMap<Url, Url>>,
 }
 
 impl HttpClients {
@@ -63,6 +65,7 @@ impl HttpClients {
             cert_dir,
             insecure,
             built: Mutex::default(),
+            settled: Mutex::default(),
         }
     }
 
@@ -81,6 +84,48 @@ impl HttpClients {
         let c = client(certs, self.insecure)?;
         built.insert(key, c.clone());
         Ok(c)
+    }
+
+    /// The scheme a registry named without one speaks. Loopback registries, and any with
+    /// `--insecure`, may speak plain HTTP: Docker treats `localhost` as an insecure registry,
+    /// and test or mirror registries often run without TLS. Like Docker and
+    /// go-containerregistry, try HTTPS first: one `GET /v2/` over TLS, where any answer (even
+    /// 401) settles it. Plain HTTP only when the server answered the handshake in plain text,
+    /// or refused the connection; a failed handshake (most often certificates) or a timeout
+    /// keeps HTTPS, and the real request will say what is wrong.
+    pub async fn settle_scheme(&self, http: &reqwest::Client, base: Url) -> Url {
+        let may_be_plain = base.scheme() == "https"
+            && (self.insecure || base.host_str().is_some_and(is_loopback_host));
+        if !may_be_plain {
+            return base;
+        }
+        if let Some(known) = self.lock_settled().get(&base) {
+            return known.clone();
+        }
+        let Ok(ping) = base.join("v2/") else {
+            return base;
+        };
+        let probe = http.get(ping).timeout(Duration::from_secs(10)).send().await;
+        let plain = match probe {
+            Ok(_) => false,
+            Err(e) if e.is_timeout() => false,
+            Err(e) => match tls_trouble(&e) {
+                Some(TlsTrouble::NotTls) => true,
+                Some(_) => false,
+                None => e.is_connect(),
+            },
+        };
+        let mut settled = base.clone();
+        if plain {
+            // https -> http is always allowed (both are special schemes); a refusal keeps https.
+            let _ = settled.set_scheme("http");
+        }
+        self.lock_settled().insert(base, settled.clone());
+        settled
+    }
+
+    fn lock_settled(&self) -> std::sync::MutexGuard<'_, HashMap<Url, Url>> {
+        self.settled.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
