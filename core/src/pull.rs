@@ -6,7 +6,7 @@
 //! want only part of the way (`inspect` stops after resolving).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -335,14 +335,9 @@ fn open_store(cache: &Cache, destination: &Destination) -> Result<BlobStore> {
         Cache::Dir(d) => BlobStore::open(d),
         Cache::Disabled => {
             let dir = match destination {
-                Destination::Path(p) => p
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| PathBuf::from(".")),
+                Destination::Path(p) => crate::store::ensure_parent(p)?,
                 Destination::Stdout => std::env::temp_dir(),
             };
-            crate::store::ensure_parent(&dir.join("x"))?;
             BlobStore::temporary_in(&dir)
         }
     }

@@ -188,13 +188,15 @@ fn touch(p: &Path) {
     }
 }
 
-/// Creates `path`'s parent directories.
-pub fn ensure_parent(path: &Path) -> Result<()> {
+/// Creates `path`'s parent directories, and returns the directory `path` is in (`.` for a
+/// bare file name).
+pub fn ensure_parent(path: &Path) -> Result<PathBuf> {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => {
-            fs::create_dir_all(p).map_err(|e| Error::io_path("creating", p, e))
+            fs::create_dir_all(p).map_err(|e| Error::io_path("creating", p, e))?;
+            Ok(p.to_path_buf())
         }
-        _ => Ok(()),
+        _ => Ok(PathBuf::from(".")),
     }
 }
 

@@ -22,11 +22,7 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(dest: &Path) -> Result<AtomicFile> {
-        crate::store::ensure_parent(dest)?;
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = crate::store::ensure_parent(dest)?;
         let name = dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -45,11 +45,7 @@ pub fn write(images: &[Pulled], dir: &Path, opts: LayoutOptions) -> Result<()> {
                 dir.display()
             )));
         }
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        fs::create_dir_all(&parent).map_err(|e| Error::io_path("creating", &parent, e))?;
+        let parent = crate::store::ensure_parent(dir)?;
         crate::leftovers::sweep(&parent, TEMP_LAYOUT_PREFIX, "");
         let tmp = tempfile::Builder::new()
             .prefix(TEMP_LAYOUT_PREFIX)
@@ -168,7 +164,6 @@ fn put_blob_file(dir: &Path, d: &Digest, source: &Path) -> Result<()> {
     if fs::metadata(&dest).is_ok_and(|m| m.len() == len) {
         return Ok(());
     }
-    crate::store::ensure_parent(&dest)?;
     let mut tmp = AtomicFile::create(&dest)?;
     let mut f = fs::File::open(source).map_err(|e| Error::io_path("reading", source, e))?;
     tmp.append_file(&mut f, len)
@@ -181,7 +176,6 @@ fn put_blob_bytes(dir: &Path, d: &Digest, bytes: &[u8]) -> Result<()> {
     if fs::metadata(&dest).is_ok_and(|m| m.len() == bytes.len() as u64) {
         return Ok(());
     }
-    crate::store::ensure_parent(&dest)?;
     let mut tmp = AtomicFile::create(&dest)?;
     tmp.write_all(bytes)
         .map_err(|e| Error::io_path("writing", &dest, e))?;
