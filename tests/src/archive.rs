@@ -66,6 +66,17 @@ pub fn blob_path(digest: &str) -> String {
 }
 
 /// Files in `dir` (not recursive), for "nothing left behind" checks.
+/// Asserts that `dir` is empty: a failed or refused pull left nothing behind.
+#[track_caller]
+pub fn assert_left_nothing(dir: &Path) {
+    let names = dir_names(dir);
+    assert!(
+        names.is_empty(),
+        "left behind in {}: {names:?}",
+        dir.display()
+    );
+}
+
 pub fn dir_names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {

@@ -1,7 +1,9 @@
 //! Pulls against a fake registry with Docker Hub's behaviour: a Bearer token service,
 //! blobs redirected to a CDN that rejects Authorization, manifest lists.
 
-use drag_tests::archive::{blob_path, dir_names, json_entry, read_tar, read_tar_bytes};
+use drag_tests::archive::{
+    assert_left_nothing, blob_path, dir_names, json_entry, read_tar, read_tar_bytes,
+};
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::{
     attestation_for, drag, run, AuthMode, Compression, FakeRegistry, Fault, Image, ImageBuilder,
@@ -314,11 +316,7 @@ fn missing_platform_fails_listing_what_the_image_has() {
         "attestations are not platforms: {}",
         out.stderr
     );
-    assert!(
-        dir_names(&dir).is_empty(),
-        "nothing written: {:?}",
-        dir_names(&dir)
-    );
+    assert_left_nothing(&dir);
 }
 
 #[test]
@@ -358,11 +356,7 @@ fn corrupt_blob_is_refused_and_leaves_nothing_at_the_output_path() {
         last.contains("digest mismatch") && last.contains(&digest),
         "{last}"
     );
-    assert!(
-        dir_names(&dir).is_empty(),
-        "left behind: {:?}",
-        dir_names(&dir)
-    );
+    assert_left_nothing(&dir);
 }
 
 #[test]

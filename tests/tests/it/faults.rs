@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use drag_tests::archive::{blob_path, dir_names, read_tar};
+use drag_tests::archive::{assert_left_nothing, blob_path, dir_names, read_tar};
 use drag_tests::drag_cli::{drag_bin, fresh_dir};
 use drag_tests::{
     drag, run, Compression, FakeRegistry, Fault, Image, ImageBuilder, LayerBuilder, Listener,
@@ -180,7 +180,7 @@ fn persistent_throttling_fails_with_the_registry_code() {
     let out = pull(&registry, &dir, &["--retries", "2"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stderr.contains("429"), "{}", out.stderr);
-    assert!(dir_names(&dir).is_empty(), "{:?}", dir_names(&dir));
+    assert_left_nothing(&dir);
 }
 
 #[test]
@@ -254,11 +254,7 @@ fn no_cache_leaves_nothing_but_the_output() {
     let cache = fresh_dir("nocache-cache-");
     pull_cached(&registry, &dir, &cache, "out.tar", &["--no-cache"]).assert_success();
     assert_eq!(dir_names(&dir), vec!["out.tar"]);
-    assert!(
-        dir_names(&cache).is_empty(),
-        "cache untouched: {:?}",
-        dir_names(&cache)
-    );
+    assert_left_nothing(&cache);
 }
 
 /// Starts a pull that stalls on the big layer and waits until the small blobs are cached and
@@ -378,11 +374,7 @@ fn a_terminated_pull_leaves_nothing_at_the_output_path() {
     assert!(status.success());
     let exit = child.wait().expect("reap drag");
     assert!(!exit.success());
-    assert!(
-        dir_names(&dir).is_empty(),
-        "left behind: {:?}",
-        dir_names(&dir)
-    );
+    assert_left_nothing(&dir);
     let partial: Vec<_> = walk_files(&cache.join("tmp"))
         .into_iter()
         .filter(|(n, _)| n.ends_with(".partial"))

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use drag_tests::archive::{
-    blob_path, dir_names, entry_names, json_entry, read_tar, read_tar_bytes, Entry,
+    assert_left_nothing, blob_path, dir_names, entry_names, json_entry, read_tar, read_tar_bytes,
+    Entry,
 };
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::image::media_types;
@@ -582,7 +583,7 @@ fn rootfs_layer_escaping_the_root_fails_and_writes_nothing() {
         last.starts_with("drag: error: ") && last.contains("../escape"),
         "{last}"
     );
-    assert!(dir_names(&dir).is_empty(), "{:?}", dir_names(&dir));
+    assert_left_nothing(&dir);
     assert!(!parent.join("escape").exists());
 
     let streamed = pull(&dir, &["--format", "rootfs", "-o", "-", &reference]);

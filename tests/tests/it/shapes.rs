@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use drag_tests::archive::{blob_path, dir_names, json_entry, read_tar};
+use drag_tests::archive::{assert_left_nothing, blob_path, dir_names, json_entry, read_tar};
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::image::media_types;
 use drag_tests::{
@@ -274,11 +274,7 @@ fn layer_whose_bytes_contradict_its_media_type_is_refused_naming_both() {
             last.contains("gzip") && last.contains("zstd"),
             "{media_type}: error names neither the declared nor the found compression: {last}"
         );
-        assert!(
-            dir_names(&dir).is_empty(),
-            "left behind: {:?}",
-            dir_names(&dir)
-        );
+        assert_left_nothing(&dir);
     }
 }
 
@@ -356,7 +352,7 @@ fn schema1_manifest_is_refused_naming_schema1_and_its_media_type() {
         "{}",
         out.stderr
     );
-    assert!(dir_names(&dir).is_empty(), "{:?}", dir_names(&dir));
+    assert_left_nothing(&dir);
 }
 
 #[test]
@@ -436,7 +432,7 @@ fn layer_digest_with_a_path_in_it_is_refused_and_nothing_is_written() {
         "{}",
         out.stderr
     );
-    assert!(dir_names(&dir).is_empty(), "{:?}", dir_names(&dir));
+    assert_left_nothing(&dir);
     assert!(
         !parent.join("x").exists() && !dir.join("x").exists() && !cache.join("x").exists(),
         "a file named by the digest's path was written"
@@ -480,7 +476,7 @@ fn manifest_larger_than_4_mib_is_refused() {
         "the error does not name the image: {}",
         out.stderr
     );
-    assert!(dir_names(&dir).is_empty(), "{:?}", dir_names(&dir));
+    assert_left_nothing(&dir);
 }
 
 /// A gzip layer made of two members: its trailer announces only the last member's size.
