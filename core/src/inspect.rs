@@ -12,8 +12,8 @@ use crate::error::Result;
 use crate::manifest::Manifest;
 use crate::platform::Platform;
 use crate::pull::{locate, open_session, wanted_platform, Cache, RegistryOptions};
-use crate::registry::TokenCache;
-use crate::resolve::describe_platforms;
+use crate::registry::{Session, TokenCache};
+use crate::resolve::{describe_platforms, Resolved};
 use crate::store::BlobStore;
 
 #[derive(Clone, Debug)]
@@ -27,29 +27,20 @@ pub struct InspectOptions {
 /// The manifest bytes exactly as served: the index or image the reference names, or with a
 /// platform, the image chosen from the index.
 pub async fn raw_manifest(opts: &InspectOptions) -> Result<Vec<u8>> {
-    let (located, session) = connect(opts).await?;
     if opts.platform.is_none() {
+        let (located, session) = connect(&opts.image, &opts.registry, &opts.cache).await?;
         return Ok(session
             .get_manifest(&located.target.manifest_reference())
             .await?
             .bytes);
     }
-    let wanted = wanted_platform(&located, opts.platform.as_ref());
-    let r = located
-        .adapter
-        .resolve(&session, &located.target, &wanted)
-        .await?;
+    let (_, r) = resolve_image(opts).await?;
     Ok(r.image.bytes)
 }
 
 /// A JSON description of the image.
 pub async fn inspect(opts: &InspectOptions) -> Result<Value> {
-    let (located, session) = connect(opts).await?;
-    let wanted = wanted_platform(&located, opts.platform.as_ref());
-    let r = located
-        .adapter
-        .resolve(&session, &located.target, &wanted)
-        .await?;
+    let (session, r) = resolve_image(opts).await?;
     let config_bytes = session
         .get_blob_bytes(&r.manifest.config, MAX_CONFIG_BYTES)
         .await?;
@@ -107,17 +98,19 @@ pub async fn inspect(opts: &InspectOptions) -> Result<Value> {
 
 /// A session for one reference, with the manifest cache when there is one.
 async fn connect(
-    opts: &InspectOptions,
-) -> Result<(crate::pull::Located, crate::registry::Session)> {
-    let located = locate(&opts.image, &opts.registry)?;
-    let clients = Arc::new(opts.registry.http_clients());
-    let cache = match &opts.cache {
+    image: &str,
+    registry: &RegistryOptions,
+    cache: &Cache,
+) -> Result<(crate::pull::Located, Session)> {
+    let located = locate(image, registry)?;
+    let clients = Arc::new(registry.http_clients());
+    let cache = match cache {
         Cache::Dir(d) => Some(Arc::new(BlobStore::open(d)?)),
         Cache::Disabled => None,
     };
     let session = open_session(
         &located,
-        &opts.registry,
+        registry,
         &clients,
         &Arc::new(TokenCache::default()),
         cache,
@@ -126,17 +119,19 @@ async fn connect(
     Ok((located, session))
 }
 
+/// The image for the wanted platform, resolved as a pull would.
+async fn resolve_image(opts: &InspectOptions) -> Result<(Session, Resolved)> {
+    let (located, session) = connect(&opts.image, &opts.registry, &opts.cache).await?;
+    let wanted = wanted_platform(&located, opts.platform.as_ref());
+    let r = located
+        .adapter
+        .resolve(&session, &located.target, &wanted)
+        .await?;
+    Ok((session, r))
+}
+
 /// Every tag of the repository a reference names.
 pub async fn tags(image: &str, registry: &RegistryOptions) -> Result<Vec<String>> {
-    let located = locate(image, registry)?;
-    let clients = Arc::new(registry.http_clients());
-    let session = open_session(
-        &located,
-        registry,
-        &clients,
-        &Arc::new(TokenCache::default()),
-        None,
-    )
-    .await?;
+    let (_, session) = connect(image, registry, &Cache::Disabled).await?;
     session.list_tags().await
 }
