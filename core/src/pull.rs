@@ -39,6 +39,14 @@ pub enum Cache {
     Disabled,
 }
 
+impl Default for Cache {
+    /// The user's cache directory (see [`BlobStore::default_dir`]); none when there is no
+    /// home to put it in.
+    fn default() -> Cache {
+        BlobStore::default_dir().map_or(Cache::Disabled, Cache::Dir)
+    }
+}
+
 /// How to reach registries: shared by `pull`, `inspect` and `tags`.
 #[derive(Clone, Debug, Default)]
 pub struct RegistryOptions {
@@ -104,7 +112,7 @@ impl PullOptions {
             oci_media_types: false,
             output: None,
             jobs: 4,
-            cache: BlobStore::default_dir().map_or(Cache::Disabled, Cache::Dir),
+            cache: Cache::default(),
             transfer: TransferOptions::default(),
         }
     }

@@ -5,7 +5,6 @@ use std::io::Write;
 use drag_core::inspect::{self, InspectOptions};
 use drag_core::platform::Platform;
 use drag_core::pull::Cache;
-use drag_core::store::BlobStore;
 
 use crate::args::InspectArgs;
 
@@ -19,7 +18,7 @@ pub async fn run(args: InspectArgs) -> anyhow::Result<()> {
             .map(str::parse::<Platform>)
             .transpose()
             .map_err(drag_core::Error::from)?,
-        cache: BlobStore::default_dir().map_or(Cache::Disabled, Cache::Dir),
+        cache: Cache::default(),
     };
     let mut out = std::io::stdout().lock();
     if args.raw {

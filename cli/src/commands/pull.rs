@@ -4,7 +4,6 @@ use std::path::Path;
 
 use drag_core::platform::Platform;
 use drag_core::pull::Cache;
-use drag_core::store::BlobStore;
 use drag_core::{Destination, Error, Format, PullOptions};
 
 use crate::args::{FormatArg, PullArgs};
@@ -63,9 +62,8 @@ fn options(args: &PullArgs) -> Result<PullOptions, Error> {
     });
     opts.jobs = args.jobs.max(1);
     opts.transfer.stall_timeout = std::time::Duration::from_secs(args.read_timeout.max(1));
-    opts.cache = match (args.no_cache, BlobStore::default_dir()) {
-        (false, Some(dir)) => Cache::Dir(dir),
-        _ => Cache::Disabled,
-    };
+    if args.no_cache {
+        opts.cache = Cache::Disabled;
+    }
     Ok(opts)
 }
