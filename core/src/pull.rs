@@ -21,7 +21,8 @@ use crate::login;
 use crate::manifest::{Manifest, RawManifest, MAX_INDEX_DEPTH};
 use crate::output::docker::ArchiveOut;
 use crate::output::{
-    self, AtomicFile, Destination, Format, Place, Pulled, PulledImage, PulledTree, StoredBlob, StoredLayer,
+    self, AtomicFile, Destination, Format, Place, Pulled, PulledImage, PulledTree, StoredBlob,
+    StoredLayer,
 };
 use crate::platform::Platform;
 use crate::progress::{Event, Progress};

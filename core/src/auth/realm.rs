@@ -37,7 +37,11 @@ pub fn check_realm(registry: &Url, realm: &Url) -> Result<()> {
             "not sending the credentials for {} to a token service {} over plain HTTP; they go \
              to another host only over https (or to loopback)",
             registry.host_str().unwrap_or_default(),
-            if same_host { "that downgrades" } else { "on another host" },
+            if same_host {
+                "that downgrades"
+            } else {
+                "on another host"
+            },
         ),
     })
 }

@@ -29,12 +29,8 @@ impl AtomicFile {
             .unwrap_or_else(|| "output".into());
         let prefix = format!(".{name}.");
         leftovers::sweep(&dir, &prefix, TEMP_SUFFIX);
-        let tmp = new_file_mode(
-            tempfile::Builder::new()
-                .prefix(&prefix)
-                .suffix(TEMP_SUFFIX),
-        )
-        .tempfile_in(&dir)
+        let tmp = new_file_mode(tempfile::Builder::new().prefix(&prefix).suffix(TEMP_SUFFIX))
+            .tempfile_in(&dir)
             .map_err(|e| Error::io_path("creating a temporary file in", &dir, e))?;
         Ok(AtomicFile {
             _claim: leftovers::claim(tmp.path()),
