@@ -40,7 +40,8 @@ pub struct RegistryArgs {
     pub registry: Option<String>,
 
     /// Send requests to this base URL instead of the registry's own (a mirror, an
-    /// air-gapped copy, a test registry); names are still normalized by the adapter.
+    /// air-gapped copy, a test registry); names are still normalized by the adapter. Logins
+    /// from the auth files are the endpoint's own, never the named registry's.
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 
@@ -54,8 +55,10 @@ pub struct RegistryArgs {
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
 
-    /// Credentials as USER:PASSWORD (default: podman's auth.json and Docker's config.json,
-    /// with their credential helpers; else anonymous).
+    /// Credentials as USER:PASSWORD, for the host the first image is fetched from (its
+    /// registry, or --endpoint) only; images on other registries never get them (default:
+    /// podman's auth.json and Docker's config.json entry for the host contacted, with their
+    /// credential helpers; else anonymous).
     #[arg(
         long,
         value_name = "USER:PASSWORD",

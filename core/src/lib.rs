@@ -26,6 +26,7 @@ pub mod digest;
 pub mod error;
 pub mod inspect;
 pub mod leftovers;
+pub mod login;
 pub mod manifest;
 pub mod output;
 pub mod platform;

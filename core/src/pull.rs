@@ -12,15 +12,17 @@ use std::sync::Arc;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::adapter::{self, Adapter, Target};
-use crate::auth::{auth_files, Credentials};
+use crate::auth::Credentials;
 use crate::blob::{self, BlobJob, Stores, TransferOptions};
 use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::login;
 use crate::manifest::{Manifest, RawManifest, MAX_INDEX_DEPTH};
 use crate::output::docker::ArchiveOut;
 use crate::output::{
-    self, AtomicFile, Destination, Format, Pulled, PulledImage, PulledTree, StoredBlob, StoredLayer,
+    self, AtomicFile, Destination, Format, Place, Pulled, PulledImage, PulledTree, StoredBlob,
+    StoredLayer,
 };
 use crate::platform::Platform;
 use crate::progress::{Event, Progress};
@@ -59,8 +61,9 @@ pub struct RegistryOptions {
     /// A certs.d-style directory for every registry (`--cert-dir`), instead of looking in
     /// the containers and Docker certs.d directories.
     pub cert_dir: Option<PathBuf>,
-    /// Credentials; when None, podman's and Docker's auth files are consulted
-    /// (see [`crate::auth::auth_files`]).
+    /// Credentials (`--user`), for the registry of the first image only (see
+    /// [`crate::login`]); when None, podman's and Docker's auth files are consulted for the
+    /// host contacted (see [`crate::auth::auth_files`]).
     pub credentials: Option<Credentials>,
     /// The one auth file to read instead (`--authfile`).
     pub auth_file: Option<PathBuf>,
@@ -160,20 +163,14 @@ pub async fn open_session(
     tokens: &Arc<TokenCache>,
     manifest_cache: Option<Arc<BlobStore>>,
 ) -> Result<Session> {
-    let name = located.target.name.clone();
-    let credentials = match &opts.credentials {
-        Some(c) => Some(c.clone()),
-        None => {
-            // Reading files and running a credential helper: not on the async threads.
-            let keys = located.adapter.credential_keys(&name);
-            let only = opts.auth_file.clone();
-            tokio::task::spawn_blocking(move || {
-                auth_files::lookup(&name.registry, &name.repository, &keys, only.as_deref())
-            })
-            .await
-            .map_err(|e| Error::Auth(format!("looking up credentials: {e}")))??
-        }
-    };
+    let credentials = login::credentials(
+        located.adapter,
+        &located.target.name,
+        opts.endpoint.as_deref(),
+        opts.credentials.as_ref(),
+        opts.auth_file.as_deref(),
+    )
+    .await?;
     Session::new(SessionConfig {
         adapter: located.adapter,
         name: located.target.name.clone(),
@@ -242,13 +239,32 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
             ))
         }
     };
+    // What -o names decides how it is written (see `output::place`); the later steps read
+    // the output from `opts`, so it names the default too.
+    let place = output::place::resolve(&destination)?;
+    if opts.format == Format::Oci && place.is_stream() {
+        return Err(Error::Usage(format!(
+            "{destination} is a device or FIFO; --format oci writes a directory"
+        )));
+    }
+    let named;
+    let opts = match &opts.output {
+        Some(_) => opts,
+        None => {
+            named = PullOptions {
+                output: Some(destination.clone()),
+                ..opts.clone()
+            };
+            &named
+        }
+    };
     let clients = Arc::new(opts.registry.http_clients());
     let tokens = Arc::new(TokenCache::default());
-    let store = Arc::new(open_store(&opts.cache, &destination)?);
+    let store = Arc::new(open_store(&opts.cache, &place)?);
     let manifest_cache = matches!(opts.cache, Cache::Dir(_)).then(|| store.clone());
     // Uncompressed layers live only as long as this pull (see `blob::Stores`).
     let scratch = if needs_uncompressed_files(opts) {
-        Some(open_store(&Cache::Disabled, &destination)?)
+        Some(open_store(&Cache::Disabled, &place)?)
     } else {
         None
     };
@@ -257,12 +273,25 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
         diffs: scratch.as_ref().unwrap_or(&store),
     };
 
+    // `--user` is one registry's login: images fetched from another host go without it.
+    let names: Vec<_> = located.iter().map(|l| &l.target.name).collect();
+    let (user_applies, notes) = login::user_applies(&names, opts.registry.endpoint.as_deref())?;
+    if opts.registry.credentials.is_some() {
+        for note in notes {
+            progress.event(Event::Note(note));
+        }
+    }
+    let without_user = RegistryOptions {
+        credentials: None,
+        ..opts.registry.clone()
+    };
+
     // Resolve everything first, so a typo in the last image fails before any download.
     let mut sessions = Vec::new();
     let mut resolved = Vec::new();
-    for l in &located {
-        let session =
-            open_session(l, &opts.registry, &clients, &tokens, manifest_cache.clone()).await?;
+    for (l, user) in located.iter().zip(user_applies) {
+        let registry = if user { &opts.registry } else { &without_user };
+        let session = open_session(l, registry, &clients, &tokens, manifest_cache.clone()).await?;
         let r = if opts.all_platforms {
             let top = session.get_manifest(&l.target.manifest_reference()).await?;
             Found::Tree(l.target.clone(), top)
@@ -299,7 +328,7 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     progress.event(Event::Writing {
         path: destination.to_string(),
     });
-    write_output(pulled, opts, &destination).await?;
+    write_output(pulled, opts, place).await?;
     Ok(PullReport {
         output: destination,
         images: summaries,
@@ -318,7 +347,11 @@ enum Found {
 /// rootfs writer reads them, and a stream cannot take a layer whose size is only predicted.
 /// (A docker archive written to a file inflates layers straight into place.)
 fn needs_uncompressed_files(opts: &PullOptions) -> bool {
-    opts.format == Format::Rootfs || (opts.decompress && opts.output == Some(Destination::Stdout))
+    let streams = opts
+        .output
+        .as_ref()
+        .is_some_and(|d| output::place::resolve(d).is_ok_and(|p| p.is_stream()));
+    opts.format == Format::Rootfs || (opts.decompress && streams)
 }
 
 fn summarize(p: &Pulled) -> PulledSummary {
@@ -338,13 +371,14 @@ fn summarize(p: &Pulled) -> PulledSummary {
     }
 }
 
-fn open_store(cache: &Cache, destination: &Destination) -> Result<BlobStore> {
+fn open_store(cache: &Cache, place: &Place) -> Result<BlobStore> {
     match cache {
         Cache::Dir(d) => BlobStore::open(d),
         Cache::Disabled => {
-            let dir = match destination {
-                Destination::Path(p) => crate::store::ensure_parent(p)?,
-                Destination::Stdout => std::env::temp_dir(),
+            // Never beside a device: that would be /dev for `-o /dev/null`.
+            let dir = match place {
+                Place::Replace(p) => crate::store::ensure_parent(p)?,
+                Place::Stream(_) | Place::Stdout => std::env::temp_dir(),
             };
             BlobStore::temporary_in(&dir)
         }
@@ -542,7 +576,7 @@ fn opaque_job(desc: crate::manifest::Descriptor, what: String, foreign: bool) ->
 }
 
 /// Step 6: write what the user asked for, atomically.
-async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: &Destination) -> Result<()> {
+async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: Place) -> Result<()> {
     let decompress = opts.decompress;
     let layout = output::oci::LayoutOptions {
         skip_foreign: opts.skip_foreign,
@@ -550,18 +584,17 @@ async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: &Destinatio
     };
     let jobs = opts.jobs.clamp(1, 4);
     let format = opts.format;
-    let dest = dest.clone();
     tokio::task::spawn_blocking(move || match format {
         Format::Oci => match &dest {
-            Destination::Path(dir) => output::oci::write(&pulled, dir, layout),
-            Destination::Stdout => Err(Error::Usage(
-                "--format oci cannot go to standard output".into(),
+            Place::Replace(dir) => output::oci::write(&pulled, dir, layout),
+            Place::Stdout | Place::Stream(_) => Err(Error::Usage(
+                "--format oci writes a directory, not a stream".into(),
             )),
         },
         Format::Docker => {
             let images = single_images(pulled)?;
             match &dest {
-                Destination::Path(p) => {
+                Place::Replace(p) => {
                     let mut file = AtomicFile::create(p)?;
                     let out = ArchiveOut::File {
                         file: &mut file,
@@ -570,7 +603,7 @@ async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: &Destinatio
                     output::docker::write(&images, decompress, out)?;
                     file.commit().map(|_| ())
                 }
-                Destination::Stdout => to_destination(&dest, |w| {
+                Place::Stdout | Place::Stream(_) => to_destination(&dest, |w| {
                     output::docker::write(&images, decompress, ArchiveOut::Stream(w))
                 }),
             }
@@ -608,19 +641,27 @@ fn single_images(pulled: Vec<Pulled>) -> Result<Vec<PulledImage>> {
         .collect()
 }
 
-/// Runs a streaming writer into a file (atomically) or standard output.
+/// Runs a streaming writer into a file (atomically), a device or FIFO (in place), or
+/// standard output.
 fn to_destination(
-    dest: &Destination,
+    dest: &Place,
     write: impl FnOnce(&mut dyn output::OutputSink) -> Result<()>,
 ) -> Result<()> {
     match dest {
-        Destination::Path(p) => {
+        Place::Replace(p) => {
             let mut f = AtomicFile::create(p)?;
             write(&mut f)?;
             f.commit().map(|_| ())
         }
-        Destination::Stdout => {
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, CancellableStdout);
+        Place::Stream(p) => {
+            let file = output::place::open_stream(p)?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, Cancellable(file));
+            write(&mut out)?;
+            std::io::Write::flush(&mut out).map_err(|e| Error::io_path("writing", p, e))
+        }
+        Place::Stdout => {
+            let stdout = Cancellable(std::io::stdout());
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout);
             write(&mut out)?;
             std::io::Write::flush(&mut out).map_err(|e| Error::io("writing to standard output", e))
         }
@@ -643,15 +684,16 @@ pub fn default_output_name(target: &Target, format: Format) -> PathBuf {
     }
 }
 
-/// Standard output that stops writing once the pull is cancelled.
-struct CancellableStdout;
+/// A stream (standard output, a device, a FIFO) that stops taking bytes once the pull is
+/// cancelled.
+struct Cancellable<W>(W);
 
-impl std::io::Write for CancellableStdout {
+impl<W: std::io::Write> std::io::Write for Cancellable<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         crate::cancel::check_io()?;
-        std::io::stdout().lock().write(buf)
+        self.0.write(buf)
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stdout().lock().flush()
+        self.0.flush()
     }
 }

@@ -84,6 +84,22 @@ pub fn is_retryable_status(s: StatusCode) -> bool {
     matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
 }
 
+/// The base URL an endpoint (`--endpoint`, or an adapter's) names: a URL, or a bare host
+/// meaning https, always ending in `/`.
+pub fn endpoint_url(raw: &str) -> Result<Url> {
+    let mut base = Url::parse(raw)
+        .or_else(|_| Url::parse(&format!("https://{raw}")))
+        .map_err(|e| Error::Usage(format!("endpoint {raw:?} is not a URL: {e}")))?;
+    if base.host_str().is_none() {
+        return Err(Error::Usage(format!("endpoint {raw:?} has no host")));
+    }
+    if !base.path().ends_with('/') {
+        let p = format!("{}/", base.path());
+        base.set_path(&p);
+    }
+    Ok(base)
+}
+
 /// Everything a session needs to talk to one repository.
 pub struct SessionConfig {
     pub adapter: &'static dyn Adapter,
@@ -131,16 +147,7 @@ impl Session {
             Some(e) => e,
             None => cfg.adapter.endpoint(&cfg.name),
         };
-        let mut base = Url::parse(&raw)
-            .or_else(|_| Url::parse(&format!("https://{raw}")))
-            .map_err(|e| Error::Usage(format!("endpoint {raw:?} is not a URL: {e}")))?;
-        if base.host_str().is_none() {
-            return Err(Error::Usage(format!("endpoint {raw:?} has no host")));
-        }
-        if !base.path().ends_with('/') {
-            let p = format!("{}/", base.path());
-            base.set_path(&p);
-        }
+        let mut base = endpoint_url(&raw)?;
         let http = cfg.clients.for_registry(&base)?;
         if !explicit {
             base = cfg.clients.settle_scheme(&http, base).await;
@@ -151,6 +158,7 @@ impl Session {
             adapter: cfg.adapter,
             auth: AuthContext {
                 http: http.clone(),
+                registry: base.clone(),
                 credentials: cfg.credentials,
                 insecure: cfg.insecure,
             },

@@ -10,6 +10,7 @@ pub mod auth_files;
 pub mod challenge;
 mod cred_helper;
 pub mod credentials;
+pub mod realm;
 
 use std::time::{Duration, Instant};
 
@@ -55,6 +56,8 @@ impl std::fmt::Debug for Credential {
 /// and the transport policy.
 pub struct AuthContext {
     pub http: reqwest::Client,
+    /// The base URL of the registry the credentials belong to (the host actually contacted).
+    pub registry: url::Url,
     pub credentials: Option<Credentials>,
     pub insecure: bool,
 }
@@ -107,6 +110,13 @@ pub async fn fetch_token(
     let mut url = url::Url::parse(realm)
         .map_err(|e| Error::Auth(format!("token realm {realm:?} is not a URL: {e}")))?;
     transport::check_url(&url, ctx.insecure)?;
+    let credentials = match &ctx.credentials {
+        Some(c) => {
+            realm::check_realm(&ctx.registry, &url)?;
+            Some(c)
+        }
+        None => None,
+    };
     {
         let mut q = url.query_pairs_mut();
         if let Some(service) = challenge.param("service") {
@@ -114,11 +124,8 @@ pub async fn fetch_token(
         }
         q.append_pair("scope", &scope.0);
     }
-    let identity = ctx
-        .credentials
-        .as_ref()
-        .and_then(Credentials::identity_token);
-    let basic = ctx.credentials.as_ref().and_then(Credentials::basic_header);
+    let identity = credentials.and_then(Credentials::identity_token);
+    let basic = credentials.and_then(Credentials::basic_header);
     let req = if let Some(refresh_token) = identity {
         // The OAuth2 form of the token protocol: an identity token is a refresh token.
         let form = url::form_urlencoded::Serializer::new(String::new())

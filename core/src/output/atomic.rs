@@ -29,9 +29,7 @@ impl AtomicFile {
             .unwrap_or_else(|| "output".into());
         let prefix = format!(".{name}.");
         leftovers::sweep(&dir, &prefix, TEMP_SUFFIX);
-        let tmp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(TEMP_SUFFIX)
+        let tmp = new_file_mode(tempfile::Builder::new().prefix(&prefix).suffix(TEMP_SUFFIX))
             .tempfile_in(&dir)
             .map_err(|e| Error::io_path("creating a temporary file in", &dir, e))?;
         Ok(AtomicFile {
@@ -53,8 +51,7 @@ impl AtomicFile {
         Ok(BufWriter::with_capacity(1 << 20, f))
     }
 
-    /// Flushes, makes the file readable like any other (temp files are 0600), and renames it
-    /// into place.
+    /// Flushes and renames the file into place.
     pub fn commit(self) -> Result<PathBuf> {
         crate::cancel::check()?;
         let dest = self.dest;
@@ -62,7 +59,6 @@ impl AtomicFile {
             .tmp
             .into_inner()
             .map_err(|e| Error::io_path("writing", &dest, e.into_error()))?;
-        set_default_mode(tmp.as_file());
         tmp.persist(&dest)
             .map_err(|e| Error::io_path("renaming output to", &dest, e.error))?;
         Ok(dest)
@@ -95,11 +91,37 @@ impl Write for AtomicFile {
     }
 }
 
+/// Asks for the mode a plain create asks for (0666 for files, 0777 for directories) instead of
+/// tempfile's private 0600/0700, so the kernel applies the umask (and any default ACL) exactly
+/// as for any other new file. Reading the umask instead would mean `umask(2)`, which sets it
+/// process-wide while other threads create files.
 #[cfg(unix)]
-fn set_default_mode(f: &File) {
+pub(crate) fn new_file_mode<'a, 'b, 'c>(
+    b: &'c mut tempfile::Builder<'a, 'b>,
+) -> &'c mut tempfile::Builder<'a, 'b> {
     use std::os::unix::fs::PermissionsExt;
-    let _ = f.set_permissions(std::fs::Permissions::from_mode(0o644));
+    b.permissions(std::fs::Permissions::from_mode(0o666))
+}
+
+/// [`new_file_mode`] for directories.
+#[cfg(unix)]
+pub(crate) fn new_dir_mode<'a, 'b, 'c>(
+    b: &'c mut tempfile::Builder<'a, 'b>,
+) -> &'c mut tempfile::Builder<'a, 'b> {
+    use std::os::unix::fs::PermissionsExt;
+    b.permissions(std::fs::Permissions::from_mode(0o777))
 }
 
 #[cfg(not(unix))]
-fn set_default_mode(_: &File) {}
+pub(crate) fn new_file_mode<'a, 'b, 'c>(
+    b: &'c mut tempfile::Builder<'a, 'b>,
+) -> &'c mut tempfile::Builder<'a, 'b> {
+    b
+}
+
+#[cfg(not(unix))]
+pub(crate) fn new_dir_mode<'a, 'b, 'c>(
+    b: &'c mut tempfile::Builder<'a, 'b>,
+) -> &'c mut tempfile::Builder<'a, 'b> {
+    b
+}

@@ -2,12 +2,14 @@
 //!
 //! Every writer reads verified blobs from the store and writes to a [`Destination`]. A file
 //! destination is written under a temporary name in the same directory and renamed at the end,
-//! so a failed pull never leaves a partial file at the output path.
+//! so a failed pull never leaves a partial file at the output path; a device or FIFO is
+//! written in place and a symlink followed (see [`place`]).
 
 pub mod atomic;
 pub mod docker;
 pub mod oci;
 pub mod oci_types;
+pub mod place;
 pub mod rootfs;
 mod tarplan;
 
@@ -19,6 +21,7 @@ use crate::manifest::{Descriptor, RawManifest};
 use crate::platform::Platform;
 
 pub use atomic::AtomicFile;
+pub use place::Place;
 
 /// Where a streaming writer puts its bytes: a file (atomically) or standard output.
 pub trait OutputSink: std::io::Write {

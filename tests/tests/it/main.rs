@@ -11,11 +11,13 @@ use drag_adapter_oci as _;
 
 mod cache;
 mod cli;
+mod credential_hosts;
 mod credentials;
 mod dockerhub;
 mod faults;
 mod formats;
 mod inspect;
+mod output_places;
 mod proxy;
 mod real_registry;
 mod shapes;

@@ -1,0 +1,164 @@
+//! What `-o` names, looked at before anything is written, so the output never destroys it.
+//!
+//! A regular file (or a name not taken yet) is replaced atomically: written under a temporary
+//! name beside it, renamed into place. Renaming over anything else would destroy it: as root,
+//! `-o /dev/null` would replace the system's null device with a file, and `-o` onto a FIFO
+//! would cut off its reader. So a character or block device or a FIFO is opened and written in
+//! place, streaming, as `-o -` writes to standard output; and a symbolic link is followed, its
+//! final target replaced atomically and the link kept.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::Destination;
+use crate::error::{Error, Result};
+
+/// Symlinks followed before giving up, as the kernel's own limit (ELOOP).
+const MAX_LINKS: usize = 40;
+
+/// Where the bytes of an output really go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// Standard output (`-o -`).
+    Stdout,
+    /// A device or FIFO: opened and written in place, from the start, as a stream.
+    Stream(PathBuf),
+    /// A regular file, a directory (an OCI layout) or a name not taken yet, with symlinks
+    /// already followed: built beside it and renamed into place.
+    Replace(PathBuf),
+}
+
+impl Place {
+    /// True for the places a writer must stream into (no temporary file, no seeking).
+    pub fn is_stream(&self) -> bool {
+        matches!(self, Place::Stdout | Place::Stream(_))
+    }
+}
+
+/// Looks at what `dest` names on disk.
+pub fn resolve(dest: &Destination) -> Result<Place> {
+    let path = match dest {
+        Destination::Stdout => return Ok(Place::Stdout),
+        Destination::Path(p) => follow_links(p)?,
+    };
+    let meta = match fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Place::Replace(path)),
+        Err(e) => return Err(Error::io_path("looking at", &path, e)),
+    };
+    if is_special(&meta) {
+        Ok(Place::Stream(path))
+    } else {
+        Ok(Place::Replace(path))
+    }
+}
+
+/// The path a chain of symbolic links ends at; `path` itself when it is not a link. The
+/// target need not exist (a dangling link gets its target created, as `>` in a shell does).
+fn follow_links(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match fs::symlink_metadata(&current) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target =
+                    fs::read_link(&current).map_err(|e| Error::io_path("reading", &current, e))?;
+                // A relative target is relative to the link's directory.
+                current = match current.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            Ok(_) => return Ok(current),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(e) => return Err(Error::io_path("looking at", &current, e)),
+        }
+    }
+    Err(Error::Usage(format!(
+        "{}: more than {MAX_LINKS} symbolic links to follow",
+        path.display()
+    )))
+}
+
+#[cfg(unix)]
+fn is_special(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    t.is_char_device() || t.is_block_device() || t.is_fifo() || t.is_socket()
+}
+
+#[cfg(not(unix))]
+fn is_special(meta: &fs::Metadata) -> bool {
+    !meta.is_file() && !meta.is_dir()
+}
+
+/// Opens a device or FIFO to write into, as a shell's `>` would but without creating or
+/// truncating anything.
+pub fn open_stream(path: &Path) -> Result<fs::File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io_path("opening", path, e))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn place(p: &Path) -> Place {
+        resolve(&Destination::Path(p.to_path_buf())).unwrap()
+    }
+
+    #[test]
+    fn regular_files_and_new_names_are_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("new.tar");
+        assert_eq!(place(&new), Place::Replace(new.clone()));
+        fs::write(&new, "old").unwrap();
+        assert_eq!(place(&new), Place::Replace(new.clone()));
+        assert_eq!(
+            resolve(&Destination::Stdout).unwrap(),
+            Place::Stdout,
+            "- stays standard output"
+        );
+    }
+
+    #[test]
+    fn symlinks_are_followed_to_their_final_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("sub/real.tar");
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        // A relative link to a relative link: both resolved against their own directories.
+        symlink("sub/hop", dir.path().join("link.tar")).unwrap();
+        symlink("real.tar", dir.path().join("sub/hop")).unwrap();
+        let expected = Place::Replace(dir.path().join("sub").join("real.tar"));
+        assert_eq!(place(&dir.path().join("link.tar")), expected, "dangling");
+        fs::write(&target, "old").unwrap();
+        assert_eq!(place(&dir.path().join("link.tar")), expected, "existing");
+    }
+
+    #[test]
+    fn symlink_loops_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        symlink("b", dir.path().join("a")).unwrap();
+        symlink("a", dir.path().join("b")).unwrap();
+        let e = resolve(&Destination::Path(dir.path().join("a"))).unwrap_err();
+        assert!(e.to_string().contains("symbolic links"), "{e}");
+    }
+
+    #[test]
+    fn fifos_are_streamed_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(place(&fifo), Place::Stream(fifo.clone()));
+        let link = dir.path().join("to-pipe");
+        symlink(&fifo, &link).unwrap();
+        assert_eq!(place(&link), Place::Stream(fifo));
+    }
+}
