@@ -91,6 +91,9 @@ pub struct PullOptions {
     pub skip_foreign: bool,
     /// `--format oci`: rewrite Docker-typed manifests with OCI media types.
     pub oci_media_types: bool,
+    /// `--format rootfs`: leave out device nodes, setuid/setgid bits and privileged xattrs
+    /// (see [`output::rootfs::RootfsOptions::strip_privileges`]).
+    pub strip_privileges: bool,
     /// None picks a name from the image (`library_alpine_3.9.tar`).
     pub output: Option<Destination>,
     /// Parallel blob downloads.
@@ -110,6 +113,7 @@ impl PullOptions {
             all_platforms: false,
             skip_foreign: false,
             oci_media_types: false,
+            strip_privileges: false,
             output: None,
             jobs: 4,
             cache: Cache::default(),
@@ -216,6 +220,9 @@ fn validate(opts: &PullOptions) -> Result<()> {
     }
     if opts.format == Format::Rootfs && opts.images.len() > 1 {
         return usage("--format rootfs takes one image");
+    }
+    if opts.strip_privileges && opts.format != Format::Rootfs {
+        return usage("--strip-privileges applies to --format rootfs only");
     }
     if opts.decompress && opts.format != Format::Docker {
         return usage("--decompress applies to --format docker only");
@@ -549,6 +556,7 @@ async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: &Destinatio
         oci_media_types: opts.oci_media_types,
     };
     let jobs = opts.jobs.clamp(1, 4);
+    let strip_privileges = opts.strip_privileges;
     let format = opts.format;
     let dest = dest.clone();
     tokio::task::spawn_blocking(move || match format {
@@ -589,7 +597,12 @@ async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: &Destinatio
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            to_destination(&dest, |w| output::rootfs::write(&layers, w).map(|_| ()))
+            let options = output::rootfs::RootfsOptions {
+                strip_privileges,
+            };
+            to_destination(&dest, |w| {
+                output::rootfs::write_with(&layers, options, w).map(|_| ())
+            })
         }
     })
     .await

@@ -18,6 +18,7 @@ mod formats;
 mod inspect;
 mod proxy;
 mod real_registry;
+mod rootfs_hostile;
 mod shapes;
 mod tls;
 mod windows;
