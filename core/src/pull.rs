@@ -597,9 +597,7 @@ async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: &Destinatio
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let options = output::rootfs::RootfsOptions {
-                strip_privileges,
-            };
+            let options = output::rootfs::RootfsOptions { strip_privileges };
             to_destination(&dest, |w| {
                 output::rootfs::write_with(&layers, options, w).map(|_| ())
             })

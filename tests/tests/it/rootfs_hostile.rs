@@ -216,13 +216,20 @@ fn extract_inside(reader: &Reader, archive: &Path) -> PathBuf {
     let sandbox = fresh_dir("rootfs-sandbox-");
     let root = sandbox.join("a/b/root");
     std::fs::create_dir_all(&root).expect("create root");
-    output_of(reader.command((reader.extract)(archive, &root)), reader.name);
+    output_of(
+        reader.command((reader.extract)(archive, &root)),
+        reader.name,
+    );
     let outside: BTreeSet<String> = walk(&sandbox)
         .into_iter()
         .filter(|p| !p.starts_with("a/b/root/") && p != "a/b/root")
         .collect();
     let expected: BTreeSet<String> = ["a", "a/b"].into_iter().map(String::from).collect();
-    assert_eq!(outside, expected, "{} wrote outside its target", reader.name);
+    assert_eq!(
+        outside, expected,
+        "{} wrote outside its target",
+        reader.name
+    );
     root
 }
 
@@ -262,7 +269,11 @@ fn rootfs_of_hostile_layers_reads_the_same_everywhere_and_extracts_inside() {
     registry.push_image("hostile", "1", &hostile_but_readable_image());
     let dir = fresh_dir("rootfs-hostile-");
     let reference = format!("{}/hostile:1", registry.host());
-    pull(&dir, &["-q", "--format", "rootfs", "-o", "out.tar", &reference]).assert_success();
+    pull(
+        &dir,
+        &["-q", "--format", "rootfs", "-o", "out.tar", &reference],
+    )
+    .assert_success();
     let archive = dir.join("out.tar");
     let bytes = std::fs::read(&archive).expect("read out.tar");
     assert_fresh_headers(&bytes);
@@ -275,7 +286,11 @@ fn rootfs_of_hostile_layers_reads_the_same_everywhere_and_extracts_inside() {
         first.iter().cloned().collect::<BTreeSet<_>>(),
         expected_names()
     );
-    assert_eq!(first.len(), expected_names().len(), "a name twice: {first:?}");
+    assert_eq!(
+        first.len(),
+        expected_names().len(),
+        "a name twice: {first:?}"
+    );
     for reader in &readers[1..] {
         assert_eq!(listed(reader, &archive), first, "{} disagrees", reader.name);
     }
@@ -358,11 +373,16 @@ fn rootfs_refuses_ambiguous_names_and_sparse_entries_before_writing() {
         registry.push_image(repo, "1", &image);
         let dir = fresh_dir("rootfs-refused-");
         let reference = format!("{}/{repo}:1", registry.host());
-        let out = pull(&dir, &["-q", "--format", "rootfs", "-o", "out.tar", &reference]);
+        let out = pull(
+            &dir,
+            &["-q", "--format", "rootfs", "-o", "out.tar", &reference],
+        );
         assert_eq!(out.status.code(), Some(1), "{repo}: {}", out.stderr);
         let last = out.stderr.lines().last().unwrap_or_default();
         assert!(
-            last.starts_with("drag: error: ") && last.contains("layer 2 of 2") && last.contains(reason),
+            last.starts_with("drag: error: ")
+                && last.contains("layer 2 of 2")
+                && last.contains(reason),
             "{repo}: {last}"
         );
         assert_left_nothing(&dir);
@@ -392,8 +412,12 @@ fn huge_long_name_layer(len: u64) -> Layer {
     let pad = (512 - len % 512) % 512;
     write(&vec![0; pad as usize]);
     write(&tail);
-    let diff_id = format!("sha256:{:x}", sha.finalize());
-    let blob = Blob::new(gz.finish().expect("gzip"), "application/vnd.oci.image.layer.v1.tar+gzip");
+    let hex: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let diff_id = format!("sha256:{hex}");
+    let blob = Blob::new(
+        gz.finish().expect("gzip"),
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+    );
     Layer {
         blob,
         diff_id,
@@ -406,7 +430,10 @@ fn huge_long_name_layer(len: u64) -> Layer {
 fn peak_rss(time_output: &str) -> u64 {
     time_output
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
         .and_then(|kb| kb.trim().parse::<u64>().ok())
         .map(|kb| kb * 1024)
         .unwrap_or_else(|| panic!("no peak RSS in:\n{time_output}"))
@@ -453,7 +480,10 @@ fn rootfs_huge_gnu_long_name_fails_fast_in_little_memory() {
     const LEN: u64 = 1536 << 20;
     let registry = FakeRegistry::start();
     let image = ImageBuilder::new().layer(huge_long_name_layer(LEN)).build();
-    assert!(image.layers[0].blob.size() < 16 << 20, "the layer stays small");
+    assert!(
+        image.layers[0].blob.size() < 16 << 20,
+        "the layer stays small"
+    );
     registry.push_image("longname", "1", &image);
     let dir = fresh_dir("rootfs-longname-");
     let reference = format!("{}/longname:1", registry.host());
@@ -461,18 +491,34 @@ fn rootfs_huge_gnu_long_name_fails_fast_in_little_memory() {
     let (out, rss) = pull_measured(
         &time,
         &dir,
-        &["-q", "--no-cache", "--format", "rootfs", "-o", "out.tar", &reference],
+        &[
+            "-q",
+            "--no-cache",
+            "--format",
+            "rootfs",
+            "-o",
+            "out.tar",
+            &reference,
+        ],
     );
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(
-        out.stderr.contains("GNU long name of 1610612736 bytes is over the limit"),
+        out.stderr
+            .contains("GNU long name of 1610612736 bytes is over the limit"),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.len() < 1000, "stderr is {} bytes", out.stderr.len());
+    assert!(
+        out.stderr.len() < 1000,
+        "stderr is {} bytes",
+        out.stderr.len()
+    );
     assert!(rss < 200 << 20, "peak RSS {} MiB", rss >> 20);
-    eprintln!("huge long name: refused in {took:?}, peak RSS {} MiB", rss >> 20);
+    eprintln!(
+        "huge long name: refused in {took:?}, peak RSS {} MiB",
+        rss >> 20
+    );
     assert_left_nothing(&dir);
 }
 
@@ -498,7 +544,9 @@ fn rootfs_of_300_layers_works_under_a_low_open_file_limit() {
         .arg("-c")
         .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
         .arg(drag_bin())
-        .args(["pull", "-q", "--format", "rootfs", "-o", "out.tar", &reference]);
+        .args([
+            "pull", "-q", "--format", "rootfs", "-o", "out.tar", &reference,
+        ]);
     run(command.current_dir(&dir)).assert_success();
     let entries = drag_tests::archive::read_tar(&dir.join("out.tar"));
     assert_eq!(entries.len(), 301);

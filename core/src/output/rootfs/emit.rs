@@ -49,7 +49,10 @@ impl<'a, W: Write> Emitter<'a, W> {
         let stats = self.stats;
         // The end of the archive: two zero blocks.
         self.out.write_all(&[0; 1024]).map_err(write_error)?;
-        let mut out = self.out.into_inner().map_err(|e| write_error(e.into_error()))?;
+        let mut out = self
+            .out
+            .into_inner()
+            .map_err(|e| write_error(e.into_error()))?;
         out.flush().map_err(write_error)?;
         Ok(stats)
     }

@@ -209,7 +209,10 @@ impl LayerReader {
         for (long, key) in [(&long_name, "path"), (&long_link, "linkpath")] {
             if let (Some(long), Some(pax)) = (long, records.get(key)) {
                 if long != pax {
-                    return refuse(pax, format!("two different names: {key} and a GNU long-name record"));
+                    return refuse(
+                        pax,
+                        format!("two different names: {key} and a GNU long-name record"),
+                    );
                 }
             }
         }
@@ -229,7 +232,11 @@ impl LayerReader {
         entry.path = path;
         if is_header_only(entry.typeflag) {
             entry.size = 0;
-        } else if entry.data_pos.checked_add(entry.size).is_none_or(|e| e > self.len) {
+        } else if entry
+            .data_pos
+            .checked_add(entry.size)
+            .is_none_or(|e| e > self.len)
+        {
             return refuse(&entry.path, "entry data runs past the end of the layer");
         }
         Ok(entry)

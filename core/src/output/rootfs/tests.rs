@@ -694,7 +694,10 @@ fn ustar_prefix_is_applied_whatever_the_version_and_never_copied() {
     let (result, out) = raw_rootfs(vec![raw_layer(b, b"root")]);
     result.unwrap();
     let items = listing(&out);
-    assert_eq!(items, [dir("etc/", 0o755), file("etc/passwd", 0o644, b"root")]);
+    assert_eq!(
+        items,
+        [dir("etc/", 0o755), file("etc/passwd", 0o644, b"root")]
+    );
     // Every header drag wrote: plain ustar, no prefix, no GNU time bytes.
     for header in out.chunks(512).take(2) {
         assert_eq!(&header[257..265], b"ustar\x0000");
@@ -728,7 +731,10 @@ fn header_only_types_carry_no_data_whatever_their_size() {
     result.unwrap();
     assert_eq!(
         listing(&out),
-        [file("hidden", 0o644, b"h"), symlink("link", "target").mode(0o644)]
+        [
+            file("hidden", 0o644, b"h"),
+            symlink("link", "target").mode(0o644)
+        ]
     );
 }
 
@@ -772,7 +778,10 @@ fn conflicting_name_records_are_refused() {
         .pax(&[("path", b"etc/passwd".as_slice()), ("path", b"etc/passwd")])
         .file("x", 0o644, b"root");
     let (items, _) = merged(vec![same]);
-    assert_eq!(items, [dir("etc/", 0o755), file("etc/passwd", 0o644, b"root")]);
+    assert_eq!(
+        items,
+        [dir("etc/", 0o755), file("etc/passwd", 0o644, b"root")]
+    );
 }
 
 #[test]
@@ -805,9 +814,7 @@ fn pax_records_outside_the_allow_list_are_dropped() {
 
 #[test]
 fn hard_link_to_a_symlink_is_written_as_a_symlink() {
-    let layer = Layer::new()
-        .symlink("s", "/etc/shadow")
-        .hardlink("h", "s");
+    let layer = Layer::new().symlink("s", "/etc/shadow").hardlink("h", "s");
     let (items, _) = merged(vec![layer]);
     assert_eq!(
         items,
@@ -838,7 +845,10 @@ fn strip_privileges_drops_devices_setid_bits_and_privileged_xattrs() {
             .raw(null.clone(), "dev/null", b"")
             .hardlink("dev/null2", "dev/null")
             .pax(&[
-                ("SCHILY.xattr.security.capability", b"\x01\x00\x00\x02".as_slice()),
+                (
+                    "SCHILY.xattr.security.capability",
+                    b"\x01\x00\x00\x02".as_slice(),
+                ),
                 ("SCHILY.xattr.trusted.x", b"t"),
                 ("SCHILY.xattr.user.keep", b"k"),
             ])
@@ -880,7 +890,9 @@ fn strip_privileges_drops_devices_setid_bits_and_privileged_xattrs() {
     // Without the option, all of it stays.
     let (items, _) = merged(vec![layer()]);
     assert!(items.iter().any(|i| i.path == "dev/null" && i.kind == 'c'));
-    assert!(items.iter().any(|i| i.path == "bin/ping" && i.mode == 0o6755));
+    assert!(items
+        .iter()
+        .any(|i| i.path == "bin/ping" && i.mode == 0o6755));
 }
 
 #[test]

@@ -25,6 +25,8 @@ pub(super) const MAX_NODES: usize = 8_000_000;
 pub(super) const MAX_KEPT_BYTES: usize = 256 << 20;
 
 type Children = BTreeMap<Name, Node>;
+/// Kept PAX records (key, value), in the order the layer had them.
+pub(super) type PaxRecords = Box<[(Box<str>, Name)]>;
 
 pub(super) enum Node {
     /// `meta` is `None` for a directory no layer has an entry for (its children's parent).
@@ -121,7 +123,7 @@ pub(super) struct Meta {
     pub gname: u32,
     pub dev: (u32, u32),
     /// Kept PAX records: precise times and extended attributes.
-    pub extra: Option<Box<[(Box<str>, Name)]>>,
+    pub extra: Option<PaxRecords>,
 }
 
 /// A layer's entries, as read in pass one and applied once the whole layer is read.
