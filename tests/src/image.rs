@@ -5,9 +5,9 @@
 //! attestation manifests, nested indexes. Building them here (instead of
 //! shipping binary fixtures) keeps each test's image next to its assertions.
 //!
-//! The pieces: [`LayerBuilder`] makes layer tars ([`RawTar`] hostile ones, field by field), [`ImageBuilder`] makes a
-//! config plus manifest over layers, [`IndexBuilder`] makes a manifest list /
-//! OCI index over manifests.
+//! The pieces: [`LayerBuilder`] makes layer tars ([`RawTar`] hostile ones,
+//! field by field), [`ImageBuilder`] makes a config plus manifest over layers,
+//! [`IndexBuilder`] makes a manifest list / OCI index over manifests.
 
 mod blob;
 mod index;

@@ -554,3 +554,87 @@ fn rootfs_of_300_layers_works_under_a_low_open_file_limit() {
     assert_eq!(entries["f000"].data, b"0");
     assert_eq!(entries["f299"].data, b"299");
 }
+
+#[test]
+fn rootfs_strip_privileges_drops_devices_setid_bits_and_capabilities() {
+    let image = ImageBuilder::new()
+        .layer(
+            drag_tests::LayerBuilder::new()
+                .dir("dev", 0o755)
+                .char_device("dev/null", 1, 3)
+                .fifo("dev/fifo")
+                .dir("bin", 0o755)
+                .file("bin/su", "su", 0o4755)
+                .file("bin/newgrp", "newgrp", 0o2755)
+                .dir("srv", 0o2775)
+                .build(Compression::Gzip),
+        )
+        .layer(layer(
+            RawTar::new()
+                .pax(&[
+                    ("SCHILY.xattr.security.capability", b"\x01\x00\x00\x02"),
+                    ("SCHILY.xattr.user.note", b"kept"),
+                ])
+                .entry(RawHeader::ustar("bin/ping", b'0').mode(0o755), "ping"),
+        ))
+        .build();
+    let registry = FakeRegistry::start();
+    registry.push_image("priv", "1", &image);
+    let dir = fresh_dir("rootfs-strip-");
+    let reference = format!("{}/priv:1", registry.host());
+    let args = |extra: &[&'static str]| {
+        let mut a = vec!["-q", "--format", "rootfs", "-o", "out.tar"];
+        a.extend_from_slice(extra);
+        a
+    };
+
+    let mut strip = args(&["--strip-privileges"]);
+    strip.push(&reference);
+    pull(&dir, &strip).assert_success();
+    let bytes = std::fs::read(dir.join("out.tar")).expect("read out.tar");
+    let entries = drag_tests::archive::read_tar_bytes(&bytes);
+    assert!(!entries.contains_key("dev/null"), "{:?}", entries.keys());
+    assert_eq!(entries["dev/fifo"].kind, tar::EntryType::Fifo);
+    assert_eq!(entries["bin/su"].mode, 0o755);
+    assert_eq!(entries["bin/newgrp"].mode, 0o755);
+    assert_eq!(entries["srv/"].mode, 0o2775, "directories keep setgid");
+    assert_eq!(xattrs(&bytes, "bin/ping"), ["SCHILY.xattr.user.note"]);
+
+    let mut keep = args(&[]);
+    keep.push(&reference);
+    pull(&dir, &keep).assert_success();
+    let bytes = std::fs::read(dir.join("out.tar")).expect("read out.tar");
+    let entries = drag_tests::archive::read_tar_bytes(&bytes);
+    assert_eq!(entries["dev/null"].kind, tar::EntryType::Char);
+    assert_eq!(entries["bin/su"].mode, 0o4755);
+    assert_eq!(
+        xattrs(&bytes, "bin/ping"),
+        ["SCHILY.xattr.security.capability", "SCHILY.xattr.user.note"]
+    );
+
+    let out = pull(&dir, &["--strip-privileges", "-o", "x.tar", &reference]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--strip-privileges applies to --format rootfs only"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The PAX record keys of entry `path` in a tar.
+fn xattrs(archive: &[u8], path: &str) -> Vec<String> {
+    let mut tar = tar::Archive::new(archive);
+    for entry in tar.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        if entry.path_bytes().as_ref() == path.as_bytes() {
+            return match entry.pax_extensions().expect("pax") {
+                Some(records) => records
+                    .map(|r| r.expect("record").key().expect("key").to_owned())
+                    .collect(),
+                None => Vec::new(),
+            };
+        }
+    }
+    panic!("{path} not in the archive");
+}

@@ -910,3 +910,38 @@ fn more_layers_than_open_files_are_read_one_at_a_time() {
     assert_eq!(items[39], file("f39", 0o644, b"39"));
     assert_eq!(items[40], file("shared", 0o644, b"top 39"));
 }
+
+#[test]
+fn refusal_messages_show_at_most_200_characters_of_a_name() {
+    let name = format!("../{}", "x".repeat(3000));
+    let layer = Layer::new()
+        .pax(&[("path", name.as_bytes())])
+        .file("x", 0o644, b"x");
+    let msg = refusal(vec![layer]);
+    assert!(msg.len() < 400, "{} bytes: {msg}", msg.len());
+    assert!(msg.contains("... (3003 bytes)"), "{msg}");
+}
+
+#[test]
+fn base_256_numbers_are_read_and_large_ids_go_out_as_pax() {
+    let mut b = header_block(b"big", b'0', 1);
+    b[257..263].copy_from_slice(b"ustar\0");
+    b[263..265].copy_from_slice(b"00");
+    // uid 2^33 in GNU's base-256: marker bit, then big-endian bytes.
+    let mut uid = [0u8; 8];
+    uid[0] = 0x80;
+    uid[3] = 0x02;
+    b[108..116].copy_from_slice(&uid);
+    let (result, out) = raw_rootfs(vec![raw_layer(b, b"x")]);
+    result.unwrap();
+    let mut archive = tar::Archive::new(&out[..]);
+    let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
+    let records: Vec<(String, Vec<u8>)> = entry
+        .pax_extensions()
+        .unwrap()
+        .unwrap()
+        .map(|r| r.unwrap())
+        .map(|r| (r.key().unwrap().to_owned(), r.value_bytes().to_vec()))
+        .collect();
+    assert_eq!(records, [("uid".to_owned(), b"8589934592".to_vec())]);
+}
