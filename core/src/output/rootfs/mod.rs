@@ -11,10 +11,10 @@
 //! output.
 //!
 //! Nothing touches the disk and file contents are never held in memory. Pass one
-//! ([`reader`], [`tree`]) reads only the headers of every layer, one layer file open at a
+//! (`reader`, `tree`) reads only the headers of every layer, one layer file open at a
 //! time, seeking over the data, and builds the final tree, each path pointing at the layer
-//! entry that provides it. Pass two ([`emit`]) walks the tree, writing for each entry a
-//! header built afresh ([`header`]) and streaming its data straight from the layer file.
+//! entry that provides it. Pass two (`emit`) walks the tree, writing for each entry a
+//! header built afresh (`header`) and streaming its data straight from the layer file.
 //! `out` is written strictly in order, so it may be standard output. Every refusal (a path
 //! escaping the root, a bad hard link, an oversized or ambiguous header) happens in pass
 //! one, before the first byte is written.

@@ -12,7 +12,7 @@
 //! - A name or attribute given twice for one entry (two `path` records, a PAX `path` and a
 //!   GNU long name that differ, two long-name records...) is refused unless every copy says
 //!   the same: readers disagree on which copy wins.
-//! - PAX records are allow-listed (see [`pax`](super::pax)); the rest are dropped.
+//! - PAX records are allow-listed (see the `pax` module); the rest are dropped.
 //! - GNU sparse entries (type `S`, or `GNU.sparse.*` PAX records) are refused: no image
 //!   builder writes them, readers differ on them, and expanding one lets a small layer demand
 //!   an unbounded output.
