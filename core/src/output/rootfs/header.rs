@@ -11,6 +11,9 @@
 //! - ids, sizes and times too large for their octal field, owner names over 31 bytes;
 //! - the kept precise times and extended attributes.
 //!
+//! Names that are not UTF-8 get `hdrcharset=BINARY`, as GNU tar writes them, so readers take
+//! the bytes as they are.
+//!
 //! A PAX header is named like GNU tar's, `./PaxHeaders/NAME`: busybox reads a nameless
 //! header as the end of the archive.
 
@@ -46,6 +49,19 @@ pub(super) const MAX_DEV: u64 = MAX_ID;
 /// Writes `h`'s header (and PAX header, when needed) to `out`.
 pub(super) fn write(out: &mut impl Write, h: &Fresh<'_>) -> io::Result<()> {
     let mut records = Vec::new();
+    // PAX names are UTF-8 unless the header says they are raw bytes, as GNU tar writes it.
+    let long_names = [
+        (h.path, h.path.len() > NAME_LEN),
+        (h.link, h.link.len() > NAME_LEN),
+        (h.uname, h.uname.len() > 31),
+        (h.gname, h.gname.len() > 31),
+    ];
+    if long_names
+        .iter()
+        .any(|(name, long)| *long && std::str::from_utf8(name).is_err())
+    {
+        push_record(&mut records, "hdrcharset", b"BINARY");
+    }
     if h.path.len() > NAME_LEN {
         push_record(&mut records, "path", h.path);
     }
@@ -229,5 +245,19 @@ mod tests {
             ["path", "linkpath", "uid", "mtime", "SCHILY.xattr.user.x"]
         );
         assert_eq!(entry.header().uid().unwrap(), 1 << 40);
+    }
+
+    #[test]
+    fn long_names_that_are_not_utf8_are_marked_binary() {
+        let path = [vec![0xff; 120], b"/f".to_vec()].concat();
+        let out = written(&fresh(&path, b""));
+        let records = &out[512..];
+        assert!(
+            records.starts_with(b"21 hdrcharset=BINARY\n"),
+            "{records:?}"
+        );
+        let utf8 = format!("{}/f", "\u{e9}".repeat(60));
+        let out = written(&fresh(utf8.as_bytes(), b""));
+        assert!(!out.windows(10).any(|w| w == b"hdrcharset"));
     }
 }
