@@ -123,6 +123,13 @@ pub struct PullArgs {
     #[arg(long)]
     pub oci_media_types: bool,
 
+    /// With --format rootfs: leave out what only privilege creates or what grants it, for
+    /// extracting as an ordinary user: device nodes, setuid/setgid bits (directories keep
+    /// setgid), and security.* / trusted.* extended attributes (file capabilities, SELinux
+    /// labels). FIFOs, owners and user.* attributes stay.
+    #[arg(long)]
+    pub strip_privileges: bool,
+
     /// Output path, or `-` for standard output (default: <repository>_<tag>.tar; a
     /// directory <repository>_<tag> for --format oci).
     #[arg(short, long, value_name = "PATH")]

@@ -94,6 +94,9 @@ pub struct PullOptions {
     pub skip_foreign: bool,
     /// `--format oci`: rewrite Docker-typed manifests with OCI media types.
     pub oci_media_types: bool,
+    /// `--format rootfs`: leave out device nodes, setuid/setgid bits and privileged xattrs
+    /// (see [`output::rootfs::RootfsOptions::strip_privileges`]).
+    pub strip_privileges: bool,
     /// None picks a name from the image (`library_alpine_3.9.tar`).
     pub output: Option<Destination>,
     /// Parallel blob downloads.
@@ -113,6 +116,7 @@ impl PullOptions {
             all_platforms: false,
             skip_foreign: false,
             oci_media_types: false,
+            strip_privileges: false,
             output: None,
             jobs: 4,
             cache: Cache::default(),
@@ -213,6 +217,9 @@ fn validate(opts: &PullOptions) -> Result<()> {
     }
     if opts.format == Format::Rootfs && opts.images.len() > 1 {
         return usage("--format rootfs takes one image");
+    }
+    if opts.strip_privileges && opts.format != Format::Rootfs {
+        return usage("--strip-privileges applies to --format rootfs only");
     }
     if opts.decompress && opts.format != Format::Docker {
         return usage("--decompress applies to --format docker only");
@@ -583,6 +590,7 @@ async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: Place) -> R
         oci_media_types: opts.oci_media_types,
     };
     let jobs = opts.jobs.clamp(1, 4);
+    let strip_privileges = opts.strip_privileges;
     let format = opts.format;
     tokio::task::spawn_blocking(move || match format {
         Format::Oci => match &dest {
@@ -622,7 +630,10 @@ async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: Place) -> R
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            to_destination(&dest, |w| output::rootfs::write(&layers, w).map(|_| ()))
+            let options = output::rootfs::RootfsOptions { strip_privileges };
+            to_destination(&dest, |w| {
+                output::rootfs::write_with(&layers, options, w).map(|_| ())
+            })
         }
     })
     .await

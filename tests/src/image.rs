@@ -5,20 +5,22 @@
 //! attestation manifests, nested indexes. Building them here (instead of
 //! shipping binary fixtures) keeps each test's image next to its assertions.
 //!
-//! The pieces: [`LayerBuilder`] makes layer tars, [`ImageBuilder`] makes a
-//! config plus manifest over layers, [`IndexBuilder`] makes a manifest list /
-//! OCI index over manifests.
+//! The pieces: [`LayerBuilder`] makes layer tars ([`RawTar`] hostile ones,
+//! field by field), [`ImageBuilder`] makes a config plus manifest over layers,
+//! [`IndexBuilder`] makes a manifest list / OCI index over manifests.
 
 mod blob;
 mod index;
 mod layer;
 pub mod media_types;
+mod raw_tar;
 
 use std::collections::BTreeMap;
 
 pub use blob::Blob;
 pub use index::IndexBuilder;
 pub use layer::{Compression, Layer, LayerBuilder, DEFAULT_MTIME};
+pub use raw_tar::{pax_record, RawHeader, RawTar};
 
 /// The fixed `created` time of configs and history entries unless set.
 pub const DEFAULT_CREATED: &str = "2023-11-14T22:13:20Z";

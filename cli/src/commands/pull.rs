@@ -53,6 +53,7 @@ fn options(args: &PullArgs) -> Result<PullOptions, Error> {
     opts.all_platforms = args.all_platforms;
     opts.skip_foreign = args.skip_foreign;
     opts.oci_media_types = args.oci_media_types;
+    opts.strip_privileges = args.strip_privileges;
     opts.output = args.output.as_deref().map(|p| {
         if p == Path::new("-") {
             Destination::Stdout

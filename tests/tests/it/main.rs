@@ -20,6 +20,7 @@ mod inspect;
 mod output_places;
 mod proxy;
 mod real_registry;
+mod rootfs_hostile;
 mod shapes;
 mod tls;
 mod windows;

@@ -1,0 +1,640 @@
+//! `--format rootfs` against hostile layers: the output must read the same in GNU tar,
+//! busybox tar and Python's `tarfile`, and extracting it with any of them must write nothing
+//! outside the target directory. Oversized metadata must fail fast in little memory, and
+//! images with many layers must not need many open files.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use drag_tests::archive::assert_left_nothing;
+use drag_tests::drag_cli::{drag_bin, fresh_dir};
+use drag_tests::image::{RawHeader, RawTar};
+use drag_tests::{
+    drag, require_tool, run, Blob, Compression, DragOutput, FakeRegistry, ImageBuilder, Layer,
+};
+
+fn pull(dir: &Path, args: &[&str]) -> DragOutput {
+    run(drag().current_dir(dir).arg("pull").args(args))
+}
+
+fn layer(tar: RawTar) -> Layer {
+    Layer::from_tar(tar.finish(), Compression::Gzip)
+}
+
+/// A path component long enough to need a long-name record, short enough for NAME_MAX.
+fn long_component() -> String {
+    "a".repeat(230)
+}
+
+fn long_file() -> String {
+    format!("long/{}/file", long_component())
+}
+
+fn long_target() -> String {
+    format!("/{}", "t".repeat(200))
+}
+
+/// Every trick the layers below play is one that made an earlier drag write a rootfs that
+/// readers disagreed on, or that extracted outside its directory.
+fn hostile_but_readable_image() -> drag_tests::Image {
+    let first = RawTar::new()
+        .entry(RawHeader::ustar("etc/", b'5').mode(0o755), "")
+        .file("etc/passwd", "root:x:0:0:first\n")
+        // `ustar\0` with version `\0\0`: the tar crate ignores the prefix, everyone else
+        // (and drag now) applies it.
+        .entry(
+            RawHeader::ustar("group", b'0')
+                .poke(263, b"\0\0")
+                .prefix("etc"),
+            "root:x:0:\n",
+        )
+        // GNU times where a ustar prefix would be: Python reads them as one if copied.
+        .entry(
+            RawHeader::gnu("gnu-file", b'0')
+                .poke(345, b"../../../../")
+                .poke(357, b"tmp/pwned00\0"),
+            "gnu\n",
+        )
+        .entry(RawHeader::ustar("rootlink", b'2').link("/").mode(0o777), "")
+        // The same path twice, saying the same thing, plus records drag drops.
+        .pax(&[
+            ("path", b"pax-file"),
+            ("path", b"pax-file"),
+            ("comment", b"dropped"),
+            ("SCHILY.dev", b"99"),
+            ("mtime", b"1700000000.5"),
+            ("SCHILY.xattr.user.kept", b"yes"),
+        ])
+        .file("placeholder", "pax\n")
+        .gnu_long_name(long_file())
+        .entry(RawHeader::gnu(long_file(), b'0'), "long\n")
+        .gnu_long_link(long_target())
+        .entry(
+            RawHeader::gnu("long-link", b'2')
+                .link(long_target())
+                .mode(0o777),
+            "",
+        )
+        .gnu_long_link(long_file())
+        .entry(RawHeader::gnu("long-hard", b'1').link(long_file()), "");
+    let second = RawTar::new()
+        // A second etc/passwd, spelled through the prefix: the one etc/passwd is this one.
+        .entry(
+            RawHeader::ustar("passwd", b'0')
+                .poke(263, b"\0\0")
+                .prefix("etc"),
+            "root:x:0:0:second\n",
+        )
+        // Through `rootlink -> /`: lands at tmp/escape inside the root.
+        .file("rootlink/tmp/escape", "inside\n");
+    ImageBuilder::new()
+        .layer(layer(first))
+        .layer(layer(second))
+        .build()
+}
+
+fn expected_names() -> BTreeSet<String> {
+    let long_dir = format!("long/{}", long_component());
+    [
+        "etc",
+        "etc/group",
+        "etc/passwd",
+        "gnu-file",
+        "long",
+        &long_dir,
+        &long_file(),
+        "long-hard",
+        "long-link",
+        "pax-file",
+        "rootlink",
+        "tmp",
+        "tmp/escape",
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .collect()
+}
+
+/// A tar reader: how to list an archive and how to extract it.
+struct Reader {
+    name: &'static str,
+    program: PathBuf,
+    list: fn(&Path) -> Vec<OsString>,
+    extract: fn(&Path, &Path) -> Vec<OsString>,
+}
+
+impl Reader {
+    fn command(&self, args: Vec<OsString>) -> Command {
+        let mut c = Command::new(&self.program);
+        c.args(args);
+        c
+    }
+}
+
+const PYTHON_LIST: &str =
+    "import tarfile,sys\nfor n in tarfile.open(sys.argv[1]).getnames(): print(n)";
+/// No filter: `fully_trusted` where Python has filters, the plain call where it has not.
+const PYTHON_EXTRACT: &str = "import tarfile,sys\nt=tarfile.open(sys.argv[1])\nkw={'filter':'fully_trusted'} if hasattr(tarfile,'fully_trusted_filter') else {}\nt.extractall(sys.argv[2],**kw)";
+
+fn os(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
+    args.iter().map(|a| a.as_ref().to_owned()).collect()
+}
+
+/// GNU tar, busybox tar and Python's tarfile, or None (after a printed skip) if one is missing.
+fn readers() -> Option<Vec<Reader>> {
+    Some(vec![
+        Reader {
+            name: "GNU tar",
+            program: require_tool("tar")?,
+            list: |a| os(&[&"-tf", &a]),
+            extract: |a, to| os(&[&"-xf", &a, &"-C", &to]),
+        },
+        Reader {
+            name: "busybox tar",
+            program: require_tool("busybox")?,
+            list: |a| os(&[&"tar", &"-tf", &a]),
+            extract: |a, to| os(&[&"tar", &"-xf", &a, &"-C", &to]),
+        },
+        Reader {
+            name: "Python tarfile",
+            program: require_tool("python3")?,
+            list: |a| os(&[&"-c", &PYTHON_LIST, &a]),
+            extract: |a, to| os(&[&"-c", &PYTHON_EXTRACT, &a, &to]),
+        },
+    ])
+}
+
+fn output_of(mut command: Command, what: &str) -> String {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: could not run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Names as listed, in order, without the trailing `/` of directories.
+fn listed(reader: &Reader, archive: &Path) -> Vec<String> {
+    output_of(reader.command((reader.list)(archive)), reader.name)
+        .lines()
+        .map(|l| l.trim_end_matches('/').to_string())
+        .collect()
+}
+
+/// Every path under `dir`, relative, not following symlinks.
+fn walk(dir: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let e = e.expect("dir entry");
+            let path = e.path();
+            out.insert(
+                path.strip_prefix(dir)
+                    .expect("under dir")
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+            if e.file_type().expect("file type").is_dir() {
+                pending.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Extracts with `reader` into `sandbox/a/b/root` and checks nothing landed beside it.
+fn extract_inside(reader: &Reader, archive: &Path) -> PathBuf {
+    let sandbox = fresh_dir("rootfs-sandbox-");
+    let root = sandbox.join("a/b/root");
+    std::fs::create_dir_all(&root).expect("create root");
+    output_of(
+        reader.command((reader.extract)(archive, &root)),
+        reader.name,
+    );
+    let outside: BTreeSet<String> = walk(&sandbox)
+        .into_iter()
+        .filter(|p| !p.starts_with("a/b/root/") && p != "a/b/root")
+        .collect();
+    let expected: BTreeSet<String> = ["a", "a/b"].into_iter().map(String::from).collect();
+    assert_eq!(
+        outside, expected,
+        "{} wrote outside its target",
+        reader.name
+    );
+    root
+}
+
+/// Every header drag wrote is plain ustar: version `00`, no prefix, nothing in the GNU time
+/// bytes, and PAX headers named and holding only allow-listed records.
+fn assert_fresh_headers(archive: &[u8]) {
+    let mut tar = tar::Archive::new(archive);
+    for entry in tar.entries().expect("entries").raw(true) {
+        let mut entry = entry.expect("entry");
+        let bytes = entry.header().as_bytes().to_vec();
+        assert_eq!(&bytes[257..265], b"ustar\x0000", "{:?}", &bytes[..100]);
+        assert!(bytes[345..500].iter().all(|&b| b == 0), "prefix bytes set");
+        if bytes[156] == b'x' {
+            assert!(bytes.starts_with(b"./PaxHeaders/"), "{:?}", &bytes[..100]);
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).expect("pax data");
+            let text = String::from_utf8_lossy(&data).into_owned();
+            for record in text.lines() {
+                let key = record
+                    .split_once(' ')
+                    .and_then(|(_, kv)| kv.split_once('='))
+                    .map(|(k, _)| k)
+                    .unwrap_or_else(|| panic!("malformed record {record:?}"));
+                let allowed = ["path", "linkpath", "mtime", "atime", "ctime", "uid", "gid"]
+                    .contains(&key)
+                    || key.starts_with("SCHILY.xattr.")
+                    || key.starts_with("LIBARCHIVE.xattr.");
+                assert!(allowed, "record {key} passed through");
+            }
+        }
+    }
+}
+
+#[test]
+fn rootfs_of_hostile_layers_reads_the_same_everywhere_and_extracts_inside() {
+    let registry = FakeRegistry::start();
+    registry.push_image("hostile", "1", &hostile_but_readable_image());
+    let dir = fresh_dir("rootfs-hostile-");
+    let reference = format!("{}/hostile:1", registry.host());
+    pull(
+        &dir,
+        &["-q", "--format", "rootfs", "-o", "out.tar", &reference],
+    )
+    .assert_success();
+    let archive = dir.join("out.tar");
+    let bytes = std::fs::read(&archive).expect("read out.tar");
+    assert_fresh_headers(&bytes);
+
+    let Some(readers) = readers() else {
+        return;
+    };
+    let first = listed(&readers[0], &archive);
+    assert_eq!(
+        first.iter().cloned().collect::<BTreeSet<_>>(),
+        expected_names()
+    );
+    assert_eq!(
+        first.len(),
+        expected_names().len(),
+        "a name twice: {first:?}"
+    );
+    for reader in &readers[1..] {
+        assert_eq!(listed(reader, &archive), first, "{} disagrees", reader.name);
+    }
+    let verbose = output_of(readers[0].command(os(&[&"-tvf", &archive])), "tar -tv");
+    assert!(
+        verbose.lines().any(|l| l.ends_with(" rootlink -> /")),
+        "{verbose}"
+    );
+
+    for reader in &readers {
+        let root = extract_inside(reader, &archive);
+        let read = |p: &str| {
+            std::fs::read_to_string(root.join(p))
+                .unwrap_or_else(|e| panic!("{}: {p}: {e}", reader.name))
+        };
+        assert_eq!(read("etc/passwd"), "root:x:0:0:second\n", "{}", reader.name);
+        assert_eq!(read("etc/group"), "root:x:0:\n");
+        assert_eq!(read("gnu-file"), "gnu\n");
+        assert_eq!(read("pax-file"), "pax\n");
+        assert_eq!(read("tmp/escape"), "inside\n");
+        assert_eq!(read(&long_file()), "long\n");
+        assert_eq!(
+            std::fs::read_link(root.join("rootlink")).expect("rootlink"),
+            PathBuf::from("/")
+        );
+        assert_eq!(
+            std::fs::read_link(root.join("long-link")).expect("long-link"),
+            PathBuf::from(long_target())
+        );
+        let ino = |p: &str| std::fs::symlink_metadata(root.join(p)).expect(p).ino();
+        assert_eq!(ino("long-hard"), ino(&long_file()), "{}", reader.name);
+    }
+}
+
+/// A layer whose one entry is preceded by `records` in a PAX header.
+fn refused_cases() -> Vec<(&'static str, RawTar, &'static str)> {
+    vec![
+        (
+            "duplicate-pax-path",
+            RawTar::new()
+                .pax(&[("path", b"etc/passwd"), ("path", b"etc/shadow")])
+                .file("x", "x"),
+            "two different \"path\" records",
+        ),
+        (
+            "pax-path-against-gnu-long-name",
+            RawTar::new()
+                .pax(&[("path", b"etc/passwd")])
+                .gnu_long_name(long_file())
+                .file("x", "x"),
+            "two different",
+        ),
+        (
+            "gnu-sparse-name",
+            RawTar::new()
+                .pax(&[
+                    ("GNU.sparse.name", b"../../etc/passwd"),
+                    ("GNU.sparse.major", b"1"),
+                    ("GNU.sparse.minor", b"0"),
+                ])
+                .file("GNUSparseFile.0/x", "x"),
+            "GNU sparse entries are not supported",
+        ),
+        (
+            "old-gnu-sparse",
+            RawTar::new().entry(RawHeader::gnu("sparse", b'S'), "x"),
+            "GNU sparse entries are not supported",
+        ),
+    ]
+}
+
+#[test]
+fn rootfs_refuses_ambiguous_names_and_sparse_entries_before_writing() {
+    let registry = FakeRegistry::start();
+    for (repo, tar, reason) in refused_cases() {
+        let image = ImageBuilder::new()
+            .layer(layer(RawTar::new().file("fine", "fine")))
+            .layer(layer(tar))
+            .build();
+        registry.push_image(repo, "1", &image);
+        let dir = fresh_dir("rootfs-refused-");
+        let reference = format!("{}/{repo}:1", registry.host());
+        let out = pull(
+            &dir,
+            &["-q", "--format", "rootfs", "-o", "out.tar", &reference],
+        );
+        assert_eq!(out.status.code(), Some(1), "{repo}: {}", out.stderr);
+        let last = out.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("drag: error: ")
+                && last.contains("layer 2 of 2")
+                && last.contains(reason),
+            "{repo}: {last}"
+        );
+        assert_left_nothing(&dir);
+    }
+}
+
+/// `len` bytes of `byte`, gzipped in one pass without holding them, with the sha256 of the
+/// uncompressed stream.
+fn huge_long_name_layer(len: u64) -> Layer {
+    use sha2::Digest;
+    let header = RawHeader::gnu("././@LongLink", b'L').size(len).bytes(len);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut sha = sha2::Sha256::new();
+    let mut write = |bytes: &[u8]| {
+        gz.write_all(bytes).expect("gzip");
+        sha.update(bytes);
+    };
+    write(&header);
+    let chunk = vec![b'n'; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        write(&chunk[..n]);
+        left -= n as u64;
+    }
+    let tail = RawTar::new().file("after", "x").finish();
+    let pad = (512 - len % 512) % 512;
+    write(&vec![0; pad as usize]);
+    write(&tail);
+    let hex: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let diff_id = format!("sha256:{hex}");
+    let blob = Blob::new(
+        gz.finish().expect("gzip"),
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+    );
+    Layer {
+        blob,
+        diff_id,
+        uncompressed: Vec::new(),
+        compression: Some(Compression::Gzip),
+    }
+}
+
+/// The peak resident set size `/usr/bin/time -v` reported, in bytes.
+fn peak_rss(time_output: &str) -> u64 {
+    time_output
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .and_then(|kb| kb.trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or_else(|| panic!("no peak RSS in:\n{time_output}"))
+}
+
+/// `program ARGS` with the environment [`drag`] sets up (fresh cache, no logins, no proxy).
+fn like_drag(program: &Path) -> Command {
+    let template = drag();
+    let mut command = Command::new(program);
+    for (key, value) in template.get_envs() {
+        match value {
+            Some(v) => command.env(key, v),
+            None => command.env_remove(key),
+        };
+    }
+    command.stdin(std::process::Stdio::null());
+    command
+}
+
+/// `drag pull ARGS` run under `/usr/bin/time -v`; returns drag's own stderr and the peak RSS.
+fn pull_measured(time: &Path, dir: &Path, args: &[&str]) -> (DragOutput, u64) {
+    let mut command = like_drag(time);
+    command.arg("-v").arg(drag_bin()).arg("pull").args(args);
+    let out = run(command.current_dir(dir));
+    let (drag_err, time_err) = out
+        .stderr
+        .split_once("\tCommand being timed:")
+        .unwrap_or_else(|| panic!("no /usr/bin/time report:\n{}", out.stderr));
+    let rss = peak_rss(time_err);
+    (
+        DragOutput {
+            stderr: drag_err.to_string(),
+            ..out
+        },
+        rss,
+    )
+}
+
+#[test]
+fn rootfs_huge_gnu_long_name_fails_fast_in_little_memory() {
+    let Some(time) = require_tool("time") else {
+        return;
+    };
+    const LEN: u64 = 1536 << 20;
+    let registry = FakeRegistry::start();
+    let image = ImageBuilder::new().layer(huge_long_name_layer(LEN)).build();
+    assert!(
+        image.layers[0].blob.size() < 16 << 20,
+        "the layer stays small"
+    );
+    registry.push_image("longname", "1", &image);
+    let dir = fresh_dir("rootfs-longname-");
+    let reference = format!("{}/longname:1", registry.host());
+    let started = std::time::Instant::now();
+    let (out, rss) = pull_measured(
+        &time,
+        &dir,
+        &[
+            "-q",
+            "--no-cache",
+            "--format",
+            "rootfs",
+            "-o",
+            "out.tar",
+            &reference,
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("GNU long name of 1610612736 bytes is over the limit"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.len() < 1000,
+        "stderr is {} bytes",
+        out.stderr.len()
+    );
+    assert!(rss < 200 << 20, "peak RSS {} MiB", rss >> 20);
+    eprintln!(
+        "huge long name: refused in {took:?}, peak RSS {} MiB",
+        rss >> 20
+    );
+    assert_left_nothing(&dir);
+}
+
+#[test]
+fn rootfs_of_300_layers_works_under_a_low_open_file_limit() {
+    let Some(sh) = require_tool("sh") else {
+        return;
+    };
+    let mut builder = ImageBuilder::new();
+    for i in 0..300 {
+        builder = builder.layer(layer(
+            RawTar::new()
+                .file(format!("f{i:03}"), format!("{i}"))
+                .file("top", format!("layer {i}")),
+        ));
+    }
+    let registry = FakeRegistry::start();
+    registry.push_image("many", "1", &builder.build());
+    let dir = fresh_dir("rootfs-many-");
+    let reference = format!("{}/many:1", registry.host());
+    let mut command = like_drag(&sh);
+    command
+        .arg("-c")
+        .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
+        .arg(drag_bin())
+        .args([
+            "pull", "-q", "--format", "rootfs", "-o", "out.tar", &reference,
+        ]);
+    run(command.current_dir(&dir)).assert_success();
+    let entries = drag_tests::archive::read_tar(&dir.join("out.tar"));
+    assert_eq!(entries.len(), 301);
+    assert_eq!(entries["top"].data, b"layer 299");
+    assert_eq!(entries["f000"].data, b"0");
+    assert_eq!(entries["f299"].data, b"299");
+}
+
+#[test]
+fn rootfs_strip_privileges_drops_devices_setid_bits_and_capabilities() {
+    let image = ImageBuilder::new()
+        .layer(
+            drag_tests::LayerBuilder::new()
+                .dir("dev", 0o755)
+                .char_device("dev/null", 1, 3)
+                .fifo("dev/fifo")
+                .dir("bin", 0o755)
+                .file("bin/su", "su", 0o4755)
+                .file("bin/newgrp", "newgrp", 0o2755)
+                .dir("srv", 0o2775)
+                .build(Compression::Gzip),
+        )
+        .layer(layer(
+            RawTar::new()
+                .pax(&[
+                    ("SCHILY.xattr.security.capability", b"\x01\x00\x00\x02"),
+                    ("SCHILY.xattr.user.note", b"kept"),
+                ])
+                .entry(RawHeader::ustar("bin/ping", b'0').mode(0o755), "ping"),
+        ))
+        .build();
+    let registry = FakeRegistry::start();
+    registry.push_image("priv", "1", &image);
+    let dir = fresh_dir("rootfs-strip-");
+    let reference = format!("{}/priv:1", registry.host());
+    let args = |extra: &[&'static str]| {
+        let mut a = vec!["-q", "--format", "rootfs", "-o", "out.tar"];
+        a.extend_from_slice(extra);
+        a
+    };
+
+    let mut strip = args(&["--strip-privileges"]);
+    strip.push(&reference);
+    pull(&dir, &strip).assert_success();
+    let bytes = std::fs::read(dir.join("out.tar")).expect("read out.tar");
+    let entries = drag_tests::archive::read_tar_bytes(&bytes);
+    assert!(!entries.contains_key("dev/null"), "{:?}", entries.keys());
+    assert_eq!(entries["dev/fifo"].kind, tar::EntryType::Fifo);
+    assert_eq!(entries["bin/su"].mode, 0o755);
+    assert_eq!(entries["bin/newgrp"].mode, 0o755);
+    assert_eq!(entries["srv/"].mode, 0o2775, "directories keep setgid");
+    assert_eq!(xattrs(&bytes, "bin/ping"), ["SCHILY.xattr.user.note"]);
+
+    let mut keep = args(&[]);
+    keep.push(&reference);
+    pull(&dir, &keep).assert_success();
+    let bytes = std::fs::read(dir.join("out.tar")).expect("read out.tar");
+    let entries = drag_tests::archive::read_tar_bytes(&bytes);
+    assert_eq!(entries["dev/null"].kind, tar::EntryType::Char);
+    assert_eq!(entries["bin/su"].mode, 0o4755);
+    assert_eq!(
+        xattrs(&bytes, "bin/ping"),
+        ["SCHILY.xattr.security.capability", "SCHILY.xattr.user.note"]
+    );
+
+    let out = pull(&dir, &["--strip-privileges", "-o", "x.tar", &reference]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--strip-privileges applies to --format rootfs only"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The PAX record keys of entry `path` in a tar.
+fn xattrs(archive: &[u8], path: &str) -> Vec<String> {
+    let mut tar = tar::Archive::new(archive);
+    for entry in tar.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        if entry.path_bytes().as_ref() == path.as_bytes() {
+            return match entry.pax_extensions().expect("pax") {
+                Some(records) => records
+                    .map(|r| r.expect("record").key().expect("key").to_owned())
+                    .collect(),
+                None => Vec::new(),
+            };
+        }
+    }
+    panic!("{path} not in the archive");
+}
