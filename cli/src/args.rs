@@ -72,6 +72,25 @@ pub struct RegistryArgs {
     /// How often to retry a failing request.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retries: u32,
+
+    /// Seconds to wait for a response's headers, connecting included, before the request
+    /// counts as failed (and is retried).
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub header_timeout: u64,
+
+    /// Seconds a response body may stay silent: a blob download is then resumed, any other
+    /// body fails.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub read_timeout: u64,
+
+    /// The slowest a body may be, in bytes per second averaged over --low-speed-time: slower
+    /// is a stall, as with --read-timeout (0: no limit).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    pub low_speed_limit: u64,
+
+    /// Seconds over which --low-speed-limit is averaged.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub low_speed_time: u64,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,10 +151,6 @@ pub struct PullArgs {
     /// Do not use or fill the blob cache.
     #[arg(long)]
     pub no_cache: bool,
-
-    /// Seconds a blob download may stay silent before it is dropped and resumed.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    pub read_timeout: u64,
 
     /// No progress output.
     #[arg(short, long)]

@@ -15,6 +15,7 @@ mod credentials;
 mod dockerhub;
 mod faults;
 mod formats;
+mod hostile;
 mod inspect;
 mod proxy;
 mod real_registry;
