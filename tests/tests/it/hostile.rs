@@ -22,6 +22,14 @@ use drag_tests::{
 /// Longer than any of these runs should take, short of the hangs they guard against.
 const BOUND: Duration = Duration::from_secs(60);
 
+/// Runs a `drag` command (made beforehand, so building drag is not timed): its output and
+/// how long it took.
+fn timed(cmd: &mut Command) -> (DragOutput, Duration) {
+    let started = Instant::now();
+    let out = run_with_timeout(cmd, BOUND);
+    (out, started.elapsed())
+}
+
 fn response(status: StatusCode, body: impl Into<Body>, headers: &[(&str, String)]) -> Response {
     let mut r = Response::new(body.into());
     *r.status_mut() = status;
@@ -68,16 +76,14 @@ fn endless_tags(per_page: usize, padding: usize, same_url: bool) -> Router {
     })
 }
 
-fn tags(server: &HostileServer, extra: &[&str]) -> DragOutput {
+fn tags(server: &HostileServer) -> (DragOutput, Duration) {
     let mut cmd = drag();
-    cmd.args(["tags", "--endpoint", &server.url()])
-        .args(extra)
-        .arg("r");
-    run_with_timeout(&mut cmd, BOUND)
+    cmd.args(["tags", "--endpoint", &server.url(), "r"]);
+    timed(&mut cmd)
 }
 
-/// Runs `drag ARGS` under `/usr/bin/time -v`: its output, and its peak RSS in KiB.
-fn run_measured(time: &std::path::Path, args: &[&str]) -> (DragOutput, u64) {
+/// Runs `drag ARGS` under `/usr/bin/time -v`: its output, its peak RSS in KiB, how long.
+fn run_measured(time: &std::path::Path, args: &[&str]) -> (DragOutput, u64, Duration) {
     // The environment `drag()` sets up (empty home, fresh cache, no proxies), around `time`.
     let base = drag();
     let mut cmd = Command::new(time);
@@ -91,25 +97,24 @@ fn run_measured(time: &std::path::Path, args: &[&str]) -> (DragOutput, u64) {
             None => cmd.env_remove(k),
         };
     }
-    let out = run_with_timeout(&mut cmd, BOUND);
+    let (out, took) = timed(&mut cmd);
     let rss = out
         .stderr
         .lines()
         .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no peak RSS in the output of time -v:\n{}", out.stderr));
-    (out, rss)
+    (out, rss, took)
 }
 
 #[test]
 fn tags_stop_at_a_paginator_that_sends_the_same_page_forever() {
     let server = HostileServer::start(|_| endless_tags(100, 0, true));
-    let started = Instant::now();
-    let out = tags(&server, &[]);
+    let (out, took) = tags(&server);
     out.assert_failure();
     assert!(out.stderr.contains("pagination loops"), "{}", out.stderr);
     assert!(out.stdout.is_empty(), "no partial list on stdout");
-    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(took < Duration::from_secs(20), "took {took:?}");
 }
 
 #[test]
@@ -119,15 +124,14 @@ fn tags_from_an_endless_paginator_stop_at_the_tag_limit_in_little_memory() {
     };
     // 5,000 tags of ~100 bytes a page: without a total limit, memory grows ~0.5 MB a page.
     let server = HostileServer::start(|_| endless_tags(5_000, 0, false));
-    let started = Instant::now();
-    let (out, rss_kib) = run_measured(&time, &["tags", "--endpoint", &server.url(), "r"]);
+    let (out, rss_kib, took) = run_measured(&time, &["tags", "--endpoint", &server.url(), "r"]);
     assert!(!out.success(), "an endless tag list cannot succeed");
     assert!(
         out.stderr.contains("more than 100000 tags"),
         "{}",
         out.stderr
     );
-    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(took < Duration::from_secs(30), "took {took:?}");
     assert!(rss_kib < 150 * 1024, "peak RSS {rss_kib} KiB");
 }
 
@@ -138,7 +142,7 @@ fn tags_from_a_paginator_with_huge_pages_stop_at_the_byte_budget() {
     };
     // One tag and 4 MiB of padding a page: the byte budget, a total over pages, ends it.
     let server = HostileServer::start(|_| endless_tags(1, 4 << 20, false));
-    let (out, rss_kib) = run_measured(&time, &["tags", "--endpoint", &server.url(), "r"]);
+    let (out, rss_kib, _) = run_measured(&time, &["tags", "--endpoint", &server.url(), "r"]);
     assert!(!out.success());
     assert!(
         out.stderr.contains("more than 16777216 bytes"),
@@ -152,7 +156,6 @@ fn tags_from_a_paginator_with_huge_pages_stop_at_the_byte_budget() {
 fn mcr_tag_fallback_with_an_endless_paginator_fails_bounded() {
     let server = HostileServer::start(|_| endless_tags(5_000, 0, false));
     let dir = fresh_dir("mcr-endless-");
-    let started = Instant::now();
     let mut cmd = drag();
     cmd.current_dir(&dir).args([
         "pull",
@@ -164,14 +167,14 @@ fn mcr_tag_fallback_with_an_endless_paginator_fails_bounded() {
         "nano.tar",
         "windows/nanoserver:1803",
     ]);
-    let out = run_with_timeout(&mut cmd, BOUND);
+    let (out, took) = timed(&mut cmd);
     out.assert_failure();
     assert!(
         out.stderr.contains("more than 100000 tags"),
         "{}",
         out.stderr
     );
-    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(took < Duration::from_secs(30), "took {took:?}");
     assert_left_nothing(&dir);
 }
 
@@ -288,7 +291,7 @@ fn tags_that_are_not_tags_stay_off_stdout_and_are_shown_escaped() {
             response(StatusCode::OK, body.to_string(), &[])
         })
     });
-    let out = tags(&server, &[]);
+    let (out, _) = tags(&server);
     out.assert_success();
     assert_eq!(out.stdout_text(), "1.0\nlatest\n");
     assert_terminal_safe(&out.stderr);
@@ -338,14 +341,12 @@ const SLOW: &[&str] = &[
 fn a_dripping_layer_makes_pull_resume_then_fail_in_bounded_time() {
     let (registry, layer) = dripping(|i| i.layers[0].blob.digest.clone());
     let dir = fresh_dir("drip-pull-");
-    let started = Instant::now();
     let mut cmd = drag();
     cmd.current_dir(&dir)
         .args(["pull", "-o", "app.tar", "--endpoint", &registry.url()])
         .args(SLOW)
         .arg("app:1");
-    let out = run_with_timeout(&mut cmd, BOUND);
-    let took = started.elapsed();
+    let (out, took) = timed(&mut cmd);
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("--low-speed-limit"), "{}", out.stderr);
     assert!(
@@ -368,13 +369,11 @@ fn a_dripping_layer_makes_pull_resume_then_fail_in_bounded_time() {
 #[test]
 fn a_dripping_config_makes_inspect_fail_in_bounded_time() {
     let (registry, _) = dripping(|i| i.config.digest.clone());
-    let started = Instant::now();
     let mut cmd = drag();
     cmd.args(["inspect", "--endpoint", &registry.url()])
         .args(SLOW)
         .arg("app:1");
-    let out = run_with_timeout(&mut cmd, BOUND);
-    let took = started.elapsed();
+    let (out, took) = timed(&mut cmd);
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("--low-speed-limit"), "{}", out.stderr);
     assert!(took < Duration::from_secs(15), "took {took:?}");
@@ -383,7 +382,6 @@ fn a_dripping_config_makes_inspect_fail_in_bounded_time() {
 #[test]
 fn a_server_that_never_sends_headers_is_given_up_on() {
     let server = SilentServer::start();
-    let started = Instant::now();
     let mut cmd = drag();
     cmd.args([
         "inspect",
@@ -395,8 +393,7 @@ fn a_server_that_never_sends_headers_is_given_up_on() {
         "1",
         "r:1",
     ]);
-    let out = run_with_timeout(&mut cmd, BOUND);
-    let took = started.elapsed();
+    let (out, took) = timed(&mut cmd);
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("--header-timeout"), "{}", out.stderr);
     assert!(took < Duration::from_secs(15), "took {took:?}");
