@@ -131,6 +131,7 @@ fn tags_from_an_endless_paginator_stop_at_the_tag_limit_in_little_memory() {
         "{}",
         out.stderr
     );
+    eprintln!("endless tag list: failed in {took:?}, peak RSS {rss_kib} KiB");
     assert!(took < Duration::from_secs(30), "took {took:?}");
     assert!(rss_kib < 150 * 1024, "peak RSS {rss_kib} KiB");
 }
@@ -142,7 +143,8 @@ fn tags_from_a_paginator_with_huge_pages_stop_at_the_byte_budget() {
     };
     // One tag and 4 MiB of padding a page: the byte budget, a total over pages, ends it.
     let server = HostileServer::start(|_| endless_tags(1, 4 << 20, false));
-    let (out, rss_kib, _) = run_measured(&time, &["tags", "--endpoint", &server.url(), "r"]);
+    let (out, rss_kib, took) = run_measured(&time, &["tags", "--endpoint", &server.url(), "r"]);
+    eprintln!("huge tag pages: failed in {took:?}, peak RSS {rss_kib} KiB");
     assert!(!out.success());
     assert!(
         out.stderr.contains("more than 16777216 bytes"),
