@@ -23,7 +23,8 @@ pub enum Command {
     Pull(PullArgs),
     /// Show an image's manifest, platforms, config and layers as JSON.
     Inspect(InspectArgs),
-    /// List a repository's tags, one per line.
+    /// List a repository's tags, one per line (entries that are not valid tags are left out,
+    /// and counted on stderr).
     Tags(TagsArgs),
     /// Look after the blob cache ($DRAG_CACHE_DIR, else $XDG_CACHE_HOME/drag, else ~/.cache/drag).
     #[command(subcommand)]

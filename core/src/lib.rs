@@ -4,7 +4,10 @@
 //! an [`adapter`] normalizes it and knows its registry's quirks, [`registry`] speaks the v2
 //! protocol (with [`auth`] and [`transport`]), [`resolve`] walks [`manifest`]s and picks a
 //! [`platform`], [`blob`] fetches and verifies content into the [`store`], and [`output`]
-//! writes what the user asked for. [`pull`] runs the whole pipeline.
+//! writes what the user asked for. [`pull`] runs the whole pipeline. Registries are not
+//! trusted: [`patience`] bounds how long they can keep us waiting, [`tag_list`] how much a
+//! paginated answer can make us hold, and [`terminal_text`] what their words can do to a
+//! terminal.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), drag_core::Error> {

@@ -94,7 +94,7 @@ impl BodyWatch {
         S: Stream<Item = Result<T, E>> + Unpin,
         T: AsRef<[u8]>,
     {
-        let silent_until = Instant::now() + self.patience.read_timeout;
+        let silent_until = later(Instant::now(), self.patience.read_timeout);
         loop {
             let deadline = match self.window_end() {
                 Some(end) => end.min(silent_until),
@@ -119,7 +119,7 @@ impl BodyWatch {
 
     fn window_end(&self) -> Option<Instant> {
         let rule = self.patience.low_speed;
-        (rule.bytes_per_sec > 0).then(|| self.window_start + rule.time)
+        (rule.bytes_per_sec > 0).then(|| later(self.window_start, rule.time))
     }
 
     /// At the end of each window: too few bytes is a stall, enough starts the next window.
@@ -141,6 +141,14 @@ impl BodyWatch {
         self.window_bytes = 0;
         Ok(())
     }
+}
+
+/// `start + d`, or about a century on for a `d` too long to add (`--read-timeout 2^64-1`).
+fn later(start: Instant, d: Duration) -> Instant {
+    start
+        .checked_add(d)
+        .or_else(|| start.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(start)
 }
 
 #[cfg(test)]
@@ -206,6 +214,15 @@ mod tests {
             Stall::Silent(ms(200))
         );
         assert!(started.elapsed() < ms(1000));
+    }
+
+    #[tokio::test]
+    async fn limits_too_long_to_add_to_a_clock_mean_no_limit() {
+        let mut body = drip(ms(10), 1);
+        let mut watch = BodyWatch::new(patience(Duration::MAX, 1, Duration::MAX));
+        for _ in 0..3 {
+            assert!(watch.next(&mut body).await.unwrap().is_some());
+        }
     }
 
     #[tokio::test]

@@ -31,7 +31,10 @@ pub const USER_AGENT: &str = concat!("drag/", env!("CARGO_PKG_VERSION"));
 /// Waits are bounded per request by [`send`] (headers) and [`BodyWatch`] (bodies); the
 /// client's own read timeout is only a backstop behind them, so it must not be shorter.
 pub fn client(certs: RegistryCerts, insecure: bool, patience: Patience) -> Result<reqwest::Client> {
-    let backstop = patience.header_timeout.max(patience.read_timeout) + Duration::from_secs(5);
+    let backstop = patience
+        .header_timeout
+        .max(patience.read_timeout)
+        .saturating_add(Duration::from_secs(5));
     let mut builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
