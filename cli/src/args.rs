@@ -171,7 +171,8 @@ pub struct InspectArgs {
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
 
-    /// Print the manifest exactly as the registry served it.
+    /// Print the manifest exactly as the registry served it (on a terminal, with control
+    /// characters shown escaped).
     #[arg(long)]
     pub raw: bool,
 }

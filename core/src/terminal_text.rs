@@ -58,6 +58,44 @@ pub fn shown_up_to(s: &str, max: usize) -> String {
     out
 }
 
+/// Text shown whole on a terminal (a manifest with `inspect --raw`): like [`escape`], but
+/// line breaks and tabs stay, as they only lay the text out.
+pub fn escape_keeping_lines(s: &str) -> Cow<'_, str> {
+    let unsafe_here = |c: char| is_unsafe(c) && c != '\n' && c != '\t';
+    if !s.chars().any(unsafe_here) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_here(c) {
+            push_escaped(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// JSON text made safe for a terminal and still the same JSON: unsafe characters, which a
+/// serializer leaves only inside strings (DEL, C1 controls, bidi controls), become `\uXXXX`
+/// escapes. Line breaks outside strings stay.
+pub fn escape_json(json: &str) -> Cow<'_, str> {
+    let unsafe_here = |c: char| is_unsafe(c) && c != '\n';
+    if !json.chars().any(unsafe_here) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if unsafe_here(c) {
+            // Every unsafe character is in the Basic Multilingual Plane: one escape each.
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 fn push_escaped(out: &mut String, c: char) {
     if !is_unsafe(c) {
         out.push(c);
@@ -92,6 +130,20 @@ mod tests {
         assert!(matches!(escape("manifest unknown"), Cow::Borrowed(_)));
         let once = escape("a\x1bb\\x1b").into_owned();
         assert_eq!(escape(&once), once);
+    }
+
+    #[test]
+    fn whole_texts_keep_their_lines() {
+        assert_eq!(
+            escape_keeping_lines("{\n\t\"a\": \"\x1b[2J\r\"\n}"),
+            "{\n\t\"a\": \"\\x1b[2J\\r\"\n}"
+        );
+        let json = serde_json::to_string_pretty(&serde_json::json!({"a": "x\u{9b}2J\u{202e}\x7f"}))
+            .unwrap();
+        let safe = escape_json(&json);
+        assert!(!safe.chars().any(|c| is_unsafe(c) && c != '\n'), "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["a"], "x\u{9b}2J\u{202e}\x7f", "the same JSON");
     }
 
     #[test]

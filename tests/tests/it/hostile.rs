@@ -82,21 +82,25 @@ fn tags(server: &HostileServer) -> (DragOutput, Duration) {
     timed(&mut cmd)
 }
 
-/// Runs `drag ARGS` under `/usr/bin/time -v`: its output, its peak RSS in KiB, how long.
-fn run_measured(time: &std::path::Path, args: &[&str]) -> (DragOutput, u64, Duration) {
-    // The environment `drag()` sets up (empty home, fresh cache, no proxies), around `time`.
+/// `program ARGS`, meant to run drag, with the environment `drag()` sets up (empty home,
+/// fresh cache, no proxies).
+fn around_drag(program: &std::path::Path, args: &[&str]) -> Command {
     let base = drag();
-    let mut cmd = Command::new(time);
-    cmd.arg("-v")
-        .arg(drag_bin())
-        .args(args)
-        .stdin(Stdio::null());
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::null());
     for (k, v) in base.get_envs() {
         match v {
             Some(v) => cmd.env(k, v),
             None => cmd.env_remove(k),
         };
     }
+    cmd
+}
+
+/// Runs `drag ARGS` under `/usr/bin/time -v`: its output, its peak RSS in KiB, how long.
+fn run_measured(time: &std::path::Path, args: &[&str]) -> (DragOutput, u64, Duration) {
+    let mut cmd = around_drag(time, &["-v"]);
+    cmd.arg(drag_bin()).args(args);
     let (out, took) = timed(&mut cmd);
     let rss = out
         .stderr
@@ -399,4 +403,70 @@ fn a_server_that_never_sends_headers_is_given_up_on() {
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("--header-timeout"), "{}", out.stderr);
     assert!(took < Duration::from_secs(15), "took {took:?}");
+}
+
+/// Runs `drag ARGS` with a terminal (a pty from util-linux `script`) as stdout and stderr:
+/// what the terminal was sent.
+fn on_a_terminal(script: &std::path::Path, args: &[&str]) -> DragOutput {
+    let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+    let line: Vec<String> = std::iter::once(drag_bin().display().to_string())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|a| quote(&a))
+        .collect();
+    let mut cmd = around_drag(script, &["-qec", &line.join(" "), "/dev/null"]);
+    run_with_timeout(&mut cmd, BOUND)
+}
+
+#[test]
+fn inspect_on_a_terminal_shows_a_hostile_manifest_and_config_escaped() {
+    let Some(script) = require_tool("script") else {
+        return;
+    };
+    let server = HostileServer::start(|_| {
+        Router::new().fallback(|| async {
+            let manifest = format!("{{\"schemaVersion\": 2, \"x\": \"{INJECTION}\"}}\n");
+            response(StatusCode::OK, manifest, &[])
+        })
+    });
+    let raw = on_a_terminal(
+        &script,
+        &["inspect", "--raw", "--endpoint", &server.url(), "r:1"],
+    );
+    raw.assert_success();
+    let shown = raw.stdout_text();
+    assert!(!shown.contains('\x1b'), "{shown:?}");
+    assert!(
+        shown.contains("\\x1b[2J\\r\\x1b[32mdrag: pull complete"),
+        "{shown:?}"
+    );
+
+    // Piped, the same bytes as served.
+    let mut cmd = drag();
+    cmd.args(["inspect", "--raw", "--endpoint", &server.url(), "r:1"]);
+    let piped = run(&mut cmd);
+    assert!(String::from_utf8_lossy(&piped.stdout).contains(INJECTION));
+
+    // JSON keeps what serde_json does not escape (C1 controls, bidi overrides) for a terminal.
+    let registry = FakeRegistry::start();
+    let label = "\u{9b}2J\u{202e}gnp.exe";
+    let image = ImageBuilder::new()
+        .label("hostile", label)
+        .layer(
+            LayerBuilder::new()
+                .file("a", "a", 0o644)
+                .build(Compression::Gzip),
+        )
+        .build();
+    registry.push_image("library/app", "1", &image);
+    let json = on_a_terminal(
+        &script,
+        &["inspect", "--endpoint", &registry.url(), "app:1"],
+    );
+    json.assert_success();
+    let shown = json.stdout_text();
+    assert!(
+        !shown.contains('\u{9b}') && !shown.contains('\u{202e}'),
+        "{shown:?}"
+    );
+    assert!(shown.contains("\\u009b2J\\u202egnp.exe"), "{shown:?}");
 }
