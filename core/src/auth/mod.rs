@@ -64,7 +64,7 @@ pub struct AuthContext {
 }
 
 /// The most bytes a token response may have.
-pub const MAX_TOKEN_RESPONSE: usize = 1 << 20;
+const MAX_TOKEN_RESPONSE: usize = 1 << 20;
 
 /// The longest a token is kept, whatever its `expires_in` says: a day is longer than any
 /// pull, and it keeps the arithmetic on `Instant` far from overflowing.
