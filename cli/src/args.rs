@@ -23,7 +23,8 @@ pub enum Command {
     Pull(PullArgs),
     /// Show an image's manifest, platforms, config and layers as JSON.
     Inspect(InspectArgs),
-    /// List a repository's tags, one per line.
+    /// List a repository's tags, one per line (entries that are not valid tags are left out,
+    /// and counted on stderr).
     Tags(TagsArgs),
     /// Look after the blob cache ($DRAG_CACHE_DIR, else $XDG_CACHE_HOME/drag, else ~/.cache/drag).
     #[command(subcommand)]
@@ -75,6 +76,25 @@ pub struct RegistryArgs {
     /// How often to retry a failing request.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retries: u32,
+
+    /// Seconds to wait for a response's headers, connecting included, before the request
+    /// counts as failed (and is retried).
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub header_timeout: u64,
+
+    /// Seconds a response body may stay silent: a blob download is then resumed, any other
+    /// body fails.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub read_timeout: u64,
+
+    /// The slowest a body may be, in bytes per second averaged over --low-speed-time: slower
+    /// is a stall, as with --read-timeout (0: no limit).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    pub low_speed_limit: u64,
+
+    /// Seconds over which --low-speed-limit is averaged.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub low_speed_time: u64,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,10 +163,6 @@ pub struct PullArgs {
     #[arg(long)]
     pub no_cache: bool,
 
-    /// Seconds a blob download may stay silent before it is dropped and resumed.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    pub read_timeout: u64,
-
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
@@ -165,7 +181,8 @@ pub struct InspectArgs {
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
 
-    /// Print the manifest exactly as the registry served it.
+    /// Print the manifest exactly as the registry served it (on a terminal, with control
+    /// characters shown escaped).
     #[arg(long)]
     pub raw: bool,
 }

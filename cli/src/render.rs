@@ -1,5 +1,8 @@
 //! Rendering progress events on stderr: a bar per blob on a terminal, plain lines otherwise,
 //! nothing with `-q`.
+//!
+//! Events carry registry words (platforms, notes, retry reasons): every line and bar message
+//! is escaped and cut short (see [`drag_core::terminal_text`]).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -8,6 +11,7 @@ use std::time::Duration;
 
 use drag_core::digest::Digest;
 use drag_core::progress::{Event, Progress};
+use drag_core::terminal_text;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub enum Renderer {
@@ -76,7 +80,7 @@ impl Progress for Renderer {
                     }
                     Event::BlobRetry { digest, reason } => {
                         if let Some(b) = bars.get(&digest) {
-                            b.set_message(format!("retrying: {reason}"));
+                            b.set_message(format!("retrying: {}", terminal_text::shown(&reason)));
                         }
                     }
                     other => {
@@ -96,8 +100,15 @@ fn lines(event: Event) {
     }
 }
 
-/// The plain-text line for an event, when it deserves one.
+/// The longest progress line shown.
+const MAX_LINE_CHARS: usize = 1000;
+
+/// The plain-text line for an event, when it deserves one, safe for a terminal.
 fn line_for(event: &Event) -> Option<String> {
+    raw_line_for(event).map(|l| terminal_text::shown_up_to(&l, MAX_LINE_CHARS))
+}
+
+fn raw_line_for(event: &Event) -> Option<String> {
     Some(match event {
         Event::Resolved {
             reference,

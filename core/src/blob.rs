@@ -3,22 +3,21 @@
 //! The network side (async) reads the response and hands chunks over a small bounded channel
 //! to a blocking worker that hashes, writes and, when the uncompressed layer is wanted too,
 //! inflates and hashes that in the same pass. Memory is bounded by the channel, whatever the
-//! blob's size. A dropped or stalled connection resumes with a Range request and the same
-//! hash; a server that ignores the range makes the worker start over. Only verified files are
-//! committed to the store.
+//! blob's size. A dropped or stalled connection (silent, or under the minimum speed of
+//! [`crate::patience`]) resumes with a Range request and the same hash; a server that ignores
+//! the range makes the worker start over. Only verified files are committed to the store.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
 use crate::manifest::{Compression, Descriptor};
+use crate::patience::BodyWatch;
 use crate::progress::{Event, Progress};
 use crate::registry::{BlobResponse, Session};
 use crate::store::{BlobStore, Kind};
@@ -45,23 +44,6 @@ pub struct Fetched {
     pub cached: bool,
 }
 
-/// How long a blob body may stay silent before we drop the connection and resume.
-pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Knobs for blob transfers.
-#[derive(Clone, Copy, Debug)]
-pub struct TransferOptions {
-    pub stall_timeout: Duration,
-}
-
-impl Default for TransferOptions {
-    fn default() -> Self {
-        TransferOptions {
-            stall_timeout: DEFAULT_STALL_TIMEOUT,
-        }
-    }
-}
-
 /// Where fetched content goes: blobs into the (persistent, synced) cache, uncompressed layers
 /// into a scratch store. Uncompressed layers are derived data, cheap to make again, and
 /// writing them out for good would double the disk traffic of a pull.
@@ -76,7 +58,6 @@ pub async fn fetch(
     session: &Session,
     stores: Stores<'_>,
     job: &BlobJob,
-    opts: TransferOptions,
     progress: &dyn Progress,
 ) -> Result<Fetched> {
     let digest = &job.desc.digest;
@@ -107,7 +88,7 @@ pub async fn fetch(
                 cached: true,
             }
         }
-        (None, _) => download(session, stores, job, opts, progress).await?,
+        (None, _) => download(session, stores, job, progress).await?,
     };
     progress.event(Event::BlobDone {
         digest: digest.clone(),
@@ -121,16 +102,15 @@ async fn download(
     session: &Session,
     stores: Stores<'_>,
     job: &BlobJob,
-    opts: TransferOptions,
     progress: &dyn Progress,
 ) -> Result<Fetched> {
-    match download_once(session, stores, job, opts, progress).await {
+    match download_once(session, stores, job, progress).await {
         Err(e @ (Error::DigestMismatch { .. } | Error::SizeMismatch { .. })) => {
             progress.event(Event::BlobRetry {
                 digest: job.desc.digest.clone(),
                 reason: e.to_string(),
             });
-            download_once(session, stores, job, opts, progress).await
+            download_once(session, stores, job, progress).await
         }
         other => other,
     }
@@ -146,7 +126,6 @@ async fn download_once(
     session: &Session,
     stores: Stores<'_>,
     job: &BlobJob,
-    opts: TransferOptions,
     progress: &dyn Progress,
 ) -> Result<Fetched> {
     // Resume what an earlier, interrupted run left, unless another process is on it.
@@ -178,7 +157,7 @@ async fn download_once(
     let fed = if resume_from == job.desc.size {
         Ok(())
     } else {
-        feed(session, job, &tx, resume_from, opts, progress).await
+        feed(session, job, &tx, resume_from, progress).await
     };
     drop(tx);
     let out = worker
@@ -261,7 +240,6 @@ async fn feed(
     job: &BlobJob,
     tx: &mpsc::Sender<Msg>,
     resume_from: u64,
-    opts: TransferOptions,
     progress: &dyn Progress,
 ) -> Result<()> {
     let mut sources = vec![None];
@@ -274,7 +252,7 @@ async fn feed(
             return Ok(());
         }
         let start = if i == 0 { resume_from } else { 0 };
-        match feed_from(session, job, *source, start, tx, opts, progress).await {
+        match feed_from(session, job, *source, start, tx, progress).await {
             Ok(()) => return Ok(()),
             Err(e) if sources.len() > 1 => {
                 failures.push(format!(
@@ -301,7 +279,6 @@ async fn feed_from(
     url: Option<&String>,
     start: u64,
     tx: &mpsc::Sender<Msg>,
-    opts: TransferOptions,
     progress: &dyn Progress,
 ) -> Result<()> {
     let digest = &job.desc.digest;
@@ -331,9 +308,10 @@ async fn feed_from(
             }
         }
         let mut stream = response.bytes_stream();
+        let mut watch = BodyWatch::new(session.patience());
         let interrupted = loop {
-            match tokio::time::timeout(opts.stall_timeout, stream.next()).await {
-                Err(_) => break format!("no data for {} s", opts.stall_timeout.as_secs()),
+            match watch.next(&mut stream).await {
+                Err(stall) => break stall.to_string(),
                 Ok(None) => return Ok(()),
                 Ok(Some(Err(e))) => break Error::http("", e).to_string(),
                 Ok(Some(Ok(chunk))) => {

@@ -41,6 +41,11 @@ pub enum Error {
         source: reqwest::Error,
     },
 
+    /// A registry that kept us waiting too long: no response headers, or a body that went
+    /// silent or trickled under the minimum speed (see [`crate::patience`]).
+    #[error("{what}: {reason}")]
+    Stalled { what: String, reason: String },
+
     /// A blob or manifest whose bytes do not hash to the digest that names it.
     #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch {
@@ -129,6 +134,13 @@ impl Error {
         }
     }
 
+    pub fn stalled(what: impl fmt::Display, reason: impl fmt::Display) -> Error {
+        Error::Stalled {
+            what: what.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
     pub fn manifest(reference: impl fmt::Display, reason: impl Into<String>) -> Error {
         Error::Manifest {
             reference: reference.to_string(),
@@ -156,6 +168,7 @@ impl Error {
                     || source.is_body()
             }
             Error::Registry(e) => matches!(e.status, 408 | 429 | 500 | 502 | 503 | 504),
+            Error::Stalled { .. } => true,
             Error::Io { source, .. } => matches!(
                 source.kind(),
                 io::ErrorKind::UnexpectedEof
@@ -280,6 +293,8 @@ impl WithoutUrl for reqwest::Error {
 }
 
 /// An error answer from a registry, with its distribution error code when it sent one.
+/// `code` and `message` are the registry's words: [`crate::transport::registry_error`] cuts
+/// them short, and `Display` shows them escaped (see [`crate::terminal_text`]).
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct RegistryError {
     /// What was asked for (`manifest docker.io/library/alpine:3.9`).
@@ -293,8 +308,11 @@ pub struct RegistryError {
 
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::terminal_text::escape;
         write!(f, "{}: ", self.context)?;
-        match (&self.code, &self.message) {
+        let code = self.code.as_deref().map(escape);
+        let message = self.message.as_deref().map(escape);
+        match (&code, &message) {
             (Some(code), Some(msg)) => write!(f, "{code}: {msg}")?,
             (Some(code), None) => write!(f, "{code}")?,
             (None, Some(msg)) => write!(f, "{msg}")?,

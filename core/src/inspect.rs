@@ -15,6 +15,7 @@ use crate::pull::{locate, open_session, wanted_platform, Cache, RegistryOptions}
 use crate::registry::{Session, TokenCache};
 use crate::resolve::{describe_platforms, Resolved};
 use crate::store::BlobStore;
+use crate::tag_list::TagList;
 
 #[derive(Clone, Debug)]
 pub struct InspectOptions {
@@ -58,7 +59,12 @@ pub async fn inspect(opts: &InspectOptions) -> Result<Value> {
             v
         })
         .collect();
-    let size: u64 = r.manifest.config.size + r.manifest.layers.iter().map(|l| l.size).sum::<u64>();
+    // Sizes are the registry's claims: add them without overflowing.
+    let size = r
+        .manifest
+        .layers
+        .iter()
+        .fold(r.manifest.config.size, |n, l| n.saturating_add(l.size));
     let field = |k: &str| config.field(k).cloned().unwrap_or(Value::Null);
     let runtime = |k: &str| config.runtime(k).cloned().unwrap_or(Value::Null);
     let mut out = json!({
@@ -130,8 +136,8 @@ async fn resolve_image(opts: &InspectOptions) -> Result<(Session, Resolved)> {
     Ok((session, r))
 }
 
-/// Every tag of the repository a reference names.
-pub async fn tags(image: &str, registry: &RegistryOptions) -> Result<Vec<String>> {
+/// Every valid tag of the repository a reference names (see [`crate::tag_list`]).
+pub async fn tags(image: &str, registry: &RegistryOptions) -> Result<TagList> {
     let (_, session) = connect(image, registry, &Cache::Disabled).await?;
     session.list_tags().await
 }

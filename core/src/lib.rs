@@ -4,7 +4,10 @@
 //! an [`adapter`] normalizes it and knows its registry's quirks, [`registry`] speaks the v2
 //! protocol (with [`auth`] and [`transport`]), [`resolve`] walks [`manifest`]s and picks a
 //! [`platform`], [`blob`] fetches and verifies content into the [`store`], and [`output`]
-//! writes what the user asked for. [`pull`] runs the whole pipeline.
+//! writes what the user asked for. [`pull`] runs the whole pipeline. Registries are not
+//! trusted: [`patience`] bounds how long they can keep us waiting, [`tag_list`] how much a
+//! paginated answer can make us hold, and [`terminal_text`] what their words can do to a
+//! terminal.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), drag_core::Error> {
@@ -29,6 +32,7 @@ pub mod leftovers;
 pub mod login;
 pub mod manifest;
 pub mod output;
+pub mod patience;
 pub mod platform;
 pub mod progress;
 pub mod pull;
@@ -36,6 +40,8 @@ pub mod reference;
 pub mod registry;
 pub mod resolve;
 pub mod store;
+pub mod tag_list;
+pub mod terminal_text;
 pub mod tls;
 pub mod transport;
 pub mod user_dirs;

@@ -13,7 +13,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::adapter::{self, Adapter, Target};
 use crate::auth::Credentials;
-use crate::blob::{self, BlobJob, Stores, TransferOptions};
+use crate::blob::{self, BlobJob, Stores};
 use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -24,6 +24,7 @@ use crate::output::{
     self, AtomicFile, Destination, Format, Place, Pulled, PulledImage, PulledTree, StoredBlob,
     StoredLayer,
 };
+use crate::patience::Patience;
 use crate::platform::Platform;
 use crate::progress::{Event, Progress};
 use crate::reference::Reference;
@@ -68,12 +69,15 @@ pub struct RegistryOptions {
     /// The one auth file to read instead (`--authfile`).
     pub auth_file: Option<PathBuf>,
     pub retry: RetryPolicy,
+    /// How long to wait for headers and bodies (`--header-timeout`, `--read-timeout`,
+    /// `--low-speed-limit`/`--low-speed-time`).
+    pub patience: Patience,
 }
 
 impl RegistryOptions {
     /// The HTTP clients these options call for.
     pub fn http_clients(&self) -> HttpClients {
-        HttpClients::new(self.cert_dir.clone(), self.insecure)
+        HttpClients::new(self.cert_dir.clone(), self.insecure, self.patience)
     }
 }
 
@@ -102,7 +106,6 @@ pub struct PullOptions {
     /// Parallel blob downloads.
     pub jobs: usize,
     pub cache: Cache,
-    pub transfer: TransferOptions,
 }
 
 impl PullOptions {
@@ -120,7 +123,6 @@ impl PullOptions {
             output: None,
             jobs: 4,
             cache: Cache::default(),
-            transfer: TransferOptions::default(),
         }
     }
 }
@@ -184,6 +186,7 @@ pub async fn open_session(
         clients: clients.clone(),
         tokens: tokens.clone(),
         retry: opts.retry,
+        patience: opts.patience,
         manifest_cache,
     })
     .await
@@ -366,13 +369,16 @@ fn summarize(p: &Pulled) -> PulledSummary {
         Pulled::Image(i) => PulledSummary {
             reference: i.target.full_name(),
             digest: i.manifest.digest.clone(),
-            size: i.config.desc.size + i.layers.iter().map(|l| l.desc.size).sum::<u64>(),
+            size: i
+                .layers
+                .iter()
+                .fold(i.config.desc.size, |n, l| n.saturating_add(l.desc.size)),
             platform: i.platform.clone(),
         },
         Pulled::Tree(t) => PulledSummary {
             reference: t.target.full_name(),
             digest: t.top.digest.clone(),
-            size: t.blobs.iter().map(|b| b.desc.size).sum(),
+            size: t.blobs.iter().fold(0, |n, b| n.saturating_add(b.desc.size)),
             platform: None,
         },
     }
@@ -417,7 +423,7 @@ pub async fn fetch_image(
             ),
         ));
     }
-    let config = blob::fetch(session, stores, &config_job, opts.transfer, progress).await?;
+    let config = blob::fetch(session, stores, &config_job, progress).await?;
     let config_bytes =
         std::fs::read(&config.path).map_err(|e| Error::io_path("reading", &config.path, e))?;
     let diff_ids = ImageConfig::parse(&config_bytes)?.diff_ids()?;
@@ -492,7 +498,7 @@ async fn fetch_all<'a>(
     let unique: Vec<&BlobJob> = jobs.filter(|j| seen.insert(&j.desc.digest)).collect();
     stream::iter(unique)
         .map(|job| async move {
-            let f = blob::fetch(session, stores, job, opts.transfer, progress).await?;
+            let f = blob::fetch(session, stores, job, progress).await?;
             Ok::<_, Error>((job.desc.digest.clone(), f))
         })
         .buffer_unordered(opts.jobs.max(1))

@@ -259,8 +259,8 @@ fn is_digest_algorithm(alg: &str) -> bool {
     })
 }
 
-/// `[\w][\w.-]{0,127}`
-fn is_valid_tag(tag: &str) -> bool {
+/// True for a tag as the distribution grammar has it: `[\w][\w.-]{0,127}`.
+pub fn is_valid_tag(tag: &str) -> bool {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let bytes = tag.as_bytes();
     !bytes.is_empty()

@@ -21,7 +21,9 @@ use crate::auth::{AuthContext, Credential, Credentials, Scope};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{self, media_type, Descriptor, RawManifest};
+use crate::patience::Patience;
 use crate::store::{BlobStore, Kind};
+use crate::tag_list::TagList;
 use crate::transport::{self, HttpClients};
 
 /// Tokens shared by every session of one run, keyed by endpoint and scope.
@@ -112,6 +114,8 @@ pub struct SessionConfig {
     pub clients: Arc<HttpClients>,
     pub tokens: Arc<TokenCache>,
     pub retry: RetryPolicy,
+    /// How long to wait for headers and bodies.
+    pub patience: Patience,
     /// A blob store whose copies of manifests spare GET requests (Docker Hub counts those
     /// against its pull limit; HEAD requests are free).
     pub manifest_cache: Option<Arc<BlobStore>>,
@@ -126,6 +130,7 @@ pub struct Session {
     tokens: Arc<TokenCache>,
     scope: Scope,
     retry: RetryPolicy,
+    patience: Patience,
     /// Serializes challenge answers so parallel requests that all meet a 401 ask for one token.
     auth_lock: tokio::sync::Mutex<()>,
     manifest_cache: Option<Arc<BlobStore>>,
@@ -161,6 +166,7 @@ impl Session {
                 registry: base.clone(),
                 credentials: cfg.credentials,
                 insecure: cfg.insecure,
+                patience: cfg.patience,
             },
             name: cfg.name,
             base,
@@ -168,6 +174,7 @@ impl Session {
             tokens: cfg.tokens,
             scope,
             retry: cfg.retry,
+            patience: cfg.patience,
             auth_lock: tokio::sync::Mutex::new(()),
             manifest_cache: cfg.manifest_cache,
         })
@@ -189,12 +196,21 @@ impl Session {
         self.retry
     }
 
+    pub fn patience(&self) -> Patience {
+        self.patience
+    }
+
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
 
+    /// The registry's base URL (after `--endpoint` and the HTTPS-or-HTTP probe).
+    pub(crate) fn base(&self) -> &Url {
+        &self.base
+    }
+
     /// `<base>v2/<repository>/<rest>`.
-    fn url(&self, rest: &str) -> Result<Url> {
+    pub(crate) fn url(&self, rest: &str) -> Result<Url> {
         self.base
             .join(&format!("v2/{}/{rest}", self.name.repository))
             .map_err(|e| Error::Usage(format!("bad request URL: {e}")))
@@ -224,10 +240,9 @@ impl Session {
             if let Some(c) = &cred {
                 req = req.header(AUTHORIZATION, &c.header);
             }
-            let resp = match req.send().await {
+            let resp = match transport::send(req, &self.patience, what).await {
                 Ok(r) => r,
-                Err(e) => {
-                    let err = Error::http(what, e);
+                Err(err) => {
                     if err.is_transient() && attempt < self.retry.retries {
                         tokio::time::sleep(self.retry.delay(attempt, None)).await;
                         attempt += 1;
@@ -329,7 +344,9 @@ impl Session {
         }
         let content_type = header_str(resp.headers(), "content-type");
         let header_digest = header_str(resp.headers(), "docker-content-digest");
-        let bytes = transport::read_limited(resp, manifest::MAX_MANIFEST_BYTES, &what).await?;
+        let bytes =
+            transport::read_limited(resp, manifest::MAX_MANIFEST_BYTES, &what, &self.patience)
+                .await?;
         let requested = Digest::parse(reference).ok();
         let actual = match &requested {
             Some(d) => d.compute_like(&bytes),
@@ -402,45 +419,10 @@ impl Session {
         }))
     }
 
-    /// Every tag of the repository, following `Link` pagination.
-    pub async fn list_tags(&self) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
-        let what = format!("tags of {}", self.display_name());
-        let mut url = self.url("tags/list")?;
-        let mut tags = Vec::new();
-        for _ in 0..10_000 {
-            let resp = self
-                .send(Method::GET, url.clone(), HeaderMap::new(), &what)
-                .await?;
-            if !resp.status().is_success() {
-                return Err(transport::error_from_response(what, resp).await);
-            }
-            let next = header_str(resp.headers(), "link").and_then(|l| next_link(&l));
-            let body = transport::read_limited(resp, 16 << 20, "tag list").await?;
-            let page: Page = serde_json::from_slice(&body)
-                .map_err(|e| Error::manifest(&what, format!("malformed tag list: {e}")))?;
-            tags.extend(page.tags.unwrap_or_default());
-            match next {
-                Some(n) => {
-                    let joined = url
-                        .join(&n)
-                        .map_err(|e| Error::manifest(&what, format!("bad Link header: {e}")))?;
-                    if !transport::same_origin(&joined, &self.base) {
-                        return Err(Error::Refused {
-                            url: transport::redacted(&joined),
-                            reason: "tag list pagination pointing to another host".into(),
-                        });
-                    }
-                    url = joined;
-                }
-                None => return Ok(tags),
-            }
-        }
-        Err(Error::manifest(what, "tag list pagination does not end"))
+    /// Every valid tag of the repository, following `Link` pagination, within the limits of
+    /// [`crate::tag_list`].
+    pub async fn list_tags(&self) -> Result<TagList> {
+        crate::tag_list::list(self).await
     }
 
     /// Opens a blob from the registry, from byte `offset` on, following redirects.
@@ -463,7 +445,8 @@ impl Session {
             ));
         }
         let BlobResponse { response, .. } = self.open_blob(&desc.digest, 0).await?;
-        let bytes = transport::read_limited(response, desc.size as usize, &what).await?;
+        let bytes =
+            transport::read_limited(response, desc.size as usize, &what, &self.patience).await?;
         if bytes.len() as u64 != desc.size {
             return Err(Error::SizeMismatch {
                 what,
@@ -535,13 +518,9 @@ impl Session {
     async fn send_anonymous(&self, url: Url, offset: u64, what: &str) -> Result<Response> {
         let mut attempt = 0;
         loop {
-            let result = self
-                .http
-                .get(url.clone())
-                .headers(range_headers(offset))
-                .send()
-                .await;
-            match result {
+            let req = self.http.get(url.clone()).headers(range_headers(offset));
+            let from = format!("{what} from {}", transport::redacted(&url));
+            match transport::send(req, &self.patience, from).await {
                 Ok(r) if is_retryable_status(r.status()) && attempt < self.retry.retries => {
                     let wait = self
                         .retry
@@ -550,8 +529,7 @@ impl Session {
                     tokio::time::sleep(wait).await;
                 }
                 Ok(r) => return Ok(r),
-                Err(e) => {
-                    let err = Error::http(format!("{what} from {}", transport::redacted(&url)), e);
+                Err(err) => {
                     if !(err.is_transient() && attempt < self.retry.retries) {
                         return Err(err);
                     }
@@ -622,39 +600,15 @@ fn range_headers(offset: u64) -> HeaderMap {
     h
 }
 
-fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
     h.get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
 }
 
-/// The target of `Link: <url>; rel="next"`.
-fn next_link(link: &str) -> Option<String> {
-    link.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        let is_next = params.split(';').any(|p| {
-            p.trim()
-                .replace(' ', "")
-                .eq_ignore_ascii_case("rel=\"next\"")
-                || p.trim().eq_ignore_ascii_case("rel=next")
-        });
-        let t = target.trim();
-        (is_next && t.starts_with('<') && t.ends_with('>')).then(|| t[1..t.len() - 1].to_string())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_link_next() {
-        assert_eq!(
-            next_link(r#"</v2/x/tags/list?last=b&n=2>; rel="next""#).as_deref(),
-            Some("/v2/x/tags/list?last=b&n=2")
-        );
-        assert_eq!(next_link(r#"</a>; rel="prev""#), None);
-    }
 
     #[test]
     fn backoff_grows_and_honours_retry_after() {

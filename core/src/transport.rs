@@ -1,5 +1,5 @@
-//! HTTP plumbing shared by every request: the client, the plain-HTTP policy, bounded body reads
-//! and the registry's error documents.
+//! HTTP plumbing shared by every request: the client, the plain-HTTP policy, bounded waits
+//! and body reads, and the registry's error documents.
 //!
 //! Plain HTTP is allowed only to loopback hosts or with `--insecure`; TLS is verified against
 //! Mozilla's roots, the system's (`SSL_CERT_FILE` / `SSL_CERT_DIR` included) and the registry's
@@ -8,16 +8,18 @@
 //! decide, per hop, whether the registry's credentials may go along.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde::Deserialize;
 use url::Url;
 
 use crate::error::{tls_trouble, Error, RegistryError, Result, TlsTrouble};
+use crate::patience::{BodyWatch, LowSpeed, Patience};
+use crate::terminal_text;
 use crate::tls::RegistryCerts;
 
 pub const USER_AGENT: &str = concat!("drag/", env!("CARGO_PKG_VERSION"));
@@ -25,12 +27,19 @@ pub const USER_AGENT: &str = concat!("drag/", env!("CARGO_PKG_VERSION"));
 /// An HTTP client: no automatic redirects, no transparent decompression (it would change the
 /// bytes we hash), TLS verified unless `insecure`, plus a registry's own CAs and client
 /// certificate.
-pub fn client(certs: RegistryCerts, insecure: bool) -> Result<reqwest::Client> {
+///
+/// Waits are bounded per request by [`send`] (headers) and [`BodyWatch`] (bodies); the
+/// client's own read timeout is only a backstop behind them, so it must not be shorter.
+pub fn client(certs: RegistryCerts, insecure: bool, patience: Patience) -> Result<reqwest::Client> {
+    let backstop = patience
+        .header_timeout
+        .max(patience.read_timeout)
+        .saturating_add(Duration::from_secs(5));
     let mut builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(30))
-        .read_timeout(Duration::from_secs(60))
+        .connect_timeout(Duration::from_secs(30).min(patience.header_timeout))
+        .read_timeout(backstop)
         .pool_max_idle_per_host(16)
         .tls_built_in_root_certs(true)
         .tls_built_in_native_certs(true)
@@ -54,16 +63,18 @@ pub struct HttpClients {
     /// `--cert-dir`: replaces the certs.d lookup for every registry.
     cert_dir: Option<PathBuf>,
     insecure: bool,
+    patience: Patience,
     built: Mutex<HashMap<String, reqwest::Client>>,
     /// What [`HttpClients::settle_scheme`] found, per registry base, so one run asks once.
     settled: Mutex<HashMap<Url, Url>>,
 }
 
 impl HttpClients {
-    pub fn new(cert_dir: Option<PathBuf>, insecure: bool) -> HttpClients {
+    pub fn new(cert_dir: Option<PathBuf>, insecure: bool, patience: Patience) -> HttpClients {
         HttpClients {
             cert_dir,
             insecure,
+            patience,
             built: Mutex::default(),
             settled: Mutex::default(),
         }
@@ -81,7 +92,7 @@ impl HttpClients {
             return Ok(c.clone());
         }
         let certs = crate::tls::for_registry(base, self.cert_dir.as_deref())?;
-        let c = client(certs, self.insecure)?;
+        let c = client(certs, self.insecure, self.patience)?;
         built.insert(key, c.clone());
         Ok(c)
     }
@@ -171,9 +182,35 @@ pub fn same_origin(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
+/// Sends a request and waits at most `patience.header_timeout` for its response headers
+/// (connecting included): a server that accepts and never answers must not hold us.
+pub async fn send(
+    req: reqwest::RequestBuilder,
+    patience: &Patience,
+    what: impl fmt::Display,
+) -> Result<reqwest::Response> {
+    match tokio::time::timeout(patience.header_timeout, req.send()).await {
+        Ok(Ok(resp)) => Ok(resp),
+        Ok(Err(e)) => Err(Error::http(what, e)),
+        Err(_) => Err(Error::stalled(
+            what,
+            format!(
+                "no response within {} s (--header-timeout)",
+                patience.header_timeout.as_secs()
+            ),
+        )),
+    }
+}
+
 /// Reads a whole (small) body, refusing more than `limit` bytes, so a hostile server cannot
-/// make us allocate without bound.
-pub async fn read_limited(resp: reqwest::Response, limit: usize, what: &str) -> Result<Vec<u8>> {
+/// make us allocate without bound, and giving up on a body that stalls or trickles (see
+/// [`crate::patience`]).
+pub async fn read_limited(
+    resp: reqwest::Response,
+    limit: usize,
+    what: &str,
+    patience: &Patience,
+) -> Result<Vec<u8>> {
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(Error::manifest(
             what,
@@ -185,7 +222,12 @@ pub async fn read_limited(resp: reqwest::Response, limit: usize, what: &str) -> 
     }
     let mut body = Vec::new();
     let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.next().await {
+    let mut watch = BodyWatch::new(*patience);
+    while let Some(chunk) = watch
+        .next(&mut stream)
+        .await
+        .map_err(|stall| Error::stalled(format!("reading {what}"), stall))?
+    {
         let chunk = chunk.map_err(|e| Error::http(format!("reading {what}"), e))?;
         if body.len() + chunk.len() > limit {
             return Err(Error::manifest(
@@ -226,21 +268,39 @@ pub fn registry_error(context: impl Into<String>, status: u16, body: &[u8]) -> R
         },
         Err(_) => (None, None),
     };
+    // The registry's words, escaped and cut short once here; Display does it again for
+    // errors made elsewhere, which changes nothing.
     RegistryError {
         context: context.into(),
         status,
-        code,
-        message: message.map(|m| m.chars().take(300).collect()),
+        code: code.map(|c| terminal_text::shown(&c)),
+        message: message.map(|m| terminal_text::shown(&m)),
         retry_after: None,
     }
 }
 
-/// Turns an error response into an error, reading a bounded part of its body.
+/// The most of an error body read, and for how long: it only adds words to a status.
+const ERROR_BODY_LIMIT: usize = 64 << 10;
+const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
+
+/// Turns an error response into an error, reading a bounded part of its body for a bounded
+/// time (a body that does not come in time is left out of the message).
 pub async fn error_from_response(context: impl Into<String>, resp: reqwest::Response) -> Error {
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers());
-    let body = read_limited(resp, 64 << 10, "error body")
+    let patience = Patience {
+        header_timeout: ERROR_BODY_WAIT,
+        read_timeout: ERROR_BODY_WAIT,
+        low_speed: LowSpeed {
+            bytes_per_sec: 0,
+            time: ERROR_BODY_WAIT,
+        },
+    };
+    let read = read_limited(resp, ERROR_BODY_LIMIT, "error body", &patience);
+    let body = tokio::time::timeout(ERROR_BODY_WAIT, read)
         .await
+        .ok()
+        .and_then(|r| r.ok())
         .unwrap_or_default();
     let mut e = registry_error(context, status, &body);
     e.retry_after = retry_after;
@@ -293,6 +353,23 @@ mod tests {
         );
         let plain = registry_error("blob y", 503, b"<html>oops</html>");
         assert_eq!(plain.to_string(), "blob y: service unavailable (HTTP 503)");
+    }
+
+    #[test]
+    fn registry_words_are_escaped_and_cut_short() {
+        let body = serde_json::json!({"errors": [{
+            "code": "DENIED\x1b[2J",
+            "message": format!("\r\x1b[32mdrag: pull complete\n{}", "x".repeat(5000)),
+        }]});
+        let e = registry_error("manifest x", 403, body.to_string().as_bytes());
+        let shown = e.to_string();
+        assert!(!shown.chars().any(terminal_text::is_unsafe), "{shown}");
+        assert!(
+            shown.starts_with("manifest x: DENIED\\x1b[2J: \\r\\x1b[32mdrag"),
+            "{shown}"
+        );
+        assert!(shown.len() < 600, "{} characters", shown.len());
+        assert!(shown.ends_with("(HTTP 403)"));
     }
 
     #[test]

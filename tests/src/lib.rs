@@ -6,6 +6,7 @@
 //! - [`image`]: reproducible images, layers, indexes built in memory;
 //! - [`FakeRegistry`] / [`StaticHost`]: in-process servers with Docker Hub /
 //!   MCR behaviours, injected faults and a request log;
+//! - [`HostileServer`] / [`SilentServer`]: registries that misbehave on purpose;
 //! - [`RealRegistry`]: the reference registry implementation as a child process;
 //! - [`require_tool`]: skopeo, podman, umoci... or a visible skip;
 //! - [`drag_cli`]: the `drag` binary built from this workspace, and running it.
@@ -14,6 +15,7 @@ pub mod archive;
 pub mod digest;
 pub mod drag_cli;
 pub mod fake_registry;
+pub mod hostile;
 pub mod image;
 pub mod pki;
 pub mod podman;
@@ -26,6 +28,7 @@ pub mod tools;
 pub use digest::sha256_digest;
 pub use drag_cli::{drag, drag_bin, run, DragOutput};
 pub use fake_registry::{AuthMode, FakeRegistry, Fault, TokenField, TokenRequest};
+pub use hostile::{HostileServer, SilentServer};
 pub use image::{
     attestation_for, media_types, Blob, Compression, ForeignLayer, Image, ImageBuilder,
     IndexBuilder, Layer, LayerBuilder, ManifestFormat,

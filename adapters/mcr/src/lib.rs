@@ -9,7 +9,9 @@
 //!   credentials. Under egress load it answers 429, which the shared retry path handles.
 //! - Tag quirk: some tags only resolve in their arch-specific form (`1803` fails where
 //!   `1803-amd64` or the dated `1803-amd64-20200211` works), and some multi-arch tags lack a
-//!   platform. The resolver here falls back to those forms, found in the tag list.
+//!   platform. The resolver here falls back to those forms, found in the tag list (which the
+//!   core reads within its limits, valid tags only); a candidate is tried only if it is a
+//!   valid tag that extends the asked one.
 //! - Repositories under `windows/` hold Windows images: without `--platform`, drag picks
 //!   windows/amd64 there.
 
@@ -18,7 +20,7 @@ use drag_core::adapter::{
     Target,
 };
 use drag_core::platform::Platform;
-use drag_core::reference::Reference;
+use drag_core::reference::{is_valid_tag, Reference};
 use drag_core::registry::Session;
 use drag_core::resolve::{self, Resolved};
 use drag_core::{Error, Result};
@@ -81,7 +83,7 @@ impl Resolver for Mcr {
             return first;
         }
         let arch = platform.normalized().architecture;
-        let tags = session.list_tags().await?;
+        let tags = session.list_tags().await?.tags;
         let candidates = arch_specific_tags(tag, &arch, &tags);
         if candidates.is_empty() {
             return Err(Error::manifest(
@@ -123,12 +125,20 @@ fn needs_fallback(e: &Error) -> bool {
 }
 
 /// `<tag>-<arch>` if it exists, then the tags starting with `<tag>-<arch>-`, newest first.
+/// Only valid tags: a candidate goes into a request URL and into a note on the terminal.
 fn arch_specific_tags(tag: &str, arch: &str, tags: &[String]) -> Vec<String> {
     let exact = format!("{tag}-{arch}");
     let prefix = format!("{exact}-");
-    let mut dated: Vec<&String> = tags.iter().filter(|t| t.starts_with(&prefix)).collect();
+    let mut dated: Vec<&String> = tags
+        .iter()
+        .filter(|t| t.starts_with(&prefix) && is_valid_tag(t))
+        .collect();
     dated.sort_by(|a, b| natural_cmp(b, a));
-    let mut out: Vec<String> = tags.iter().filter(|t| **t == exact).cloned().collect();
+    let mut out: Vec<String> = tags
+        .iter()
+        .filter(|t| **t == exact && is_valid_tag(t))
+        .cloned()
+        .collect();
     out.extend(dated.into_iter().cloned());
     out
 }
@@ -217,6 +227,20 @@ mod tests {
             tags(&["1803-amd64", "1803-amd64-20200211", "1803-amd64-20191008"])
         );
         assert_eq!(arch_specific_tags("1803", "arm", &t), Vec::<String>::new());
+    }
+
+    #[test]
+    fn candidates_must_be_valid_tags() {
+        let t = tags(&[
+            "1803-amd64-\x1b[2J\rdone",
+            "1803-amd64-../../x",
+            &format!("1803-amd64-{}", "9".repeat(200)),
+            "1803-amd64-1",
+        ]);
+        assert_eq!(
+            arch_specific_tags("1803", "amd64", &t),
+            tags(&["1803-amd64-1"])
+        );
     }
 
     #[test]

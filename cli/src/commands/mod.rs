@@ -6,7 +6,10 @@ mod inspect;
 mod pull;
 mod tags;
 
+use std::time::Duration;
+
 use drag_core::auth::Credentials;
+use drag_core::patience::{LowSpeed, Patience};
 use drag_core::registry::RetryPolicy;
 use drag_core::RegistryOptions;
 
@@ -34,6 +37,14 @@ fn registry_options(a: &RegistryArgs) -> Result<RegistryOptions, drag_core::Erro
         retry: RetryPolicy {
             retries: a.retries,
             ..RetryPolicy::default()
+        },
+        patience: Patience {
+            header_timeout: Duration::from_secs(a.header_timeout.max(1)),
+            read_timeout: Duration::from_secs(a.read_timeout.max(1)),
+            low_speed: LowSpeed {
+                bytes_per_sec: a.low_speed_limit,
+                time: Duration::from_secs(a.low_speed_time.max(1)),
+            },
         },
     })
 }

@@ -62,7 +62,6 @@ fn options(args: &PullArgs) -> Result<PullOptions, Error> {
         }
     });
     opts.jobs = args.jobs.max(1);
-    opts.transfer.stall_timeout = std::time::Duration::from_secs(args.read_timeout.max(1));
     if args.no_cache {
         opts.cache = Cache::Disabled;
     }

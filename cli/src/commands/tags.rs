@@ -1,16 +1,29 @@
 //! `drag tags`: a repository's tags on stdout, one per line.
+//!
+//! stdout is data, so it gets only valid tags (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`), which
+//! hold no character a terminal or a script could trip on; entries that are not tags are left
+//! out and counted on stderr, the first one shown escaped.
 
 use std::io::Write;
+
+use drag_core::terminal_text;
 
 use crate::args::TagsArgs;
 
 pub async fn run(args: TagsArgs) -> anyhow::Result<()> {
     let registry = super::registry_options(&args.registry)?;
-    let tags = drag_core::inspect::tags(&args.repository, &registry).await?;
+    let list = drag_core::inspect::tags(&args.repository, &registry).await?;
     let mut out = std::io::stdout().lock();
-    for t in tags {
+    for t in &list.tags {
         writeln!(out, "{t}")?;
     }
     out.flush()?;
+    if list.invalid > 0 {
+        eprintln!(
+            "drag: warning: left out {} entries of the tag list that are not valid tags (the first: \"{}\")",
+            list.invalid,
+            terminal_text::escape(list.first_invalid.as_deref().unwrap_or_default())
+        );
+    }
     Ok(())
 }

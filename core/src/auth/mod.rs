@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::patience::Patience;
+use crate::terminal_text::shown;
 use crate::transport;
 use challenge::Challenge;
 pub use credentials::Credentials;
@@ -60,10 +62,16 @@ pub struct AuthContext {
     pub registry: url::Url,
     pub credentials: Option<Credentials>,
     pub insecure: bool,
+    /// How long to wait for the token service.
+    pub patience: Patience,
 }
 
 /// The most bytes a token response may have.
 const MAX_TOKEN_RESPONSE: usize = 1 << 20;
+
+/// The longest a token is kept, whatever its `expires_in` says: a day is longer than any
+/// pull, and it keeps the arithmetic on `Instant` far from overflowing.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The standard answer: a Bearer challenge goes to its token service; a Basic challenge gets
 /// the user's credentials, if there are any.
@@ -107,8 +115,12 @@ pub async fn fetch_token(
     let realm = challenge
         .param("realm")
         .ok_or_else(|| Error::Auth("Bearer challenge without a realm".into()))?;
-    let mut url = url::Url::parse(realm)
-        .map_err(|e| Error::Auth(format!("token realm {realm:?} is not a URL: {e}")))?;
+    let mut url = url::Url::parse(realm).map_err(|e| {
+        Error::Auth(format!(
+            "token realm \"{}\" is not a URL: {e}",
+            shown(realm)
+        ))
+    })?;
     transport::check_url(&url, ctx.insecure)?;
     let credentials = match &ctx.credentials {
         Some(c) => {
@@ -152,12 +164,11 @@ pub async fn fetch_token(
         }
     };
     let started = Instant::now();
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| Error::http(format!("token request to {}", transport::redacted(&url)), e))?;
+    let what = format!("token request to {}", transport::redacted(&url));
+    let resp = transport::send(req, &ctx.patience, &what).await?;
     let status = resp.status();
-    let body = transport::read_limited(resp, MAX_TOKEN_RESPONSE, "token response").await?;
+    let body =
+        transport::read_limited(resp, MAX_TOKEN_RESPONSE, "token response", &ctx.patience).await?;
     if !status.is_success() {
         let e = transport::registry_error(format!("token for {}", scope.0), status.as_u16(), &body);
         return Err(e.into());
@@ -169,11 +180,33 @@ pub async fn fetch_token(
         .filter(|t| !t.is_empty())
         .or(parsed.access_token.filter(|t| !t.is_empty()))
         .ok_or_else(|| Error::Auth("token response has neither token nor access_token".into()))?;
-    // The spec's default lifetime is 60 s; renew a little early so a token never expires
-    // between our check and the registry's.
-    let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).max(10));
     Ok(Credential {
         header: format!("Bearer {token}"),
-        expires_at: Some(started + lifetime - Duration::from_secs(5)),
+        expires_at: Some(expiry(started, parsed.expires_in)),
     })
+}
+
+/// When a token fetched at `started` with `expires_in` seconds is to be renewed. The spec's
+/// default lifetime is 60 s; renew a little early so a token never expires between our check
+/// and the registry's. Any `expires_in` (up to 2^64-1) is clamped, never overflowing.
+fn expiry(started: Instant, expires_in: Option<u64>) -> Instant {
+    let lifetime = Duration::from_secs(expires_in.unwrap_or(60))
+        .clamp(Duration::from_secs(10), MAX_TOKEN_LIFETIME);
+    let renew_at = lifetime - Duration::from_secs(5);
+    started.checked_add(renew_at).unwrap_or(started)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_expires_in_gives_an_expiry_without_overflow() {
+        let now = Instant::now();
+        let day = expiry(now, Some(u64::MAX)) - now;
+        assert_eq!(day, MAX_TOKEN_LIFETIME - Duration::from_secs(5));
+        assert_eq!(expiry(now, Some(0)) - now, Duration::from_secs(5));
+        assert_eq!(expiry(now, None) - now, Duration::from_secs(55));
+        assert_eq!(expiry(now, Some(300)) - now, Duration::from_secs(295));
+    }
 }

@@ -199,7 +199,8 @@ pub(super) fn token_endpoint(
         token.clone(),
         IssuedToken {
             scopes: scopes.clone(),
-            expires_at: expires_in.map(|s| Instant::now() + Duration::from_secs(s)),
+            // A lifetime past what Instant can hold (2^64-1 s) never expires.
+            expires_at: expires_in.and_then(|s| Instant::now().checked_add(Duration::from_secs(s))),
         },
     );
     state.token_requests.push(TokenRequest {

@@ -45,6 +45,9 @@ pub enum Fault {
     /// Serve the next blob GET (any digest) without `Content-Length`
     /// (chunked transfer encoding).
     Chunked,
+    /// Send blob `digest` one byte every `every_ms`: a slow drip that never
+    /// stays silent long enough for a read timeout.
+    Drip { digest: String, every_ms: u64 },
 }
 
 /// Takes the first queued `Status` fault, if any, and returns the response it asks for.
@@ -80,7 +83,8 @@ pub(super) fn take_body_fault(faults: &mut Vec<Fault>, digest: &str) -> Option<F
     let position = faults.iter().position(|f| match f {
         Fault::DropAfter { digest: d, .. }
         | Fault::FlipByte { digest: d, .. }
-        | Fault::Stall { digest: d, .. } => d == digest,
+        | Fault::Stall { digest: d, .. }
+        | Fault::Drip { digest: d, .. } => d == digest,
         Fault::Chunked => true,
         Fault::Status { .. } => false,
     })?;
@@ -114,6 +118,7 @@ pub(super) fn blob_response(
     let mut data = blob.bytes.slice(start as usize..end as usize);
     let mut steps = Vec::new();
     let mut content_length = true;
+    let mut drip = None;
     match fault {
         Some(Fault::FlipByte { offset, .. }) if (start..end).contains(&offset) => {
             let mut flipped = data.to_vec();
@@ -140,11 +145,14 @@ pub(super) fn blob_response(
             content_length = false;
             steps.push(Step::Send(data.clone()));
         }
+        Some(Fault::Drip { every_ms, .. }) => drip = Some(Duration::from_millis(every_ms)),
         _ => steps.push(Step::Send(data.clone())),
     }
 
     let body = if method == Method::HEAD {
         Body::empty()
+    } else if let Some(every) = drip {
+        drip_body(data, every)
     } else {
         streaming_body(steps)
     };
@@ -254,6 +262,25 @@ fn streaming_body(steps: Vec<Step>) -> Body {
                     return Some((Err(error), VecDeque::new()));
                 }
             }
+        }
+    });
+    Body::from_stream(stream)
+}
+
+/// `data` one byte at a time, `every` apart (made as it goes: a blob of megabytes would
+/// otherwise be millions of queued steps).
+fn drip_body(data: Bytes, every: Duration) -> Body {
+    let stream = futures_util::stream::unfold(0usize, move |sent| {
+        let data = data.clone();
+        async move {
+            if sent >= data.len() {
+                return None;
+            }
+            tokio::time::sleep(every).await;
+            Some((
+                Ok::<_, std::convert::Infallible>(data.slice(sent..sent + 1)),
+                sent + 1,
+            ))
         }
     });
     Body::from_stream(stream)

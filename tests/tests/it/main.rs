@@ -16,6 +16,7 @@ mod credentials;
 mod dockerhub;
 mod faults;
 mod formats;
+mod hostile;
 mod inspect;
 mod output_places;
 mod proxy;
