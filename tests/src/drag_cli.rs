@@ -96,7 +96,17 @@ pub fn workspace_root() -> PathBuf {
 fn build_drag() -> Result<PathBuf, String> {
     let layout = BuildLayout::current();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(&cargo)
+    let mut command = Command::new(&cargo);
+    // Cargo gives a test the variables of the package under test (CARGO_MANIFEST_DIR, ...).
+    // Build scripts that watch them (ring's does) would see them change and rebuild, and so
+    // would everything above them on the next `cargo test`: the nested build must not inherit
+    // them.
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(is_package_variable) {
+            command.env_remove(key);
+        }
+    }
+    let output = command
         .args(["build", "-p", "drag-cli", "--bin", "drag", "--profile"])
         .arg(&layout.profile)
         .arg("--target-dir")
@@ -117,6 +127,22 @@ fn build_drag() -> Result<PathBuf, String> {
         return Err(format!("cargo built drag but {} is missing", bin.display()));
     }
     Ok(bin)
+}
+
+/// The variables cargo sets for the package being built or tested, as opposed to settings
+/// of cargo itself (`CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_PROFILE_*`, ...).
+fn is_package_variable(key: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+    ];
+    EXACT.contains(&key) || key.starts_with("CARGO_PKG_") || key.starts_with("CARGO_BIN_EXE_")
 }
 
 /// A `drag` command with a fresh `DRAG_CACHE_DIR`, `NO_COLOR=1`, no proxy
