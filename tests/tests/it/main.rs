@@ -16,6 +16,7 @@ mod dockerhub;
 mod faults;
 mod formats;
 mod inspect;
+mod manifests;
 mod proxy;
 mod real_registry;
 mod shapes;
