@@ -344,7 +344,7 @@ mod tests {
         assert!(m.config.urls.is_empty() && m.config.annotations.is_empty());
         assert!(m.is_image());
 
-        let body = format!(r#"{{"schemaVersion":2,"manifests":null}}"#);
+        let body = r#"{"schemaVersion":2,"manifests":null}"#;
         let raw = RawManifest {
             bytes: body.as_bytes().to_vec(),
             digest: Digest::sha256_of(body.as_bytes()),

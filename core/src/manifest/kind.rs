@@ -391,7 +391,7 @@ mod tests {
             ),
             (
                 "mediaType as an object",
-                format!(r#"{{"schemaVersion":2,"mediaType":{{}},"manifests":[]}}"#),
+                r#"{"schemaVersion":2,"mediaType":{},"manifests":[]}"#.to_string(),
                 None,
                 Refused("mediaType must be a string, not an object"),
             ),
@@ -435,7 +435,7 @@ mod tests {
         let cfg = desc(OCI_CONFIG);
         let docs = [
             format!(r#"{{"schemaVersion":2,"config":{cfg},"layers":[]}}"#),
-            format!(r#"{{"schemaVersion":2,"manifests":[]}}"#),
+            r#"{"schemaVersion":2,"manifests":[]}"#.to_string(),
         ];
         let served = [
             None,
