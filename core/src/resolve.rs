@@ -38,6 +38,10 @@ pub async fn resolve(session: &Session, target: &Target, wanted: &Platform) -> R
     descend(session, target, top, wanted).await
 }
 
+/// How many index entries that claim a platform but turn out to be artifacts are skipped
+/// before the index is given up on.
+const MAX_DISCARDED_ARTIFACTS: usize = 16;
+
 /// Descends from an already fetched manifest to the image for `wanted`.
 pub async fn descend(
     session: &Session,
@@ -67,6 +71,7 @@ pub async fn descend(
             }
             Manifest::Index(index) => {
                 let mut candidates = image_candidates(session, index.manifests, &what).await?;
+                let mut discarded = 0;
                 let (chosen, child) = loop {
                     let Some(i) = choose(wanted, &candidates) else {
                         return Err(Error::NoMatchingPlatform {
@@ -83,6 +88,17 @@ pub async fn descend(
                     // config says so) was never a candidate: choose again without it.
                     if let Ok(Manifest::Image(m)) = child.parse(&what) {
                         if !m.is_image() {
+                            // Each costs a request: a hostile index could list thousands.
+                            discarded += 1;
+                            if discarded > MAX_DISCARDED_ARTIFACTS {
+                                return Err(Error::manifest(
+                                    what,
+                                    format!(
+                                        "more than {MAX_DISCARDED_ARTIFACTS} artifacts listed \
+                                         as images for {wanted}"
+                                    ),
+                                ));
+                            }
                             candidates.remove(i);
                             continue;
                         }
@@ -191,7 +207,7 @@ async fn image_candidates(
         if opened > MAX_OPENED {
             return Err(Error::manifest(
                 what,
-                format!("more than {MAX_OPENED} index entries without a platform"),
+                format!("more than {MAX_OPENED} nested indexes or entries without a platform"),
             ));
         }
         let child = fetch_child(session, &d, what).await?;
