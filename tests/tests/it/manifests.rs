@@ -560,3 +560,30 @@ fn arm64_takes_a_variant_less_entry() {
         assert_holds(&dir.join(&out_name), &arm64);
     }
 }
+
+#[test]
+fn an_index_of_many_artifacts_posing_as_images_is_given_up_on_after_a_bounded_number() {
+    let registry = FakeRegistry::start();
+    let amd = image("amd64", None, "amd");
+    let mut index = IndexBuilder::new(ManifestFormat::Oci);
+    let mut artifacts = Vec::new();
+    for i in 0..40 {
+        let a = artifact(&format!("application/vnd.example.{i}+json"), &amd);
+        index = index.manifest(&a.manifest, json!({"os": "linux", "architecture": "amd64"}));
+        artifacts.push(a);
+    }
+    let index = index.image(&amd).build();
+    let mut all: Vec<&Image> = artifacts.iter().collect();
+    all.push(&amd);
+    registry.push_index("app", "1", &index, &all);
+    let dir = fresh_dir("many-artifacts-");
+    let out = pull(&dir, &["-q", &format!("{}/app:1", registry.host())]);
+    assert_refused(&out, "more than 16 artifacts listed as images");
+    let fetched = registry
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path().contains("/manifests/sha256:"))
+        .count();
+    assert!(fetched <= 17, "fetched {fetched} manifests");
+    assert_left_nothing(&dir);
+}
