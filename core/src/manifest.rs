@@ -13,6 +13,10 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::platform::Platform;
 
+mod kind;
+
+pub use kind::{effective_media_type, Kind};
+
 pub mod media_type {
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
     pub const DOCKER_MANIFEST_LIST: &str =
@@ -53,9 +57,17 @@ pub struct Descriptor {
     pub media_type: String,
     pub digest: Digest,
     pub size: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub urls: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub annotations: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
@@ -70,8 +82,20 @@ pub struct ImageManifest {
     #[serde(default)]
     pub media_type: Option<String>,
     pub config: Descriptor,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub layers: Vec<Descriptor>,
+    /// OCI 1.1: set on artifacts (SBOMs, signatures), absent on images.
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+}
+
+impl ImageManifest {
+    /// True when this manifest describes a runnable image rather than an artifact stored in
+    /// the image format (its config type says which, as containers/image reads it).
+    pub fn is_image(&self) -> bool {
+        is_image_config(&self.config.media_type)
+            && self.artifact_type.as_deref().is_none_or(is_image_config)
+    }
 }
 
 /// A manifest list or OCI index.
@@ -80,6 +104,7 @@ pub struct ImageManifest {
 pub struct Index {
     #[serde(default)]
     pub media_type: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub manifests: Vec<Descriptor>,
 }
 
@@ -101,7 +126,8 @@ pub struct RawManifest {
 }
 
 impl RawManifest {
-    /// Parses the bytes, refusing schema1 and anything that is neither an image nor an index.
+    /// Parses the bytes, refusing schema1, ambiguous documents and anything that is neither an
+    /// image nor an index (see [`kind`]).
     /// `what` names the manifest in errors.
     pub fn parse(&self, what: &str) -> Result<Manifest> {
         parse_manifest(&self.bytes, &self.media_type, what)
@@ -120,80 +146,39 @@ impl RawManifest {
     }
 }
 
-/// The media type a document declares about itself, which beats a registry's Content-Type
-/// (some registries answer `application/json` or `text/plain`).
-fn declared_media_type(bytes: &[u8]) -> Option<(Option<String>, Option<u64>)> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Head {
-        #[serde(default)]
-        media_type: Option<String>,
-        #[serde(default)]
-        schema_version: Option<u64>,
-    }
-    let head: Head = serde_json::from_slice(bytes).ok()?;
-    Some((head.media_type, head.schema_version))
-}
-
-/// The media type to record for a manifest: its own field first, else the Content-Type.
-pub fn effective_media_type(bytes: &[u8], content_type: Option<&str>) -> String {
-    let declared = declared_media_type(bytes).and_then(|(m, _)| m);
-    declared
-        .or_else(|| {
-            content_type
-                .map(|c| c.split(';').next().unwrap_or(c).trim().to_string())
-                .filter(|c| c.starts_with("application/vnd."))
-        })
-        .unwrap_or_else(|| guess_media_type(bytes).to_string())
-}
-
-/// OCI allows manifests without a mediaType field; tell them apart by shape.
-fn guess_media_type(bytes: &[u8]) -> &'static str {
-    match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(v) if v.get("manifests").is_some() => media_type::OCI_INDEX,
-        _ => media_type::OCI_MANIFEST,
-    }
-}
-
 fn parse_manifest(bytes: &[u8], media_type: &str, what: &str) -> Result<Manifest> {
-    let (_, schema_version) = declared_media_type(bytes).ok_or_else(|| {
-        Error::manifest(
-            what,
-            format!("manifest is not a JSON object ({media_type})"),
-        )
-    })?;
-    if matches!(
-        media_type,
-        media_type::DOCKER_SCHEMA1 | media_type::DOCKER_SCHEMA1_SIGNED
-    ) || schema_version == Some(1)
-    {
-        return Err(Error::manifest(
-            what,
-            format!(
-                "Docker schema1 manifests ({media_type}) are deprecated and not supported; \
-                 push the image again with a current client to get a schema2 or OCI manifest"
-            ),
-        ));
-    }
+    let kind = kind::decide(bytes, media_type).map_err(|reason| Error::manifest(what, reason))?;
     let bad = |e: serde_json::Error| Error::manifest(what, format!("malformed manifest: {e}"));
-    match media_type {
-        media_type::DOCKER_MANIFEST_LIST | media_type::OCI_INDEX => {
-            Ok(Manifest::Index(serde_json::from_slice(bytes).map_err(bad)?))
-        }
-        media_type::DOCKER_MANIFEST | media_type::OCI_MANIFEST => {
-            Ok(Manifest::Image(serde_json::from_slice(bytes).map_err(bad)?))
-        }
-        other => Err(Error::manifest(
-            what,
-            format!("unsupported manifest media type {other}"),
-        )),
-    }
+    Ok(match kind {
+        Kind::Index => Manifest::Index(serde_json::from_slice(bytes).map_err(bad)?),
+        Kind::Image => Manifest::Image(serde_json::from_slice(bytes).map_err(bad)?),
+    })
 }
 
-/// True for index entries that are not runnable images: BuildKit attestations and the
-/// `unknown/unknown` platform they carry.
+/// Go's encoders write a nil slice or map as `null`; read it as empty, as Go does.
+fn null_as_default<'de, D, T>(de: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(de)?.unwrap_or_default())
+}
+
+/// True for the config media types of runnable images; anything else (Helm charts, SBOMs,
+/// signatures, OCI's empty descriptor) is an artifact that merely shares the manifest format.
+pub fn is_image_config(mt: &str) -> bool {
+    matches!(mt, media_type::DOCKER_CONFIG | media_type::OCI_CONFIG)
+}
+
+/// True for index entries that are not runnable images: OCI 1.1 artifacts (an `artifactType`
+/// other than an image config: SBOMs, signatures), BuildKit attestations and the
+/// `unknown/unknown` platform they carry. Such entries may still carry a real platform, so this
+/// is checked before any platform is.
 pub fn is_non_image_entry(d: &Descriptor) -> bool {
-    d.annotations.contains_key("vnd.docker.reference.type")
+    d.artifact_type
+        .as_deref()
+        .is_some_and(|t| !is_image_config(t))
+        || d.annotations.contains_key("vnd.docker.reference.type")
         || d.platform
             .as_ref()
             .is_some_and(|p| p.os == "unknown" || p.architecture == "unknown")
@@ -338,5 +323,80 @@ mod tests {
         ))
         .unwrap();
         assert!(is_non_image_entry(&d));
+    }
+
+    #[test]
+    fn null_lists_read_as_empty() {
+        let body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{EMPTY}","size":0,"urls":null,"annotations":null,"platform":null,"artifactType":null}},"layers":null}}"#,
+            media_type::OCI_MANIFEST,
+            media_type::OCI_CONFIG
+        );
+        let raw = RawManifest {
+            bytes: body.as_bytes().to_vec(),
+            digest: Digest::sha256_of(body.as_bytes()),
+            media_type: media_type::OCI_MANIFEST.into(),
+        };
+        let Manifest::Image(m) = raw.parse("x").unwrap() else {
+            panic!("not an image")
+        };
+        assert!(m.layers.is_empty());
+        assert!(m.config.urls.is_empty() && m.config.annotations.is_empty());
+        assert!(m.is_image());
+
+        let body = r#"{"schemaVersion":2,"manifests":null}"#;
+        let raw = RawManifest {
+            bytes: body.as_bytes().to_vec(),
+            digest: Digest::sha256_of(body.as_bytes()),
+            media_type: media_type::OCI_INDEX.into(),
+        };
+        let Manifest::Index(i) = raw.parse("x").unwrap() else {
+            panic!("not an index")
+        };
+        assert!(i.manifests.is_empty());
+    }
+
+    #[test]
+    fn artifacts_are_not_images_whether_the_entry_or_the_config_says_so() {
+        let entry = |extra: &str| -> Descriptor {
+            serde_json::from_str(&format!(
+                r#"{{"mediaType":"{}","digest":"{EMPTY}","size":1,
+                "platform":{{"os":"linux","architecture":"amd64"}}{extra}}}"#,
+                media_type::OCI_MANIFEST
+            ))
+            .unwrap()
+        };
+        assert!(!is_non_image_entry(&entry("")));
+        assert!(is_non_image_entry(&entry(
+            r#","artifactType":"application/spdx+json""#
+        )));
+        assert!(is_non_image_entry(&entry(
+            r#","artifactType":"application/vnd.dev.cosign.artifact.sig.v1+json""#
+        )));
+        // An artifactType naming an image config is an image.
+        assert!(!is_non_image_entry(&entry(&format!(
+            r#","artifactType":"{}""#,
+            media_type::OCI_CONFIG
+        ))));
+
+        let manifest = |config_type: &str, artifact_type: Option<&str>| ImageManifest {
+            media_type: None,
+            config: Descriptor {
+                media_type: config_type.into(),
+                ..RawManifest {
+                    bytes: vec![],
+                    digest: Digest::sha256_of(b""),
+                    media_type: String::new(),
+                }
+                .descriptor()
+            },
+            layers: vec![],
+            artifact_type: artifact_type.map(Into::into),
+        };
+        assert!(manifest(media_type::OCI_CONFIG, None).is_image());
+        assert!(manifest(media_type::DOCKER_CONFIG, None).is_image());
+        assert!(!manifest("application/vnd.oci.empty.v1+json", None).is_image());
+        assert!(!manifest("application/vnd.cncf.helm.config.v1+json", None).is_image());
+        assert!(!manifest(media_type::OCI_CONFIG, Some("application/spdx+json")).is_image());
     }
 }

@@ -84,12 +84,65 @@ impl Platform {
     }
 }
 
-/// Among candidates that match `wanted`, the index of the best: an exact variant match beats a
-/// defaulted one; among several Windows matches the highest os.version (compared numerically
-/// component by component) wins; otherwise the first in order.
+impl Platform {
+    /// How far `candidate` falls short of `self`: `Some(0)` when it [matches](Platform::matches),
+    /// `Some(n)` when it is an older variant of the same architecture that still runs here (the
+    /// larger `n`, the older), `None` when it does not run at all.
+    ///
+    /// The fallbacks are those containerd and containers/image apply: `arm/v7` runs `v6` and
+    /// `v5` images (`arm/v8` also `v7`), any `arm64` runs the base `arm64` (`v8`, written with
+    /// or without the variant), and `amd64/v3` runs `v2` and plain `amd64`. Other architectures
+    /// (running `386` on `amd64`, `arm` on `arm64`) are not offered: asking for one architecture
+    /// and silently getting another would surprise more than it helps.
+    pub fn fallback_distance(&self, candidate: &Platform) -> Option<u32> {
+        if self.matches(candidate) {
+            return Some(0);
+        }
+        let want = self.normalized();
+        let have = candidate.normalized();
+        if have.os == "unknown"
+            || have.architecture == "unknown"
+            || want.os != have.os
+            || want.architecture != have.architecture
+        {
+            return None;
+        }
+        if let Some(v) = &want.os_version {
+            if !have
+                .os_version
+                .as_deref()
+                .is_some_and(|h| is_version_prefix(v, h))
+            {
+                return None;
+            }
+        }
+        let level = |v: &Option<String>| -> Option<u32> {
+            match v.as_deref() {
+                None => Some(1),
+                Some(v) => v.strip_prefix('v')?.parse().ok(),
+            }
+        };
+        match want.architecture.as_str() {
+            "arm" | "amd64" => {
+                let (w, h) = (level(&want.variant)?, level(&have.variant)?);
+                let oldest = if want.architecture == "arm" { 5 } else { 1 };
+                (h >= oldest && h < w).then(|| w - h)
+            }
+            // Every arm64 variant runs the base one; finer ordering of v8.x and v9.x is not
+            // guessed at.
+            "arm64" => (have.variant.as_deref() == Some("v8")).then_some(1),
+            _ => None,
+        }
+    }
+}
+
+/// Among candidates that run on `wanted`, the index of the best: a match beats a fallback to
+/// an older variant (the nearest first); among matches an exact variant beats a defaulted one;
+/// among several Windows matches the highest os.version (compared numerically component by
+/// component) wins; otherwise the first in order.
 pub fn choose_best(wanted: &Platform, candidates: &[Platform]) -> Option<usize> {
     let wanted_variant = normalize_arch(&wanted.architecture, wanted.variant.as_deref()).1;
-    let rank = |candidate: &Platform| {
+    let rank = |candidate: &Platform, distance: u32| {
         // "Exact" means spelled the same modulo aliases, before defaults are filled in: someone
         // asking for arm64/v8 prefers an entry saying v8 over one that leaves it implicit.
         let exact = normalize_arch(&candidate.architecture, candidate.variant.as_deref()).1
@@ -99,15 +152,15 @@ pub fn choose_best(wanted: &Platform, candidates: &[Platform]) -> Option<usize> 
         } else {
             Vec::new()
         };
-        (exact, version)
+        (std::cmp::Reverse(distance), exact, version)
     };
 
-    let mut best: Option<(usize, (bool, Vec<u64>))> = None;
+    let mut best: Option<(usize, _)> = None;
     for (i, candidate) in candidates.iter().enumerate() {
-        if !wanted.matches(candidate) {
+        let Some(distance) = wanted.fallback_distance(candidate) else {
             continue;
-        }
-        let r = rank(candidate);
+        };
+        let r = rank(candidate, distance);
         // Strictly better only, so the first of equals wins.
         if best
             .as_ref()
@@ -454,6 +507,84 @@ mod tests {
         );
         assert_eq!(choose_best(&p("windows/amd64:10.0.14393"), &windows), None);
         assert_eq!(choose_best(&p("linux/amd64"), &windows), Some(4));
+    }
+
+    #[test]
+    fn older_variants_are_taken_only_when_nothing_matches() {
+        let all = |specs: &[&str]| specs.iter().map(|s| p(s)).collect::<Vec<_>>();
+        let pick = |want: &str, specs: &[&str]| {
+            let candidates = all(specs);
+            choose_best(&p(want), &candidates).map(|i| candidates[i].to_string())
+        };
+        let pick = |want: &str, specs: &[&str]| pick(want, specs).unwrap_or_default();
+
+        // arm/v7 (and plain arm, which is v7) falls back to v6, then v5; never upwards.
+        assert_eq!(
+            pick("linux/arm/v7", &["linux/arm/v5", "linux/arm/v6"]),
+            "linux/arm/v6"
+        );
+        assert_eq!(
+            pick("linux/arm", &["linux/arm/v5", "linux/amd64"]),
+            "linux/arm/v5"
+        );
+        assert_eq!(
+            pick(
+                "linux/arm/v7",
+                &["linux/arm/v6", "linux/arm/v7", "linux/arm/v5"]
+            ),
+            "linux/arm/v7"
+        );
+        assert_eq!(
+            pick("linux/arm/v7", &["linux/arm/v6", "linux/arm"]),
+            "linux/arm"
+        );
+        assert_eq!(
+            pick("linux/arm/v8", &["linux/arm/v6", "linux/arm/v7"]),
+            "linux/arm/v7"
+        );
+        assert_eq!(pick("linux/arm/v6", &["linux/arm/v7", "linux/arm"]), "");
+        assert_eq!(pick("linux/arm/v5", &["linux/arm/v6"]), "");
+        assert_eq!(pick("linux/arm/v7", &["windows/arm/v6", "linux/arm64"]), "");
+
+        // arm64 of any variant runs the base arm64, spelled with or without v8.
+        assert_eq!(
+            pick("linux/arm64", &["linux/amd64", "linux/arm64"]),
+            "linux/arm64"
+        );
+        assert_eq!(pick("linux/arm64/v8", &["linux/arm64"]), "linux/arm64");
+        assert_eq!(pick("linux/arm64/v9", &["linux/arm64"]), "linux/arm64");
+        assert_eq!(
+            pick("linux/arm64/v8.2", &["linux/arm64/v8"]),
+            "linux/arm64/v8"
+        );
+        assert_eq!(
+            pick("linux/arm64/v9", &["linux/arm64", "linux/arm64/v9"]),
+            "linux/arm64/v9"
+        );
+        assert_eq!(pick("linux/arm64", &["linux/arm64/v9"]), "");
+        assert_eq!(pick("linux/arm64", &["linux/arm/v7"]), "");
+
+        // amd64 microarchitecture levels, down to plain amd64; never 386.
+        assert_eq!(
+            pick("linux/amd64/v3", &["linux/386", "linux/amd64"]),
+            "linux/amd64"
+        );
+        assert_eq!(
+            pick("linux/amd64/v3", &["linux/amd64", "linux/amd64/v2"]),
+            "linux/amd64/v2"
+        );
+        assert_eq!(pick("linux/amd64", &["linux/amd64/v2"]), "");
+
+        // The matching rule itself stays strict.
+        assert!(!p("linux/arm/v7").matches(&p("linux/arm/v6")));
+        assert_eq!(
+            p("linux/arm/v7").fallback_distance(&p("linux/arm/v5")),
+            Some(2)
+        );
+        assert_eq!(
+            p("linux/arm/v7").fallback_distance(&p("unknown/unknown")),
+            None
+        );
     }
 
     #[test]

@@ -4,10 +4,10 @@
 //! arch-specific tags) call into it and try again with another reference.
 
 use crate::adapter::Target;
+use crate::config::{ImageConfig, MAX_CONFIG_BYTES};
 use crate::error::{Error, Result};
 use crate::manifest::{
-    is_non_image_entry, media_type, Descriptor, ImageManifest, Manifest, RawManifest,
-    MAX_INDEX_DEPTH,
+    is_non_image_entry, Descriptor, ImageManifest, Manifest, RawManifest, MAX_INDEX_DEPTH,
 };
 use crate::platform::{choose_best, Platform};
 use crate::registry::Session;
@@ -24,7 +24,9 @@ pub struct Resolved {
     pub manifest: ImageManifest,
     /// The platform of the chosen entry, when it came from an index.
     pub platform: Option<Platform>,
-    /// Every image platform the (first) index listed, for `inspect` and error messages.
+    /// Every image platform the (first) index listed, for `inspect` and error messages:
+    /// artifacts and attestations left out, platforms of entries without one read from their
+    /// configs.
     pub index_platforms: Vec<Platform>,
     /// What the user should be told about how the image was found (a fallback tag...).
     pub notes: Vec<String>,
@@ -35,6 +37,10 @@ pub async fn resolve(session: &Session, target: &Target, wanted: &Platform) -> R
     let top = session.get_manifest(&target.manifest_reference()).await?;
     descend(session, target, top, wanted).await
 }
+
+/// How many index entries that claim a platform but turn out to be artifacts are skipped
+/// before the index is given up on.
+const MAX_DISCARDED_ARTIFACTS: usize = 16;
 
 /// Descends from an already fetched manifest to the image for `wanted`.
 pub async fn descend(
@@ -50,6 +56,9 @@ pub async fn descend(
     for _ in 0..=MAX_INDEX_DEPTH {
         match current.parse(&what)? {
             Manifest::Image(manifest) => {
+                if !manifest.is_image() {
+                    return Err(not_an_image(&what, &manifest));
+                }
                 return Ok(Resolved {
                     target: target.clone(),
                     top,
@@ -58,25 +67,47 @@ pub async fn descend(
                     platform,
                     index_platforms: index_platforms.unwrap_or_default(),
                     notes: Vec::new(),
-                })
+                });
             }
             Manifest::Index(index) => {
-                let entries = image_candidates(session, index.manifests, &what).await?;
-                let platforms: Vec<Platform> = entries
-                    .iter()
-                    .map(|d| d.platform.clone().unwrap_or_default())
-                    .collect();
-                index_platforms.get_or_insert_with(|| platforms.clone());
-                let Some(i) = choose_best(wanted, &platforms) else {
-                    return Err(Error::NoMatchingPlatform {
-                        reference: what,
-                        wanted: wanted.to_string(),
-                        available: describe_platforms(&platforms),
-                    });
+                let mut candidates = image_candidates(session, index.manifests, &what).await?;
+                let mut discarded = 0;
+                let (chosen, child) = loop {
+                    let Some(i) = choose(wanted, &candidates) else {
+                        return Err(Error::NoMatchingPlatform {
+                            reference: what,
+                            wanted: wanted.to_string(),
+                            available: describe_available(&candidates),
+                        });
+                    };
+                    let child = match candidates[i].fetched.take() {
+                        Some(child) => child,
+                        None => fetch_child(session, &candidates[i].desc, &what).await?,
+                    };
+                    // An entry that carried a platform but turns out to be an artifact (its
+                    // config says so) was never a candidate: choose again without it.
+                    if let Ok(Manifest::Image(m)) = child.parse(&what) {
+                        if !m.is_image() {
+                            // Each costs a request: a hostile index could list thousands.
+                            discarded += 1;
+                            if discarded > MAX_DISCARDED_ARTIFACTS {
+                                return Err(Error::manifest(
+                                    what,
+                                    format!(
+                                        "more than {MAX_DISCARDED_ARTIFACTS} artifacts listed \
+                                         as images for {wanted}"
+                                    ),
+                                ));
+                            }
+                            candidates.remove(i);
+                            continue;
+                        }
+                    }
+                    break (candidates[i].platform.clone(), child);
                 };
-                let entry = &entries[i];
-                let child = fetch_child(session, entry, &what).await?;
-                platform = Some(platforms[i].clone());
+                index_platforms
+                    .get_or_insert_with(|| candidates.iter().map(|c| c.platform.clone()).collect());
+                platform = Some(chosen);
                 current = child;
             }
         }
@@ -87,15 +118,68 @@ pub async fn descend(
     ))
 }
 
-/// The entries of an index that may be chosen: images (attestations left out), with indexes
-/// that carry no platform of their own opened up, as containerd does, since OCI makes the
-/// platform of an index entry optional.
+fn not_an_image(what: &str, manifest: &ImageManifest) -> Error {
+    let kind = manifest
+        .artifact_type
+        .as_deref()
+        .unwrap_or(&manifest.config.media_type);
+    let kind: String = kind.chars().take(200).collect();
+    Error::manifest(
+        what,
+        format!(
+            "not a container image but an artifact of type {}",
+            kind.escape_debug()
+        ),
+    )
+}
+
+/// An index entry that may be chosen, with the platform it runs on.
+#[derive(Clone, Debug)]
+struct Candidate {
+    desc: Descriptor,
+    platform: Platform,
+    /// False when the index gave no platform and it was read from the image's config.
+    declared: bool,
+    /// The manifest, when reading the platform already fetched it.
+    fetched: Option<RawManifest>,
+}
+
+/// The best candidate for `wanted`. Entries whose platform the index declares come first, even
+/// when they are only a fallback (an older variant), as in containerd, which sorts entries
+/// without a platform last; only when none runs are the platforms read from configs considered.
+fn choose(wanted: &Platform, candidates: &[Candidate]) -> Option<usize> {
+    [true, false].into_iter().find_map(|declared| {
+        let (positions, platforms): (Vec<usize>, Vec<Platform>) = candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.declared == declared)
+            .map(|(i, c)| (i, c.platform.clone()))
+            .unzip();
+        choose_best(wanted, &platforms).map(|i| positions[i])
+    })
+}
+
+fn describe_available(candidates: &[Candidate]) -> Vec<String> {
+    let platforms: Vec<Platform> = candidates.iter().map(|c| c.platform.clone()).collect();
+    let described = describe_platforms(&platforms);
+    if described.is_empty() {
+        vec!["no images".to_string()]
+    } else {
+        described
+    }
+}
+
+/// The entries of an index that may be chosen: images, never artifacts or attestations.
+///
+/// OCI makes an entry's platform optional. An entry without one is opened, as containerd does:
+/// an index is walked into, an image gets the platform its config states, and an image
+/// manifest whose config is not an image config (an artifact) is left out.
 async fn image_candidates(
     session: &Session,
     entries: Vec<Descriptor>,
     what: &str,
-) -> Result<Vec<Descriptor>> {
-    // A hostile index could name thousands of nested indexes: open a bounded number.
+) -> Result<Vec<Candidate>> {
+    // A hostile index could name thousands of platform-less entries: open a bounded number.
     const MAX_OPENED: usize = 64;
     let mut opened = 0;
     let mut out = Vec::new();
@@ -104,12 +188,13 @@ async fn image_candidates(
         if is_non_image_entry(&d) {
             continue;
         }
-        let is_index = matches!(
-            d.media_type.as_str(),
-            media_type::OCI_INDEX | media_type::DOCKER_MANIFEST_LIST
-        );
-        if !(is_index && d.platform.is_none()) {
-            out.push(d);
+        if let Some(platform) = d.platform.clone() {
+            out.push(Candidate {
+                desc: d,
+                platform,
+                declared: true,
+                fetched: None,
+            });
             continue;
         }
         if depth >= MAX_INDEX_DEPTH {
@@ -122,15 +207,49 @@ async fn image_candidates(
         if opened > MAX_OPENED {
             return Err(Error::manifest(
                 what,
-                format!("more than {MAX_OPENED} nested indexes"),
+                format!("more than {MAX_OPENED} nested indexes or entries without a platform"),
             ));
         }
         let child = fetch_child(session, &d, what).await?;
-        if let Manifest::Index(inner) = child.parse(what)? {
-            pending.extend(inner.manifests.into_iter().rev().map(|c| (c, depth + 1)));
+        match child.parse(what)? {
+            Manifest::Index(inner) => {
+                pending.extend(inner.manifests.into_iter().rev().map(|c| (c, depth + 1)));
+            }
+            Manifest::Image(image) if image.is_image() => {
+                let platform = config_platform(session, &image).await?;
+                out.push(Candidate {
+                    desc: d,
+                    platform,
+                    declared: false,
+                    fetched: Some(child),
+                });
+            }
+            Manifest::Image(_) => {}
         }
     }
     Ok(out)
+}
+
+/// The platform an image's config states (`os`, `architecture`, `variant`, `os.version`).
+async fn config_platform(session: &Session, image: &ImageManifest) -> Result<Platform> {
+    let bytes = session
+        .get_blob_bytes(&image.config, MAX_CONFIG_BYTES)
+        .await?;
+    let config = ImageConfig::parse(&bytes)?;
+    let text = |key: &str| {
+        config
+            .field(key)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    Ok(Platform {
+        os: config.os().unwrap_or_default().to_string(),
+        architecture: config.architecture().unwrap_or_default().to_string(),
+        variant: text("variant"),
+        os_version: text("os.version"),
+        os_features: Vec::new(),
+    })
 }
 
 /// A manifest an index names, checked against the descriptor's size (its digest is checked

@@ -18,6 +18,7 @@ mod faults;
 mod formats;
 mod hostile;
 mod inspect;
+mod manifests;
 mod output_places;
 mod proxy;
 mod real_registry;

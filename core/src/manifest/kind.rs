@@ -1,0 +1,460 @@
+//! Deciding what a manifest document is: image, index, or schema1, or refused as ambiguous.
+//!
+//! The decision rests on the bytes, not on where they came from: a registry's Content-Type
+//! and a cache that stored none must give one answer for one digest, or the same tag could
+//! resolve to two different images on two runs. So a document's own `mediaType` wins, then its
+//! shape (`manifests` makes an index, `config`/`layers` an image, `schemaVersion: 1` or
+//! `fsLayers` schema1), and a Content-Type only names what the shape cannot tell.
+//!
+//! A document with both `manifests` and `config`/`layers` is refused whatever it declares, as
+//! containerd and containers/image do after the OCI ambiguity advisory (GHSA-77vh-xpmg-72qh):
+//! two clients must not read two different things from one digest.
+
+use serde_json::{Map, Value};
+
+use super::media_type;
+
+/// What a manifest document is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Image,
+    Index,
+}
+
+/// The fields of a document that decide its kind, type-checked.
+#[derive(Debug, Default)]
+struct Head {
+    media_type: Option<String>,
+    schema_version: Option<u64>,
+    /// `manifests` present and not null.
+    has_manifests: bool,
+    /// `config` or `layers` present and not null.
+    has_image_fields: bool,
+    /// Schema1's own fields: `fsLayers` and `signatures`.
+    has_fs_layers: bool,
+    has_signatures: bool,
+}
+
+/// Reads the head of a document, naming the field when one has the wrong JSON type.
+fn read_head(bytes: &[u8]) -> Result<Head, String> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        let mut reason = format!("manifest is not valid JSON: {e}");
+        reason.truncate(200);
+        reason
+    })?;
+    let Value::Object(doc) = value else {
+        return Err(format!(
+            "manifest is not a JSON object but {}",
+            json_type(&value)
+        ));
+    };
+    let present = |key: &str| doc.get(key).is_some_and(|v| !v.is_null());
+    Ok(Head {
+        media_type: string_field(&doc, "mediaType")?.filter(|m| !m.is_empty()),
+        schema_version: schema_version(&doc)?,
+        has_manifests: present("manifests"),
+        has_image_fields: present("config") || present("layers"),
+        has_fs_layers: present("fsLayers"),
+        has_signatures: present("signatures"),
+    })
+}
+
+fn string_field(doc: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
+    match doc.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(format!(
+            "manifest field {key} must be a string, not {}",
+            json_type(other)
+        )),
+    }
+}
+
+fn schema_version(doc: &Map<String, Value>) -> Result<Option<u64>, String> {
+    match doc.get("schemaVersion") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
+            format!("manifest field schemaVersion must be a small whole number, not {n}")
+        }),
+        Some(other) => Err(format!(
+            "manifest field schemaVersion must be a number, not {}",
+            json_type(other)
+        )),
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn is_schema1_type(mt: &str) -> bool {
+    matches!(
+        mt,
+        media_type::DOCKER_SCHEMA1 | media_type::DOCKER_SCHEMA1_SIGNED
+    )
+}
+
+/// `application/json; charset=utf-8` -> `application/json`.
+fn bare_content_type(content_type: &str) -> &str {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or(content_type)
+        .trim()
+}
+
+impl Head {
+    fn is_schema1(&self) -> bool {
+        self.schema_version == Some(1)
+            || self.has_fs_layers
+            || self.media_type.as_deref().is_some_and(is_schema1_type)
+    }
+
+    /// The schema1 media type to name in the refusal: the document's, else the served one when
+    /// it is a schema1 type, else what its signatures say it is.
+    fn schema1_type(&self, served: Option<&str>) -> String {
+        self.media_type
+            .clone()
+            .filter(|m| is_schema1_type(m))
+            .or_else(|| served.filter(|s| is_schema1_type(s)).map(str::to_string))
+            .unwrap_or_else(|| {
+                if self.has_signatures {
+                    media_type::DOCKER_SCHEMA1_SIGNED
+                } else {
+                    media_type::DOCKER_SCHEMA1
+                }
+                .to_string()
+            })
+    }
+}
+
+/// The media type to record for a manifest: its own `mediaType`, else what its shape says
+/// (an OCI type, since Docker's schema2 requires the field), else the Content-Type. The
+/// Content-Type never overrides the shape, so the registry and the cache agree.
+pub fn effective_media_type(bytes: &[u8], content_type: Option<&str>) -> String {
+    let served = content_type
+        .map(bare_content_type)
+        .filter(|c| c.starts_with("application/vnd."));
+    let Ok(head) = read_head(bytes) else {
+        // Unreadable: parsing will say why; the served type is all there is to record.
+        return served.unwrap_or(media_type::OCI_MANIFEST).to_string();
+    };
+    if let Some(declared) = &head.media_type {
+        return declared.clone();
+    }
+    if head.is_schema1() {
+        return head.schema1_type(served);
+    }
+    match (head.has_manifests, head.has_image_fields) {
+        (true, false) => media_type::OCI_INDEX.to_string(),
+        (false, true) => media_type::OCI_MANIFEST.to_string(),
+        // Ambiguous or shapeless: parsing refuses it whatever is recorded.
+        _ => served.unwrap_or(media_type::OCI_MANIFEST).to_string(),
+    }
+}
+
+/// Decides the kind of a document recorded as `media_type`, or says why it is refused.
+pub fn decide(bytes: &[u8], media_type: &str) -> Result<Kind, String> {
+    let head = read_head(bytes)?;
+    if head.is_schema1() || is_schema1_type(media_type) {
+        return Err(format!(
+            "Docker schema1 manifests ({}) are deprecated and not supported; push the image \
+             again with a current client to get a schema2 or OCI manifest",
+            head.schema1_type(Some(media_type))
+        ));
+    }
+    if head.has_manifests && head.has_image_fields {
+        return Err(
+            "ambiguous manifest: it has both `manifests` (an index) and `config`/`layers` (an \
+             image); refused, as containerd and containers/image do"
+                .into(),
+        );
+    }
+    // The document's own declaration beats whatever it was recorded as.
+    let declared = head.media_type.as_deref().unwrap_or(media_type);
+    let kind = match declared {
+        media_type::DOCKER_MANIFEST_LIST | media_type::OCI_INDEX => Kind::Index,
+        media_type::DOCKER_MANIFEST | media_type::OCI_MANIFEST => Kind::Image,
+        other => {
+            let mut other = other.to_string();
+            other.truncate(200);
+            return Err(format!(
+                "unsupported manifest media type {}",
+                other.escape_debug()
+            ));
+        }
+    };
+    match kind {
+        Kind::Index if head.has_image_fields => Err(format!(
+            "manifest declared as an index ({declared}) has `config`/`layers`"
+        )),
+        Kind::Image if head.has_manifests => Err(format!(
+            "manifest declared as an image ({declared}) has `manifests`"
+        )),
+        _ => Ok(kind),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Cases rebuilt from the peers' fixture sets (containers/image `manifest/fixtures`,
+    //! go-containerregistry `pkg/v1/layout/testdata`, image-spec `schema` tests), checked
+    //! against what containers/image and containerd do with them.
+
+    use super::*;
+    use crate::manifest::media_type::*;
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn desc(mt: &str) -> String {
+        format!(r#"{{"mediaType":"{mt}","digest":"{D}","size":0}}"#)
+    }
+
+    /// What drag makes of a document served under a Content-Type.
+    #[derive(Debug, PartialEq)]
+    enum Outcome {
+        Image(&'static str),
+        Index(&'static str),
+        Refused(&'static str),
+    }
+    use Outcome::*;
+
+    fn outcome(doc: &str, content_type: Option<&str>) -> Result<(Kind, String), String> {
+        let mt = effective_media_type(doc.as_bytes(), content_type);
+        decide(doc.as_bytes(), &mt).map(|k| (k, mt))
+    }
+
+    #[test]
+    fn documents_are_accepted_refused_and_kinded_like_the_reference_implementations() {
+        let cfg = desc(OCI_CONFIG);
+        let layer = desc(OCI_LAYER_GZIP);
+        let dcfg = desc(DOCKER_CONFIG);
+        let item = desc(OCI_MANIFEST);
+        let cases: Vec<(&str, String, Option<&str>, Outcome)> = vec![
+            (
+                "OCI image with mediaType",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{cfg},"layers":[{layer}]}}"#
+                ),
+                Some(OCI_MANIFEST),
+                Image(OCI_MANIFEST),
+            ),
+            (
+                "OCI image without mediaType, served as application/json",
+                format!(r#"{{"schemaVersion":2,"config":{cfg},"layers":[{layer}]}}"#),
+                Some("application/json"),
+                Image(OCI_MANIFEST),
+            ),
+            (
+                "OCI image without mediaType, no Content-Type (the cache)",
+                format!(r#"{{"schemaVersion":2,"config":{cfg},"layers":[]}}"#),
+                None,
+                Image(OCI_MANIFEST),
+            ),
+            (
+                "OCI index without mediaType, served as an image manifest: the shape decides",
+                format!(r#"{{"schemaVersion":2,"manifests":[{item}]}}"#),
+                Some(OCI_MANIFEST),
+                Index(OCI_INDEX),
+            ),
+            (
+                "OCI index without mediaType, no Content-Type",
+                format!(r#"{{"schemaVersion":2,"manifests":[{item}]}}"#),
+                None,
+                Index(OCI_INDEX),
+            ),
+            (
+                "Docker schema2 image",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","config":{dcfg},"layers":[]}}"#
+                ),
+                Some("text/plain"),
+                Image(DOCKER_MANIFEST),
+            ),
+            (
+                "Docker manifest list",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST_LIST}","manifests":[]}}"#
+                ),
+                Some(DOCKER_MANIFEST_LIST),
+                Index(DOCKER_MANIFEST_LIST),
+            ),
+            (
+                "declared mediaType beats the Content-Type",
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[]}}"#),
+                Some(DOCKER_MANIFEST),
+                Index(OCI_INDEX),
+            ),
+            (
+                "layers: null reads as an image with no layers",
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{cfg},"layers":null}}"#),
+                None,
+                Image(OCI_MANIFEST),
+            ),
+            (
+                "manifests: null on an image is not an index field",
+                format!(r#"{{"schemaVersion":2,"config":{cfg},"layers":[],"manifests":null}}"#),
+                None,
+                Image(OCI_MANIFEST),
+            ),
+            (
+                "manifests: null on a declared index",
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":null}}"#),
+                None,
+                Index(OCI_INDEX),
+            ),
+            (
+                "OCI 1.1 artifact manifest is an image manifest by kind",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/spdx+json","config":{},"layers":[{layer}]}}"#,
+                    desc("application/vnd.oci.empty.v1+json")
+                ),
+                None,
+                Image(OCI_MANIFEST),
+            ),
+            (
+                "declared image with manifests (ambiguity advisory)",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{cfg},"layers":[],"manifests":[{item}]}}"#
+                ),
+                Some(OCI_MANIFEST),
+                Refused("ambiguous"),
+            ),
+            (
+                "declared index with config and layers (ambiguity advisory)",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","config":{cfg},"layers":[],"manifests":[]}}"#
+                ),
+                Some(OCI_INDEX),
+                Refused("ambiguous"),
+            ),
+            (
+                "undeclared document with both shapes",
+                format!(r#"{{"schemaVersion":2,"config":{cfg},"manifests":[]}}"#),
+                Some(OCI_INDEX),
+                Refused("ambiguous"),
+            ),
+            (
+                "declared index with only layers",
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","layers":[{layer}]}}"#),
+                None,
+                Refused("declared as an index"),
+            ),
+            (
+                "declared image with only manifests",
+                format!(r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","manifests":[]}}"#),
+                None,
+                Refused("declared as an image"),
+            ),
+            (
+                "signed schema1 under its own type",
+                r#"{"schemaVersion":1,"name":"a","tag":"b","fsLayers":[],"history":[],"signatures":[]}"#.into(),
+                Some(DOCKER_SCHEMA1_SIGNED),
+                Refused("schema1 manifests (application/vnd.docker.distribution.manifest.v1+prettyjws)"),
+            ),
+            (
+                "schema1 served as an OCI manifest",
+                r#"{"schemaVersion":1,"name":"a","tag":"b","fsLayers":[],"history":[]}"#.into(),
+                Some(OCI_MANIFEST),
+                Refused("schema1 manifests (application/vnd.docker.distribution.manifest.v1+json)"),
+            ),
+            (
+                "signed schema1 served as application/json",
+                r#"{"schemaVersion":1,"name":"a","fsLayers":[],"signatures":[{}]}"#.into(),
+                Some("application/json"),
+                Refused("schema1 manifests (application/vnd.docker.distribution.manifest.v1+prettyjws)"),
+            ),
+            (
+                "schemaVersion as a string",
+                format!(r#"{{"schemaVersion":"2","mediaType":"{OCI_MANIFEST}","config":{cfg},"layers":[]}}"#),
+                None,
+                Refused("schemaVersion must be a number, not a string"),
+            ),
+            (
+                "negative schemaVersion",
+                format!(r#"{{"schemaVersion":-2,"config":{cfg},"layers":[]}}"#),
+                None,
+                Refused("schemaVersion must be a small whole number"),
+            ),
+            (
+                "mediaType as a number",
+                format!(r#"{{"schemaVersion":2,"mediaType":2,"config":{cfg},"layers":[]}}"#),
+                Some(OCI_MANIFEST),
+                Refused("mediaType must be a string, not a number"),
+            ),
+            (
+                "mediaType as an object",
+                r#"{"schemaVersion":2,"mediaType":{},"manifests":[]}"#.to_string(),
+                None,
+                Refused("mediaType must be a string, not an object"),
+            ),
+            (
+                "a JSON array",
+                "[]".into(),
+                Some(OCI_MANIFEST),
+                Refused("not a JSON object but an array"),
+            ),
+            ("not JSON", "<html>".into(), None, Refused("not valid JSON")),
+            (
+                "unknown declared type (old ORAS artifact manifest)",
+                r#"{"mediaType":"application/vnd.oci.artifact.manifest.v1+json","blobs":[]}"#
+                    .into(),
+                None,
+                Refused("unsupported manifest media type application/vnd.oci.artifact.manifest.v1+json"),
+            ),
+            (
+                "shapeless document under an unknown vnd type",
+                r#"{"schemaVersion":2}"#.into(),
+                Some("application/vnd.example+json"),
+                Refused("unsupported manifest media type application/vnd.example+json"),
+            ),
+        ];
+        for (name, doc, content_type, want) in cases {
+            let got = outcome(&doc, content_type);
+            match (&want, &got) {
+                (Image(mt), Ok((Kind::Image, got_mt))) | (Index(mt), Ok((Kind::Index, got_mt))) => {
+                    assert_eq!(mt, got_mt, "{name}")
+                }
+                (Refused(reason), Err(got)) => {
+                    assert!(got.contains(reason), "{name}: {got:?} lacks {reason:?}")
+                }
+                _ => panic!("{name}: wanted {want:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_kind_does_not_depend_on_the_content_type_when_the_document_has_no_media_type() {
+        let cfg = desc(OCI_CONFIG);
+        let docs = [
+            format!(r#"{{"schemaVersion":2,"config":{cfg},"layers":[]}}"#),
+            r#"{"schemaVersion":2,"manifests":[]}"#.to_string(),
+        ];
+        let served = [
+            None,
+            Some(OCI_MANIFEST),
+            Some(OCI_INDEX),
+            Some(DOCKER_MANIFEST),
+            Some(DOCKER_MANIFEST_LIST),
+            Some("application/json"),
+            Some("text/plain; charset=utf-8"),
+        ];
+        for doc in &docs {
+            let from_cache = outcome(doc, None).unwrap();
+            for content_type in served {
+                assert_eq!(
+                    outcome(doc, content_type).unwrap(),
+                    from_cache,
+                    "{doc} {content_type:?}"
+                );
+            }
+        }
+    }
+}
