@@ -27,6 +27,7 @@ pub mod error;
 pub mod inspect;
 pub mod leftovers;
 pub mod manifest;
+pub mod manifest_cache;
 pub mod output;
 pub mod platform;
 pub mod progress;

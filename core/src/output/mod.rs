@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod docker;
 pub mod oci;
+pub mod oci_index;
 pub mod oci_types;
 pub mod rootfs;
 mod tarplan;
