@@ -34,7 +34,7 @@ pub struct LayoutOptions {
 /// Writes `images` into the layout at `dir`, creating it if needed.
 pub fn write(images: &[Pulled], dir: &Path, opts: LayoutOptions) -> Result<()> {
     if is_layout(dir) {
-        return add_to_layout(images, dir, opts);
+        return add_to_layout(images, dir, opts, Sharing::Shared);
     }
     if dir.exists()
         && fs::read_dir(dir)
@@ -55,16 +55,27 @@ pub fn write(images: &[Pulled], dir: &Path, opts: LayoutOptions) -> Result<()> {
     let _claim = crate::leftovers::claim(tmp.path());
     fs::write(tmp.path().join("oci-layout"), LAYOUT_MARKER)
         .map_err(|e| Error::io_path("writing", tmp.path(), e))?;
-    add_to_layout(images, tmp.path(), opts)?;
+    add_to_layout(images, tmp.path(), opts, Sharing::Private)?;
     match move_into_place(tmp.path(), dir) {
         Ok(()) => {
             let _ = tmp.keep();
             Ok(())
         }
         // Another pull created the layout meanwhile: join it (our copy is dropped).
-        Err(_) if is_layout(dir) => add_to_layout(images, dir, opts),
+        Err(_) if is_layout(dir) => add_to_layout(images, dir, opts, Sharing::Shared),
         Err(e) => Err(e),
     }
+}
+
+/// Whether other processes may be writing the layout too.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sharing {
+    /// A layout under construction, ours alone (and already flocked as a [`leftovers`] claim,
+    /// so taking the layout lock on it would wait for ourselves).
+    ///
+    /// [`leftovers`]: crate::leftovers
+    Private,
+    Shared,
 }
 
 fn is_layout(dir: &Path) -> bool {
@@ -83,7 +94,12 @@ fn move_into_place(built: &Path, dir: &Path) -> Result<()> {
 /// content-addressed and written atomically, so concurrent pulls may write the same one); the
 /// index is then read, extended and written back under the layout's lock. It is also read once
 /// before any blob is written, so an index drag would refuse leaves the layout untouched.
-fn add_to_layout(images: &[Pulled], dir: &Path, opts: LayoutOptions) -> Result<()> {
+fn add_to_layout(
+    images: &[Pulled],
+    dir: &Path,
+    opts: LayoutOptions,
+    sharing: Sharing,
+) -> Result<()> {
     LayoutIndex::read(dir)?;
     let files: Vec<_> = images
         .iter()
@@ -122,7 +138,10 @@ fn add_to_layout(images: &[Pulled], dir: &Path, opts: LayoutOptions) -> Result<(
         }
         entries.push(entry);
     }
-    let _lock = LayoutLock::acquire(dir)?;
+    let _lock = match sharing {
+        Sharing::Shared => Some(LayoutLock::acquire(dir)?),
+        Sharing::Private => None,
+    };
     let mut index = LayoutIndex::read(dir)?;
     for entry in entries {
         index.add(entry);
