@@ -47,7 +47,9 @@ impl ManifestCache {
     }
 
     fn path(&self, digest: &Digest) -> PathBuf {
-        self.dir.join(digest.algorithm().as_str()).join(digest.hex())
+        self.dir
+            .join(digest.algorithm().as_str())
+            .join(digest.hex())
     }
 
     /// The manifest of `digest`, if this repository's cache holds it intact (it is re-hashed:
@@ -129,7 +131,10 @@ mod tests {
     fn a_manifest_is_found_only_for_the_endpoint_and_repository_that_served_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
-        let m = raw(br#"{"schemaVersion":2,"manifests":[]}"#, media_type::OCI_INDEX);
+        let m = raw(
+            br#"{"schemaVersion":2,"manifests":[]}"#,
+            media_type::OCI_INDEX,
+        );
         let a = ManifestCache::new(&store, "https://a.example/", "library/app");
         a.put(&store, &m, Some(media_type::OCI_INDEX));
         assert_eq!(a.get(&m.digest).unwrap().bytes, m.bytes);

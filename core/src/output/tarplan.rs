@@ -203,7 +203,10 @@ fn pax_path_header(path: &str) -> Vec<u8> {
     h.set_cksum();
     let mut out = h.as_bytes().to_vec();
     out.extend_from_slice(record.as_bytes());
-    out.resize(out.len() + (padded(record.len() as u64) - record.len() as u64) as usize, 0);
+    out.resize(
+        out.len() + (padded(record.len() as u64) - record.len() as u64) as usize,
+        0,
+    );
     out
 }
 

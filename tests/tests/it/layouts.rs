@@ -104,7 +104,14 @@ fn concurrent_pulls_into_one_layout_keep_every_entry() {
         if existing {
             pull(
                 &dir,
-                &["-q", "--format", "oci", "-o", "layout", &format!("{host}/base:1")],
+                &[
+                    "-q",
+                    "--format",
+                    "oci",
+                    "-o",
+                    "layout",
+                    &format!("{host}/base:1"),
+                ],
             )
             .assert_success();
         }
@@ -165,8 +172,18 @@ fn a_pull_keeps_the_index_fields_annotations_and_entries_it_does_not_own() {
     registry.push_image("second", "2", &second);
     let dir = fresh_dir("layout-keep-");
     let host = registry.host();
-    pull(&dir, &["-q", "--format", "oci", "-o", "layout", &format!("{host}/first:1")])
-        .assert_success();
+    pull(
+        &dir,
+        &[
+            "-q",
+            "--format",
+            "oci",
+            "-o",
+            "layout",
+            &format!("{host}/first:1"),
+        ],
+    )
+    .assert_success();
     let layout = dir.join("layout");
     let mut index = read_json(&layout.join("index.json"));
     index["annotations"] = serde_json::json!({"org.example.owner": "another tool"});
@@ -178,11 +195,24 @@ fn a_pull_keeps_the_index_fields_annotations_and_entries_it_does_not_own() {
     )
     .unwrap();
 
-    pull(&dir, &["-q", "--format", "oci", "-o", "layout", &format!("{host}/second:2")])
-        .assert_success();
+    pull(
+        &dir,
+        &[
+            "-q",
+            "--format",
+            "oci",
+            "-o",
+            "layout",
+            &format!("{host}/second:2"),
+        ],
+    )
+    .assert_success();
     let after = read_json(&layout.join("index.json"));
     assert_eq!(after["annotations"]["org.example.owner"], "another tool");
-    assert_eq!(after["x-other-tool"], serde_json::json!({"state": [1, 2, 3]}));
+    assert_eq!(
+        after["x-other-tool"],
+        serde_json::json!({"state": [1, 2, 3]})
+    );
     assert_eq!(after["manifests"][0], index["manifests"][0], "{after}");
     assert_eq!(after["manifests"][1]["digest"], second.digest());
     assert_eq!(after["schemaVersion"], 2);
@@ -196,8 +226,18 @@ fn an_index_whose_manifests_is_not_an_array_is_refused_and_the_layout_left_untou
     registry.push_image("second", "2", &second);
     let dir = fresh_dir("layout-bad-index-");
     let host = registry.host();
-    pull(&dir, &["-q", "--format", "oci", "-o", "layout", &format!("{host}/first:1")])
-        .assert_success();
+    pull(
+        &dir,
+        &[
+            "-q",
+            "--format",
+            "oci",
+            "-o",
+            "layout",
+            &format!("{host}/first:1"),
+        ],
+    )
+    .assert_success();
     let layout = dir.join("layout");
     std::fs::write(
         layout.join("index.json"),
@@ -206,7 +246,17 @@ fn an_index_whose_manifests_is_not_an_array_is_refused_and_the_layout_left_untou
     .unwrap();
     let before = snapshot(&layout);
 
-    let out = pull(&dir, &["-q", "--format", "oci", "-o", "layout", &format!("{host}/second:2")]);
+    let out = pull(
+        &dir,
+        &[
+            "-q",
+            "--format",
+            "oci",
+            "-o",
+            "layout",
+            &format!("{host}/second:2"),
+        ],
+    );
     out.assert_failure();
     assert!(out.stderr.contains("not an array"), "{}", out.stderr);
     assert_eq!(snapshot(&layout), before, "the layout changed");

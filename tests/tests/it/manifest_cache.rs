@@ -94,7 +94,9 @@ fn a_registry_naming_another_registrys_cached_digest_does_not_get_it_from_the_ca
 fn a_cached_manifest_keeps_the_media_type_it_was_served_with() {
     let registry = FakeRegistry::start();
     let amd = image("amd64");
-    let list = IndexBuilder::new(ManifestFormat::Docker).image(&amd).build();
+    let list = IndexBuilder::new(ManifestFormat::Docker)
+        .image(&amd)
+        .build();
     // The same list without its mediaType field: only the Content-Type says what it is.
     let mut doc = list.json();
     doc.as_object_mut().unwrap().remove("mediaType");
@@ -112,15 +114,21 @@ fn a_cached_manifest_keeps_the_media_type_it_was_served_with() {
         pull_with_cache(
             &cache,
             &dir,
-            &["--all-platforms", "--format", "oci", "-o", "layout", &reference],
+            &[
+                "--all-platforms",
+                "--format",
+                "oci",
+                "-o",
+                "layout",
+                &reference,
+            ],
         )
         .assert_success();
         if run_number == 1 {
             assert_eq!(manifest_gets(&registry), 0, "second run not from the cache");
         }
         let index: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join("layout/index.json")).unwrap())
-                .unwrap();
+            serde_json::from_slice(&std::fs::read(dir.join("layout/index.json")).unwrap()).unwrap();
         assert_eq!(index["manifests"][0]["digest"], bare.digest);
         seen.push(index["manifests"][0]["mediaType"].clone());
     }

@@ -60,7 +60,11 @@ fn assert_readers_agree(archive: &Path, expected: &[String]) {
         readers += 1;
     }
     if let Some(busybox) = find_tool("busybox").or_else(|| require_tool("busybox")) {
-        assert_eq!(listed(&busybox, &["tar", "-tf", &a]), expected, "busybox tar");
+        assert_eq!(
+            listed(&busybox, &["tar", "-tf", &a]),
+            expected,
+            "busybox tar"
+        );
         readers += 1;
     }
     if let Some(python) = require_tool("python3") {
@@ -87,7 +91,10 @@ fn sha512_blobs_keep_their_full_names_in_a_docker_archive() {
     registry.push_image("app", "1", &image);
     let reference = format!("{}/app:1", registry.host());
     let dir = fresh_dir("sha512-archive-");
-    for (file, extra) in [("plain.tar", None), ("decompressed.tar", Some("--decompress"))] {
+    for (file, extra) in [
+        ("plain.tar", None),
+        ("decompressed.tar", Some("--decompress")),
+    ] {
         let mut cmd = drag();
         cmd.current_dir(&dir).args(["pull", "-q", "-o", file]);
         cmd.args(extra);
@@ -118,11 +125,16 @@ fn sha512_blobs_keep_their_full_names_in_a_docker_archive() {
         let bytes = std::fs::read(&archive).unwrap();
         let names = sorted_names(&bytes);
         assert!(names.contains(&"blobs/sha512".to_string()), "{names:?}");
-        assert!(names.iter().all(|n| !n.starts_with("PaxHeaders")), "{names:?}");
+        assert!(
+            names.iter().all(|n| !n.starts_with("PaxHeaders")),
+            "{names:?}"
+        );
         assert_readers_agree(&archive, &names);
     }
     // A stream writes the same archive.
-    let streamed = run(drag().current_dir(&dir).args(["pull", "-q", "-o", "-", &reference]));
+    let streamed = run(drag()
+        .current_dir(&dir)
+        .args(["pull", "-q", "-o", "-", &reference]));
     streamed.assert_success();
     assert_eq!(
         streamed.stdout,
