@@ -338,3 +338,55 @@ pub(crate) fn predicted_size(path: &Path, compression: Compression) -> Option<u6
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every entry name of an archive, as the `tar` crate reads it (it applies PAX paths).
+    fn names(archive: &[u8]) -> Vec<String> {
+        tar::Archive::new(archive)
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn names_of_any_length_are_read_back_whole_from_streams_and_files() {
+        // Around the 100-byte name field, the 155-byte prefix, and the PAX record's length
+        // gaining a digit (a record of 99 vs 100 bytes).
+        let mut plan = TarPlan::default();
+        let mut want = Vec::new();
+        for len in (90..=110).chain(140..=145).chain([200, 255, 300]) {
+            let dir = "blobs/sha512/";
+            let name = format!("{dir}{}", "a".repeat(len - dir.len()));
+            plan.add(name.clone(), 3, Source::Bytes(b"abc".to_vec()));
+            want.push(name);
+        }
+        let mut streamed = std::io::BufWriter::new(Vec::new());
+        plan.write_stream(&mut streamed).unwrap();
+        let streamed = streamed.into_inner().unwrap();
+        assert_eq!(names(&streamed), want);
+
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.tar");
+        let mut file = AtomicFile::create(&dest).unwrap();
+        plan.write_file(&mut file, 2).unwrap();
+        file.commit().unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), streamed);
+    }
+
+    #[test]
+    fn a_pax_record_counts_its_own_length() {
+        for len in [1, 80, 89, 90, 91, 200, 995, 996, 997] {
+            let path = "p".repeat(len);
+            let header = pax_path_header(&path);
+            let record = &header[512..];
+            let text = std::str::from_utf8(record).unwrap().trim_end_matches('\0');
+            let (n, rest) = text.split_once(' ').unwrap();
+            assert_eq!(n.parse::<usize>().unwrap(), text.len(), "{len}");
+            assert_eq!(rest, format!("path={path}\n"));
+        }
+    }
+}
