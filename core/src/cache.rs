@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CacheInfo {
     pub blobs: Usage,
+    /// Manifests, kept per registry and repository (see [`crate::manifest_cache`]).
+    pub manifests: Usage,
     pub diffs: Usage,
     pub partial: Usage,
 }
@@ -25,7 +27,7 @@ pub struct Usage {
 
 impl CacheInfo {
     pub fn total_bytes(&self) -> u64 {
-        self.blobs.bytes + self.diffs.bytes + self.partial.bytes
+        self.blobs.bytes + self.manifests.bytes + self.diffs.bytes + self.partial.bytes
     }
 }
 
@@ -68,6 +70,7 @@ fn usage(dir: &Path) -> Result<Usage> {
 pub fn info(root: &Path) -> Result<CacheInfo> {
     Ok(CacheInfo {
         blobs: usage(&root.join("blobs"))?,
+        manifests: usage(&root.join(crate::manifest_cache::DIR))?,
         diffs: usage(&root.join("diffs"))?,
         partial: usage(&root.join("tmp"))?,
     })
@@ -77,7 +80,7 @@ pub fn info(root: &Path) -> Result<CacheInfo> {
 /// used until at most `keep` bytes remain. Returns what was removed.
 pub fn prune(root: &Path, keep: Option<u64>, older_than: Option<Duration>) -> Result<Usage> {
     let mut files = Vec::new();
-    for d in ["blobs", "diffs", "tmp"] {
+    for d in ["blobs", crate::manifest_cache::DIR, "diffs", "tmp"] {
         files_under(&root.join(d), &mut files)?;
     }
     files.sort_by_key(|f| f.modified);

@@ -31,6 +31,7 @@ pub mod inspect;
 pub mod leftovers;
 pub mod login;
 pub mod manifest;
+pub mod manifest_cache;
 pub mod output;
 pub mod patience;
 pub mod platform;

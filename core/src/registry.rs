@@ -21,8 +21,9 @@ use crate::auth::{AuthContext, Credential, Credentials, Scope};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{self, media_type, Descriptor, RawManifest};
+use crate::manifest_cache::ManifestCache;
 use crate::patience::Patience;
-use crate::store::{BlobStore, Kind};
+use crate::store::BlobStore;
 use crate::tag_list::TagList;
 use crate::transport::{self, HttpClients};
 
@@ -116,8 +117,8 @@ pub struct SessionConfig {
     pub retry: RetryPolicy,
     /// How long to wait for headers and bodies.
     pub patience: Patience,
-    /// A blob store whose copies of manifests spare GET requests (Docker Hub counts those
-    /// against its pull limit; HEAD requests are free).
+    /// The cache whose copies of manifests spare GET requests (Docker Hub counts those
+    /// against its pull limit; HEAD requests are free); see [`crate::manifest_cache`].
     pub manifest_cache: Option<Arc<BlobStore>>,
 }
 
@@ -312,9 +313,10 @@ impl Session {
     /// against `Docker-Content-Digest`. With a manifest cache, a digest already known costs no
     /// GET, and a tag costs a HEAD when its digest is cached.
     pub async fn get_manifest(&self, reference: &str) -> Result<RawManifest> {
-        let Some(cache) = &self.manifest_cache else {
-            return self.fetch_manifest(reference).await;
+        let Some(store) = &self.manifest_cache else {
+            return self.fetch_manifest(reference).await.map(|(m, _)| m);
         };
+        let cache = ManifestCache::new(store, self.base.as_str(), &self.name.repository);
         let digest = match Digest::parse(reference) {
             Ok(d) => Some(d),
             // A registry that does not answer HEAD usefully just costs us the GET.
@@ -325,15 +327,16 @@ impl Session {
                 .flatten()
                 .map(|d| d.digest),
         };
-        if let Some(m) = digest.and_then(|d| cached_manifest(cache, &d)) {
+        if let Some(m) = digest.and_then(|d| cache.get(&d)) {
             return Ok(m);
         }
-        let m = self.fetch_manifest(reference).await?;
-        store_manifest(cache, &m);
+        let (m, content_type) = self.fetch_manifest(reference).await?;
+        cache.put(store, &m, content_type.as_deref());
         Ok(m)
     }
 
-    async fn fetch_manifest(&self, reference: &str) -> Result<RawManifest> {
+    /// A manifest from the registry, with the Content-Type it was served with.
+    async fn fetch_manifest(&self, reference: &str) -> Result<(RawManifest, Option<String>)> {
         let what = format!("manifest {}:{reference}", self.display_name());
         let url = self.url(&format!("manifests/{reference}"))?;
         let resp = self
@@ -375,11 +378,12 @@ impl Session {
             }
         }
         let media_type = manifest::effective_media_type(&bytes, content_type.as_deref());
-        Ok(RawManifest {
+        let m = RawManifest {
             bytes,
             digest: actual,
             media_type,
-        })
+        };
+        Ok((m, content_type))
     }
 
     /// Asks for a manifest's descriptor without its body. Docker Hub does not count HEAD
@@ -543,41 +547,6 @@ impl Session {
     /// `registry/repository` for messages.
     pub fn display_name(&self) -> String {
         format!("{}/{}", self.name.registry, self.name.repository)
-    }
-}
-
-/// A manifest from the store, re-verified (it is small, and the cache is only a cache).
-fn cached_manifest(store: &BlobStore, digest: &Digest) -> Option<RawManifest> {
-    let path = store.lookup(Kind::Blob, digest, None)?;
-    let meta = std::fs::metadata(&path).ok()?;
-    if meta.len() > manifest::MAX_MANIFEST_BYTES as u64 {
-        return None;
-    }
-    let bytes = std::fs::read(&path).ok()?;
-    if &digest.compute_like(&bytes) != digest {
-        return None;
-    }
-    Some(RawManifest {
-        media_type: manifest::effective_media_type(&bytes, None),
-        digest: digest.clone(),
-        bytes,
-    })
-}
-
-/// Best effort: a manifest that fails to be cached is fetched again next time.
-fn store_manifest(store: &BlobStore, m: &RawManifest) {
-    if store
-        .lookup(Kind::Blob, &m.digest, Some(m.bytes.len() as u64))
-        .is_some()
-    {
-        return;
-    }
-    if let Ok(mut tmp) = store.temp_file() {
-        if std::io::Write::write_all(&mut tmp, &m.bytes).is_ok()
-            && tmp.as_file().sync_data().is_ok()
-        {
-            let _ = store.commit(Kind::Blob, &m.digest, tmp);
-        }
     }
 }
 

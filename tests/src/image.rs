@@ -17,6 +17,8 @@ mod raw_tar;
 
 use std::collections::BTreeMap;
 
+use crate::digest::sha512_digest;
+
 pub use blob::Blob;
 pub use index::IndexBuilder;
 pub use layer::{Compression, Layer, LayerBuilder, DEFAULT_MTIME};
@@ -156,6 +158,7 @@ pub struct ImageBuilder {
     config_raw: Option<String>,
     config_media_type: Option<String>,
     annotations: BTreeMap<String, String>,
+    sha512: bool,
 }
 
 impl Default for ImageBuilder {
@@ -185,6 +188,7 @@ impl ImageBuilder {
             config_raw: None,
             config_media_type: None,
             annotations: BTreeMap::new(),
+            sha512: false,
         }
     }
 
@@ -296,6 +300,13 @@ impl ImageBuilder {
         self
     }
 
+    /// Addresses the layers, diff IDs, config and manifest by SHA-512 instead of SHA-256
+    /// (OCI allows it; blob names are then 141 characters long).
+    pub fn sha512(mut self) -> Self {
+        self.sha512 = true;
+        self
+    }
+
     pub fn build(self) -> Image {
         let mut layers = Vec::new();
         let mut foreign = Vec::new();
@@ -310,6 +321,10 @@ impl ImageBuilder {
             if let Some(urls) = urls {
                 foreign.push(ForeignLayer { index, urls });
             }
+            if self.sha512 {
+                layer.blob.digest = sha512_digest(&layer.blob.bytes);
+                layer.diff_id = sha512_digest(&layer.uncompressed);
+            }
             layers.push(layer);
         }
 
@@ -321,7 +336,10 @@ impl ImageBuilder {
             .config_media_type
             .clone()
             .unwrap_or_else(|| self.format.config_media_type().to_string());
-        let config = Blob::new(config_text, config_media_type);
+        let mut config = Blob::new(config_text, config_media_type);
+        if self.sha512 {
+            config.digest = sha512_digest(&config.bytes);
+        }
 
         let layer_descriptors: Vec<String> = layers
             .iter()
@@ -343,7 +361,10 @@ impl ImageBuilder {
         if !self.annotations.is_empty() {
             manifest_fields.push(("annotations", string_map(&self.annotations)));
         }
-        let manifest = Blob::new(object(&manifest_fields), self.format.manifest_media_type());
+        let mut manifest = Blob::new(object(&manifest_fields), self.format.manifest_media_type());
+        if self.sha512 {
+            manifest.digest = sha512_digest(&manifest.bytes);
+        }
 
         Image {
             manifest,

@@ -16,6 +16,11 @@ pub fn run(cmd: CacheCommand) -> anyhow::Result<()> {
             println!("cache: {}", root.display());
             println!("blobs: {} ({})", i.blobs.files, human_bytes(i.blobs.bytes));
             println!(
+                "manifests: {} ({})",
+                i.manifests.files,
+                human_bytes(i.manifests.bytes)
+            );
+            println!(
                 "uncompressed layers: {} ({})",
                 i.diffs.files,
                 human_bytes(i.diffs.bytes)

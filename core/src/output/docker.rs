@@ -2,7 +2,7 @@
 //! as `docker save` writes it since Docker 25.
 //!
 //! Contents: `oci-layout`, `index.json` (naming each image with the annotations containerd
-//! and Docker read), `blobs/sha256/...` (config byte-for-byte as served, layers, manifests),
+//! and Docker read), `blobs/<alg>/...` (config byte-for-byte as served, layers, manifests),
 //! `manifest.json` (`Config`, `RepoTags`, `Layers`, `LayerSources` for foreign layers) and
 //! `repositories`. Layers stay as served; with `decompress` they are stored uncompressed and
 //! named by diff ID, and a matching OCI manifest is written for the layout view. Blobs shared
@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::digest::Digest;
+use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, Result};
 use crate::manifest::{media_type, Compression};
 use crate::output::tarplan::{self, PlanError, Source, TarPlan};
@@ -126,7 +126,7 @@ fn plan(
 ) -> Result<TarPlan> {
     let mut w = TarPlan::default();
     w.add("blobs/".into(), 0, Source::Directory);
-    w.add("blobs/sha256/".into(), 0, Source::Directory);
+    w.add(blob_dir(Algorithm::Sha256), 0, Source::Directory);
     let mut manifest_json = Vec::new();
     let mut index_entries = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
@@ -164,8 +164,9 @@ fn plan(
                 image.manifest.media_type.clone(),
             )
         };
-        w.add(
-            blob_name(&manifest_digest),
+        add_blob(
+            &mut w,
+            &manifest_digest,
             manifest_bytes.len() as u64,
             Source::Bytes(manifest_bytes.clone()),
         );
@@ -190,7 +191,7 @@ fn plan(
                     .or_default()
                     .insert(
                         tag.clone(),
-                        last.trim_start_matches("blobs/sha256/").to_string(),
+                        last.rsplit('/').next().unwrap_or(last).to_string(),
                     );
             }
         }
@@ -242,8 +243,18 @@ fn add_file(w: &mut TarPlan, digest: &Digest, path: &Path) -> Result<()> {
     let len = std::fs::metadata(path)
         .map_err(|e| Error::io_path("reading", path, e))?
         .len();
-    w.add(name, len, Source::File(path.to_path_buf()));
+    add_blob(w, digest, len, Source::File(path.to_path_buf()));
     Ok(())
+}
+
+/// Plans a blob under `blobs/<alg>/<hex>`, after its directory.
+fn add_blob(w: &mut TarPlan, digest: &Digest, len: u64, source: Source) {
+    w.add(blob_dir(digest.algorithm()), 0, Source::Directory);
+    w.add(blob_name(digest), len, source);
+}
+
+fn blob_dir(alg: Algorithm) -> String {
+    format!("blobs/{}/", alg.as_str())
 }
 
 /// Plans a layer stored uncompressed under its diff ID: from its uncompressed file when there
@@ -261,8 +272,9 @@ fn add_uncompressed(
     if layer.diff_path.is_none() && !uncompressed.files.contains_key(&layer.diff_id) {
         match (predicted(), scratch) {
             (Some(size), Some(_)) => {
-                w.add(
-                    blob_name(&layer.diff_id),
+                add_blob(
+                    w,
+                    &layer.diff_id,
                     size,
                     Source::Inflate {
                         path: src.to_path_buf(),

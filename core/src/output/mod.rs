@@ -8,6 +8,7 @@
 pub mod atomic;
 pub mod docker;
 pub mod oci;
+pub mod oci_index;
 pub mod oci_types;
 pub mod place;
 pub mod rootfs;

@@ -2,22 +2,23 @@
 //!
 //! Blobs and manifests are stored byte-identical to what the registry served, so every digest
 //! is unchanged. A new layout is built under a temporary name and renamed into place; an
-//! existing layout gains the images (blobs it already holds are reused) and its `index.json`
-//! is replaced atomically, with an entry of the same name replaced rather than duplicated.
+//! existing layout gains the images (a blob it already holds is reused once it hashes right)
+//! and its `index.json` is updated under a lock and replaced atomically (see
+//! [`super::oci_index`]). Concurrent pulls into one layout all keep their entries, including
+//! two that race to create it.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::manifest::media_type;
+use crate::output::oci_index::{LayoutIndex, LayoutLock};
 use crate::output::{oci_types, AtomicFile, OutputSink, Pulled};
 
 const LAYOUT_MARKER: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
-const MAX_INDEX_BYTES: u64 = 16 << 20;
 /// A new layout is built under this name beside its destination.
 const TEMP_LAYOUT_PREFIX: &str = ".drag-layout-";
 
@@ -32,46 +33,79 @@ pub struct LayoutOptions {
 
 /// Writes `images` into the layout at `dir`, creating it if needed.
 pub fn write(images: &[Pulled], dir: &Path, opts: LayoutOptions) -> Result<()> {
-    if dir.join("oci-layout").is_file() {
-        add_to_layout(images, dir, opts)
-    } else {
-        if dir.exists()
-            && fs::read_dir(dir)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(true)
-        {
-            return Err(Error::Usage(format!(
-                "{} exists and is not an OCI layout; choose another -o",
-                dir.display()
-            )));
+    if is_layout(dir) {
+        return add_to_layout(images, dir, opts, Sharing::Shared);
+    }
+    if dir.exists()
+        && fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(Error::Usage(format!(
+            "{} exists and is not an OCI layout; choose another -o",
+            dir.display()
+        )));
+    }
+    let parent = crate::store::ensure_parent(dir)?;
+    crate::leftovers::sweep(&parent, TEMP_LAYOUT_PREFIX, "");
+    let tmp = super::atomic::new_dir_mode(tempfile::Builder::new().prefix(TEMP_LAYOUT_PREFIX))
+        .tempdir_in(&parent)
+        .map_err(|e| Error::io_path("creating a temporary layout in", &parent, e))?;
+    let _claim = crate::leftovers::claim(tmp.path());
+    fs::write(tmp.path().join("oci-layout"), LAYOUT_MARKER)
+        .map_err(|e| Error::io_path("writing", tmp.path(), e))?;
+    add_to_layout(images, tmp.path(), opts, Sharing::Private)?;
+    match move_into_place(tmp.path(), dir) {
+        Ok(()) => {
+            let _ = tmp.keep();
+            Ok(())
         }
-        let parent = crate::store::ensure_parent(dir)?;
-        crate::leftovers::sweep(&parent, TEMP_LAYOUT_PREFIX, "");
-        let tmp = super::atomic::new_dir_mode(tempfile::Builder::new().prefix(TEMP_LAYOUT_PREFIX))
-            .tempdir_in(&parent)
-            .map_err(|e| Error::io_path("creating a temporary layout in", &parent, e))?;
-        let _claim = crate::leftovers::claim(tmp.path());
-        fs::write(tmp.path().join("oci-layout"), LAYOUT_MARKER)
-            .map_err(|e| Error::io_path("writing", tmp.path(), e))?;
-        add_to_layout(images, tmp.path(), opts)?;
-        if dir.exists() {
-            fs::remove_dir(dir).map_err(|e| Error::io_path("replacing empty", dir, e))?;
-        }
-        let built = tmp.keep();
-        fs::rename(&built, dir).map_err(|e| {
-            let _ = fs::remove_dir_all(&built);
-            Error::io_path("renaming layout to", dir, e)
-        })
+        // Another pull created the layout meanwhile: join it (our copy is dropped).
+        Err(_) if is_layout(dir) => add_to_layout(images, dir, opts, Sharing::Shared),
+        Err(e) => Err(e),
     }
 }
 
-fn add_to_layout(images: &[Pulled], dir: &Path, opts: LayoutOptions) -> Result<()> {
-    let mut entries = read_index(dir)?;
+/// Whether other processes may be writing the layout too.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sharing {
+    /// A layout under construction, ours alone (and already flocked as a [`leftovers`] claim,
+    /// so taking the layout lock on it would wait for ourselves).
+    ///
+    /// [`leftovers`]: crate::leftovers
+    Private,
+    Shared,
+}
+
+fn is_layout(dir: &Path) -> bool {
+    dir.join("oci-layout").is_file()
+}
+
+/// Renames a finished layout to `dir`, which is missing or an empty directory.
+fn move_into_place(built: &Path, dir: &Path) -> Result<()> {
+    if dir.exists() {
+        fs::remove_dir(dir).map_err(|e| Error::io_path("replacing empty", dir, e))?;
+    }
+    fs::rename(built, dir).map_err(|e| Error::io_path("renaming layout to", dir, e))
+}
+
+/// Adds the images to the layout at `dir`. Blobs go in first, without the lock (each is
+/// content-addressed and written atomically, so concurrent pulls may write the same one); the
+/// index is then read, extended and written back under the layout's lock. It is also read once
+/// before any blob is written, so an index drag would refuse leaves the layout untouched.
+fn add_to_layout(
+    images: &[Pulled],
+    dir: &Path,
+    opts: LayoutOptions,
+    sharing: Sharing,
+) -> Result<()> {
+    LayoutIndex::read(dir)?;
     let files: Vec<_> = images
         .iter()
         .flat_map(|p| p.blob_files(opts.skip_foreign))
         .collect();
     copy_blobs(dir, &files)?;
+    let mut entries = Vec::new();
     for pulled in images {
         let (mut desc, target) = pulled.root();
         let served = pulled.manifests();
@@ -100,46 +134,18 @@ fn add_to_layout(images: &[Pulled], dir: &Path, opts: LayoutOptions) -> Result<(
         }
         if !annotations.is_empty() {
             entry["annotations"] = Value::Object(annotations);
-            // A tag names one image in a layout: the new pull replaces the old entry.
-            let name = target.full_tagged_name();
-            entries.retain(|e| {
-                e.pointer("/annotations/io.containerd.image.name")
-                    .and_then(Value::as_str)
-                    != name.as_deref()
-                    || name.is_none()
-            });
         }
         entries.push(entry);
     }
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": media_type::OCI_INDEX,
-        "manifests": entries,
-    });
-    let mut f = AtomicFile::create(&dir.join("index.json"))?;
-    let bytes = serde_json::to_vec(&index)
-        .map_err(|e| Error::io("serializing index.json", std::io::Error::other(e)))?;
-    f.write_all(&bytes)
-        .map_err(|e| Error::io_path("writing", &dir.join("index.json"), e))?;
-    f.commit().map(|_| ())
-}
-
-fn read_index(dir: &Path) -> Result<Vec<Value>> {
-    let p = dir.join("index.json");
-    let meta = match fs::metadata(&p) {
-        Ok(m) => m,
-        Err(_) => return Ok(Vec::new()),
+    let _lock = match sharing {
+        Sharing::Shared => Some(LayoutLock::acquire(dir)?),
+        Sharing::Private => None,
     };
-    if meta.len() > MAX_INDEX_BYTES {
-        return Err(Error::manifest(p.display(), "index.json is too large"));
+    let mut index = LayoutIndex::read(dir)?;
+    for entry in entries {
+        index.add(entry);
     }
-    let bytes = fs::read(&p).map_err(|e| Error::io_path("reading", &p, e))?;
-    let v: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::manifest(p.display(), format!("malformed index.json: {e}")))?;
-    Ok(v.get("manifests")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default())
+    index.write(dir)
 }
 
 fn blob_path(dir: &Path, d: &Digest) -> PathBuf {
@@ -154,13 +160,13 @@ fn copy_blobs(dir: &Path, files: &[(&Digest, &Path)]) -> Result<()> {
     })
 }
 
-/// Copies a stored blob into the layout unless it is already there.
+/// Copies a stored blob into the layout unless it is already there, intact.
 fn put_blob_file(dir: &Path, d: &Digest, source: &Path) -> Result<()> {
     let dest = blob_path(dir, d);
     let len = fs::metadata(source)
         .map_err(|e| Error::io_path("reading", source, e))?
         .len();
-    if fs::metadata(&dest).is_ok_and(|m| m.len() == len) {
+    if holds_blob(&dest, d, len) {
         return Ok(());
     }
     let mut tmp = AtomicFile::create(&dest)?;
@@ -172,11 +178,37 @@ fn put_blob_file(dir: &Path, d: &Digest, source: &Path) -> Result<()> {
 
 fn put_blob_bytes(dir: &Path, d: &Digest, bytes: &[u8]) -> Result<()> {
     let dest = blob_path(dir, d);
-    if fs::metadata(&dest).is_ok_and(|m| m.len() == bytes.len() as u64) {
+    if holds_blob(&dest, d, bytes.len() as u64) {
         return Ok(());
     }
     let mut tmp = AtomicFile::create(&dest)?;
     tmp.write_all(bytes)
         .map_err(|e| Error::io_path("writing", &dest, e))?;
     tmp.commit().map(|_| ())
+}
+
+/// True if `path` is a regular file of `len` bytes that hashes to `d`. A layout is shared
+/// with other tools and other users, so a blob of the right size is hashed before it is
+/// trusted (hashing costs less than the download that put it in the store).
+fn holds_blob(path: &Path, d: &Digest, len: u64) -> bool {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() || meta.len() != len {
+        return false;
+    }
+    let Ok(f) = fs::File::open(path) else {
+        return false;
+    };
+    let mut hasher = d.algorithm().hasher();
+    let mut reader = f.take(len);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(_) => return false,
+        }
+    }
+    &hasher.finish() == d
 }

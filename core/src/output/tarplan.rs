@@ -77,8 +77,11 @@ impl TarPlan {
         self.names.contains(name)
     }
 
-    fn header(e: &Entry) -> Result<tar::Header> {
-        let mut h = tar::Header::new_gnu();
+    /// The header blocks of an entry: one ustar header, preceded by a PAX extended header
+    /// when the name does not fit the ustar fields (a `blobs/sha512/<128 hex>` name is 141
+    /// characters, and its last component alone is longer than the 100-byte name field).
+    fn header(e: &Entry) -> Result<Vec<u8>> {
+        let mut h = tar::Header::new_ustar();
         let (kind, mode) = match e.source {
             Source::Directory => (tar::EntryType::Directory, 0o755),
             _ => (tar::EntryType::Regular, 0o644),
@@ -89,17 +92,33 @@ impl TarPlan {
         h.set_mtime(0);
         h.set_uid(0);
         h.set_gid(0);
-        h.set_path(&e.name)
-            .map_err(|err| Error::io(format!("archive entry {}", e.name), err))?;
+        let mut blocks = Vec::with_capacity(BLOCK as usize);
+        if h.set_path(&e.name).is_err() {
+            if !e.name.is_ascii() || e.name.bytes().any(|b| b == 0 || b == b'\n') {
+                return Err(Error::io(
+                    format!("archive entry {}", e.name),
+                    io::Error::other("not a name drag writes"),
+                ));
+            }
+            blocks.extend(pax_path_header(&e.name));
+            // Readers without PAX see a truncated name in its place.
+            let truncated = &e.name.as_bytes()[..e.name.len().min(100)];
+            if let Some(ustar) = h.as_ustar_mut() {
+                ustar.prefix.fill(0);
+                ustar.name.fill(0);
+                ustar.name[..truncated.len()].copy_from_slice(truncated);
+            }
+        }
         h.set_cksum();
-        Ok(h)
+        blocks.extend_from_slice(h.as_bytes());
+        Ok(blocks)
     }
 
     /// Writes the archive in order to a stream.
     pub(crate) fn write_stream(&self, out: &mut dyn OutputSink) -> Result<(), PlanError> {
         let io_err = |e| Error::io("writing archive", e);
         for e in &self.entries {
-            out.write_all(Self::header(e)?.as_bytes()).map_err(io_err)?;
+            out.write_all(&Self::header(e)?).map_err(io_err)?;
             match &e.source {
                 Source::Directory => {}
                 Source::Bytes(b) => out.write_all(b).map_err(io_err)?,
@@ -139,13 +158,15 @@ impl TarPlan {
             let mut out = file.positioned().map_err(io_err)?;
             for e in &self.entries {
                 out.seek(SeekFrom::Start(offset)).map_err(io_err)?;
-                out.write_all(Self::header(e)?.as_bytes()).map_err(io_err)?;
+                let header = Self::header(e)?;
+                out.write_all(&header).map_err(io_err)?;
+                offset += header.len() as u64;
                 match &e.source {
                     Source::Bytes(b) => out.write_all(b).map_err(io_err)?,
                     Source::Directory => {}
-                    _ => queue.push((offset + BLOCK, e)),
+                    _ => queue.push((offset, e)),
                 }
-                offset += BLOCK + padded(e.size);
+                offset += padded(e.size);
             }
             // The end-of-archive blocks are the zeros of the file's last 1 KiB.
             out.get_ref().set_len(offset + 2 * BLOCK).map_err(io_err)?;
@@ -155,6 +176,38 @@ impl TarPlan {
         queue.sort_by_key(|(_, e)| std::cmp::Reverse(e.size));
         super::run_parallel(&queue, jobs, |(at, e)| fill(&path, *at, e))
     }
+}
+
+/// A PAX extended header (`x`) whose one record is `path`, padded to whole blocks. It has a
+/// name of its own, as GNU tar writes them: busybox tar reads a nameless header as the end of
+/// the archive.
+fn pax_path_header(path: &str) -> Vec<u8> {
+    // A record is "<length> path=<value>\n", its length counting its own digits.
+    let body = format!(" path={path}\n");
+    let mut len = body.len() + 1;
+    while len.to_string().len() + body.len() != len {
+        len = len.to_string().len() + body.len();
+    }
+    let record = format!("{len}{body}");
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_size(record.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let name = format!("PaxHeaders/{}", &base[..base.len().min(88)]);
+    // ASCII, at most 99 bytes: always fits.
+    let _ = h.set_path(&name);
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(record.as_bytes());
+    out.resize(
+        out.len() + (padded(record.len() as u64) - record.len() as u64) as usize,
+        0,
+    );
+    out
 }
 
 /// Writes one entry's data at `at`, through a handle of its own (its own file offset).
@@ -282,6 +335,58 @@ pub(crate) fn predicted_size(path: &Path, compression: Compression) -> Option<u6
             zstd::zstd_safe::get_frame_content_size(&head[..n])
                 .ok()
                 .flatten()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every entry name of an archive, as the `tar` crate reads it (it applies PAX paths).
+    fn names(archive: &[u8]) -> Vec<String> {
+        tar::Archive::new(archive)
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn names_of_any_length_are_read_back_whole_from_streams_and_files() {
+        // Around the 100-byte name field, the 155-byte prefix, and the PAX record's length
+        // gaining a digit (a record of 99 vs 100 bytes).
+        let mut plan = TarPlan::default();
+        let mut want = Vec::new();
+        for len in (90..=110).chain(140..=145).chain([200, 255, 300]) {
+            let dir = "blobs/sha512/";
+            let name = format!("{dir}{}", "a".repeat(len - dir.len()));
+            plan.add(name.clone(), 3, Source::Bytes(b"abc".to_vec()));
+            want.push(name);
+        }
+        let mut streamed = std::io::BufWriter::new(Vec::new());
+        plan.write_stream(&mut streamed).unwrap();
+        let streamed = streamed.into_inner().unwrap();
+        assert_eq!(names(&streamed), want);
+
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.tar");
+        let mut file = AtomicFile::create(&dest).unwrap();
+        plan.write_file(&mut file, 2).unwrap();
+        file.commit().unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), streamed);
+    }
+
+    #[test]
+    fn a_pax_record_counts_its_own_length() {
+        for len in [1, 80, 89, 90, 91, 200, 995, 996, 997] {
+            let path = "p".repeat(len);
+            let header = pax_path_header(&path);
+            let record = &header[512..];
+            let text = std::str::from_utf8(record).unwrap().trim_end_matches('\0');
+            let (n, rest) = text.split_once(' ').unwrap();
+            assert_eq!(n.parse::<usize>().unwrap(), text.len(), "{len}");
+            assert_eq!(rest, format!("path={path}\n"));
         }
     }
 }
