@@ -234,6 +234,9 @@ async fn decompress_stored(stores: Stores<'_>, job: &BlobJob, path: PathBuf) -> 
     Ok(commit_diff(stores.diffs, job, &blob_path, out.diff)?.expect("diff id is set"))
 }
 
+/// How many of a foreign layer's `urls` are tried (in order) after the registry.
+const MAX_FOREIGN_URLS: usize = 4;
+
 /// The network side: registry first, then (for foreign layers) each URL in order.
 async fn feed(
     session: &Session,
@@ -244,7 +247,9 @@ async fn feed(
 ) -> Result<()> {
     let mut sources = vec![None];
     if job.foreign {
-        sources.extend(job.desc.urls.iter().map(Some));
+        // A manifest may list any number of URLs, and each may cost a connect timeout and
+        // retries: a few mirrors are all a real layer has.
+        sources.extend(job.desc.urls.iter().take(MAX_FOREIGN_URLS).map(Some));
     }
     let mut failures = Vec::new();
     for (i, source) in sources.iter().enumerate() {

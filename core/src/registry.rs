@@ -475,9 +475,14 @@ impl Session {
             url: url.chars().take(200).collect(),
             reason: format!("not a URL: {e}"),
         })?;
-        transport::check_url(&url, self.insecure())?;
+        self.check_other_host(&url)?;
         let resp = self.send_anonymous(url.clone(), offset, what).await?;
         self.follow_redirects(resp, url, offset, what).await
+    }
+
+    /// A URL on another host that the registry sends us to: see [`transport::check_other_host`].
+    fn check_other_host(&self, url: &Url) -> Result<()> {
+        transport::check_other_host(&self.base, url, self.insecure())
     }
 
     async fn follow_redirects(
@@ -497,7 +502,11 @@ impl Session {
                     url: location.chars().take(200).collect(),
                     reason: format!("redirect to an invalid URL: {e}"),
                 })?;
-                transport::check_url(&next, self.insecure())?;
+                if transport::same_origin(&next, &self.base) {
+                    transport::check_url(&next, self.insecure())?;
+                } else {
+                    self.check_other_host(&next)?;
+                }
                 resp = if transport::same_origin(&next, &self.base) {
                     self.send(Method::GET, next.clone(), range_headers(offset), what)
                         .await?

@@ -56,11 +56,6 @@ impl TagList {
 
 /// Every tag of `session`'s repository.
 pub async fn list(session: &Session) -> Result<TagList> {
-    #[derive(serde::Deserialize)]
-    struct Page {
-        #[serde(default)]
-        tags: Option<Vec<String>>,
-    }
     let what = format!("tags of {}", session.display_name());
     let mut url = session.url("tags/list")?;
     let mut list = TagList::default();
@@ -84,15 +79,13 @@ pub async fn list(session: &Session) -> Result<TagList> {
                 other => other,
             })?;
         budget -= body.len();
-        let page: Page = serde_json::from_slice(&body)
-            .map_err(|e| Error::manifest(&what, format!("malformed tag list: {e}")))?;
-        drop(body);
-        for tag in page.tags.unwrap_or_default() {
+        if let Err(e) = read_page(&body, &mut list) {
             if list.entries() >= MAX_TAGS {
                 return Err(too_big(&what, "tags", MAX_TAGS));
             }
-            list.add(tag);
+            return Err(Error::manifest(&what, format!("malformed tag list: {e}")));
         }
+        drop(body);
         let Some(next) = next else {
             return Ok(list);
         };
@@ -117,6 +110,69 @@ pub async fn list(session: &Session) -> Result<TagList> {
         url = joined;
     }
     Err(too_big(&what, "pages", MAX_PAGES))
+}
+
+/// Adds one page's `tags` to `list` entry by entry, stopping at [`MAX_TAGS`]: a 16 MiB page of
+/// one-character tags holds millions, which must not all be held before the limit is checked.
+fn read_page(body: &[u8], list: &mut TagList) -> serde_json::Result<()> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    struct Page<'a>(&'a mut TagList);
+    impl<'de> Visitor<'de> for Page<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object with a `tags` array")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "tags" {
+                    map.next_value_seed(Tags(&mut *self.0))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    struct Tags<'a>(&'a mut TagList);
+    impl<'de> DeserializeSeed<'de> for Tags<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_option(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Tags<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array of tags, or null")
+        }
+        fn visit_none<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            loop {
+                if self.0.entries() >= MAX_TAGS {
+                    return Err(serde::de::Error::custom("too many tags"));
+                }
+                match seq.next_element::<String>()? {
+                    Some(tag) => self.0.add(tag),
+                    None => return Ok(()),
+                }
+            }
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_slice(body);
+    de.deserialize_map(Page(list))?;
+    de.end()
 }
 
 fn too_big(what: &str, unit: &str, limit: usize) -> Error {
@@ -170,5 +226,29 @@ mod tests {
         assert_eq!(list.tags, ["1.0", "latest"]);
         assert_eq!(list.invalid, 4);
         assert_eq!(list.first_invalid.as_deref(), Some("\\x1b[2Jevil\\rdone"));
+    }
+
+    #[test]
+    fn a_page_is_read_entry_by_entry_and_stops_at_the_tag_limit() {
+        let mut list = TagList::default();
+        read_page(
+            br#"{"name":"x","tags":["a","b"],"other":[1,{"k":null}]}"#,
+            &mut list,
+        )
+        .unwrap();
+        read_page(br#"{"name":"x","tags":null}"#, &mut list).unwrap();
+        assert_eq!(list.tags, ["a", "b"]);
+        assert!(read_page(br#"{"tags":"a"}"#, &mut list).is_err());
+        assert!(read_page(br#"{"tags":["c"]} trailing"#, &mut list).is_err());
+
+        // One page holding more entries than the limit: never more than the limit is kept.
+        let mut huge = String::from(r#"{"tags":["#);
+        for _ in 0..MAX_TAGS + 10 {
+            huge.push_str(r#""t","#);
+        }
+        huge.push_str(r#""t"]}"#);
+        let mut list = TagList::default();
+        assert!(read_page(huge.as_bytes(), &mut list).is_err());
+        assert_eq!(list.entries(), MAX_TAGS);
     }
 }

@@ -166,6 +166,24 @@ pub fn check_url(url: &Url, insecure: bool) -> Result<()> {
     }
 }
 
+/// Refuses a URL on another host that the registry at `base` sends us to (a redirect, a
+/// foreign layer's `urls`): besides [`check_url`]'s scheme rules, a registry that is not on this
+/// machine may not send drag to this machine's own services, which often trust loopback callers.
+pub fn check_other_host(base: &Url, url: &Url, insecure: bool) -> Result<()> {
+    check_url(url, insecure)?;
+    let on_loopback = |u: &Url| u.host_str().is_some_and(is_loopback_host);
+    if on_loopback(url) && !on_loopback(base) {
+        return Err(Error::Refused {
+            url: redacted(url),
+            reason: format!(
+                "{} may not send drag to a loopback address",
+                base.host_str().unwrap_or_default()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// A URL fit for messages: no user info, no query (CDN URLs carry signatures there).
 pub fn redacted(url: &Url) -> String {
     let mut u = url.clone();
@@ -337,6 +355,27 @@ mod tests {
         assert!(check_url(&remote, false).is_err());
         check_url(&remote, true).unwrap();
         assert!(check_url(&Url::parse("file:///etc/passwd").unwrap(), true).is_err());
+    }
+
+    #[test]
+    fn only_a_registry_on_loopback_may_send_drag_to_loopback() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let remote = url("https://registry.example/");
+        let local = url("http://127.0.0.1:5000/");
+        for target in [
+            "http://127.0.0.1:8080/admin",
+            "https://localhost/x",
+            "http://[::1]/",
+        ] {
+            assert!(
+                check_other_host(&remote, &url(target), true).is_err(),
+                "{target}"
+            );
+            check_other_host(&local, &url(target), false).unwrap();
+        }
+        check_other_host(&remote, &url("https://cdn.example/blob"), false).unwrap();
+        check_other_host(&local, &url("https://cdn.example/blob"), false).unwrap();
+        assert!(check_other_host(&remote, &url("http://cdn.example/blob"), false).is_err());
     }
 
     #[test]

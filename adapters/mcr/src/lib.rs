@@ -95,7 +95,9 @@ impl Resolver for Mcr {
             ));
         }
         let mut last = first;
-        for candidate in candidates {
+        // Each candidate costs a resolve (with retries); the exact `<tag>-<arch>` comes first
+        // and the newest dated builds after it, so a few are all worth trying.
+        for candidate in candidates.into_iter().take(MAX_CANDIDATES) {
             let mut attempt = target.clone();
             attempt.tag = Some(candidate.clone());
             match resolve::resolve(session, &attempt, platform).await {
@@ -114,6 +116,9 @@ impl Resolver for Mcr {
         last
     }
 }
+
+/// How many arch-specific tags are tried before giving up.
+const MAX_CANDIDATES: usize = 4;
 
 /// The MCR failures that an arch-specific tag can cure.
 fn needs_fallback(e: &Error) -> bool {

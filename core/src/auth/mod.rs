@@ -124,7 +124,7 @@ pub async fn fetch_token(
     transport::check_url(&url, ctx.insecure)?;
     let credentials = match &ctx.credentials {
         Some(c) => {
-            realm::check_realm(&ctx.registry, &url)?;
+            realm::check_realm(&ctx.registry, &url, ctx.insecure)?;
             Some(c)
         }
         None => None,
@@ -166,13 +166,12 @@ pub async fn fetch_token(
     let started = Instant::now();
     let what = format!("token request to {}", transport::redacted(&url));
     let resp = transport::send(req, &ctx.patience, &what).await?;
-    let status = resp.status();
+    if !resp.status().is_success() {
+        // An error body gets the error-body limits (size and time), like any other.
+        return Err(transport::error_from_response(format!("token for {}", scope.0), resp).await);
+    }
     let body =
         transport::read_limited(resp, MAX_TOKEN_RESPONSE, "token response", &ctx.patience).await?;
-    if !status.is_success() {
-        let e = transport::registry_error(format!("token for {}", scope.0), status.as_u16(), &body);
-        return Err(e.into());
-    }
     let parsed: TokenResponse = serde_json::from_slice(&body)
         .map_err(|e| Error::Auth(format!("token response is not valid JSON: {e}")))?;
     let token = parsed
@@ -208,5 +207,26 @@ mod tests {
         assert_eq!(expiry(now, Some(0)) - now, Duration::from_secs(5));
         assert_eq!(expiry(now, None) - now, Duration::from_secs(55));
         assert_eq!(expiry(now, Some(300)) - now, Duration::from_secs(295));
+    }
+
+    /// The realm check is made before any request: a refused realm is never contacted (the
+    /// hosts below do not exist, so a request would fail differently).
+    #[tokio::test]
+    async fn credentials_are_not_sent_to_a_plain_http_realm_on_another_host() {
+        let ctx = AuthContext {
+            http: reqwest::Client::new(),
+            registry: url::Url::parse("http://registry.invalid/").unwrap(),
+            credentials: Some(Credentials::password("me", "secret")),
+            insecure: true,
+            patience: Patience::default(),
+        };
+        let challenge = Challenge {
+            scheme: "bearer".into(),
+            params: [("realm".to_string(), "http://evil.invalid/token".to_string())].into(),
+        };
+        let e = fetch_token(&ctx, &challenge, &Scope::pull("app"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Refused { .. }), "{e}");
     }
 }

@@ -13,6 +13,7 @@
 use serde_json::{Map, Value};
 
 use super::media_type;
+use crate::terminal_text::shown;
 
 /// What a manifest document is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,11 +38,8 @@ struct Head {
 
 /// Reads the head of a document, naming the field when one has the wrong JSON type.
 fn read_head(bytes: &[u8]) -> Result<Head, String> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        let mut reason = format!("manifest is not valid JSON: {e}");
-        reason.truncate(200);
-        reason
-    })?;
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| format!("manifest is not valid JSON: {}", shown(&e.to_string())))?;
     let Value::Object(doc) = value else {
         return Err(format!(
             "manifest is not a JSON object but {}",
@@ -152,9 +150,16 @@ pub fn effective_media_type(bytes: &[u8], content_type: Option<&str>) -> String 
     if head.is_schema1() {
         return head.schema1_type(served);
     }
+    // The shape decides the kind; a served type of that same kind keeps its flavour (Docker or
+    // OCI), so the registry and the cache record the same type.
+    let served_if = |kinds: [&str; 2]| served.filter(|s| kinds.contains(s));
     match (head.has_manifests, head.has_image_fields) {
-        (true, false) => media_type::OCI_INDEX.to_string(),
-        (false, true) => media_type::OCI_MANIFEST.to_string(),
+        (true, false) => served_if([media_type::DOCKER_MANIFEST_LIST, media_type::OCI_INDEX])
+            .unwrap_or(media_type::OCI_INDEX)
+            .to_string(),
+        (false, true) => served_if([media_type::DOCKER_MANIFEST, media_type::OCI_MANIFEST])
+            .unwrap_or(media_type::OCI_MANIFEST)
+            .to_string(),
         // Ambiguous or shapeless: parsing refuses it whatever is recorded.
         _ => served.unwrap_or(media_type::OCI_MANIFEST).to_string(),
     }
@@ -183,12 +188,7 @@ pub fn decide(bytes: &[u8], media_type: &str) -> Result<Kind, String> {
         media_type::DOCKER_MANIFEST_LIST | media_type::OCI_INDEX => Kind::Index,
         media_type::DOCKER_MANIFEST | media_type::OCI_MANIFEST => Kind::Image,
         other => {
-            let mut other = other.to_string();
-            other.truncate(200);
-            return Err(format!(
-                "unsupported manifest media type {}",
-                other.escape_debug()
-            ));
+            return Err(format!("unsupported manifest media type {}", shown(other)));
         }
     };
     match kind {
@@ -447,14 +447,43 @@ mod tests {
             Some("text/plain; charset=utf-8"),
         ];
         for doc in &docs {
-            let from_cache = outcome(doc, None).unwrap();
+            let (kind, _) = outcome(doc, None).unwrap();
             for content_type in served {
-                assert_eq!(
-                    outcome(doc, content_type).unwrap(),
-                    from_cache,
-                    "{doc} {content_type:?}"
-                );
+                let (got, mt) = outcome(doc, content_type).unwrap();
+                assert_eq!(got, kind, "{doc} {content_type:?}");
+                // A served type of the same kind keeps its flavour; any other gives OCI's.
+                let same_kind = content_type.is_some_and(|c| {
+                    let c_kind = match c {
+                        OCI_INDEX | DOCKER_MANIFEST_LIST => Some(Kind::Index),
+                        OCI_MANIFEST | DOCKER_MANIFEST => Some(Kind::Image),
+                        _ => None,
+                    };
+                    c_kind == Some(kind)
+                });
+                let oci = if kind == Kind::Index {
+                    OCI_INDEX
+                } else {
+                    OCI_MANIFEST
+                };
+                let want = if same_kind {
+                    content_type.unwrap()
+                } else {
+                    oci
+                };
+                assert_eq!(mt, want, "{doc} {content_type:?}");
             }
         }
+    }
+
+    #[test]
+    fn hostile_media_types_are_shown_cut_at_a_character_boundary() {
+        // Byte 200 falls inside the two-byte 'é': cutting by bytes would panic.
+        let hostile = format!("{}é{}", "a".repeat(199), "b".repeat(300));
+        let doc = format!(r#"{{"schemaVersion":2,"mediaType":"{hostile}"}}"#);
+        let err = outcome(&doc, None).unwrap_err();
+        assert!(err.contains("unsupported manifest media type"), "{err}");
+        assert!(err.len() < 400, "{err}");
+        let bad_json = format!("{{\"x\": \"{hostile}\x01");
+        assert!(outcome(&bad_json, None).is_err());
     }
 }
