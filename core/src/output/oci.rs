@@ -81,11 +81,10 @@ fn is_layout(dir: &Path) -> bool {
     dir.join("oci-layout").is_file()
 }
 
-/// Renames a finished layout to `dir`, which is missing or an empty directory.
+/// Renames a finished layout to `dir`, which is missing or an empty directory. rename(2)
+/// replaces an empty directory in one step (and fails on a non-empty one), so two pulls racing
+/// to create the layout never see it half gone.
 fn move_into_place(built: &Path, dir: &Path) -> Result<()> {
-    if dir.exists() {
-        fs::remove_dir(dir).map_err(|e| Error::io_path("replacing empty", dir, e))?;
-    }
     fs::rename(built, dir).map_err(|e| Error::io_path("renaming layout to", dir, e))
 }
 

@@ -6,6 +6,10 @@
 //! would cut off its reader. So a character or block device or a FIFO is opened and written in
 //! place, streaming, as `-o -` writes to standard output; and a symbolic link is followed, its
 //! final target replaced atomically and the link kept.
+//!
+//! Following links by hand skips the kernel's `fs.protected_symlinks` check, which stops root
+//! from following another user's link planted in `/tmp` (`/tmp/app.tar -> /etc/shadow`, or
+//! `-> /dev/sda`). So each hop applies that rule itself.
 
 use std::fs;
 use std::io;
@@ -61,6 +65,7 @@ fn follow_links(path: &Path) -> Result<PathBuf> {
     for _ in 0..MAX_LINKS {
         match fs::symlink_metadata(&current) {
             Ok(m) if m.file_type().is_symlink() => {
+                check_protected(&current, &m)?;
                 let target =
                     fs::read_link(&current).map_err(|e| Error::io_path("reading", &current, e))?;
                 // A relative target is relative to the link's directory.
@@ -78,6 +83,42 @@ fn follow_links(path: &Path) -> Result<PathBuf> {
         "{}: more than {MAX_LINKS} symbolic links to follow",
         path.display()
     )))
+}
+
+/// The kernel's `protected_symlinks` rule: a link in a sticky, world-writable directory (`/tmp`)
+/// is followed only by its owner, or when the directory's owner also owns the link.
+#[cfg(unix)]
+fn check_protected(link: &Path, link_meta: &fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = match link.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let dir_meta = fs::metadata(dir).map_err(|e| Error::io_path("looking at", dir, e))?;
+    let sticky_world_writable = dir_meta.mode() & 0o1002 == 0o1002;
+    if sticky_world_writable
+        && link_meta.uid() != effective_uid()
+        && link_meta.uid() != dir_meta.uid()
+    {
+        return Err(Error::Usage(format!(
+            "{}: not following a symbolic link owned by another user in a shared directory \
+             (as the kernel's protected_symlinks would not); name its target instead",
+            link.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_protected(_link: &Path, _link_meta: &fs::Metadata) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 #[cfg(unix)]
@@ -122,6 +163,35 @@ mod tests {
             Place::Stdout,
             "- stays standard output"
         );
+    }
+
+    /// As root (CI runs as root), a link owned by another user in a sticky world-writable
+    /// directory is refused; the same link owned by the directory's owner is followed.
+    #[test]
+    fn another_users_link_in_a_sticky_shared_directory_is_not_followed() {
+        use std::os::unix::fs::PermissionsExt;
+        if effective_uid() != 0 {
+            let why = "needs root to give a link to another user";
+            assert!(std::env::var_os("DRAG_REQUIRE_REAL_TOOLS").is_none(), "{why}");
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("tmp");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        let link = shared.join("app.tar");
+        symlink(dir.path().join("victim"), &link).unwrap();
+        std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+        let e = resolve(&Destination::Path(link.clone())).unwrap_err();
+        assert!(e.to_string().contains("another user"), "{e}");
+        // Owned by the directory's owner (root here): followed as before.
+        std::os::unix::fs::lchown(&link, Some(0), Some(0)).unwrap();
+        assert_eq!(place(&link), Place::Replace(dir.path().join("victim")));
+        // Not sticky: followed whoever owns it.
+        std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(place(&link), Place::Replace(dir.path().join("victim")));
     }
 
     #[test]

@@ -99,8 +99,12 @@ fn concurrent_pulls_into_one_layout_keep_every_entry() {
     for round in 0..10 {
         let dir = fresh_dir("layout-race-");
         let layout = dir.join("layout");
-        // Odd rounds race on an existing layout, even rounds also race to create it.
+        // Odd rounds race on an existing layout, even rounds also race to create it (every
+        // fourth over an empty directory the user made, which the layout replaces).
         let existing = round % 2 == 1;
+        if round % 4 == 2 {
+            std::fs::create_dir(&layout).unwrap();
+        }
         if existing {
             pull(
                 &dir,
