@@ -172,7 +172,10 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         if effective_uid() != 0 {
             let why = "needs root to give a link to another user";
-            assert!(std::env::var_os("DRAG_REQUIRE_REAL_TOOLS").is_none(), "{why}");
+            assert!(
+                std::env::var_os("DRAG_REQUIRE_REAL_TOOLS").is_none(),
+                "{why}"
+            );
             eprintln!("SKIPPED: {why}");
             return;
         }

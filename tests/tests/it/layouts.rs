@@ -17,6 +17,11 @@ fn pull(dir: &Path, args: &[&str]) -> DragOutput {
     run(drag().current_dir(dir).arg("pull").args(args))
 }
 
+/// `drag pull -q --format oci -o layout REFERENCE` in `dir`.
+fn pull_into_layout(dir: &Path, reference: &str) -> DragOutput {
+    pull(dir, &["-q", "--format", "oci", "-o", "layout", reference])
+}
+
 fn image(marker: &str) -> Image {
     ImageBuilder::new()
         .format(ManifestFormat::Oci)
@@ -106,18 +111,7 @@ fn concurrent_pulls_into_one_layout_keep_every_entry() {
             std::fs::create_dir(&layout).unwrap();
         }
         if existing {
-            pull(
-                &dir,
-                &[
-                    "-q",
-                    "--format",
-                    "oci",
-                    "-o",
-                    "layout",
-                    &format!("{host}/base:1"),
-                ],
-            )
-            .assert_success();
+            pull_into_layout(&dir, &format!("{host}/base:1")).assert_success();
         }
         let outcomes: Vec<DragOutput> = std::thread::scope(|s| {
             let handles: Vec<_> = images[..3]
@@ -125,9 +119,7 @@ fn concurrent_pulls_into_one_layout_keep_every_entry() {
                 .map(|(name, _)| {
                     let reference = format!("{host}/{name}:1");
                     let dir = &dir;
-                    s.spawn(move || {
-                        pull(dir, &["-q", "--format", "oci", "-o", "layout", &reference])
-                    })
+                    s.spawn(move || pull_into_layout(dir, &reference))
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -176,18 +168,7 @@ fn a_pull_keeps_the_index_fields_annotations_and_entries_it_does_not_own() {
     registry.push_image("second", "2", &second);
     let dir = fresh_dir("layout-keep-");
     let host = registry.host();
-    pull(
-        &dir,
-        &[
-            "-q",
-            "--format",
-            "oci",
-            "-o",
-            "layout",
-            &format!("{host}/first:1"),
-        ],
-    )
-    .assert_success();
+    pull_into_layout(&dir, &format!("{host}/first:1")).assert_success();
     let layout = dir.join("layout");
     let mut index = read_json(&layout.join("index.json"));
     index["annotations"] = serde_json::json!({"org.example.owner": "another tool"});
@@ -199,18 +180,7 @@ fn a_pull_keeps_the_index_fields_annotations_and_entries_it_does_not_own() {
     )
     .unwrap();
 
-    pull(
-        &dir,
-        &[
-            "-q",
-            "--format",
-            "oci",
-            "-o",
-            "layout",
-            &format!("{host}/second:2"),
-        ],
-    )
-    .assert_success();
+    pull_into_layout(&dir, &format!("{host}/second:2")).assert_success();
     let after = read_json(&layout.join("index.json"));
     assert_eq!(after["annotations"]["org.example.owner"], "another tool");
     assert_eq!(
@@ -230,18 +200,7 @@ fn an_index_whose_manifests_is_not_an_array_is_refused_and_the_layout_left_untou
     registry.push_image("second", "2", &second);
     let dir = fresh_dir("layout-bad-index-");
     let host = registry.host();
-    pull(
-        &dir,
-        &[
-            "-q",
-            "--format",
-            "oci",
-            "-o",
-            "layout",
-            &format!("{host}/first:1"),
-        ],
-    )
-    .assert_success();
+    pull_into_layout(&dir, &format!("{host}/first:1")).assert_success();
     let layout = dir.join("layout");
     std::fs::write(
         layout.join("index.json"),
@@ -250,17 +209,7 @@ fn an_index_whose_manifests_is_not_an_array_is_refused_and_the_layout_left_untou
     .unwrap();
     let before = snapshot(&layout);
 
-    let out = pull(
-        &dir,
-        &[
-            "-q",
-            "--format",
-            "oci",
-            "-o",
-            "layout",
-            &format!("{host}/second:2"),
-        ],
-    );
+    let out = pull_into_layout(&dir, &format!("{host}/second:2"));
     out.assert_failure();
     assert!(out.stderr.contains("not an array"), "{}", out.stderr);
     assert_eq!(snapshot(&layout), before, "the layout changed");
@@ -274,7 +223,7 @@ fn a_same_size_corrupted_blob_in_a_layout_is_replaced() {
     registry.push_image("app", "1", &img);
     let dir = fresh_dir("layout-corrupt-");
     let reference = format!("{}/app:1", registry.host());
-    pull(&dir, &["-q", "--format", "oci", "-o", "layout", &reference]).assert_success();
+    pull_into_layout(&dir, &reference).assert_success();
     let layout = dir.join("layout");
     // A layer and the manifest, same size, other bytes.
     let targets = [img.layers[1].blob.digest.as_str(), img.digest()];
@@ -287,7 +236,7 @@ fn a_same_size_corrupted_blob_in_a_layout_is_replaced() {
         std::fs::write(&path, &bytes).unwrap();
     }
 
-    pull(&dir, &["-q", "--format", "oci", "-o", "layout", &reference]).assert_success();
+    pull_into_layout(&dir, &reference).assert_success();
     assert_blobs_intact(&layout);
     assert_eq!(
         std::fs::read(layout.join(blob_path(&img.layers[1].blob.digest))).unwrap(),
