@@ -34,6 +34,9 @@ struct Head {
     /// Schema1's own fields: `fsLayers` and `signatures`.
     has_fs_layers: bool,
     has_signatures: bool,
+    /// `config.mediaType`, when it is a string: tells a Docker image from an OCI one when the
+    /// document does not say.
+    config_media_type: Option<String>,
 }
 
 /// Reads the head of a document, naming the field when one has the wrong JSON type.
@@ -54,6 +57,11 @@ fn read_head(bytes: &[u8]) -> Result<Head, String> {
         has_image_fields: present("config") || present("layers"),
         has_fs_layers: present("fsLayers"),
         has_signatures: present("signatures"),
+        config_media_type: doc
+            .get("config")
+            .and_then(|c| c.get("mediaType"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
 }
 
@@ -115,6 +123,17 @@ impl Head {
             || self.media_type.as_deref().is_some_and(is_schema1_type)
     }
 
+    /// The type of an image manifest that declares none and was served as no image type: a
+    /// Docker config makes it Docker's schema2, anything else OCI's, as containers/image's
+    /// `GuessMIMEType` reads it. Only the config decides, so the cache agrees with the registry.
+    fn undeclared_image_type(&self) -> &'static str {
+        if self.config_media_type.as_deref() == Some(media_type::DOCKER_CONFIG) {
+            media_type::DOCKER_MANIFEST
+        } else {
+            media_type::OCI_MANIFEST
+        }
+    }
+
     /// The schema1 media type to name in the refusal: the document's, else the served one when
     /// it is a schema1 type, else what its signatures say it is.
     fn schema1_type(&self, served: Option<&str>) -> String {
@@ -134,8 +153,9 @@ impl Head {
 }
 
 /// The media type to record for a manifest: its own `mediaType`, else what its shape says
-/// (an OCI type, since Docker's schema2 requires the field), else the Content-Type. The
-/// Content-Type never overrides the shape, so the registry and the cache agree.
+/// (keeping the served flavour of that kind; else OCI's, or Docker's schema2 for an image with
+/// a Docker config), else the Content-Type. The Content-Type never overrides the shape, so the
+/// registry and the cache agree.
 pub fn effective_media_type(bytes: &[u8], content_type: Option<&str>) -> String {
     let served = content_type
         .map(bare_content_type)
@@ -158,7 +178,7 @@ pub fn effective_media_type(bytes: &[u8], content_type: Option<&str>) -> String 
             .unwrap_or(media_type::OCI_INDEX)
             .to_string(),
         (false, true) => served_if([media_type::DOCKER_MANIFEST, media_type::OCI_MANIFEST])
-            .unwrap_or(media_type::OCI_MANIFEST)
+            .unwrap_or_else(|| head.undeclared_image_type())
             .to_string(),
         // Ambiguous or shapeless: parsing refuses it whatever is recorded.
         _ => served.unwrap_or(media_type::OCI_MANIFEST).to_string(),
@@ -174,6 +194,16 @@ pub fn decide(bytes: &[u8], media_type: &str) -> Result<Kind, String> {
              again with a current client to get a schema2 or OCI manifest",
             head.schema1_type(Some(media_type))
         ));
+    }
+    // Only 1 (refused above) and 2 exist. An undeclared document of another version is not
+    // guessed at, as containers/image does not: its fields may mean something else.
+    if let (None, Some(v)) = (&head.media_type, head.schema_version) {
+        if v != 2 {
+            return Err(format!(
+                "unsupported manifest schemaVersion {v} (drag reads version 2: Docker schema2 \
+                 and OCI)"
+            ));
+        }
     }
     if head.has_manifests && head.has_image_fields {
         return Err(
