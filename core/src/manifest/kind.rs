@@ -661,7 +661,7 @@ mod tests {
                 // go-digest can only verify its registered algorithms.
                 "digest with an algorithm drag cannot verify",
                 format!(
-                    r#"{{"schemaVersion":2,"config":{cfg},"layers":[{{"mediaType":"{OCI_LAYER}","digest":"sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564","size":1}}]}}"#
+                    r#"{{"schemaVersion":2,"config":{cfg},"layers":[{{"mediaType":"{OCI_LAYER}","digest":"sha256+b64u:47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU","size":1}}]}}"#
                 ),
                 None,
                 Refused("unsupported algorithm"),
