@@ -93,8 +93,10 @@ impl ImageManifest {
     /// True when this manifest describes a runnable image rather than an artifact stored in
     /// the image format (its config type says which, as containers/image reads it).
     pub fn is_image(&self) -> bool {
-        is_image_config(&self.config.media_type)
-            && self.artifact_type.as_deref().is_none_or(is_image_config)
+        let config_is_image = is_image_config(&self.config.media_type)
+            || (self.media_type.as_deref() == Some(media_type::DOCKER_MANIFEST)
+                && self.config.media_type == LEGACY_DOCKER_CONFIG);
+        config_is_image && self.artifact_type.as_deref().is_none_or(is_image_config)
     }
 }
 
@@ -163,6 +165,11 @@ where
 {
     Ok(Option::<T>::deserialize(de)?.unwrap_or_default())
 }
+
+/// The config type early Docker schema2 pushes wrote. Docker Hub still serves such manifests
+/// (the image-spec's backwards-compatibility test quotes one of `library/docker`), and Docker,
+/// containerd and containers/image run them, so in a Docker schema2 manifest it is an image.
+const LEGACY_DOCKER_CONFIG: &str = "application/octet-stream";
 
 /// True for the config media types of runnable images; anything else (Helm charts, SBOMs,
 /// signatures, OCI's empty descriptor) is an artifact that merely shares the manifest format.
@@ -398,5 +405,34 @@ mod tests {
         assert!(!manifest("application/vnd.oci.empty.v1+json", None).is_image());
         assert!(!manifest("application/vnd.cncf.helm.config.v1+json", None).is_image());
         assert!(!manifest(media_type::OCI_CONFIG, Some("application/spdx+json")).is_image());
+    }
+
+    /// Mirrors the Docker Hub manifest quoted by image-spec's
+    /// `schema/backwards_compatibility_test.go`: Docker schema2 with an octet-stream config.
+    #[test]
+    fn a_docker_schema2_manifest_with_an_octet_stream_config_is_an_image() {
+        let body = |manifest_type: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{manifest_type}",
+                "config":{{"mediaType":"application/octet-stream","size":7,"digest":"{EMPTY}"}},
+                "layers":[{{"mediaType":"{}","size":9,"digest":"{EMPTY}"}}]}}"#,
+                media_type::DOCKER_LAYER_GZIP
+            )
+        };
+        let parse = |manifest_type: &str| {
+            let bytes = body(manifest_type).into_bytes();
+            let raw = RawManifest {
+                digest: Digest::sha256_of(&bytes),
+                media_type: effective_media_type(&bytes, None),
+                bytes,
+            };
+            match raw.parse("x").unwrap() {
+                Manifest::Image(m) => m,
+                Manifest::Index(_) => panic!("not an image"),
+            }
+        };
+        assert!(parse(media_type::DOCKER_MANIFEST).is_image());
+        // OCI has no such history: there an octet-stream config is an artifact's.
+        assert!(!parse(media_type::OCI_MANIFEST).is_image());
     }
 }

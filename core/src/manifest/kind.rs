@@ -34,6 +34,9 @@ struct Head {
     /// Schema1's own fields: `fsLayers` and `signatures`.
     has_fs_layers: bool,
     has_signatures: bool,
+    /// `config.mediaType`, when it is a string: tells a Docker image from an OCI one when the
+    /// document does not say.
+    config_media_type: Option<String>,
 }
 
 /// Reads the head of a document, naming the field when one has the wrong JSON type.
@@ -54,6 +57,11 @@ fn read_head(bytes: &[u8]) -> Result<Head, String> {
         has_image_fields: present("config") || present("layers"),
         has_fs_layers: present("fsLayers"),
         has_signatures: present("signatures"),
+        config_media_type: doc
+            .get("config")
+            .and_then(|c| c.get("mediaType"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
 }
 
@@ -115,6 +123,17 @@ impl Head {
             || self.media_type.as_deref().is_some_and(is_schema1_type)
     }
 
+    /// The type of an image manifest that declares none and was served as no image type: a
+    /// Docker config makes it Docker's schema2, anything else OCI's, as containers/image's
+    /// `GuessMIMEType` reads it. Only the config decides, so the cache agrees with the registry.
+    fn undeclared_image_type(&self) -> &'static str {
+        if self.config_media_type.as_deref() == Some(media_type::DOCKER_CONFIG) {
+            media_type::DOCKER_MANIFEST
+        } else {
+            media_type::OCI_MANIFEST
+        }
+    }
+
     /// The schema1 media type to name in the refusal: the document's, else the served one when
     /// it is a schema1 type, else what its signatures say it is.
     fn schema1_type(&self, served: Option<&str>) -> String {
@@ -134,8 +153,9 @@ impl Head {
 }
 
 /// The media type to record for a manifest: its own `mediaType`, else what its shape says
-/// (an OCI type, since Docker's schema2 requires the field), else the Content-Type. The
-/// Content-Type never overrides the shape, so the registry and the cache agree.
+/// (keeping the served flavour of that kind; else OCI's, or Docker's schema2 for an image with
+/// a Docker config), else the Content-Type. The Content-Type never overrides the shape, so the
+/// registry and the cache agree.
 pub fn effective_media_type(bytes: &[u8], content_type: Option<&str>) -> String {
     let served = content_type
         .map(bare_content_type)
@@ -158,7 +178,7 @@ pub fn effective_media_type(bytes: &[u8], content_type: Option<&str>) -> String 
             .unwrap_or(media_type::OCI_INDEX)
             .to_string(),
         (false, true) => served_if([media_type::DOCKER_MANIFEST, media_type::OCI_MANIFEST])
-            .unwrap_or(media_type::OCI_MANIFEST)
+            .unwrap_or_else(|| head.undeclared_image_type())
             .to_string(),
         // Ambiguous or shapeless: parsing refuses it whatever is recorded.
         _ => served.unwrap_or(media_type::OCI_MANIFEST).to_string(),
@@ -174,6 +194,16 @@ pub fn decide(bytes: &[u8], media_type: &str) -> Result<Kind, String> {
              again with a current client to get a schema2 or OCI manifest",
             head.schema1_type(Some(media_type))
         ));
+    }
+    // Only 1 (refused above) and 2 exist. An undeclared document of another version is not
+    // guessed at, as containers/image does not: its fields may mean something else.
+    if let (None, Some(v)) = (&head.media_type, head.schema_version) {
+        if v != 2 {
+            return Err(format!(
+                "unsupported manifest schemaVersion {v} (drag reads version 2: Docker schema2 \
+                 and OCI)"
+            ));
+        }
     }
     if head.has_manifests && head.has_image_fields {
         return Err(
@@ -228,7 +258,10 @@ mod tests {
 
     fn outcome(doc: &str, content_type: Option<&str>) -> Result<(Kind, String), String> {
         let mt = effective_media_type(doc.as_bytes(), content_type);
-        decide(doc.as_bytes(), &mt).map(|k| (k, mt))
+        let kind = decide(doc.as_bytes(), &mt)?;
+        // The whole parse too: descriptors (digests, sizes, platforms) are refused there.
+        crate::manifest::parse_manifest(doc.as_bytes(), &mt, "x").map_err(|e| e.to_string())?;
+        Ok((kind, mt))
     }
 
     #[test]
@@ -414,6 +447,254 @@ mod tests {
                 r#"{"schemaVersion":2}"#.into(),
                 Some("application/vnd.example+json"),
                 Refused("unsupported manifest media type application/vnd.example+json"),
+            ),
+
+            // From here on, one case per behaviour found by running drag over the peers'
+            // fixtures; each is rebuilt by hand and names the fixture it mirrors. CI is
+            // containers/image (`manifest/fixtures`, `internal/manifest/testdata`), SPEC the
+            // image-spec `schema/*_test.go` cases, GGCR go-containerregistry's
+            // `pkg/v1/layout/testdata`.
+            (
+                // CI v2s2nomime.manifest.json: GuessMIMEType says Docker schema2.
+                "Docker image without mediaType, nothing served: its Docker config says Docker",
+                format!(r#"{{"schemaVersion":2,"config":{dcfg},"layers":[]}}"#),
+                None,
+                Image(DOCKER_MANIFEST),
+            ),
+            (
+                // CI v2s2nomime.manifest.json served as OCI: the served flavour of the kind stays.
+                "Docker-config image without mediaType, served as an OCI image",
+                format!(r#"{{"schemaVersion":2,"config":{dcfg},"layers":[]}}"#),
+                Some(OCI_MANIFEST),
+                Image(OCI_MANIFEST),
+            ),
+            (
+                // CI ociv1nomime.artifact.json (with a real digest): an artifact is an OCI image
+                // manifest by kind; `is_image` and resolve turn it away later.
+                "undeclared artifact with a custom config and layers: null",
+                format!(
+                    r#"{{"schemaVersion":2,"config":{},"layers":null}}"#,
+                    desc("application/vnd.example.custom.config.v1+json")
+                ),
+                None,
+                Image(OCI_MANIFEST),
+            ),
+            (
+                // CI ociv1.artifact.json: containers/image parses the empty digest (a Go
+                // string); drag refuses every digest it could not fetch or verify.
+                "artifact whose config digest is empty",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.example.custom.config.v1+json","digest":"","size":0}},"layers":null}}"#
+                ),
+                None,
+                Refused("invalid digest \"\": missing algorithm prefix"),
+            ),
+            (
+                // CI ociv1.everything.json, SPEC manifest "subject field with a valid
+                // descriptor": fields drag does not use pass through.
+                "OCI manifest with artifactType, subject, annotations, urls and data",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/vnd.example.thing",
+                    "config":{{"mediaType":"application/vnd.example.cfg","digest":"{D}","size":1,"urls":["https://cdn.example/c"],"annotations":{{"k":"v"}},"data":"YQ=="}},
+                    "layers":[{{"mediaType":"application/vnd.example.layer","digest":"{D}","size":2,"urls":["https://cdn.example/l"],"annotations":{{"k":"v"}}}}],
+                    "subject":{item},"annotations":{{"top":"0"}}}}"#
+                ),
+                Some(OCI_MANIFEST),
+                Image(OCI_MANIFEST),
+            ),
+            (
+                // SPEC manifest "subject field with invalid value": drag never reads `subject`.
+                "OCI manifest whose subject is not a descriptor",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{cfg},"layers":[{layer}],"subject":"nope"}}"#
+                ),
+                None,
+                Image(OCI_MANIFEST),
+            ),
+            (
+                // CI ociv1.invalid.mediatype, ociv1.encrypted, ociv1.nondistributable*.json,
+                // v2s2.nondistributable*.json: layer types are judged when the layer is pulled.
+                "OCI manifest with unknown, encrypted and non-distributable layer types",
+                format!(
+                    r#"{{"schemaVersion":2,"config":{cfg},"layers":[{},{},{}]}}"#,
+                    desc("application/vnd.oci.image.layer.v1.tar+unknown"),
+                    desc("application/vnd.oci.image.layer.v1.tar+gzip+encrypted"),
+                    desc("application/vnd.oci.image.layer.nondistributable.v1.tar+zstd")
+                ),
+                None,
+                Image(OCI_MANIFEST),
+            ),
+            (
+                // CI v2s2.everything.json: urls on the config and the layers.
+                "Docker image with urls on its config and layers",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","config":{{"mediaType":"{DOCKER_CONFIG}","size":1,"digest":"{D}","urls":["https://cdn.example/c"]}},
+                    "layers":[{{"mediaType":"{DOCKER_FOREIGN_LAYER_GZIP}","size":2,"digest":"{D}","urls":["https://cdn.example/l"]}}]}}"#
+                ),
+                Some(DOCKER_MANIFEST),
+                Image(DOCKER_MANIFEST),
+            ),
+            (
+                // SPEC backwards_compatibility (library/docker from Docker Hub): an octet-stream
+                // config; the kind is an image and `is_image` accepts it (manifest.rs tests).
+                "Docker image with an application/octet-stream config",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","config":{},"layers":[{}]}}"#,
+                    desc("application/octet-stream"),
+                    desc(DOCKER_LAYER_GZIP)
+                ),
+                Some(DOCKER_MANIFEST),
+                Image(DOCKER_MANIFEST),
+            ),
+            (
+                // SPEC manifest "empty layer, expected at least one": the schema wants one,
+                // the Go decoders do not, and an image of no layers is an empty root.
+                "OCI manifest with an empty layers array",
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{cfg},"layers":[]}}"#),
+                None,
+                Image(OCI_MANIFEST),
+            ),
+            (
+                // GGCR test_index: a Docker manifest listed (and so fetched) as an OCI image.
+                "declared Docker image served as an OCI image",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","config":{dcfg},"layers":[{}]}}"#,
+                    desc(DOCKER_LAYER_GZIP)
+                ),
+                Some(OCI_MANIFEST),
+                Image(DOCKER_MANIFEST),
+            ),
+            (
+                // GGCR test_index 2b29...: an undeclared index listed as a Docker manifest list.
+                "undeclared index served as a Docker manifest list keeps that type",
+                format!(r#"{{"schemaVersion":2,"manifests":[{item}]}}"#),
+                Some(DOCKER_MANIFEST_LIST),
+                Index(DOCKER_MANIFEST_LIST),
+            ),
+            (
+                // GGCR test_index, test_gc_image_unknown_mediatype; SPEC index "invalid"/"empty
+                // referenced manifest media type": entries are judged when walked into, by the
+                // document each one fetches.
+                "index whose entries have no platform and odd media types",
+                format!(
+                    r#"{{"schemaVersion":2,"manifests":[{},{},{},{}]}}"#,
+                    desc("application/vnd.oci.descriptor.v1+json"),
+                    desc(""),
+                    desc("invalid"),
+                    desc("application/customized.manifest+json")
+                ),
+                None,
+                Index(OCI_INDEX),
+            ),
+            (
+                // CI oci1.index.everything.json: artifactType, subject, data, urls.
+                "OCI index with artifactType, subject and an artifact entry",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","artifactType":"application/vnd.example.top",
+                    "manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{D}","size":1,"urls":["https://cdn.example/m"],"annotations":{{"m":"1"}},"data":"YQ==",
+                    "platform":{{"architecture":"A","os":"B","os.version":"C","os.features":["D"],"variant":"E"}},"artifactType":"application/vnd.example.sub"}}],
+                    "subject":{item},"annotations":{{"top":"0"}}}}"#
+                ),
+                Some(OCI_INDEX),
+                Index(OCI_INDEX),
+            ),
+            (
+                // CI v2list.everything.json: every platform field, and urls.
+                "Docker manifest list with every platform field",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST_LIST}","manifests":[{{"mediaType":"{DOCKER_MANIFEST}","size":1,"digest":"{D}","urls":["https://cdn.example/m"],
+                    "platform":{{"architecture":"a","os":"b","os.version":"c","os.features":["d"],"variant":"e","features":["f"]}}}}]}}"#
+                ),
+                None,
+                Index(DOCKER_MANIFEST_LIST),
+            ),
+            (
+                // SPEC index "platform.architecture is missing": Go reads "", the schema and
+                // drag refuse (drag matches platforms on it).
+                "index entry whose platform has no architecture",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{D}","size":1,"platform":{{"os":"linux"}}}}]}}"#
+                ),
+                None,
+                Refused("missing field `architecture`"),
+            ),
+            (
+                // SPEC manifest/index/descriptor "size is a string".
+                "descriptor size as a string",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{D}","size":"7"}},"layers":[]}}"#
+                ),
+                None,
+                Refused("invalid type: string \"7\", expected u64"),
+            ),
+            (
+                // SPEC descriptor "negative size".
+                "negative descriptor size",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{D}","size":-7}}]}}"#
+                ),
+                None,
+                Refused("invalid value: integer `-7`"),
+            ),
+            (
+                // SPEC descriptor "digest missing".
+                "descriptor without a digest",
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","size":7}}]}}"#
+                ),
+                None,
+                Refused("missing field `digest`"),
+            ),
+            (
+                // SPEC descriptor "digest ... characters needs to be lower for sha256".
+                "upper-case sha256 digest",
+                format!(
+                    r#"{{"schemaVersion":2,"config":{cfg},"layers":[{{"mediaType":"{OCI_LAYER}","digest":"sha256:{}","size":1}}]}}"#,
+                    "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+                ),
+                None,
+                Refused("not lower-case hexadecimal"),
+            ),
+            (
+                // SPEC descriptor and manifest "alternate digest algorithm" (sha256+b64u...):
+                // valid by the schema, but drag can only verify sha256 and sha512, as
+                // go-digest can only verify its registered algorithms.
+                "digest with an algorithm drag cannot verify",
+                format!(
+                    r#"{{"schemaVersion":2,"config":{cfg},"layers":[{{"mediaType":"{OCI_LAYER}","digest":"sha256+b64u:47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU","size":1}}]}}"#
+                ),
+                None,
+                Refused("unsupported algorithm"),
+            ),
+            (
+                // CI v2s1-invalid-signatures.manifest.json: `signatures` of the wrong type is
+                // still a signed schema1 to GuessMIMEType.
+                "schema1 whose signatures is a number",
+                r#"{"schemaVersion":1,"name":"a","tag":"b","fsLayers":[],"history":[],"signatures":1}"#.into(),
+                None,
+                Refused("schema1 manifests (application/vnd.docker.distribution.manifest.v1+prettyjws)"),
+            ),
+            (
+                // CI unknown-version.manifest.json: GuessMIMEType gives up; so does drag, by name.
+                "undeclared document of an unknown schemaVersion",
+                r#"{"schemaVersion":99999,"name":"a","tag":"b"}"#.into(),
+                Some(OCI_MANIFEST),
+                Refused("unsupported manifest schemaVersion 99999"),
+            ),
+            (
+                // CI unknown-version.manifest.json, reshaped: an image shape does not make a
+                // version drag does not know readable.
+                "undeclared image shape of schemaVersion 3",
+                format!(r#"{{"schemaVersion":3,"config":{cfg},"layers":[]}}"#),
+                None,
+                Refused("unsupported manifest schemaVersion 3"),
+            ),
+            (
+                // CI non-json.manifest.json (gzip bytes): not JSON at all.
+                "binary bytes",
+                "\u{1f}\u{8b}\u{8}\u{0}".into(),
+                Some(OCI_MANIFEST),
+                Refused("not valid JSON"),
             ),
         ];
         for (name, doc, content_type, want) in cases {

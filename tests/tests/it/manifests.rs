@@ -2,7 +2,8 @@
 //! pulled end to end from the fake registry: ambiguous documents refused, the kind of a
 //! document without `mediaType` decided by its bytes alone, OCI 1.1 artifacts never taken for
 //! images, index entries without a platform, Go's `null` lists, schema1 under a foreign
-//! Content-Type, field type errors, and the arm/arm64 variant fallbacks.
+//! Content-Type, field type errors, the arm/arm64 variant fallbacks, Docker schema2 with an
+//! `application/octet-stream` config, and the type recorded for an undeclared image.
 //!
 //! The documents rebuild cases of the peers' fixture sets (containers/image
 //! `manifest/fixtures`, go-containerregistry `pkg/v1/layout/testdata`, the image-spec
@@ -586,4 +587,92 @@ fn an_index_of_many_artifacts_posing_as_images_is_given_up_on_after_a_bounded_nu
         .count();
     assert!(fetched <= 17, "fetched {fetched} manifests");
     assert_left_nothing(&dir);
+}
+
+/// A one-layer image in `format` whose config is typed `config_type`.
+fn image_with_config_type(format: ManifestFormat, config_type: &str) -> Image {
+    ImageBuilder::new()
+        .format(format)
+        .config_media_type(config_type)
+        .layer(
+            LayerBuilder::new()
+                .file("marker", config_type, 0o644)
+                .build(Compression::Gzip),
+        )
+        .build()
+}
+
+/// Mirrors the Docker Hub manifest (`library/docker`) quoted by image-spec's
+/// `schema/backwards_compatibility_test.go`: early Docker schema2 pushes typed the config
+/// `application/octet-stream`, and Docker, containerd and containers/image run such images.
+#[test]
+fn a_docker_image_whose_config_is_typed_octet_stream_is_pulled_as_an_image() {
+    let registry = FakeRegistry::start();
+    let legacy = image_with_config_type(ManifestFormat::Docker, "application/octet-stream");
+    registry.push_image("app", "legacy", &legacy);
+    let index = IndexBuilder::new(ManifestFormat::Docker)
+        .image(&legacy)
+        .build();
+    registry.push_index("app", "legacy-list", &index, &[&legacy]);
+    // OCI never wrote such configs: there it is an artifact's.
+    let oci = image_with_config_type(ManifestFormat::Oci, "application/octet-stream");
+    registry.push_image("app", "oci", &oci);
+
+    let dir = fresh_dir("octet-config-");
+    for tag in ["legacy", "legacy-list"] {
+        let out_name = format!("{tag}.tar");
+        let reference = format!("{}/app:{tag}", registry.host());
+        pull(&dir, &["-q", "-o", &out_name, &reference]).assert_success();
+        assert_holds(&dir.join(&out_name), &legacy);
+    }
+    let out = pull(
+        &dir,
+        &[
+            "-q",
+            "-o",
+            "oci.tar",
+            &format!("{}/app:oci", registry.host()),
+        ],
+    );
+    assert_refused(
+        &out,
+        "not a container image but an artifact of type application/octet-stream",
+    );
+    assert_left_nothing(&dir.join("oci.tar"));
+}
+
+/// Mirrors containers/image's `v2s2nomime.manifest.json`: without `mediaType` and served as
+/// plain JSON, an image with a Docker config is Docker schema2 (as `GuessMIMEType` says), one
+/// with an OCI config is OCI, from the registry and from the cache alike.
+#[test]
+fn an_undeclared_image_is_recorded_as_docker_or_oci_by_its_config() {
+    let registry = FakeRegistry::start();
+    let cases = [
+        (
+            "docker",
+            ManifestFormat::Docker,
+            media_types::DOCKER_MANIFEST,
+        ),
+        ("oci", ManifestFormat::Oci, media_types::OCI_MANIFEST),
+    ];
+    for (tag, format, _) in &cases {
+        let img = image_with_config_type(*format, format.config_media_type());
+        registry.push_image("app", &format!("{tag}-typed"), &img);
+        let bare = edited(&img.manifest, "application/json", |doc| {
+            doc.as_object_mut().unwrap().remove("mediaType");
+        });
+        registry.push_manifest("app", tag, &bare);
+    }
+    let cache = fresh_dir("undeclared-type-cache-");
+    for round in ["registry", "cache"] {
+        for (tag, _, want) in &cases {
+            let reference = format!("{}/app:{tag}", registry.host());
+            let out = run(drag()
+                .env("DRAG_CACHE_DIR", &cache)
+                .args(["inspect", &reference]));
+            out.assert_success();
+            let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(doc["image"]["mediaType"], *want, "{round}: {doc}");
+        }
+    }
 }
