@@ -15,6 +15,7 @@ use crate::platform::Platform;
 
 mod kind;
 
+pub(crate) use kind::json_type;
 pub use kind::{effective_media_type, Kind};
 
 pub mod media_type {

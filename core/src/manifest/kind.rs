@@ -89,7 +89,8 @@ fn schema_version(doc: &Map<String, Value>) -> Result<Option<u64>, String> {
     }
 }
 
-fn json_type(v: &Value) -> &'static str {
+/// A JSON value's type as a message names it ("an array"), for "must be X, not Y" errors.
+pub(crate) fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

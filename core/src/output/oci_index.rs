@@ -95,7 +95,7 @@ impl LayoutIndex {
                 return Err(bad(format!(
                     "index.json: \"manifests\" is {}, not an array; \
                      refusing to rewrite it (fix or move the layout)",
-                    json_kind(other)
+                    crate::manifest::json_type(other)
                 )))
             }
         }
@@ -170,17 +170,6 @@ fn read_capped(p: &Path) -> Result<Option<Vec<u8>>> {
         return Err(Error::manifest(p.display(), "index.json is too large"));
     }
     Ok(Some(bytes))
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
