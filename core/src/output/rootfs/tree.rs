@@ -18,8 +18,9 @@ const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 const AUFS_LINK_DIR: &[u8] = b".wh..wh.plnk";
 /// Linux's own limit: a path needing more hops would not resolve in a container either.
 const MAX_SYMLINK_HOPS: usize = 40;
-/// Entries plus directories made for them, over all layers: far beyond real images (the
-/// largest hold about a million files), and a bound on the memory the tree takes.
+/// Entries, whiteouts and directories made for entries, over all layers: far beyond real
+/// images (the largest hold about a million files), and a bound on the memory the tree and
+/// a layer's pending whiteouts take.
 pub(super) const MAX_NODES: usize = 8_000_000;
 /// Bytes of symlink targets, owner names and kept PAX records over all layers.
 pub(super) const MAX_KEPT_BYTES: usize = 256 << 20;
@@ -158,7 +159,17 @@ pub(super) struct Tree {
     pub owner_names: Vec<Name>,
     owner_index: HashMap<Name, u32>,
     nodes: usize,
+    node_limit: NodeLimit,
     kept_bytes: usize,
+}
+
+/// [`MAX_NODES`], lowered only by tests.
+struct NodeLimit(usize);
+
+impl Default for NodeLimit {
+    fn default() -> NodeLimit {
+        NodeLimit(MAX_NODES)
+    }
 }
 
 impl Tree {
@@ -188,6 +199,8 @@ impl Tree {
         }
         if !aufs_link && base.starts_with(WHITEOUT_PREFIX) {
             if **base == *OPAQUE_MARKER {
+                // Whiteouts are held until the layer is applied: they count like entries.
+                self.count_node()?;
                 scanned.whiteouts.push(Whiteout::Opaque {
                     dir: parent.to_vec(),
                 });
@@ -196,6 +209,7 @@ impl Tree {
                 if matches!(name, b"" | b"." | b"..") {
                     return Err("invalid whiteout name".into());
                 }
+                self.count_node()?;
                 scanned.whiteouts.push(Whiteout::Name {
                     dir: parent.to_vec(),
                     name: name.into(),
@@ -271,11 +285,21 @@ impl Tree {
         Ok(())
     }
 
+    /// A tree that refuses more than `limit` entries, for tests of the limit.
+    #[cfg(test)]
+    pub fn with_node_limit(limit: usize) -> Tree {
+        Tree {
+            node_limit: NodeLimit(limit),
+            ..Tree::default()
+        }
+    }
+
     fn count_node(&mut self) -> Result<(), String> {
         self.nodes += 1;
-        if self.nodes > MAX_NODES {
+        let limit = self.node_limit.0;
+        if self.nodes > limit {
             return Err(format!(
-                "the image has more than {MAX_NODES} entries and directories"
+                "the image has more than {limit} entries, whiteouts and directories"
             ));
         }
         Ok(())
@@ -334,6 +358,15 @@ impl Tree {
     fn put(&mut self, put: &Put, aufs_links: &HashMap<Name, usize>) -> Result<(), String> {
         let (name, parent) = put.path.split_last().expect("root entries are skipped");
         let parent = self.resolve(parent)?;
+        // The path the output will carry: short as the layer's name may be, a symlinked
+        // parent can make it longer than any path a runtime could create.
+        let len = parent.iter().map(|c| c.len() + 1).sum::<usize>() + name.len();
+        if len >= PATH_MAX {
+            return Err(format!(
+                "path of {len} bytes through symlinks is too long (the limit is {})",
+                PATH_MAX - 1
+            ));
+        }
         if self.entries[put.meta].kind == Kind::Dir {
             let children = self.dir_mut(&parent)?;
             match children.get_mut(name) {
