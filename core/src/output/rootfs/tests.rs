@@ -1105,33 +1105,62 @@ fn pax_headers_before_one_entry_are_capped_in_total() {
     assert_eq!(items.len(), 2);
 }
 
-#[test]
-fn whiteouts_count_against_the_entry_limit() {
+/// Scans `layer` into a tree with the given limits, as pass one does.
+fn scan_with_limits(
+    layer: Layer,
+    nodes: usize,
+    pending_bytes: usize,
+) -> std::result::Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("layer.tar");
-    let layer = Layer::new()
-        .whiteout(".wh.a")
-        .whiteout("d/.wh.b")
-        .whiteout("d/.wh..wh..opq")
-        .whiteout(".wh.c");
     std::fs::write(&path, layer.0.into_inner().unwrap()).unwrap();
-    let scan = |limit: usize| -> std::result::Result<(), String> {
-        let file = std::fs::File::open(&path).unwrap();
-        let len = file.metadata().unwrap().len();
-        let mut reader = reader::LayerReader::new(file, len);
-        let mut tree = tree::Tree::with_node_limit(limit);
-        let mut scanned = tree::Scanned::default();
-        while let Some(entry) = reader.next_entry().unwrap() {
-            tree.scan(0, entry, &mut scanned)?;
-        }
-        Ok(())
+    let file = std::fs::File::open(&path).unwrap();
+    let len = file.metadata().unwrap().len();
+    let mut reader = reader::LayerReader::new(file, len);
+    let mut tree = tree::Tree::with_limits(nodes, pending_bytes);
+    let mut scanned = tree::Scanned::default();
+    while let Some(entry) = reader.next_entry().unwrap() {
+        tree.scan(0, entry, &mut scanned)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn whiteouts_count_against_the_entry_limit() {
+    let layer = || {
+        Layer::new()
+            .whiteout(".wh.a")
+            .whiteout("d/.wh.b")
+            .whiteout("d/.wh..wh..opq")
+            .whiteout(".wh.c")
     };
-    scan(4).unwrap();
-    let err = scan(3).unwrap_err();
+    scan_with_limits(layer(), 4, tree::MAX_PENDING_BYTES).unwrap();
+    let err = scan_with_limits(layer(), 3, tree::MAX_PENDING_BYTES).unwrap_err();
     assert!(
         err.contains("more than 3 entries, whiteouts and directories"),
         "{err}"
     );
+}
+
+#[test]
+fn paths_a_layer_holds_while_read_are_capped() {
+    // Deep paths of 4,000 bytes: 20 of them, entries or whiteouts, are over 64 KiB.
+    let deep = |i: usize| format!("{}{i:03}", "d/".repeat(1998));
+    let files = |n: usize| (0..n).fold(Layer::new(), |l, i| l.file(&deep(i), 0o644, b""));
+    let whiteouts = |n: usize| {
+        (0..n).fold(Layer::new(), |l, i| {
+            l.whiteout(&format!("{}/.wh.x", deep(i)))
+        })
+    };
+    for (what, layer) in [("files", files(20)), ("whiteouts", whiteouts(20))] {
+        let err = scan_with_limits(layer, tree::MAX_NODES, 64 << 10).unwrap_err();
+        assert!(
+            err.contains("the layer's paths and whiteouts take more than 65536 bytes"),
+            "{what}: {err}"
+        );
+    }
+    scan_with_limits(files(10), tree::MAX_NODES, 64 << 10).unwrap();
+    scan_with_limits(whiteouts(10), tree::MAX_NODES, 64 << 10).unwrap();
 }
 
 #[test]
