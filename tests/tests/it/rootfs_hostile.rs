@@ -38,9 +38,22 @@ fn long_target() -> String {
     format!("/{}", "t".repeat(200))
 }
 
+/// A name no other run uses, for files that must not appear outside the extraction root.
+fn unique_marker() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    format!("drag-rootfs-marker-{}-{nanos}", std::process::id())
+}
+
+/// How many directories `..` climbs in [`hostile_but_readable_image`]'s `up` symlink.
+const UP_LEVELS: usize = 7;
+
 /// Every trick the layers below play is one that made an earlier drag write a rootfs that
-/// readers disagreed on, or that extracted outside its directory.
-fn hostile_but_readable_image() -> drag_tests::Image {
+/// readers disagreed on, or that extracted outside its directory. Files that would land
+/// outside if drag wrote their names as the layer spelled them are named after `marker`.
+fn hostile_but_readable_image(marker: &str) -> drag_tests::Image {
     let first = RawTar::new()
         .entry(RawHeader::ustar("etc/", b'5').mode(0o755), "")
         .file("etc/passwd", "root:x:0:0:first\n")
@@ -52,14 +65,21 @@ fn hostile_but_readable_image() -> drag_tests::Image {
                 .prefix("etc"),
             "root:x:0:\n",
         )
-        // GNU times where a ustar prefix would be: Python reads them as one if copied.
+        // GNU times (real ones, octal) where a ustar prefix would be: Python reads them as
+        // one if the header is copied.
         .entry(
             RawHeader::gnu("gnu-file", b'0')
-                .poke(345, b"../../../../")
-                .poke(357, b"tmp/pwned00\0"),
+                .poke(345, b"14524261400\0")
+                .poke(357, b"14524261401\0"),
             "gnu\n",
         )
         .entry(RawHeader::ustar("rootlink", b'2').link("/").mode(0o777), "")
+        .entry(
+            RawHeader::ustar("up", b'2')
+                .link([".."; UP_LEVELS].join("/"))
+                .mode(0o777),
+            "",
+        )
         // The same path twice, saying the same thing, plus records drag drops.
         .pax(&[
             ("path", b"pax-file"),
@@ -89,16 +109,20 @@ fn hostile_but_readable_image() -> drag_tests::Image {
                 .prefix("etc"),
             "root:x:0:0:second\n",
         )
-        // Through `rootlink -> /`: lands at tmp/escape inside the root.
-        .file("rootlink/tmp/escape", "inside\n");
+        // Through `rootlink -> /`: lands at tmp/MARKER inside the root, not in /tmp.
+        .file(format!("rootlink/tmp/{marker}"), "inside\n")
+        // Through `up -> ../../..`: lands at MARKER-up in the root, not UP_LEVELS above it.
+        .file(format!("up/{marker}-up"), "up\n");
     ImageBuilder::new()
         .layer(layer(first))
         .layer(layer(second))
         .build()
 }
 
-fn expected_names() -> BTreeSet<String> {
+fn expected_names(marker: &str) -> BTreeSet<String> {
     let long_dir = format!("long/{}", long_component());
+    let escape = format!("tmp/{marker}");
+    let up = format!("{marker}-up");
     [
         "etc",
         "etc/group",
@@ -112,7 +136,9 @@ fn expected_names() -> BTreeSet<String> {
         "pax-file",
         "rootlink",
         "tmp",
-        "tmp/escape",
+        &escape,
+        "up",
+        &up,
     ]
     .into_iter()
     .map(str::to_string)
@@ -211,10 +237,26 @@ fn walk(dir: &Path) -> BTreeSet<String> {
     out
 }
 
-/// Extracts with `reader` into `sandbox/a/b/root` and checks nothing landed beside it.
-fn extract_inside(reader: &Reader, archive: &Path) -> PathBuf {
+/// Directories between the sandbox and the extraction root: more than any `..` in the
+/// fixtures climbs, so whatever a `..` would put outside the root still lands in the sandbox,
+/// where [`walk`] sees it.
+const SANDBOX_DEPTH: usize = 9;
+
+/// Extracts with `reader` into `sandbox/d1/.../d9/root` and checks nothing landed beside it,
+/// nor at `/tmp/MARKER`, where following `rootlink -> /` would write.
+fn extract_inside(reader: &Reader, archive: &Path, marker: &str) -> PathBuf {
+    const { assert!(SANDBOX_DEPTH > UP_LEVELS) };
     let sandbox = fresh_dir("rootfs-sandbox-");
-    let root = sandbox.join("a/b/root");
+    let chain: Vec<String> = (1..=SANDBOX_DEPTH)
+        .map(|depth| {
+            (1..=depth)
+                .map(|d| format!("d{d}"))
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    let root_rel = format!("{}/root", chain[SANDBOX_DEPTH - 1]);
+    let root = sandbox.join(&root_rel);
     std::fs::create_dir_all(&root).expect("create root");
     output_of(
         reader.command((reader.extract)(archive, &root)),
@@ -222,14 +264,22 @@ fn extract_inside(reader: &Reader, archive: &Path) -> PathBuf {
     );
     let outside: BTreeSet<String> = walk(&sandbox)
         .into_iter()
-        .filter(|p| !p.starts_with("a/b/root/") && p != "a/b/root")
+        .filter(|p| !p.starts_with(&format!("{root_rel}/")) && *p != root_rel)
         .collect();
-    let expected: BTreeSet<String> = ["a", "a/b"].into_iter().map(String::from).collect();
+    let expected: BTreeSet<String> = chain.into_iter().collect();
     assert_eq!(
         outside, expected,
         "{} wrote outside its target",
         reader.name
     );
+    for escaped in [Path::new("/tmp").join(marker), Path::new("/").join(marker)] {
+        assert!(
+            std::fs::symlink_metadata(&escaped).is_err(),
+            "{} wrote {}",
+            reader.name,
+            escaped.display()
+        );
+    }
     root
 }
 
@@ -265,8 +315,9 @@ fn assert_fresh_headers(archive: &[u8]) {
 
 #[test]
 fn rootfs_of_hostile_layers_reads_the_same_everywhere_and_extracts_inside() {
+    let marker = unique_marker();
     let registry = FakeRegistry::start();
-    registry.push_image("hostile", "1", &hostile_but_readable_image());
+    registry.push_image("hostile", "1", &hostile_but_readable_image(&marker));
     let dir = fresh_dir("rootfs-hostile-");
     let reference = format!("{}/hostile:1", registry.host());
     pull(
@@ -284,11 +335,11 @@ fn rootfs_of_hostile_layers_reads_the_same_everywhere_and_extracts_inside() {
     let first = listed(&readers[0], &archive);
     assert_eq!(
         first.iter().cloned().collect::<BTreeSet<_>>(),
-        expected_names()
+        expected_names(&marker)
     );
     assert_eq!(
         first.len(),
-        expected_names().len(),
+        expected_names(&marker).len(),
         "a name twice: {first:?}"
     );
     for reader in &readers[1..] {
@@ -301,7 +352,7 @@ fn rootfs_of_hostile_layers_reads_the_same_everywhere_and_extracts_inside() {
     );
 
     for reader in &readers {
-        let root = extract_inside(reader, &archive);
+        let root = extract_inside(reader, &archive, &marker);
         let read = |p: &str| {
             std::fs::read_to_string(root.join(p))
                 .unwrap_or_else(|e| panic!("{}: {p}: {e}", reader.name))
@@ -310,7 +361,8 @@ fn rootfs_of_hostile_layers_reads_the_same_everywhere_and_extracts_inside() {
         assert_eq!(read("etc/group"), "root:x:0:\n");
         assert_eq!(read("gnu-file"), "gnu\n");
         assert_eq!(read("pax-file"), "pax\n");
-        assert_eq!(read("tmp/escape"), "inside\n");
+        assert_eq!(read(&format!("tmp/{marker}")), "inside\n");
+        assert_eq!(read(&format!("{marker}-up")), "up\n");
         assert_eq!(read(&long_file()), "long\n");
         assert_eq!(
             std::fs::read_link(root.join("rootlink")).expect("rootlink"),
@@ -353,6 +405,17 @@ fn refused_cases() -> Vec<(&'static str, RawTar, &'static str)> {
                 ])
                 .file("GNUSparseFile.0/x", "x"),
             "GNU sparse entries are not supported",
+        ),
+        (
+            // Go (so containerd) reads these times as the prefix `../../../../tmp/pwned00`.
+            "gnu-times-not-numbers",
+            RawTar::new().entry(
+                RawHeader::gnu("gnu-file", b'0')
+                    .poke(345, b"../../../../")
+                    .poke(357, b"tmp/pwned00\0"),
+                "x",
+            ),
+            "ambiguous GNU header",
         ),
         (
             "old-gnu-sparse",
@@ -573,6 +636,8 @@ fn rootfs_strip_privileges_drops_devices_setid_bits_and_capabilities() {
             RawTar::new()
                 .pax(&[
                     ("SCHILY.xattr.security.capability", b"\x01\x00\x00\x02"),
+                    // libarchive decodes this name to `trusted.overlay.opaque`.
+                    ("LIBARCHIVE.xattr.%74rusted.overlay.opaque", b"eQ=="),
                     ("SCHILY.xattr.user.note", b"kept"),
                 ])
                 .entry(RawHeader::ustar("bin/ping", b'0').mode(0o755), "ping"),
@@ -609,7 +674,11 @@ fn rootfs_strip_privileges_drops_devices_setid_bits_and_capabilities() {
     assert_eq!(entries["bin/su"].mode, 0o4755);
     assert_eq!(
         xattrs(&bytes, "bin/ping"),
-        ["SCHILY.xattr.security.capability", "SCHILY.xattr.user.note"]
+        [
+            "SCHILY.xattr.security.capability",
+            "LIBARCHIVE.xattr.%74rusted.overlay.opaque",
+            "SCHILY.xattr.user.note"
+        ]
     );
 
     let out = pull(&dir, &["--strip-privileges", "-o", "x.tar", &reference]);

@@ -7,7 +7,7 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use super::files::{changed, LayerFiles};
 use super::header::{self, Fresh};
 use super::names::shown;
-use super::pax::xattr_name;
+use super::pax::xattr_attribute;
 use super::tree::{Kind, Meta, Node, Tree};
 use super::{RootfsOptions, RootfsStats};
 use crate::error::{Error, Result};
@@ -145,7 +145,9 @@ impl<'a, W: Write> Emitter<'a, W> {
             .extra
             .iter()
             .flatten()
-            .filter(|(key, _)| !(strip && xattr_name(key).is_some_and(is_privileged_xattr)))
+            .filter(|(key, _)| {
+                !(strip && xattr_attribute(key).is_some_and(|n| is_privileged_xattr(&n)))
+            })
             .map(|(key, value)| (&**key, &**value))
             .collect();
         Fresh {
@@ -178,10 +180,11 @@ impl<'a, W: Write> Emitter<'a, W> {
 }
 
 /// Attributes that grant or label privilege: file capabilities, SELinux and IMA labels
-/// (`security.*`), and `trusted.*`, which only root may set. `LIBARCHIVE.xattr.` names are
-/// URL-encoded, which leaves these ASCII prefixes as they are.
-fn is_privileged_xattr(name: &str) -> bool {
-    name.starts_with("security.") || name.starts_with("trusted.")
+/// (`security.*`), and `trusted.*`, which only root may set. `name` is decoded, as the
+/// reader that extracts the output will decode it: `LIBARCHIVE.xattr.%73ecurity.capability`
+/// sets `security.capability`.
+fn is_privileged_xattr(name: &[u8]) -> bool {
+    name.starts_with(b"security.") || name.starts_with(b"trusted.")
 }
 
 fn write_error(e: io::Error) -> Error {

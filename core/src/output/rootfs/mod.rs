@@ -72,7 +72,8 @@ pub struct RootfsOptions {
     /// Leave out what needs privilege to create or grants it, for extracting as an ordinary
     /// user or where the tree must not grant anything: device nodes (character and block),
     /// setuid and setgid bits of everything but directories, and `security.*` and
-    /// `trusted.*` extended attributes (file capabilities, SELinux and IMA labels). FIFOs,
+    /// `trusted.*` extended attributes (file capabilities, SELinux and IMA labels), however
+    /// the layer spelled them (`LIBARCHIVE.xattr.` names are URL-decoded first). FIFOs,
     /// owners, sticky bits and `user.*` attributes stay.
     pub strip_privileges: bool,
 }

@@ -8,7 +8,8 @@
 //!
 //! What a layer may say, and what drag does with it:
 //! - GNU long names/links (`L`/`K`) and PAX headers (`x`) are read only up to
-//!   [`MAX_METADATA_RECORD`] bytes each; a larger one is refused before any of it is read.
+//!   [`MAX_METADATA_RECORD`] bytes, each and all of those before one entry together; a
+//!   larger one is refused before any of it is read.
 //! - A name or attribute given twice for one entry (two `path` records, a PAX `path` and a
 //!   GNU long name that differ, two long-name records...) is refused unless every copy says
 //!   the same: readers disagree on which copy wins.
@@ -16,6 +17,9 @@
 //! - GNU sparse entries (type `S`, or `GNU.sparse.*` PAX records) are refused: no image
 //!   builder writes them, readers differ on them, and expanding one lets a small layer demand
 //!   an unbounded output.
+//! - A GNU header whose access or change time is not a number is refused: Go reads such a
+//!   header's time bytes as a name prefix, drag and GNU tar do not (see
+//!   `Header::gnu_times_are_numbers`). Zero or numeric times are read as GNU times.
 //! - Global PAX headers (`g`) are skipped unread, as containerd ignores them.
 //! - Header-only types (links, directories, devices, FIFOs) carry no data whatever their size
 //!   field says, as in Go's reader.
@@ -26,7 +30,8 @@ use std::io::{self, BufReader, Read};
 use super::names::shown;
 use super::pax::Records;
 
-/// The largest GNU long name/link or PAX header drag reads.
+/// The largest GNU long name/link or PAX header drag reads, and the most bytes of them
+/// together before one entry.
 pub const MAX_METADATA_RECORD: u64 = 1 << 20;
 
 const BLOCK: u64 = 512;
@@ -97,6 +102,9 @@ impl LayerReader {
         let mut long_name: Option<Vec<u8>> = None;
         let mut long_link: Option<Vec<u8>> = None;
         let mut records = Records::default();
+        // Bytes of those records so far: each is capped, and so is their sum, or any number
+        // of headers could pile up in front of one entry.
+        let mut metadata_bytes: u64 = 0;
         loop {
             let Some(block) = self.read_block()? else {
                 self.done = true;
@@ -128,6 +136,16 @@ impl LayerReader {
                             format!(
                                 "{what} of {size} bytes is over the limit of {} bytes",
                                 MAX_METADATA_RECORD
+                            ),
+                        );
+                    }
+                    metadata_bytes += size;
+                    if metadata_bytes > MAX_METADATA_RECORD {
+                        return refuse(
+                            &name,
+                            format!(
+                                "PAX and GNU long-name headers for one entry total over the \
+                                 limit of {MAX_METADATA_RECORD} bytes"
                             ),
                         );
                     }
@@ -199,6 +217,13 @@ impl LayerReader {
             size: header_size,
             extra: Vec::new(),
         };
+        if header.is_gnu() && !header.gnu_times_are_numbers() {
+            return refuse(
+                &header.name(),
+                "ambiguous GNU header: its access or change time is not a number, and Go's \
+                 reader (so containerd) then takes those bytes for a ustar name prefix",
+            );
+        }
         if header.is_ustar() || header.is_gnu() {
             entry.uname = until_nul(&header.0[265..297]).to_vec();
             entry.gname = until_nul(&header.0[297..329]).to_vec();
@@ -303,7 +328,8 @@ impl Header<'_> {
 
     /// The name field, with the ustar prefix applied as Go applies it: for any `ustar\0`
     /// magic whatever the version, 131 bytes long in star archives. GNU headers keep times
-    /// where the prefix would be, so theirs is never applied.
+    /// where the prefix would be, so theirs is never applied (a GNU header whose times Go
+    /// would take for a prefix is refused).
     fn name(&self) -> Vec<u8> {
         let name = until_nul(&self.0[..100]);
         if !self.is_ustar() {
@@ -318,6 +344,17 @@ impl Header<'_> {
             return name.to_vec();
         }
         [prefix, b"/", name].concat()
+    }
+
+    /// Whether the GNU access and change times (bytes 345..369) read as numbers the way Go
+    /// reads them. When either does not, Go's `archive/tar` takes the header for one written
+    /// by its own pre-1.8 writer and applies bytes 345..500 as a ustar prefix if they are
+    /// ASCII (golang.org/issues/12594, 21005), while drag and GNU tar do not: the same
+    /// entry would have two names.
+    fn gnu_times_are_numbers(&self) -> bool {
+        [&self.0[345..357], &self.0[357..369]]
+            .into_iter()
+            .all(go_reads_number)
     }
 
     /// The checksum as unsigned or (old Sun tar) signed byte sums.
@@ -377,6 +414,41 @@ impl Header<'_> {
                 .ok_or_else(bad)?;
         }
         Ok(value)
+    }
+}
+
+/// Whether Go's `archive/tar` parses a numeric field without error: a field starting with
+/// NUL is not read at all; base-256 must fit in 63 bits; octal is trimmed of spaces and NULs
+/// at both ends, cut at the first NUL left, and must then be octal digits only.
+fn go_reads_number(field: &[u8]) -> bool {
+    match field.first() {
+        None | Some(0) => true,
+        Some(&first) if first & 0x80 != 0 => {
+            let invert = if first & 0x40 != 0 { 0xff } else { 0 };
+            let mut x: u64 = 0;
+            for (i, &b) in field.iter().enumerate() {
+                let b = if i == 0 {
+                    (b ^ invert) & 0x7f
+                } else {
+                    b ^ invert
+                };
+                if x >> 56 != 0 {
+                    return false;
+                }
+                x = x << 8 | u64::from(b);
+            }
+            x >> 63 == 0
+        }
+        Some(_) => {
+            let edge = |b: &u8| *b == b' ' || *b == 0;
+            let start = field.iter().position(|b| !edge(b)).unwrap_or(field.len());
+            let end = field
+                .iter()
+                .rposition(|b| !edge(b))
+                .map_or(start, |e| e + 1);
+            let text = until_nul(&field[start..end]);
+            text.iter().all(|b| (b'0'..=b'7').contains(b))
+        }
     }
 }
 

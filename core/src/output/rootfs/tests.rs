@@ -705,17 +705,53 @@ fn ustar_prefix_is_applied_whatever_the_version_and_never_copied() {
     }
 }
 
-#[test]
-fn gnu_header_time_bytes_are_not_read_as_a_prefix_nor_copied() {
+/// A GNU header for `file` with `atime` and `ctime` as its raw time fields.
+fn gnu_block(atime: &[u8; 12], ctime: &[u8; 12]) -> [u8; 512] {
     let mut b = header_block(b"file", b'0', 1);
     b[257..265].copy_from_slice(b"ustar  \0");
-    // atime and ctime, which Python would glue in front of the name.
-    b[345..357].copy_from_slice(b"../../../tm\0");
-    b[357..369].copy_from_slice(b"p/evil00000\0");
-    let (result, out) = raw_rootfs(vec![raw_layer(b, b"x")]);
-    result.unwrap();
-    assert_eq!(listing(&out), [file("file", 0o644, b"x")]);
-    assert!(out[345..500].iter().all(|&b| b == 0));
+    b[345..357].copy_from_slice(atime);
+    b[357..369].copy_from_slice(ctime);
+    b
+}
+
+#[test]
+fn gnu_header_with_numeric_times_is_read_without_a_prefix_nor_copied() {
+    let mut base_256 = [0u8; 12];
+    base_256[0] = 0x80;
+    base_256[8..].copy_from_slice(&1_700_000_000u32.to_be_bytes());
+    let cases: [(&[u8; 12], &[u8; 12]); 4] = [
+        (&[0; 12], &[0; 12]),
+        // Real times: Python would glue `14524261400` in front of the name if copied.
+        (b"14524261400\0", b"14524261401\0"),
+        (b" 1452426140 ", b"\0\0\0\0\0\0\0\0\0\0\0\0"),
+        (&base_256, &base_256),
+    ];
+    for (atime, ctime) in cases {
+        let (result, out) = raw_rootfs(vec![raw_layer(gnu_block(atime, ctime), b"x")]);
+        result.unwrap_or_else(|e| panic!("{atime:?} {ctime:?}: {e}"));
+        assert_eq!(listing(&out), [file("file", 0o644, b"x")]);
+        assert!(out[345..500].iter().all(|&b| b == 0));
+    }
+}
+
+#[test]
+fn gnu_header_whose_times_are_not_numbers_is_refused() {
+    // Go's reader (so containerd) reads these bytes as the prefix `../../../tm`, then
+    // `p/evil00000`... GNU tar and drag would not: the entry would have two names.
+    let cases: [(&[u8; 12], &[u8; 12]); 3] = [
+        (b"../../../tm\0", b"p/evil00000\0"),
+        (b"00000000000\0", b"etc\0\0\0\0\0\0\0\0\0"),
+        (b"1 2\0\0\0\0\0\0\0\0\0", &[0; 12]),
+    ];
+    for (atime, ctime) in cases {
+        let (result, out) = raw_rootfs(vec![raw_layer(gnu_block(atime, ctime), b"x")]);
+        let msg = result.expect_err("ambiguous GNU header").to_string();
+        assert!(out.is_empty());
+        assert!(
+            msg.contains("\"file\"") && msg.contains("ambiguous GNU header"),
+            "{msg}"
+        );
+    }
 }
 
 #[test]
@@ -944,4 +980,204 @@ fn base_256_numbers_are_read_and_large_ids_go_out_as_pax() {
         .map(|r| (r.key().unwrap().to_owned(), r.value_bytes().to_vec()))
         .collect();
     assert_eq!(records, [("uid".to_owned(), b"8589934592".to_vec())]);
+}
+
+/// The keys of the PAX records in front of entry `path` in an output archive.
+fn pax_keys(archive: &[u8], path: &str) -> Vec<String> {
+    let mut archive = tar::Archive::new(archive);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path_bytes().as_ref() == path.as_bytes() {
+            return match entry.pax_extensions().unwrap() {
+                Some(records) => records
+                    .map(|r| r.unwrap().key().unwrap().to_owned())
+                    .collect(),
+                None => Vec::new(),
+            };
+        }
+    }
+    panic!("{path} not in the archive");
+}
+
+#[test]
+fn strip_privileges_decodes_libarchive_xattr_names() {
+    let layer = || {
+        Layer::new()
+            .pax(&[
+                // libarchive URL-decodes these names: `security.capability`,
+                // `trusted.x` and `security.ima` (the name ends at the NUL).
+                (
+                    "LIBARCHIVE.xattr.%73ecurity.capability",
+                    b"AQAAAg==".as_slice(),
+                ),
+                ("LIBARCHIVE.xattr.trusted%2Ex", b"dA=="),
+                ("LIBARCHIVE.xattr.security.ima%00junk", b"aQ=="),
+                ("LIBARCHIVE.xattr.user%2Ekeep", b"aw=="),
+                ("LIBARCHIVE.xattr.user.%zz", b"eg=="),
+            ])
+            .file("bin/ping", 0o755, b"elf")
+    };
+    let dir_ = tempfile::tempdir().unwrap();
+    let path = dir_.path().join("layer.tar");
+    std::fs::write(&path, layer().0.into_inner().unwrap()).unwrap();
+    let mut out = Vec::new();
+    let options = RootfsOptions {
+        strip_privileges: true,
+    };
+    write_with(&[path], options, &mut out).unwrap();
+    assert_eq!(
+        pax_keys(&out, "bin/ping"),
+        ["LIBARCHIVE.xattr.user%2Ekeep", "LIBARCHIVE.xattr.user.%zz"]
+    );
+    // Without the option, all of it stays.
+    let (result, out) = rootfs(vec![layer()]);
+    result.unwrap();
+    assert_eq!(pax_keys(&out, "bin/ping").len(), 5);
+}
+
+#[test]
+fn one_xattr_under_two_spellings_must_have_one_value() {
+    let conflicts: [&[(&str, &[u8])]; 3] = [
+        &[
+            ("SCHILY.xattr.user.a", b"1"),
+            ("LIBARCHIVE.xattr.user.a", b"Mg=="),
+        ],
+        &[
+            ("SCHILY.xattr.user.a", b"1"),
+            ("LIBARCHIVE.xattr.user.a", b"2"),
+        ],
+        &[
+            ("LIBARCHIVE.xattr.user.a", b"MQ=="),
+            ("LIBARCHIVE.xattr.user%2Ea", b"Mg=="),
+        ],
+    ];
+    for records in conflicts {
+        // In one PAX header, and in two before the same entry.
+        let one = Layer::new().pax(records).file("f", 0o644, b"f");
+        let two = Layer::new()
+            .pax(&records[..1])
+            .pax(&records[1..])
+            .file("f", 0o644, b"f");
+        for layer in [one, two] {
+            let msg = refusal(vec![layer]);
+            assert!(
+                msg.contains("two different values for extended attribute \"user.a\""),
+                "{records:?}: {msg}"
+            );
+        }
+    }
+    // libarchive writes every attribute both ways, the LIBARCHIVE value in base64.
+    let agreeing = Layer::new()
+        .pax(&[
+            ("SCHILY.xattr.user.a", b"1".as_slice()),
+            ("LIBARCHIVE.xattr.user.a", b"MQ=="),
+            ("LIBARCHIVE.xattr.user%2Ea", b"MQ"),
+        ])
+        .file("f", 0o644, b"f");
+    let (result, out) = rootfs(vec![agreeing]);
+    result.unwrap();
+    assert_eq!(pax_keys(&out, "f").len(), 3);
+}
+
+#[test]
+fn pax_headers_before_one_entry_are_capped_in_total() {
+    let big = vec![b'v'; 900 << 10];
+    let a = [("SCHILY.xattr.user.a", big.as_slice())];
+    let b = [("SCHILY.xattr.user.b", big.as_slice())];
+    // Each header is under the limit of 1 MiB; both before one entry are not.
+    let msg = refusal(vec![Layer::new().pax(&a).pax(&b).file("f", 0o644, b"f")]);
+    assert!(
+        msg.contains("for one entry total over the limit of 1048576 bytes"),
+        "{msg}"
+    );
+    // A GNU long name counts too (no ustar prefix can hold a 200-byte component).
+    let long = format!("{}/f", "d".repeat(200));
+    let nearly = vec![b'v'; (1 << 20) - 64];
+    let nearly = [("SCHILY.xattr.user.a", nearly.as_slice())];
+    let msg = refusal(vec![Layer::new().pax(&nearly).file(&long, 0o644, b"f")]);
+    assert!(msg.contains("for one entry total over the limit"), "{msg}");
+    // The count starts again at each entry.
+    let (items, _) = merged(vec![Layer::new()
+        .pax(&a)
+        .file("f", 0o644, b"f")
+        .pax(&b)
+        .file("g", 0o644, b"g")]);
+    assert_eq!(items.len(), 2);
+}
+
+/// Scans `layer` into a tree with the given limits, as pass one does.
+fn scan_with_limits(
+    layer: Layer,
+    nodes: usize,
+    pending_bytes: usize,
+) -> std::result::Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layer.tar");
+    std::fs::write(&path, layer.0.into_inner().unwrap()).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let len = file.metadata().unwrap().len();
+    let mut reader = reader::LayerReader::new(file, len);
+    let mut tree = tree::Tree::with_limits(nodes, pending_bytes);
+    let mut scanned = tree::Scanned::default();
+    while let Some(entry) = reader.next_entry().unwrap() {
+        tree.scan(0, entry, &mut scanned)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn whiteouts_count_against_the_entry_limit() {
+    let layer = || {
+        Layer::new()
+            .whiteout(".wh.a")
+            .whiteout("d/.wh.b")
+            .whiteout("d/.wh..wh..opq")
+            .whiteout(".wh.c")
+    };
+    scan_with_limits(layer(), 4, tree::MAX_PENDING_BYTES).unwrap();
+    let err = scan_with_limits(layer(), 3, tree::MAX_PENDING_BYTES).unwrap_err();
+    assert!(
+        err.contains("more than 3 entries, whiteouts and directories"),
+        "{err}"
+    );
+}
+
+#[test]
+fn paths_a_layer_holds_while_read_are_capped() {
+    // Deep paths of 4,000 bytes: 20 of them, entries or whiteouts, are over 64 KiB.
+    let deep = |i: usize| format!("{}{i:03}", "d/".repeat(1998));
+    let files = |n: usize| (0..n).fold(Layer::new(), |l, i| l.file(&deep(i), 0o644, b""));
+    let whiteouts = |n: usize| {
+        (0..n).fold(Layer::new(), |l, i| {
+            l.whiteout(&format!("{}/.wh.x", deep(i)))
+        })
+    };
+    for (what, layer) in [("files", files(20)), ("whiteouts", whiteouts(20))] {
+        let err = scan_with_limits(layer, tree::MAX_NODES, 64 << 10).unwrap_err();
+        assert!(
+            err.contains("the layer's paths and whiteouts take more than 65536 bytes"),
+            "{what}: {err}"
+        );
+    }
+    scan_with_limits(files(10), tree::MAX_NODES, 64 << 10).unwrap();
+    scan_with_limits(whiteouts(10), tree::MAX_NODES, 64 << 10).unwrap();
+}
+
+#[test]
+fn output_path_through_a_symlink_is_capped_at_path_max() {
+    // 20 components of 200 bytes: 4019 bytes, a valid target.
+    let target = vec!["t".repeat(200); 20].join("/");
+    let lower = Layer::new().symlink("l", &target);
+    // A short name in the layer, 4275 bytes once the symlink is followed.
+    let name = format!("l/{}", "n".repeat(255));
+    let msg = refusal(vec![lower, Layer::new().file(&name, 0o644, b"x")]);
+    assert!(
+        msg.contains("path of 4275 bytes through symlinks is too long"),
+        "{msg}"
+    );
+    // Just under the limit is fine: 4020 + 75 = 4095 bytes.
+    let lower = Layer::new().symlink("l", &target);
+    let name = format!("l/{}", "n".repeat(75));
+    let (items, _) = merged(vec![lower, Layer::new().file(&name, 0o644, b"x")]);
+    assert_eq!(items.last().unwrap().path.len(), 4095);
 }

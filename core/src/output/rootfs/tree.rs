@@ -18,11 +18,17 @@ const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 const AUFS_LINK_DIR: &[u8] = b".wh..wh.plnk";
 /// Linux's own limit: a path needing more hops would not resolve in a container either.
 const MAX_SYMLINK_HOPS: usize = 40;
-/// Entries plus directories made for them, over all layers: far beyond real images (the
-/// largest hold about a million files), and a bound on the memory the tree takes.
+/// Entries, whiteouts and directories made for entries, over all layers: far beyond real
+/// images (the largest hold about a million files), and a bound on the memory the tree and
+/// a layer's pending whiteouts take.
 pub(super) const MAX_NODES: usize = 8_000_000;
 /// Bytes of symlink targets, owner names and kept PAX records over all layers.
 pub(super) const MAX_KEPT_BYTES: usize = 256 << 20;
+/// Bytes one layer's paths, hard link targets and whiteouts take while the layer is read,
+/// bookkeeping included: a layer with a million files of 100-byte paths takes about 160 MiB.
+/// Without it, entries of 4,000-byte paths (a few bytes each once compressed) could take
+/// gigabytes before the entry limit is reached.
+pub(super) const MAX_PENDING_BYTES: usize = 1 << 30;
 
 type Children = BTreeMap<Name, Node>;
 /// Kept PAX records (key, value), in the order the layer had them.
@@ -126,25 +132,42 @@ pub(super) struct Meta {
     pub extra: Option<PaxRecords>,
 }
 
-/// A layer's entries, as read in pass one and applied once the whole layer is read.
+/// A layer's entries, as read in pass one and applied once the whole layer is read. Paths
+/// are held joined (normalized components and `/`), one allocation each, and split again
+/// when applied: a deep path held as components would cost some 50 bytes per component.
 #[derive(Default)]
 pub(super) struct Scanned {
     whiteouts: Vec<Whiteout>,
     puts: Vec<Put>,
     /// Files in aufs's hard-link directory, by name.
     aufs_links: HashMap<Name, usize>,
+    /// What all of the above take, as counted by [`Tree::hold`].
+    held: usize,
 }
 
 enum Whiteout {
-    Name { dir: Vec<Name>, name: Name },
-    Opaque { dir: Vec<Name> },
+    Name { dir: Name, name: Name },
+    Opaque { dir: Name },
 }
 
 struct Put {
-    path: Vec<Name>,
+    path: Name,
     meta: usize,
     /// A hard link's normalized target.
-    link: Option<Vec<Name>>,
+    link: Option<Name>,
+}
+
+/// A normalized path held as one string.
+fn joined(path: &[Name]) -> Name {
+    path.join(&b'/').into_boxed_slice()
+}
+
+/// The components of a [`joined`] path.
+fn components(path: &[u8]) -> Vec<Name> {
+    if path.is_empty() {
+        return Vec::new();
+    }
+    path.split(|&b| b == b'/').map(Name::from).collect()
 }
 
 /// The filesystem as merged so far, and every layer entry it may point at.
@@ -158,7 +181,23 @@ pub(super) struct Tree {
     pub owner_names: Vec<Name>,
     owner_index: HashMap<Name, u32>,
     nodes: usize,
+    limits: Limits,
     kept_bytes: usize,
+}
+
+/// [`MAX_NODES`] and [`MAX_PENDING_BYTES`], lowered only by tests.
+struct Limits {
+    nodes: usize,
+    pending_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            nodes: MAX_NODES,
+            pending_bytes: MAX_PENDING_BYTES,
+        }
+    }
 }
 
 impl Tree {
@@ -188,16 +227,21 @@ impl Tree {
         }
         if !aufs_link && base.starts_with(WHITEOUT_PREFIX) {
             if **base == *OPAQUE_MARKER {
-                scanned.whiteouts.push(Whiteout::Opaque {
-                    dir: parent.to_vec(),
-                });
+                // Whiteouts are held until the layer is applied: they count like entries.
+                self.count_node()?;
+                let dir = joined(parent);
+                self.hold(scanned, size_of::<Whiteout>() + dir.len())?;
+                scanned.whiteouts.push(Whiteout::Opaque { dir });
             } else if !base.starts_with(AUFS_META_PREFIX) {
                 let name = &base[WHITEOUT_PREFIX.len()..];
                 if matches!(name, b"" | b"." | b"..") {
                     return Err("invalid whiteout name".into());
                 }
+                self.count_node()?;
+                let dir = joined(parent);
+                self.hold(scanned, size_of::<Whiteout>() + dir.len() + name.len())?;
                 scanned.whiteouts.push(Whiteout::Name {
-                    dir: parent.to_vec(),
+                    dir,
                     name: name.into(),
                 });
             }
@@ -264,18 +308,51 @@ impl Tree {
             }),
         });
         if aufs_link {
+            self.hold(scanned, size_of::<(Name, usize)>() + base.len())?;
             scanned.aufs_links.insert(base.clone(), meta);
         } else {
+            let path = joined(&path);
+            let link = link.as_deref().map(joined);
+            self.hold(
+                scanned,
+                size_of::<Put>() + path.len() + link.as_ref().map_or(0, |l| l.len()),
+            )?;
             scanned.puts.push(Put { path, meta, link });
+        }
+        Ok(())
+    }
+
+    /// A tree that refuses more than `nodes` entries, or layers whose paths take more than
+    /// `pending_bytes` while read, for tests of the limits.
+    #[cfg(test)]
+    pub fn with_limits(nodes: usize, pending_bytes: usize) -> Tree {
+        Tree {
+            limits: Limits {
+                nodes,
+                pending_bytes,
+            },
+            ..Tree::default()
+        }
+    }
+
+    /// Counts `bytes` more held for the layer being read.
+    fn hold(&self, scanned: &mut Scanned, bytes: usize) -> Result<(), String> {
+        scanned.held += bytes;
+        let limit = self.limits.pending_bytes;
+        if scanned.held > limit {
+            return Err(format!(
+                "the layer's paths and whiteouts take more than {limit} bytes"
+            ));
         }
         Ok(())
     }
 
     fn count_node(&mut self) -> Result<(), String> {
         self.nodes += 1;
-        if self.nodes > MAX_NODES {
+        let limit = self.limits.nodes;
+        if self.nodes > limit {
             return Err(format!(
-                "the image has more than {MAX_NODES} entries and directories"
+                "the image has more than {limit} entries, whiteouts and directories"
             ));
         }
         Ok(())
@@ -314,7 +391,7 @@ impl Tree {
                 Whiteout::Name { dir, name } => (dir, Some(name)),
                 Whiteout::Opaque { dir } => (dir, None),
             };
-            let Ok(dir) = self.resolve(dir) else {
+            let Ok(dir) = self.resolve(&components(dir)) else {
                 continue;
             };
             if let Some(children) = self.existing_dir_mut(&dir) {
@@ -326,14 +403,24 @@ impl Tree {
         }
         for put in scanned.puts {
             self.put(&put, &scanned.aufs_links)
-                .map_err(|r| (put.path.join(&b'/'), r))?;
+                .map_err(|r| (put.path.to_vec(), r))?;
         }
         Ok(())
     }
 
     fn put(&mut self, put: &Put, aufs_links: &HashMap<Name, usize>) -> Result<(), String> {
-        let (name, parent) = put.path.split_last().expect("root entries are skipped");
+        let path = components(&put.path);
+        let (name, parent) = path.split_last().expect("root entries are skipped");
         let parent = self.resolve(parent)?;
+        // The path the output will carry: short as the layer's name may be, a symlinked
+        // parent can make it longer than any path a runtime could create.
+        let len = parent.iter().map(|c| c.len() + 1).sum::<usize>() + name.len();
+        if len >= PATH_MAX {
+            return Err(format!(
+                "path of {len} bytes through symlinks is too long (the limit is {})",
+                PATH_MAX - 1
+            ));
+        }
         if self.entries[put.meta].kind == Kind::Dir {
             let children = self.dir_mut(&parent)?;
             match children.get_mut(name) {
@@ -355,7 +442,7 @@ impl Tree {
         let src = match &put.link {
             None => put.meta,
             Some(target) => {
-                let src = self.link_source(target, aufs_links)?;
+                let src = self.link_source(&components(target), aufs_links)?;
                 // A hard link to a symlink goes out as a second symlink: some extractors
                 // (Python's) would link to what the symlink points at, outside the root.
                 if self.entries[src].kind != Kind::Symlink {
