@@ -127,6 +127,8 @@ pub struct Session {
     name: ImageName,
     base: Url,
     http: reqwest::Client,
+    /// For the other hosts the registry sends us to: no client certificate.
+    http_other: reqwest::Client,
     auth: AuthContext,
     tokens: Arc<TokenCache>,
     scope: Scope,
@@ -159,11 +161,13 @@ impl Session {
             base = cfg.clients.settle_scheme(&http, base).await;
         }
         transport::check_url(&base, cfg.insecure)?;
+        let http_other = cfg.clients.for_other_hosts(&base)?;
         let scope = Scope::pull(&cfg.name.repository);
         Ok(Session {
             adapter: cfg.adapter,
             auth: AuthContext {
                 http: http.clone(),
+                http_other: http_other.clone(),
                 registry: base.clone(),
                 credentials: cfg.credentials,
                 insecure: cfg.insecure,
@@ -172,6 +176,7 @@ impl Session {
             name: cfg.name,
             base,
             http,
+            http_other,
             tokens: cfg.tokens,
             scope,
             retry: cfg.retry,
@@ -531,7 +536,10 @@ impl Session {
     async fn send_anonymous(&self, url: Url, offset: u64, what: &str) -> Result<Response> {
         let mut attempt = 0;
         loop {
-            let req = self.http.get(url.clone()).headers(range_headers(offset));
+            let req = self
+                .http_other
+                .get(url.clone())
+                .headers(range_headers(offset));
             let from = format!("{what} from {}", transport::redacted(&url));
             match transport::send(req, &self.patience, from).await {
                 Ok(r) if is_retryable_status(r.status()) && attempt < self.retry.retries => {

@@ -56,8 +56,10 @@ pub fn client(certs: RegistryCerts, insecure: bool, patience: Patience) -> Resul
 }
 
 /// One client per registry host, built on first use with that registry's certificates and
-/// then shared, so parallel requests to a registry reuse its connections. Requests that
-/// follow a registry's redirects (to a CDN, a token service) use the registry's client.
+/// then shared, so parallel requests to a registry reuse its connections. Requests to other
+/// hosts the registry sends us to (a CDN, a token service elsewhere, foreign-layer URLs) use
+/// a second client that trusts the same CAs but presents no client certificate: that
+/// certificate says who we are, and is for the registry it was issued for.
 #[derive(Debug, Default)]
 pub struct HttpClients {
     /// `--cert-dir`: replaces the certs.d lookup for every registry.
@@ -92,6 +94,24 @@ impl HttpClients {
             return Ok(c.clone());
         }
         let certs = crate::tls::for_registry(base, self.cert_dir.as_deref())?;
+        let c = client(certs, self.insecure, self.patience)?;
+        built.insert(key, c.clone());
+        Ok(c)
+    }
+
+    /// The client for hosts the registry at `base` sends us to: its CAs, no client certificate.
+    pub fn for_other_hosts(&self, base: &Url) -> Result<reqwest::Client> {
+        let key = format!(
+            "{}://{} (other hosts)",
+            base.scheme(),
+            crate::tls::host_dir_name(base).unwrap_or_default()
+        );
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = built.get(&key) {
+            return Ok(c.clone());
+        }
+        let mut certs = crate::tls::for_registry(base, self.cert_dir.as_deref())?;
+        certs.identity = None;
         let c = client(certs, self.insecure, self.patience)?;
         built.insert(key, c.clone());
         Ok(c)

@@ -77,6 +77,20 @@ impl RealRegistry {
         .await
     }
 
+    /// Like [`RealRegistry::start_tls`], appending `extra_yaml` as
+    /// [`RealRegistry::start_with`] does.
+    pub async fn start_tls_with(
+        pki: &TestPki,
+        require_client_cert: bool,
+        extra_yaml: &str,
+    ) -> Option<RealRegistry> {
+        RealRegistry::start_setup(Setup {
+            extra_yaml,
+            tls: Some((pki, require_client_cert)),
+        })
+        .await
+    }
+
     async fn start_setup(setup: Setup<'_>) -> Option<RealRegistry> {
         let binary = require_tool("docker-registry")?;
         let mut last_log = String::new();

@@ -58,6 +58,9 @@ impl std::fmt::Debug for Credential {
 /// and the transport policy.
 pub struct AuthContext {
     pub http: reqwest::Client,
+    /// For a token service on another host: no client certificate (see
+    /// [`transport::HttpClients::for_other_hosts`]).
+    pub http_other: reqwest::Client,
     /// The base URL of the registry the credentials belong to (the host actually contacted).
     pub registry: url::Url,
     pub credentials: Option<Credentials>,
@@ -136,6 +139,12 @@ pub async fn fetch_token(
         }
         q.append_pair("scope", &scope.0);
     }
+    // The registry's client certificate is for the registry: a realm elsewhere gets none.
+    let http = if transport::same_origin(&url, &ctx.registry) {
+        &ctx.http
+    } else {
+        &ctx.http_other
+    };
     let identity = credentials.and_then(Credentials::identity_token);
     let basic = credentials.and_then(Credentials::basic_header);
     let req = if let Some(refresh_token) = identity {
@@ -149,15 +158,14 @@ pub async fn fetch_token(
             .finish();
         let mut realm_only = url.clone();
         realm_only.set_query(None);
-        ctx.http
-            .post(realm_only)
+        http.post(realm_only)
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
             .body(form)
     } else {
-        let req = ctx.http.get(url.clone());
+        let req = http.get(url.clone());
         match basic {
             Some(b) => req.header(reqwest::header::AUTHORIZATION, b),
             None => req,
@@ -215,6 +223,7 @@ mod tests {
     async fn credentials_are_not_sent_to_a_plain_http_realm_on_another_host() {
         let ctx = AuthContext {
             http: reqwest::Client::new(),
+            http_other: reqwest::Client::new(),
             registry: url::Url::parse("http://registry.invalid/").unwrap(),
             credentials: Some(Credentials::password("me", "secret")),
             insecure: true,

@@ -1,7 +1,8 @@
 //! Credentials go only to the host they belong to: a mirror named with `--endpoint` gets its
 //! own auth-file entry and never Docker Hub's, `--user` never reaches a second registry of a
 //! multi-image pull, and a token service on another host gets credentials over plain HTTP
-//! only on loopback.
+//! only on loopback. The same holds for a registry's TLS client certificate: it is shown to
+//! the registry, not to the other hosts the registry sends drag to.
 
 use std::path::Path;
 
@@ -9,6 +10,7 @@ use base64::Engine as _;
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::{
     drag, run, AuthMode, Compression, FakeRegistry, Image, ImageBuilder, LayerBuilder,
+    RealRegistry, TestPki,
 };
 
 fn image(name: &str) -> Image {
@@ -186,5 +188,60 @@ fn user_is_sent_to_a_plain_http_token_service_on_another_loopback_host() {
             r.authorization.as_deref(),
             Some(basic("alice", "s3cret").as_str())
         );
+    }
+}
+
+/// A foreign layer lives on a second TLS registry. drag's `--cert-dir` holds the CA and a
+/// client certificate, which the image's registry gets. When the foreign host does not ask for
+/// a client certificate the pull works; when it requires one (and would accept this one), drag
+/// must not show it there, so the host refuses the connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_registrys_client_certificate_is_not_shown_to_a_foreign_layer_host() {
+    let pki = TestPki::new();
+    let allow_urls = "validation:\n  manifests:\n    urls:\n      allow:\n        - '^https://127\\.0\\.0\\.1'\n";
+    let Some(registry) = RealRegistry::start_tls_with(&pki, false, allow_urls).await else {
+        return;
+    };
+    for requires_certificate in [false, true] {
+        let Some(host) = RealRegistry::start_tls(&pki, requires_certificate).await else {
+            return;
+        };
+        let base = LayerBuilder::new()
+            .file("base.bin", vec![7u8; 20_000], 0o644)
+            .build(Compression::Gzip);
+        host.push_blob("mirror/base", &base.blob).await;
+        let url = format!("{}/v2/mirror/base/blobs/{}", host.url(), base.blob.digest);
+        let image = ImageBuilder::new()
+            .foreign_layer(base, vec![url])
+            .layer(
+                LayerBuilder::new()
+                    .file("app", format!("{requires_certificate}\n"), 0o644)
+                    .build(Compression::Gzip),
+            )
+            .build();
+        registry.push_image("team/app", "1", &image).await;
+        let dir = fresh_dir("client-cert-hosts-");
+        let certs = dir.join("certs");
+        pki.write_certs_d(&certs, true);
+        let reference = format!("{}/team/app:1", registry.host());
+        let out = run(drag().current_dir(&dir).args([
+            "pull".as_ref(),
+            "--cert-dir".as_ref(),
+            certs.as_os_str(),
+            "-o".as_ref(),
+            "app.tar".as_ref(),
+            reference.as_ref(),
+        ] as [&std::ffi::OsStr; 6]));
+        if requires_certificate {
+            out.assert_failure();
+            assert!(
+                out.stderr.contains("certificate"),
+                "refused for another reason: {}",
+                out.stderr
+            );
+            assert!(!dir.join("app.tar").exists());
+        } else {
+            out.assert_success();
+        }
     }
 }
