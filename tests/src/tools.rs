@@ -17,6 +17,11 @@ use std::path::{Path, PathBuf};
 /// The environment variable that makes a missing tool a test failure.
 pub const REQUIRE_REAL_TOOLS_ENV: &str = "DRAG_REQUIRE_REAL_TOOLS";
 
+/// Comma-separated tool names treated as missing, so a machine that has
+/// them can still show what a machine without them does (the tools live in
+/// system directories, so shortening `PATH` does not hide them).
+pub const HIDE_TOOLS_ENV: &str = "DRAG_TESTS_HIDE_TOOLS";
+
 /// Directories searched after `PATH`: where Debian puts admin tools, which a
 /// non-root `PATH` often lacks.
 const EXTRA_DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"];
@@ -73,8 +78,12 @@ fn current_test() -> String {
     }
 }
 
-/// The path of executable `name` on `PATH` or in the usual system directories.
+/// The path of executable `name` on `PATH` or in the usual system
+/// directories; `None` when missing or hidden by `DRAG_TESTS_HIDE_TOOLS`.
 pub fn find_tool(name: &str) -> Option<PathBuf> {
+    if is_hidden(name) {
+        return None;
+    }
     let path_dirs = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -83,6 +92,10 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
         .chain(EXTRA_DIRS.iter().map(PathBuf::from))
         .map(|dir| dir.join(name))
         .find(|candidate| is_executable(candidate))
+}
+
+fn is_hidden(name: &str) -> bool {
+    std::env::var(HIDE_TOOLS_ENV).is_ok_and(|hidden| hidden.split(',').any(|h| h.trim() == name))
 }
 
 fn is_executable(path: &Path) -> bool {

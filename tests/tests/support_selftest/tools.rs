@@ -1,7 +1,7 @@
 use drag_tests::require_tool;
 use std::process::Command;
 
-use drag_tests::tools::{find_tool, skip, write_skip, REQUIRE_REAL_TOOLS_ENV};
+use drag_tests::tools::{find_tool, skip, write_skip, HIDE_TOOLS_ENV, REQUIRE_REAL_TOOLS_ENV};
 
 #[test]
 fn finds_installed_tools() {
@@ -103,4 +103,25 @@ fn a_skip_fails_the_test_when_real_tools_are_required() {
         "{stdout}"
     );
     assert!(!stderr.contains("SKIPPED"), "{stderr}");
+}
+
+/// Not a check of its own: the child process that
+/// `a_hidden_tool_is_missing` runs.
+#[test]
+#[ignore = "run as a child by a_hidden_tool_is_missing"]
+fn hidden_sh_child() {
+    assert_eq!(find_tool("sh"), None);
+    assert!(find_tool("env").is_some());
+}
+
+#[test]
+fn a_hidden_tool_is_missing() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "tools::hidden_sh_child"])
+        .env(HIDE_TOOLS_ENV, "drag-tests-other, sh")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
 }
