@@ -8,7 +8,7 @@
 //!   MCR behaviours, injected faults and a request log;
 //! - [`HostileServer`] / [`SilentServer`]: registries that misbehave on purpose;
 //! - [`RealRegistry`]: the reference registry implementation as a child process;
-//! - [`require_tool`]: skopeo, podman, umoci... or a visible skip;
+//! - [`require_tool`] / [`tools::skip`]: skopeo, podman, umoci... or a visible skip;
 //! - [`drag_cli`]: the `drag` binary built from this workspace, and running it.
 
 pub mod archive;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use drag_tests::drag_cli::{run_with_timeout, try_drag_bin, BuildLayout};
 use drag_tests::run;
+use drag_tests::tools::skip;
 
 #[test]
 fn build_layout_comes_from_the_test_binary_path() {
@@ -38,7 +39,7 @@ fn drag_binary_is_built_into_this_profile() {
             assert!(Path::new(cache).is_dir());
             assert!(envs.contains(&("NO_COLOR".as_ref(), Some("1".as_ref()))));
         }
-        Err(message) => eprintln!("SKIPPED: drag does not build right now:\n{message}"),
+        Err(message) => skip(format_args!("drag does not build right now:\n{message}")),
     }
 }
 
