@@ -167,7 +167,7 @@ impl Error {
                     || source.is_request()
                     || source.is_body()
             }
-            Error::Registry(e) => matches!(e.status, 408 | 429 | 500 | 502 | 503 | 504),
+            Error::Registry(e) => is_retryable_status(e.status),
             Error::Stalled { .. } => true,
             Error::Io { source, .. } => matches!(
                 source.kind(),
@@ -334,4 +334,10 @@ fn status_phrase(status: u16) -> &'static str {
         504 => "gateway timeout",
         _ => "unexpected answer",
     }
+}
+
+/// The HTTP statuses worth asking again for: timeouts, rate limits and server trouble. One
+/// list for every request and for errors already made.
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }

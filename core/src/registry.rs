@@ -84,7 +84,7 @@ impl RetryPolicy {
 }
 
 pub fn is_retryable_status(s: StatusCode) -> bool {
-    matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+    crate::error::is_retryable_status(s.as_u16())
 }
 
 /// The base URL an endpoint (`--endpoint`, or an adapter's) names: a URL, or a bare host
