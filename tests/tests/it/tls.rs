@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use drag_tests::archive::{blob_path, read_tar};
+use drag_tests::archive::assert_archive_holds_image;
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::{
     drag, run, Compression, DragOutput, Image, ImageBuilder, LayerBuilder, RealRegistry, TestPki,
@@ -41,12 +41,7 @@ fn pull(
 }
 
 fn assert_holds(dir: &Path, name: &str, image: &Image) {
-    let tar = read_tar(&dir.join(format!("{name}.tar")));
-    assert_eq!(
-        tar[&blob_path(&image.config.digest)].data,
-        image.config.bytes.to_vec(),
-        "{name}.tar holds the image's config"
-    );
+    assert_archive_holds_image(&dir.join(format!("{name}.tar")), image);
 }
 
 /// A TLS registry holding `small_image()` as `corp/app:1`, and a directory to pull into.
