@@ -2,7 +2,8 @@
 //! blobs redirected to a CDN that rejects Authorization, manifest lists.
 
 use drag_tests::archive::{
-    assert_entries_hold_image, assert_left_nothing, blob_path, dir_names, json_entry, read_tar, read_tar_bytes,
+    assert_entries_hold_image, assert_left_nothing, blob_path, dir_names, json_entry, read_tar,
+    read_tar_bytes,
 };
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::{
@@ -196,12 +197,32 @@ fn expired_token_is_renewed_mid_pull() {
         "alpine:3.9",
     ]))
     .assert_success();
+    assert_entries_hold_image(&read_tar(&dir.join("library_alpine_3.9.tar")), &image);
+    let tokens = registry.token_requests();
+    assert!(tokens.len() >= 2, "token renewed: {tokens:?}");
+    // Renewed, not re-fetched per request: each token serves the requests sent while it
+    // is valid, so there are fewer token fetches than authorised registry requests, and the
+    // first token alone covers the manifest, config and first layer.
+    let requests = registry.requests();
+    let sent_with = |token: &str| {
+        let bearer = format!("Bearer {token}");
+        requests
+            .iter()
+            .filter(|r| r.listener == Listener::Registry && r.path() != "/token")
+            .filter(|r| r.authorization.as_deref() == Some(bearer.as_str()))
+            .count()
+    };
     assert!(
-        registry.token_requests().len() >= 2,
-        "token renewed: {:?}",
-        registry.token_requests()
+        sent_with(&tokens[0].token) >= 3,
+        "first token used {} times",
+        sent_with(&tokens[0].token)
     );
-    read_tar(&dir.join("library_alpine_3.9.tar"));
+    let authorised: usize = tokens.iter().map(|t| sent_with(&t.token)).sum();
+    assert!(
+        tokens.len() < authorised,
+        "{} token fetches for {authorised} requests",
+        tokens.len()
+    );
 }
 
 #[test]

@@ -182,7 +182,11 @@ fn server_errors_and_throttling_are_retried_honouring_retry_after() {
         .filter(|r| r.path().contains("/blobs/"))
         .collect();
     assert!(blob_gets.len() >= 3, "{blob_gets:?}");
-    assert_eq!(blob_gets[2].path(), blob_gets[1].path(), "the 429 is retried");
+    assert_eq!(
+        blob_gets[2].path(),
+        blob_gets[1].path(),
+        "the 429 is retried"
+    );
     let waited = blob_gets[2].received_at - blob_gets[1].received_at;
     assert!(
         waited >= Duration::from_secs(2),
