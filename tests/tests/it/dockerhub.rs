@@ -202,7 +202,8 @@ fn expired_token_is_renewed_mid_pull() {
     assert!(tokens.len() >= 2, "token renewed: {tokens:?}");
     // Renewed, not re-fetched per request: each token serves the requests sent while it
     // is valid, so there are fewer token fetches than authorised registry requests, and the
-    // first token alone covers the manifest, config and first layer.
+    // first token covers more than one request (the manifest and config, at least, come well
+    // within its one-second life).
     let requests = registry.requests();
     let sent_with = |token: &str| {
         let bearer = format!("Bearer {token}");
@@ -213,7 +214,7 @@ fn expired_token_is_renewed_mid_pull() {
             .count()
     };
     assert!(
-        sent_with(&tokens[0].token) >= 3,
+        sent_with(&tokens[0].token) >= 2,
         "first token used {} times",
         sent_with(&tokens[0].token)
     );
