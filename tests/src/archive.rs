@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use crate::Image;
+
 /// One tar entry as the tests care about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -58,6 +60,52 @@ pub fn json_entry(entries: &BTreeMap<String, Entry>, name: &str) -> serde_json::
         )
     });
     serde_json::from_slice(&e.data).unwrap_or_else(|err| panic!("{name} is not JSON: {err}"))
+}
+
+/// Asserts that a pulled archive's entries hold `image` byte for byte: its config and every
+/// layer blob, and that `manifest.json` lists those layers in manifest order. Checking the
+/// config alone would pass for a pull that dropped or corrupted a layer.
+#[track_caller]
+pub fn assert_entries_hold_image(entries: &BTreeMap<String, Entry>, image: &Image) {
+    let get = |name: &str| {
+        entries.get(name).unwrap_or_else(|| {
+            panic!(
+                "{name} missing; archive has {:?}",
+                entries.keys().collect::<Vec<_>>()
+            )
+        })
+    };
+    assert!(
+        get(&blob_path(&image.config.digest)).data == image.config.bytes.as_ref(),
+        "config {} differs",
+        image.config.digest
+    );
+    for l in &image.layers {
+        assert!(
+            get(&blob_path(&l.blob.digest)).data == l.blob.bytes.as_ref(),
+            "layer {} differs",
+            l.blob.digest
+        );
+    }
+    let manifest = json_entry(entries, "manifest.json");
+    assert_eq!(
+        manifest[0]["Config"],
+        blob_path(&image.config.digest),
+        "manifest.json Config"
+    );
+    let listed = &manifest[0]["Layers"];
+    let expected: Vec<String> = image
+        .layers
+        .iter()
+        .map(|l| blob_path(&l.blob.digest))
+        .collect();
+    assert_eq!(*listed, serde_json::json!(expected), "manifest.json Layers");
+}
+
+/// [`assert_entries_hold_image`] for the archive at `path`.
+#[track_caller]
+pub fn assert_archive_holds_image(path: &Path, image: &Image) {
+    assert_entries_hold_image(&read_tar(path), image);
 }
 
 /// `blobs/sha256/<hex>` for `sha256:<hex>`.

@@ -4,6 +4,8 @@
 //! asked for `Range: bytes=N-`"), so every server logs requests in this one
 //! shape.
 
+use std::time::Instant;
+
 use axum::http::{header, HeaderMap, Method, Uri};
 
 /// Which in-process listener saw a request.
@@ -33,6 +35,10 @@ pub struct RecordedRequest {
     pub range: Option<String>,
     pub accept: Option<String>,
     pub user_agent: Option<String>,
+    /// When the server received it. Timing checks measure the gap between two requests the
+    /// server saw, which excludes process start-up and is not stretched by a slow machine
+    /// the way wall time around a spawned `drag` is.
+    pub received_at: Instant,
 }
 
 impl RecordedRequest {
@@ -65,6 +71,7 @@ impl RecordedRequest {
             range: header(header::RANGE),
             accept: header(header::ACCEPT),
             user_agent: header(header::USER_AGENT),
+            received_at: Instant::now(),
         }
     }
 

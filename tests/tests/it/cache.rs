@@ -1,5 +1,8 @@
 //! `drag cache`: info, prune and clean over a cache that real pulls filled.
 
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::{drag, run, Compression, FakeRegistry, ImageBuilder, LayerBuilder};
 
@@ -38,6 +41,29 @@ fn cache_cmd(cache: &std::path::Path, args: &[&str]) -> drag_tests::DragOutput {
     run(&mut cmd)
 }
 
+/// Every file in the cache, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn set_mtime(path: &Path, when: SystemTime) {
+    std::fs::File::options()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
 fn blob_count(info: &str) -> u64 {
     count(info, "blobs: ")
 }
@@ -70,10 +96,30 @@ fn cache_info_counts_what_a_pull_stored() {
 #[test]
 fn cache_prune_keeps_at_most_the_given_size_and_clean_empties_it() {
     let cache = filled_cache();
-    cache_cmd(&cache, &["prune", "--keep", "1K"]).assert_success();
+    // Age every cached file, then make two of them the most recently used: a size that fits
+    // exactly those two must keep them and drop everything older.
+    let mut files = files_under(&cache);
+    assert!(files.len() >= 4, "{files:?}");
+    files.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let now = SystemTime::now();
+    for (i, p) in files.iter().enumerate() {
+        set_mtime(p, now - Duration::from_secs(3600 + 60 * i as u64));
+    }
+    let (newest, newer) = (&files[0], &files[files.len() - 1]);
+    set_mtime(newest, now);
+    set_mtime(newer, now - Duration::from_secs(10));
+    let keep = std::fs::metadata(newest).unwrap().len() + std::fs::metadata(newer).unwrap().len();
+    cache_cmd(&cache, &["prune", "--keep", &keep.to_string()]).assert_success();
+    let mut left = files_under(&cache);
+    left.sort();
+    let mut expected = vec![newest.clone(), newer.clone()];
+    expected.sort();
+    assert_eq!(
+        left, expected,
+        "prune --keep {keep} keeps the two most recently used"
+    );
     let info = cache_cmd(&cache, &["info"]).stdout_text();
-    let left = blob_count(&info) + count(&info, "manifests: ");
-    assert!(left < 4, "pruned: {left} left");
+    assert_eq!(blob_count(&info) + count(&info, "manifests: "), 2, "{info}");
     cache_cmd(&cache, &["prune", "--older-than", "0s"]).assert_success();
     cache_cmd(&cache, &["clean"]).assert_success();
     let emptied = cache_cmd(&cache, &["info"]).stdout_text();

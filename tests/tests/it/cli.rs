@@ -24,9 +24,9 @@ fn adapters_lists_every_linked_adapter() {
 fn malformed_reference_is_a_usage_error_naming_the_problem() {
     for (bad, phrase) in [
         ("Alpine/UPPER:1", "lowercase"),
-        ("alpine:bad tag", ""),
+        ("alpine:bad tag", "whitespace"),
         ("alpine@sha256:../../etc/passwd", "digest"),
-        ("", ""),
+        ("", "empty"),
     ] {
         let out = run(drag().args(["pull", bad]));
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", out.stderr);

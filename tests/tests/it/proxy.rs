@@ -1,7 +1,7 @@
 //! Closed networks often reach registries only through an HTTP proxy: drag honours the usual
 //! `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` variables, as curl, Docker and skopeo do.
 
-use drag_tests::archive::{blob_path, read_tar};
+use drag_tests::archive::assert_archive_holds_image;
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::{drag, run, Compression, FakeRegistry, ImageBuilder, LayerBuilder, Listener};
 
@@ -33,11 +33,7 @@ fn requests_go_through_the_proxy_in_http_proxy() {
             "team/app:1",
         ]))
     .assert_success();
-    let tar = read_tar(&dir.join("app.tar"));
-    assert_eq!(
-        tar[&blob_path(&image.config.digest)].data,
-        image.config.bytes.to_vec()
-    );
+    assert_archive_holds_image(&dir.join("app.tar"), &image);
     let requests: Vec<_> = proxy
         .requests()
         .into_iter()

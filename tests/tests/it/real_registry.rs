@@ -1,6 +1,6 @@
 //! Pulls from the real CNCF distribution registry, checked with real consumers.
 
-use drag_tests::archive::{blob_path, json_entry, read_tar};
+use drag_tests::archive::{assert_entries_hold_image, json_entry, read_tar};
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::{
     drag, require_tool, run, Compression, Image, ImageBuilder, LayerBuilder, Podman, RealRegistry,
@@ -65,10 +65,7 @@ async fn multi_layer_pull_through_endpoint_loads_with_podman_and_skopeo() {
         json_entry(&tar, "manifest.json")[0]["RepoTags"][0],
         reference
     );
-    assert_eq!(
-        tar[&blob_path(&image.config.digest)].data,
-        image.config.bytes.to_vec()
-    );
+    assert_entries_hold_image(&tar, &image);
 
     if let Some(info) = skopeo_inspect(&archive) {
         assert_eq!(info["Architecture"], "amd64");
@@ -97,6 +94,7 @@ async fn multi_layer_pull_through_endpoint_loads_with_podman_and_skopeo() {
         json_entry(&hub, "manifest.json")[0]["RepoTags"][0],
         "myorg/app:1"
     );
+    assert_entries_hold_image(&hub, &image);
 }
 
 #[tokio::test(flavor = "multi_thread")]
