@@ -12,6 +12,7 @@ pub mod oci_index;
 pub mod oci_types;
 pub mod place;
 pub mod rootfs;
+mod tar_header;
 mod tarplan;
 
 use std::path::PathBuf;

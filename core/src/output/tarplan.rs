@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::Compression;
+use crate::output::tar_header::{self, Fresh};
 use crate::output::{AtomicFile, OutputSink};
 
 /// Where an entry's bytes come from.
@@ -77,40 +78,33 @@ impl TarPlan {
         self.names.contains(name)
     }
 
-    /// The header blocks of an entry: one ustar header, preceded by a PAX extended header
-    /// when the name does not fit the ustar fields (a `blobs/sha512/<128 hex>` name is 141
+    /// The header blocks of an entry, written by [`tar_header`]: one ustar header, preceded
+    /// by a PAX header when the name does not fit (a `blobs/sha512/<128 hex>` name is 141
     /// characters, and its last component alone is longer than the 100-byte name field).
     fn header(e: &Entry) -> Result<Vec<u8>> {
-        let mut h = tar::Header::new_ustar();
-        let (kind, mode) = match e.source {
-            Source::Directory => (tar::EntryType::Directory, 0o755),
-            _ => (tar::EntryType::Regular, 0o644),
+        let (typeflag, mode, size) = match e.source {
+            Source::Directory => (b'5', 0o755, 0),
+            _ => (b'0', 0o644, e.size),
         };
-        h.set_entry_type(kind);
-        h.set_size(e.size);
-        h.set_mode(mode);
-        h.set_mtime(0);
-        h.set_uid(0);
-        h.set_gid(0);
         let mut blocks = Vec::with_capacity(BLOCK as usize);
-        if h.set_path(&e.name).is_err() {
-            if !e.name.is_ascii() || e.name.bytes().any(|b| b == 0 || b == b'\n') {
-                return Err(Error::io(
-                    format!("archive entry {}", e.name),
-                    io::Error::other("not a name drag writes"),
-                ));
-            }
-            blocks.extend(pax_path_header(&e.name));
-            // Readers without PAX see a truncated name in its place.
-            let truncated = &e.name.as_bytes()[..e.name.len().min(100)];
-            if let Some(ustar) = h.as_ustar_mut() {
-                ustar.prefix.fill(0);
-                ustar.name.fill(0);
-                ustar.name[..truncated.len()].copy_from_slice(truncated);
-            }
-        }
-        h.set_cksum();
-        blocks.extend_from_slice(h.as_bytes());
+        tar_header::write(
+            &mut blocks,
+            &Fresh {
+                typeflag,
+                path: e.name.as_bytes(),
+                link: b"",
+                size,
+                mode,
+                uid: 0,
+                gid: 0,
+                mtime: 0,
+                uname: b"",
+                gname: b"",
+                dev: None,
+                extra: Vec::new(),
+            },
+        )
+        .map_err(|err| Error::io(format!("archive entry {}", e.name), err))?;
         Ok(blocks)
     }
 
@@ -176,38 +170,6 @@ impl TarPlan {
         queue.sort_by_key(|(_, e)| std::cmp::Reverse(e.size));
         super::run_parallel(&queue, jobs, |(at, e)| fill(&path, *at, e))
     }
-}
-
-/// A PAX extended header (`x`) whose one record is `path`, padded to whole blocks. It has a
-/// name of its own, as GNU tar writes them: busybox tar reads a nameless header as the end of
-/// the archive.
-fn pax_path_header(path: &str) -> Vec<u8> {
-    // A record is "<length> path=<value>\n", its length counting its own digits.
-    let body = format!(" path={path}\n");
-    let mut len = body.len() + 1;
-    while len.to_string().len() + body.len() != len {
-        len = len.to_string().len() + body.len();
-    }
-    let record = format!("{len}{body}");
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(tar::EntryType::XHeader);
-    h.set_size(record.len() as u64);
-    h.set_mode(0o644);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
-    let base = path.rsplit('/').next().unwrap_or(path);
-    let name = format!("PaxHeaders/{}", &base[..base.len().min(88)]);
-    // ASCII, at most 99 bytes: always fits.
-    let _ = h.set_path(&name);
-    h.set_cksum();
-    let mut out = h.as_bytes().to_vec();
-    out.extend_from_slice(record.as_bytes());
-    out.resize(
-        out.len() + (padded(record.len() as u64) - record.len() as u64) as usize,
-        0,
-    );
-    out
 }
 
 /// Writes one entry's data at `at`, through a handle of its own (its own file offset).
@@ -375,18 +337,5 @@ mod tests {
         plan.write_file(&mut file, 2).unwrap();
         file.commit().unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), streamed);
-    }
-
-    #[test]
-    fn a_pax_record_counts_its_own_length() {
-        for len in [1, 80, 89, 90, 91, 200, 995, 996, 997] {
-            let path = "p".repeat(len);
-            let header = pax_path_header(&path);
-            let record = &header[512..];
-            let text = std::str::from_utf8(record).unwrap().trim_end_matches('\0');
-            let (n, rest) = text.split_once(' ').unwrap();
-            assert_eq!(n.parse::<usize>().unwrap(), text.len(), "{len}");
-            assert_eq!(rest, format!("path={path}\n"));
-        }
     }
 }

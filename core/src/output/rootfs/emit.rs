@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 
 use super::files::{changed, LayerFiles};
-use super::header::{self, Fresh};
 use super::names::shown;
 use super::pax::xattr_attribute;
 use super::tree::{Kind, Meta, Node, Tree};
 use super::{RootfsOptions, RootfsStats};
 use crate::error::{Error, Result};
+use crate::output::tar_header::{self as header, Fresh};
 
 pub(super) struct Emitter<'a, W: Write> {
     pub out: BufWriter<W>,

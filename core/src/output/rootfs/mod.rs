@@ -39,7 +39,6 @@
 
 mod emit;
 mod files;
-mod header;
 mod names;
 mod pax;
 mod reader;

@@ -260,35 +260,10 @@ fn shown_key(key: &str) -> String {
     super::names::shown(key.as_bytes())
 }
 
-/// Appends one record, `LEN KEY=VALUE\n`, where LEN counts the whole record including itself.
-pub(super) fn push_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
-    let body = key.len() + value.len() + 3; // ' ', '=', '\n'
-    let mut len = body + 1;
-    while len != body + len.to_string().len() {
-        len = body + len.to_string().len();
-    }
-    out.extend_from_slice(len.to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(key.as_bytes());
-    out.push(b'=');
-    out.extend_from_slice(value);
-    out.push(b'\n');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn record_length_counts_its_own_digits() {
-        for value_len in [0, 1, 2, 5, 90, 94, 95, 96, 100, 995, 996, 10_000] {
-            let mut out = Vec::new();
-            push_record(&mut out, "path", &vec![b'a'; value_len]);
-            let space = out.iter().position(|&b| b == b' ').unwrap();
-            let len: usize = std::str::from_utf8(&out[..space]).unwrap().parse().unwrap();
-            assert_eq!(len, out.len(), "value of {value_len} bytes");
-        }
-    }
+    use crate::output::tar_header::push_record;
 
     #[test]
     fn unknown_records_are_dropped_and_conflicting_ones_refused() {

@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::mem;
 
-use super::header::MAX_DEV;
 use super::names::{join, normalize, normalize_link, Name, PATH_MAX};
 use super::reader::Parsed;
+use crate::output::tar_header::MAX_DEV;
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const AUFS_META_PREFIX: &[u8] = b".wh..wh.";

@@ -1,4 +1,5 @@
-//! Writing each output header afresh from what drag parsed, never copying a layer's bytes.
+//! Every tar header drag writes (rootfs entries, docker archive entries), built afresh from
+//! values drag decided, never copied from a layer's bytes.
 //!
 //! A layer's raw header can hold fields that readers disagree about (a ustar prefix behind a
 //! `ustar\0` + `\0\0` magic, GNU access times where a prefix would be), so every header here
@@ -19,10 +20,8 @@
 
 use std::io::{self, Write};
 
-use super::pax::push_record;
-
 /// One output entry's header, as drag decided it.
-pub(super) struct Fresh<'a> {
+pub(crate) struct Fresh<'a> {
     pub typeflag: u8,
     pub path: &'a [u8],
     pub link: &'a [u8],
@@ -44,10 +43,10 @@ const NAME_LEN: usize = 100;
 const MAX_ID: u64 = 0o7_777_777;
 const MAX_SIZE: u64 = 0o77_777_777_777;
 /// Largest device number a header can hold; Linux's are smaller.
-pub(super) const MAX_DEV: u64 = MAX_ID;
+pub(crate) const MAX_DEV: u64 = MAX_ID;
 
 /// Writes `h`'s header (and PAX header, when needed) to `out`.
-pub(super) fn write(out: &mut impl Write, h: &Fresh<'_>) -> io::Result<()> {
+pub(crate) fn write(out: &mut impl Write, h: &Fresh<'_>) -> io::Result<()> {
     let mut records = Vec::new();
     // PAX names are UTF-8 unless the header says they are raw bytes, as GNU tar writes it.
     let long_names = [
@@ -115,8 +114,23 @@ pub(super) fn write(out: &mut impl Write, h: &Fresh<'_>) -> io::Result<()> {
     out.write_all(&block(h))
 }
 
+/// Appends one record, `LEN KEY=VALUE\n`, where LEN counts the whole record including itself.
+pub(crate) fn push_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+    let body = key.len() + value.len() + 3; // ' ', '=', '\n'
+    let mut len = body + 1;
+    while len != body + len.to_string().len() {
+        len = body + len.to_string().len();
+    }
+    out.extend_from_slice(len.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
 /// Zero bytes after `len` bytes of data, up to the next 512-byte boundary.
-pub(super) fn padding(len: u64) -> usize {
+pub(crate) fn padding(len: u64) -> usize {
     ((512 - len % 512) % 512) as usize
 }
 
@@ -167,6 +181,17 @@ fn octal(field: &mut [u8], value: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_length_counts_its_own_digits() {
+        for value_len in [0, 1, 2, 5, 90, 94, 95, 96, 100, 995, 996, 10_000] {
+            let mut out = Vec::new();
+            push_record(&mut out, "path", &vec![b'a'; value_len]);
+            let space = out.iter().position(|&b| b == b' ').unwrap();
+            let len: usize = std::str::from_utf8(&out[..space]).unwrap().parse().unwrap();
+            assert_eq!(len, out.len(), "value of {value_len} bytes");
+        }
+    }
 
     fn fresh<'a>(path: &'a [u8], link: &'a [u8]) -> Fresh<'a> {
         Fresh {
