@@ -95,6 +95,11 @@ pub struct RegistryArgs {
     /// Seconds over which --low-speed-limit is averaged.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub low_speed_time: u64,
+
+    /// Trace every HTTP request on stderr: method, URL (without credentials or query),
+    /// the credential's scheme, status, size and time, one line per attempt.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,9 +12,6 @@
 
 use async_trait::async_trait;
 
-use crate::auth::challenge::Challenge;
-use crate::auth::{self, AuthContext, Credential, Scope};
-use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{self, Descriptor};
 use crate::platform::Platform;
@@ -22,74 +19,8 @@ use crate::reference::Reference;
 use crate::registry::Session;
 use crate::resolve::{self, Resolved};
 
-/// A canonical image name: which registry, which repository, and how Docker would show it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageName {
-    /// The registry host as users name it (`docker.io`, `ghcr.io`, `localhost:5000`).
-    pub registry: String,
-    /// The repository path on that registry (`library/alpine`).
-    pub repository: String,
-    /// Docker's short form, used in RepoTags (`alpine`, `myorg/app`, `ghcr.io/o/app`).
-    pub familiar: String,
-}
-
-/// What to pull: a name and a tag and/or digest. The digest wins when both are given.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
-    pub name: ImageName,
-    pub tag: Option<String>,
-    pub digest: Option<Digest>,
-}
-
-impl Target {
-    /// The target a reference names once its adapter has settled the name: the reference's
-    /// tag and digest, with `latest` when it has neither (as Docker does).
-    pub fn new(name: ImageName, reference: &Reference) -> Target {
-        let digest = reference.digest().cloned();
-        let tag = reference
-            .tag()
-            .map(str::to_string)
-            .or_else(|| digest.is_none().then(|| "latest".to_string()));
-        Target { name, tag, digest }
-    }
-
-    /// What to ask the registry for: the digest if known, else the tag.
-    pub fn manifest_reference(&self) -> String {
-        match (&self.digest, &self.tag) {
-            (Some(d), _) => d.to_string(),
-            (None, Some(t)) => t.clone(),
-            (None, None) => "latest".to_string(),
-        }
-    }
-
-    /// The full name (`docker.io/library/alpine:3.9`, `...@sha256:...`).
-    pub fn full_name(&self) -> String {
-        let mut s = format!("{}/{}", self.name.registry, self.name.repository);
-        if let Some(t) = &self.tag {
-            s.push(':');
-            s.push_str(t);
-        }
-        if let Some(d) = &self.digest {
-            s.push('@');
-            s.push_str(&d.to_string());
-        }
-        s
-    }
-
-    /// The familiar tagged name for `docker load` (`alpine:3.9`), if there is a tag.
-    pub fn repo_tag(&self) -> Option<String> {
-        self.tag
-            .as_ref()
-            .map(|t| format!("{}:{}", self.name.familiar, t))
-    }
-
-    /// The full tagged name (`docker.io/library/alpine:3.9`), if there is a tag.
-    pub fn full_tagged_name(&self) -> Option<String> {
-        self.tag
-            .as_ref()
-            .map(|t| format!("{}/{}:{}", self.name.registry, self.name.repository, t))
-    }
-}
+pub use crate::auth::Authenticator;
+pub use crate::name::{ImageName, Target};
 
 /// One registry family: its hosts, naming rules and quirks.
 pub trait Adapter: Authenticator + Resolver + ManifestQuirks + Send + Sync + 'static {
@@ -135,21 +66,6 @@ pub trait Adapter: Authenticator + Resolver + ManifestQuirks + Send + Sync + 'st
     /// linux/amd64).
     fn default_platform(&self, _name: &ImageName) -> Option<Platform> {
         None
-    }
-}
-
-/// Answers a registry's `WWW-Authenticate` challenge for a scope.
-#[async_trait]
-pub trait Authenticator {
-    /// Returns the credential to send, or None to go on anonymously. The default handles
-    /// Bearer (token service) and Basic challenges.
-    async fn authenticate(
-        &self,
-        ctx: &AuthContext,
-        challenges: &[Challenge],
-        scope: &Scope,
-    ) -> Result<Option<Credential>> {
-        auth::answer_challenges(ctx, challenges, scope).await
     }
 }
 

@@ -16,6 +16,8 @@ use tokio::sync::mpsc;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
+use crate::http::retry::Backoff;
+use crate::http::RedactedUrl;
 use crate::manifest::{Compression, Descriptor};
 use crate::patience::BodyWatch;
 use crate::progress::{Event, Progress};
@@ -260,21 +262,22 @@ async fn feed(
         match feed_from(session, job, *source, start, tx, progress).await {
             Ok(()) => return Ok(()),
             Err(e) if sources.len() > 1 => {
-                failures.push(format!(
-                    "{}: {e}",
-                    source.map_or("registry", |s| s.as_str())
-                ));
+                let from = match source {
+                    None => "registry".to_string(),
+                    Some(u) => url::Url::parse(u).map_or_else(
+                        |_| crate::terminal_text::shown(u),
+                        |u| RedactedUrl::new(&u).to_string(),
+                    ),
+                };
+                failures.push(format!("{from}: {e}"));
             }
             Err(e) => return Err(e),
         }
     }
-    Err(Error::manifest(
-        &job.what,
-        format!(
-            "foreign layer unavailable from every source: {}",
-            failures.join("; ")
-        ),
-    ))
+    Err(Error::ForeignLayer {
+        what: job.what.clone(),
+        failures,
+    })
 }
 
 /// Streams one source into the worker, resuming with Range after drops and stalls.
@@ -287,9 +290,8 @@ async fn feed_from(
     progress: &dyn Progress,
 ) -> Result<()> {
     let digest = &job.desc.digest;
-    let retry = session.retry_policy();
+    let mut resumes = Backoff::new(session.retry_policy());
     let mut offset = start;
-    let mut resumes = 0;
     loop {
         let opened: Result<BlobResponse> = match url {
             None => session.open_blob(digest, offset).await,
@@ -331,15 +333,21 @@ async fn feed_from(
                 }
             }
         };
-        if resumes >= retry.retries {
+        let Some(wait) = resumes.next_delay(None) else {
+            let spent = resumes.attempts();
             return Err(Error::io(
-                format!("{}: transfer interrupted after {resumes} resumes", job.what),
+                format!(
+                    "{}: transfer interrupted after {} resumes in {:.1} s",
+                    job.what,
+                    spent.count - 1,
+                    spent.elapsed.as_secs_f64()
+                ),
                 io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     interrupted.trim_start_matches(": "),
                 ),
             ));
-        }
+        };
         progress.event(Event::BlobRetry {
             digest: digest.clone(),
             reason: format!(
@@ -347,8 +355,7 @@ async fn feed_from(
                 interrupted.trim_start_matches(": ")
             ),
         });
-        tokio::time::sleep(retry.delay(resumes, None)).await;
-        resumes += 1;
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -454,8 +461,9 @@ impl Sink {
             }
         }
         if let Some(inf) = &mut self.inflater {
-            inf.write_all(data).map_err(|e| {
-                Error::manifest(&self.what, format!("cannot decompress layer: {e}"))
+            inf.write_all(data).map_err(|e| Error::Decompress {
+                what: self.what.clone(),
+                reason: e.to_string(),
             })?;
         }
         Ok(())
@@ -535,8 +543,9 @@ impl Sink {
         let diff = match self.inflater {
             Some(inf) => {
                 let expected = inf.expected().clone();
-                let file = inf.into_file().map_err(|e| {
-                    Error::manifest(&self.what, format!("cannot decompress layer: {e}"))
+                let file = inf.into_file().map_err(|e| Error::Decompress {
+                    what: self.what.clone(),
+                    reason: e.to_string(),
                 })?;
                 let (tmp, actual, _) = file.finish().map_err(|e| Error::io(&self.what, e))?;
                 if actual != expected {

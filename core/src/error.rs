@@ -9,6 +9,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, DigestError};
+use crate::http::retry::is_retryable_status;
+use crate::http::tls_trouble::{tls_trouble, TlsTrouble};
+use crate::http::{Attempts, RedactedUrl};
 use crate::platform::PlatformError;
 use crate::reference::ReferenceError;
 
@@ -31,20 +34,69 @@ pub enum Error {
 
     /// The registry answered with an error status.
     #[error(transparent)]
-    Registry(#[from] RegistryError),
+    Registry(Box<RegistryError>),
 
     /// The request never got an answer (connection, TLS, timeout).
-    #[error("{context}: {}", fmt_reqwest(source))]
+    #[error("{context}: {}{attempts}", fmt_reqwest(source))]
     Http {
+        /// What was asked for.
         context: String,
+        /// What failed, as reqwest saw it.
         #[source]
         source: reqwest::Error,
+        /// The attempts made before giving up.
+        attempts: Attempts,
     },
 
     /// A registry that kept us waiting too long: no response headers, or a body that went
     /// silent or trickled under the minimum speed (see [`crate::patience`]).
+    #[error("{what}: {reason}{attempts}")]
+    Stalled {
+        /// What was asked for.
+        what: String,
+        /// How it stalled.
+        reason: String,
+        /// The attempts made before giving up.
+        attempts: Attempts,
+    },
+
+    /// A redirect drag would not follow: no `Location`, an invalid one, or too many hops.
+    /// (A hop to a place policy forbids is [`Error::Refused`].)
     #[error("{what}: {reason}")]
-    Stalled { what: String, reason: String },
+    Redirect {
+        /// What was asked for.
+        what: String,
+        /// Why the redirect was not followed.
+        reason: String,
+    },
+
+    /// A layer whose bytes do not decompress as its media type says.
+    #[error("{what}: cannot decompress layer: {reason}")]
+    Decompress {
+        /// Which layer.
+        what: String,
+        /// What the decompressor said.
+        reason: String,
+    },
+
+    /// A foreign layer (Windows base layers) that neither the registry nor any of its URLs
+    /// could serve; each source's failure, in the order tried.
+    #[error("{what}: foreign layer unavailable from every source: {}", failures.join("; "))]
+    ForeignLayer {
+        /// Which layer.
+        what: String,
+        /// `source: error` for each source tried.
+        failures: Vec<String>,
+    },
+
+    /// A response body (a manifest, a token, a tag list) larger than drag will hold.
+    #[error("{what}: more than the {limit} byte limit")]
+    TooLarge {
+        /// What was read.
+        what: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
 
     /// A blob or manifest whose bytes do not hash to the digest that names it.
     #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
@@ -107,6 +159,12 @@ pub enum Error {
     Interrupted,
 }
 
+impl From<RegistryError> for Error {
+    fn from(e: RegistryError) -> Error {
+        Error::Registry(Box::new(e))
+    }
+}
+
 impl Error {
     /// True for mistakes in what the user asked, as opposed to a pull that failed.
     pub fn is_usage(&self) -> bool {
@@ -127,18 +185,33 @@ impl Error {
         Error::io(format!("{action} {}", path.display()), source)
     }
 
+    /// A request that got no answer, on its first attempt.
     pub fn http(context: impl fmt::Display, source: reqwest::Error) -> Error {
         Error::Http {
             context: context.to_string(),
             source,
+            attempts: Attempts::default(),
         }
     }
 
+    /// A registry that kept us waiting, on the first attempt.
     pub fn stalled(what: impl fmt::Display, reason: impl fmt::Display) -> Error {
         Error::Stalled {
             what: what.to_string(),
             reason: reason.to_string(),
+            attempts: Attempts::default(),
         }
+    }
+
+    /// The same error, saying it ended a request after `spent` (see
+    /// [`crate::http::retry`]).
+    pub fn after(mut self, spent: Attempts) -> Error {
+        match &mut self {
+            Error::Http { attempts, .. } | Error::Stalled { attempts, .. } => *attempts = spent,
+            Error::Registry(e) => e.attempts = spent,
+            _ => {}
+        }
+        self
     }
 
     pub fn manifest(reference: impl fmt::Display, reason: impl Into<String>) -> Error {
@@ -151,7 +224,7 @@ impl Error {
     /// The registry's error code, when the failure came from one (`MANIFEST_UNKNOWN`...).
     pub fn registry_code(&self) -> Option<&str> {
         match self {
-            Error::Registry(e) => e.code.as_deref(),
+            Error::Registry(e) => e.code(),
             _ => None,
         }
     }
@@ -184,7 +257,7 @@ impl Error {
 /// reqwest's Display hides the cause ("error sending request"); the innermost causes are what
 /// users need, and reqwest's chain repeats itself, so keep each distinct message once.
 fn fmt_reqwest(e: &reqwest::Error) -> String {
-    let mut parts: Vec<String> = vec![e.without_url_ref()];
+    let mut parts: Vec<String> = vec![without_url(e)];
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
         let c = cause.to_string();
@@ -212,113 +285,135 @@ fn fmt_reqwest(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
-/// What a failed TLS handshake says about the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TlsTrouble {
-    /// Its certificate did not verify.
-    UntrustedServer,
-    /// It refused our client certificate, or wanted one.
-    ClientCertificate,
-    /// It does not speak TLS: a plain HTTP server answered the handshake.
-    NotTls,
-    /// Some other handshake failure.
-    Other,
-}
-
-/// The TLS failure inside a request error, if that is what failed.
-pub(crate) fn tls_trouble(e: &reqwest::Error) -> Option<TlsTrouble> {
-    use rustls::AlertDescription as A;
-    let client_alert = |a: &A| {
-        matches!(
-            a,
-            A::CertificateRequired | A::BadCertificate | A::UnknownCA | A::CertificateUnknown
-        )
-    };
-    for cause in causes(e) {
-        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
-            return Some(match tls {
-                rustls::Error::InvalidCertificate(_) => TlsTrouble::UntrustedServer,
-                rustls::Error::AlertReceived(a) if client_alert(a) => TlsTrouble::ClientCertificate,
-                rustls::Error::InvalidMessage(_) => TlsTrouble::NotTls,
-                _ => TlsTrouble::Other,
-            });
-        }
-        // An alert that arrives after the client's side of the handshake reaches us as text.
-        if let Some(alert) = cause.to_string().strip_prefix("received fatal alert: ") {
-            let client = [
-                "CertificateRequired",
-                "BadCertificate",
-                "UnknownCA",
-                "CertificateUnknown",
-            ];
-            return Some(if client.contains(&alert) {
-                TlsTrouble::ClientCertificate
-            } else {
-                TlsTrouble::Other
-            });
-        }
-    }
-    None
-}
-
-/// An error and its causes. reqwest buries the TLS error in an `io::Error`, whose `source()`
-/// skips the error it wraps, hence `get_ref`.
-fn causes<'a>(
-    e: &'a (dyn std::error::Error + 'static),
-) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
-    std::iter::successors(Some(e), |cause| {
-        match cause
-            .downcast_ref::<io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => cause.source(),
-        }
-    })
-}
-
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    /// The context already names what was fetched; the URL may carry signed query strings.
-    fn without_url_ref(&self) -> String {
-        let s = self.to_string();
-        match (s.find(" for url ("), s.rfind(')')) {
-            (Some(i), Some(j)) if j > i => format!("{}{}", &s[..i], &s[j + 1..]),
-            _ => s,
-        }
+/// reqwest's message without its URL: the context already names what was fetched, and the
+/// URL may carry signed query strings.
+fn without_url(e: &reqwest::Error) -> String {
+    let s = e.to_string();
+    match (s.find(" for url ("), s.rfind(')')) {
+        (Some(i), Some(j)) if j > i => format!("{}{}", &s[..i], &s[j + 1..]),
+        _ => s,
     }
 }
 
-/// An error answer from a registry, with its distribution error code when it sent one.
-/// `code` and `message` are the registry's words: [`crate::transport::registry_error`] cuts
-/// them short, and `Display` shows them escaped (see [`crate::terminal_text`]).
+/// An error answer from a registry, with every diagnostic it sent.
+/// Diagnostics are the registry's words: [`RegistryError::from_body`] cuts them short, and
+/// `Display` shows them escaped (see [`crate::terminal_text`]).
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct RegistryError {
     /// What was asked for (`manifest docker.io/library/alpine:3.9`).
     pub context: String,
+    /// The HTTP status.
     pub status: u16,
-    pub code: Option<String>,
-    pub message: Option<String>,
+    /// The distribution error document's entries, in the order sent.
+    pub diagnostics: Vec<Diagnostic>,
     /// Seconds the registry asked us to wait (Retry-After), if any.
     pub retry_after: Option<u64>,
+    /// The URL that answered, if known.
+    pub url: Option<RedactedUrl>,
+    /// The attempts it took to get this answer.
+    pub attempts: Attempts,
+}
+
+/// One entry of a registry's error document: `{"code": ..., "message": ...}`, or a token
+/// service's `{"details": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The distribution error code (`MANIFEST_UNKNOWN`, `DENIED`, `TOOMANYREQUESTS`).
+    pub code: Option<String>,
+    /// The message that came with it.
+    pub message: Option<String>,
+}
+
+/// The most diagnostics kept from one error document: each is shown, and a hostile registry
+/// could send thousands.
+const MAX_DIAGNOSTICS: usize = 8;
+
+#[derive(serde::Deserialize)]
+struct ErrorDoc {
+    #[serde(default)]
+    errors: Vec<ErrorEntry>,
+    // Some token services answer {"details": "..."} or {"error": "..."}.
+    #[serde(default)]
+    details: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorEntry {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+impl RegistryError {
+    /// The error a status and its body (a distribution error document, if it is one) make.
+    pub fn from_body(context: impl Into<String>, status: u16, body: &[u8]) -> RegistryError {
+        use crate::terminal_text::shown;
+        let diagnostics = match serde_json::from_slice::<ErrorDoc>(body) {
+            Ok(doc) if !doc.errors.is_empty() => doc
+                .errors
+                .into_iter()
+                .take(MAX_DIAGNOSTICS)
+                .map(|e| Diagnostic {
+                    code: e.code.map(|c| shown(&c)),
+                    message: e.message.map(|m| shown(&m)),
+                })
+                .filter(|d| d.code.is_some() || d.message.is_some())
+                .collect(),
+            Ok(doc) => doc
+                .details
+                .or(doc.error)
+                .map(|m| Diagnostic {
+                    code: None,
+                    message: Some(shown(&m)),
+                })
+                .into_iter()
+                .collect(),
+            Err(_) => vec![],
+        };
+        RegistryError {
+            context: context.into(),
+            status,
+            diagnostics,
+            retry_after: None,
+            url: None,
+            attempts: Attempts::default(),
+        }
+    }
+
+    /// The first error code the registry sent, if any.
+    pub fn code(&self) -> Option<&str> {
+        self.diagnostics.iter().find_map(|d| d.code.as_deref())
+    }
 }
 
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use crate::terminal_text::escape;
         write!(f, "{}: ", self.context)?;
-        let code = self.code.as_deref().map(escape);
-        let message = self.message.as_deref().map(escape);
-        match (&code, &message) {
-            (Some(code), Some(msg)) => write!(f, "{code}: {msg}")?,
-            (Some(code), None) => write!(f, "{code}")?,
-            (None, Some(msg)) => write!(f, "{msg}")?,
-            (None, None) => write!(f, "{}", status_phrase(self.status))?,
+        if self.diagnostics.is_empty() {
+            write!(f, "{}", status_phrase(self.status))?;
         }
-        write!(f, " (HTTP {})", self.status)
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            let code = d.code.as_deref().map(escape);
+            let message = d.message.as_deref().map(escape);
+            match (&code, &message) {
+                (Some(code), Some(msg)) => write!(f, "{code}: {msg}")?,
+                (Some(code), None) => write!(f, "{code}")?,
+                (None, Some(msg)) => write!(f, "{msg}")?,
+                (None, None) => {}
+            }
+        }
+        write!(f, " (HTTP {}", self.status)?;
+        if let Some(url) = &self.url {
+            write!(f, " from {url}")?;
+        }
+        write!(f, "{})", self.attempts)
     }
 }
 
@@ -336,8 +431,74 @@ fn status_phrase(status: u16) -> &'static str {
     }
 }
 
-/// The HTTP statuses worth asking again for: timeouts, rate limits and server trouble. One
-/// list for every request and for errors already made.
-pub fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::terminal_text;
+
+    #[test]
+    fn a_registry_error_reads_distribution_documents() {
+        let e = RegistryError::from_body(
+            "manifest x",
+            404,
+            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#,
+        );
+        assert_eq!(e.code(), Some("MANIFEST_UNKNOWN"));
+        assert_eq!(
+            e.to_string(),
+            "manifest x: MANIFEST_UNKNOWN: manifest unknown (HTTP 404)"
+        );
+        let plain = RegistryError::from_body("blob y", 503, b"<html>oops</html>");
+        assert_eq!(plain.to_string(), "blob y: service unavailable (HTTP 503)");
+        let token = RegistryError::from_body("token", 401, br#"{"details":"bad password"}"#);
+        assert_eq!(token.to_string(), "token: bad password (HTTP 401)");
+    }
+
+    #[test]
+    fn every_diagnostic_the_registry_sent_is_kept() {
+        let e = RegistryError::from_body(
+            "manifest x",
+            403,
+            br#"{"errors":[{"code":"DENIED","message":"no pull"},{"code":"UNAUTHORIZED","message":"log in"}]}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "manifest x: DENIED: no pull; UNAUTHORIZED: log in (HTTP 403)"
+        );
+        let many: Vec<_> = (0..1000)
+            .map(|i| serde_json::json!({"code": format!("C{i}")}))
+            .collect();
+        let body = serde_json::json!({ "errors": many }).to_string();
+        let e = RegistryError::from_body("m", 400, body.as_bytes());
+        assert_eq!(e.diagnostics.len(), MAX_DIAGNOSTICS);
+    }
+
+    #[test]
+    fn registry_words_are_escaped_and_cut_short() {
+        let body = serde_json::json!({"errors": [{
+            "code": "DENIED\x1b[2J",
+            "message": format!("\r\x1b[32mdrag: pull complete\n{}", "x".repeat(5000)),
+        }]});
+        let e = RegistryError::from_body("manifest x", 403, body.to_string().as_bytes());
+        let shown = e.to_string();
+        assert!(!shown.chars().any(terminal_text::is_unsafe), "{shown}");
+        assert!(
+            shown.starts_with("manifest x: DENIED\\x1b[2J: \\r\\x1b[32mdrag"),
+            "{shown}"
+        );
+        assert!(shown.len() < 600, "{} characters", shown.len());
+        assert!(shown.ends_with("(HTTP 403)"));
+    }
+
+    #[test]
+    fn an_error_after_retries_says_how_many_and_how_long() {
+        let e = Error::stalled("blob x", "no response within 1 s").after(Attempts {
+            count: 5,
+            elapsed: std::time::Duration::from_millis(14_230),
+        });
+        assert_eq!(
+            e.to_string(),
+            "blob x: no response within 1 s after 5 attempts in 14.2 s"
+        );
+    }
 }

@@ -9,10 +9,11 @@ use serde_json::{json, Value};
 
 use crate::config::{ImageConfig, MAX_CONFIG_BYTES};
 use crate::error::Result;
+use crate::http::auth::TokenCache;
 use crate::manifest::Manifest;
 use crate::platform::Platform;
 use crate::pull::{locate, open_session, wanted_platform, Cache, RegistryOptions};
-use crate::registry::{Session, TokenCache};
+use crate::registry::Session;
 use crate::resolve::{describe_platforms, Resolved};
 use crate::store::BlobStore;
 use crate::tag_list::TagList;

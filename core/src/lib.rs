@@ -1,8 +1,8 @@
 //! drag-core: pull container images from registries without a daemon.
 //!
 //! The pull is a pipeline and the modules follow it: [`reference`] parses what the user typed,
-//! an [`adapter`] normalizes it and knows its registry's quirks, [`registry`] speaks the v2
-//! protocol (with [`auth`] and [`transport`]), [`resolve`] walks [`manifest`]s and picks a
+//! an [`adapter`] normalizes it into a [`name`] and knows its registry's quirks, [`registry`]
+//! speaks the v2 protocol through the layers of [`http`] (with [`auth`] and [`transport`]), [`resolve`] walks [`manifest`]s and picks a
 //! [`platform`], [`blob`] fetches and verifies content into the [`store`], and [`output`]
 //! writes what the user asked for. [`pull`] runs the whole pipeline. Registries are not
 //! trusted: [`patience`] bounds how long they can keep us waiting, [`tag_list`] how much a
@@ -27,11 +27,13 @@ pub mod cancel;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod http;
 pub mod inspect;
 pub mod leftovers;
 pub mod login;
 pub mod manifest;
 pub mod manifest_cache;
+pub mod name;
 pub mod output;
 pub mod patience;
 pub mod platform;

@@ -11,12 +11,15 @@ use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use crate::adapter::{self, Adapter, Target};
+use crate::adapter::{self, Adapter, ManifestQuirks, Target};
 use crate::auth::Credentials;
 use crate::blob::{self, BlobJob, Stores};
 use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::http::auth::TokenCache;
+use crate::http::retry::RetryPolicy;
+use crate::http::trace::Trace;
 use crate::login;
 use crate::manifest::{Manifest, RawManifest, MAX_INDEX_DEPTH};
 use crate::output::docker::ArchiveOut;
@@ -28,7 +31,7 @@ use crate::patience::Patience;
 use crate::platform::Platform;
 use crate::progress::{Event, Progress};
 use crate::reference::Reference;
-use crate::registry::{RetryPolicy, Session, SessionConfig, TokenCache};
+use crate::registry::{Session, SessionConfig};
 use crate::resolve::Resolved;
 use crate::store::BlobStore;
 use crate::transport::HttpClients;
@@ -68,10 +71,13 @@ pub struct RegistryOptions {
     pub credentials: Option<Credentials>,
     /// The one auth file to read instead (`--authfile`).
     pub auth_file: Option<PathBuf>,
+    /// How to retry (`--retries`).
     pub retry: RetryPolicy,
     /// How long to wait for headers and bodies (`--header-timeout`, `--read-timeout`,
     /// `--low-speed-limit`/`--low-speed-time`).
     pub patience: Patience,
+    /// Where the `-v` trace of every request goes, if anywhere.
+    pub trace: Option<Arc<dyn Trace>>,
 }
 
 impl RegistryOptions {
@@ -178,9 +184,13 @@ pub async fn open_session(
     )
     .await?;
     Session::new(SessionConfig {
-        adapter: located.adapter,
+        authenticator: located.adapter,
         name: located.target.name.clone(),
-        endpoint: opts.endpoint.clone(),
+        endpoint: opts
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| located.adapter.endpoint(&located.target.name)),
+        probe_scheme: opts.endpoint.is_none(),
         insecure: opts.insecure,
         credentials,
         clients: clients.clone(),
@@ -188,6 +198,7 @@ pub async fn open_session(
         retry: opts.retry,
         patience: opts.patience,
         manifest_cache,
+        trace: opts.trace.clone(),
     })
     .await
 }
@@ -323,14 +334,15 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     }
 
     let mut pulled = Vec::new();
-    for (session, r) in sessions.iter().zip(resolved) {
+    for ((session, r), l) in sessions.iter().zip(resolved).zip(&located) {
+        let quirks = l.adapter;
         pulled.push(match r {
             Found::Image(r) => {
-                Pulled::Image(fetch_image(session, stores, *r, opts, progress).await?)
+                Pulled::Image(fetch_image(session, quirks, stores, *r, opts, progress).await?)
             }
-            Found::Tree(target, top) => {
-                Pulled::Tree(fetch_tree(session, stores, target, top, opts, progress).await?)
-            }
+            Found::Tree(target, top) => Pulled::Tree(
+                fetch_tree(session, quirks, stores, target, top, opts, progress).await?,
+            ),
         });
     }
 
@@ -401,12 +413,12 @@ fn open_store(cache: &Cache, place: &Place) -> Result<BlobStore> {
 /// Steps 4 and 5: the config, then the layers in parallel, each verified into the store.
 pub async fn fetch_image(
     session: &Session,
+    quirks: &dyn ManifestQuirks,
     stores: Stores<'_>,
     r: Resolved,
     opts: &PullOptions,
     progress: &dyn Progress,
 ) -> Result<PulledImage> {
-    let adapter = session.adapter();
     let config_job = BlobJob {
         desc: r.manifest.config.clone(),
         what: format!("config {}", r.manifest.config.digest.short()),
@@ -449,9 +461,9 @@ pub async fn fetch_image(
             Ok(BlobJob {
                 desc: desc.clone(),
                 what: format!("layer {}/{total} {}", i + 1, desc.digest.short()),
-                compression: Some(adapter.layer_compression(desc)?),
+                compression: Some(quirks.layer_compression(desc)?),
                 diff_id: want_diffs.then(|| diff_id.clone()),
-                foreign: adapter.is_foreign(desc),
+                foreign: quirks.is_foreign(desc),
             })
         })
         .collect::<Result<_>>()?;
@@ -512,6 +524,7 @@ const MAX_TREE_MANIFESTS: usize = 1024;
 /// content (attestations and other artifacts included, so the index stays whole).
 pub async fn fetch_tree(
     session: &Session,
+    quirks: &dyn ManifestQuirks,
     stores: Stores<'_>,
     target: Target,
     top: RawManifest,
@@ -519,7 +532,6 @@ pub async fn fetch_tree(
     progress: &dyn Progress,
 ) -> Result<PulledTree> {
     let what = target.full_name();
-    let adapter = session.adapter();
     let mut manifests = Vec::new();
     let mut jobs = Vec::new();
     let mut pending = vec![(top.clone(), 0usize)];
@@ -550,7 +562,7 @@ pub async fn fetch_tree(
                     false,
                 ));
                 for (i, l) in image.layers.iter().enumerate() {
-                    let foreign = adapter.is_foreign(l);
+                    let foreign = quirks.is_foreign(l);
                     if !(foreign && opts.skip_foreign) {
                         jobs.push(opaque_job(
                             l.clone(),

@@ -3,12 +3,12 @@
 //! This is the default [`Resolver`](crate::adapter::Resolver); adapters with fallbacks (MCR's
 //! arch-specific tags) call into it and try again with another reference.
 
-use crate::adapter::Target;
 use crate::config::{ImageConfig, MAX_CONFIG_BYTES};
 use crate::error::{Error, Result};
 use crate::manifest::{
     is_non_image_entry, Descriptor, ImageManifest, Manifest, RawManifest, MAX_INDEX_DEPTH,
 };
+use crate::name::Target;
 use crate::platform::{choose_best, Platform};
 use crate::registry::Session;
 

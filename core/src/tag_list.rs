@@ -11,12 +11,13 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 
-use reqwest::header::HeaderMap;
 use reqwest::Method;
 
 use crate::error::{Error, Result};
+use crate::http::send::read_limited;
+use crate::http::{RedactedUrl, Request};
 use crate::reference::is_valid_tag;
-use crate::registry::{header_str, Session};
+use crate::registry::Session;
 use crate::terminal_text;
 use crate::transport;
 
@@ -66,16 +67,16 @@ pub async fn list(session: &Session) -> Result<TagList> {
     for _ in 0..MAX_PAGES {
         seen.insert(hasher.hash_one(url.as_str()));
         let resp = session
-            .send(Method::GET, url.clone(), HeaderMap::new(), &what)
+            .send(Request::new(Method::GET, url.clone(), &what))
             .await?;
         if !resp.status().is_success() {
-            return Err(transport::error_from_response(what, resp).await);
+            return Err(resp.into_error(what).await);
         }
-        let next = header_str(resp.headers(), "link").and_then(|l| next_link(&l));
-        let body = transport::read_limited(resp, budget, &what, &session.patience())
+        let next = resp.header("link").and_then(|l| next_link(&l));
+        let body = read_limited(resp, budget, &what, &session.patience())
             .await
             .map_err(|e| match e {
-                Error::Manifest { .. } => too_big(&what, "bytes", MAX_TAG_LIST_BYTES),
+                Error::TooLarge { .. } => too_big(&what, "bytes", MAX_TAG_LIST_BYTES),
                 other => other,
             })?;
         budget -= body.len();
@@ -94,7 +95,7 @@ pub async fn list(session: &Session) -> Result<TagList> {
             .map_err(|e| Error::manifest(&what, format!("bad Link header: {e}")))?;
         if !transport::same_origin(&joined, session.base()) {
             return Err(Error::Refused {
-                url: terminal_text::shown(&transport::redacted(&joined)),
+                url: RedactedUrl::new(&joined).to_string(),
                 reason: "tag list pagination pointing to another host".into(),
             });
         }
@@ -103,7 +104,7 @@ pub async fn list(session: &Session) -> Result<TagList> {
                 &what,
                 format!(
                     "tag list pagination loops: the registry sent page {} again",
-                    terminal_text::shown(&transport::redacted(&joined))
+                    RedactedUrl::new(&joined)
                 ),
             ));
         }

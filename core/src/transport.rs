@@ -1,25 +1,25 @@
-//! HTTP plumbing shared by every request: the client, the plain-HTTP policy, bounded waits
-//! and body reads, and the registry's error documents.
+//! The clients under every request and the policy on where requests may go: which scheme a
+//! registry speaks, plain HTTP only where it is safe, and which hosts a registry may send us to.
 //!
 //! Plain HTTP is allowed only to loopback hosts or with `--insecure`; TLS is verified against
 //! Mozilla's roots, the system's (`SSL_CERT_FILE` / `SSL_CERT_DIR` included) and the registry's
 //! certs.d directory (see [`crate::tls`]), unless `--insecure` says not to.
-//! Redirects are not followed by the client: [`crate::registry`] follows them itself so it can
-//! decide, per hop, whether the registry's credentials may go along.
+//! Redirects are not followed by the client: [`crate::http::redirect`] follows them itself so
+//! it can decide, per hop, whether the registry's credentials may go along.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::Deserialize;
+use reqwest::Method;
 use url::Url;
 
-use crate::error::{tls_trouble, Error, RegistryError, Result, TlsTrouble};
-use crate::patience::{BodyWatch, LowSpeed, Patience};
-use crate::terminal_text;
+use crate::error::{Error, Result};
+use crate::http::tls_trouble::{tls_trouble, TlsTrouble};
+use crate::http::{RedactedUrl, Request, Stack};
+use crate::patience::Patience;
 use crate::tls::RegistryCerts;
 
 pub const USER_AGENT: &str = concat!("drag/", env!("CARGO_PKG_VERSION"));
@@ -28,7 +28,8 @@ pub const USER_AGENT: &str = concat!("drag/", env!("CARGO_PKG_VERSION"));
 /// bytes we hash), TLS verified unless `insecure`, plus a registry's own CAs and client
 /// certificate.
 ///
-/// Waits are bounded per request by [`send`] (headers) and [`BodyWatch`] (bodies); the
+/// Waits are bounded per request by [`crate::http::send`] (headers) and
+/// [`crate::patience::BodyWatch`] (bodies); the
 /// client's own read timeout is only a backstop behind them, so it must not be shorter.
 pub fn client(certs: RegistryCerts, insecure: bool, patience: Patience) -> Result<reqwest::Client> {
     let backstop = patience
@@ -124,7 +125,10 @@ impl HttpClients {
     /// 401) settles it. Plain HTTP only when the server answered the handshake in plain text,
     /// or refused the connection; a failed handshake (most often certificates) or a timeout
     /// keeps HTTPS, and the real request will say what is wrong.
-    pub async fn settle_scheme(&self, http: &reqwest::Client, base: Url) -> Url {
+    ///
+    /// The probe goes through `probe`, a stack without retries (one answer settles it) whose
+    /// wire waits at most [`PROBE_WAIT`] for it.
+    pub async fn settle_scheme(&self, probe: &Stack, base: Url) -> Url {
         let may_be_plain = base.scheme() == "https"
             && (self.insecure || base.host_str().is_some_and(is_loopback_host));
         if !may_be_plain {
@@ -136,15 +140,18 @@ impl HttpClients {
         let Ok(ping) = base.join("v2/") else {
             return base;
         };
-        let probe = http.get(ping).timeout(Duration::from_secs(10)).send().await;
-        let plain = match probe {
+        let answer = probe
+            .send(Request::new(Method::GET, ping, "the HTTPS probe"))
+            .await;
+        let plain = match answer {
             Ok(_) => false,
-            Err(e) if e.is_timeout() => false,
-            Err(e) => match tls_trouble(&e) {
+            Err(Error::Http { source, .. }) => match tls_trouble(&source) {
                 Some(TlsTrouble::NotTls) => true,
                 Some(_) => false,
-                None => e.is_connect(),
+                None => source.is_connect() && !source.is_timeout(),
             },
+            // A timeout (the wire's own) keeps HTTPS.
+            Err(_) => false,
         };
         let mut settled = base.clone();
         if plain {
@@ -159,6 +166,9 @@ impl HttpClients {
         self.settled.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// How long the HTTPS probe of [`HttpClients::settle_scheme`] waits for an answer.
+pub const PROBE_WAIT: Duration = Duration::from_secs(10);
 
 /// True for hosts that never leave the machine.
 pub fn is_loopback_host(host: &str) -> bool {
@@ -176,11 +186,11 @@ pub fn check_url(url: &Url, insecure: bool) -> Result<()> {
         "https" => Ok(()),
         "http" if insecure || url.host_str().is_some_and(is_loopback_host) => Ok(()),
         "http" => Err(Error::Refused {
-            url: redacted(url),
+            url: RedactedUrl::new(url).to_string(),
             reason: "plain HTTP is only used for loopback hosts or with --insecure".into(),
         }),
         other => Err(Error::Refused {
-            url: redacted(url),
+            url: RedactedUrl::new(url).to_string(),
             reason: format!("unsupported URL scheme {other:?}"),
         }),
     }
@@ -194,7 +204,7 @@ pub fn check_other_host(base: &Url, url: &Url, insecure: bool) -> Result<()> {
     let on_loopback = |u: &Url| u.host_str().is_some_and(is_loopback_host);
     if on_loopback(url) && !on_loopback(base) {
         return Err(Error::Refused {
-            url: redacted(url),
+            url: RedactedUrl::new(url).to_string(),
             reason: format!(
                 "{} may not send drag to a loopback address",
                 base.host_str().unwrap_or_default()
@@ -204,156 +214,11 @@ pub fn check_other_host(base: &Url, url: &Url, insecure: bool) -> Result<()> {
     Ok(())
 }
 
-/// A URL fit for messages: no user info, no query (CDN URLs carry signatures there).
-pub fn redacted(url: &Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.set_query(None);
-    u.to_string()
-}
-
 /// True if two URLs share scheme, host and port: only then may credentials follow a redirect.
 pub fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()
-}
-
-/// Sends a request and waits at most `patience.header_timeout` for its response headers
-/// (connecting included): a server that accepts and never answers must not hold us.
-pub async fn send(
-    req: reqwest::RequestBuilder,
-    patience: &Patience,
-    what: impl fmt::Display,
-) -> Result<reqwest::Response> {
-    match tokio::time::timeout(patience.header_timeout, req.send()).await {
-        Ok(Ok(resp)) => Ok(resp),
-        Ok(Err(e)) => Err(Error::http(what, e)),
-        Err(_) => Err(Error::stalled(
-            what,
-            format!(
-                "no response within {} s (--header-timeout)",
-                patience.header_timeout.as_secs()
-            ),
-        )),
-    }
-}
-
-/// Reads a whole (small) body, refusing more than `limit` bytes, so a hostile server cannot
-/// make us allocate without bound, and giving up on a body that stalls or trickles (see
-/// [`crate::patience`]).
-pub async fn read_limited(
-    resp: reqwest::Response,
-    limit: usize,
-    what: &str,
-    patience: &Patience,
-) -> Result<Vec<u8>> {
-    if resp.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(Error::manifest(
-            what,
-            format!(
-                "{} bytes is more than the {limit} byte limit",
-                resp.content_length().unwrap_or(0)
-            ),
-        ));
-    }
-    let mut body = Vec::new();
-    let mut stream = resp.bytes_stream();
-    let mut watch = BodyWatch::new(*patience);
-    while let Some(chunk) = watch
-        .next(&mut stream)
-        .await
-        .map_err(|stall| Error::stalled(format!("reading {what}"), stall))?
-    {
-        let chunk = chunk.map_err(|e| Error::http(format!("reading {what}"), e))?;
-        if body.len() + chunk.len() > limit {
-            return Err(Error::manifest(
-                what,
-                format!("more than the {limit} byte limit"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-#[derive(Deserialize)]
-struct ErrorDoc {
-    #[serde(default)]
-    errors: Vec<ErrorEntry>,
-    // Some token services answer {"details": "..."} or {"error": "..."}.
-    #[serde(default)]
-    details: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ErrorEntry {
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-}
-
-/// Builds a [`RegistryError`] from a status and the distribution error document, if any.
-pub fn registry_error(context: impl Into<String>, status: u16, body: &[u8]) -> RegistryError {
-    let (code, message) = match serde_json::from_slice::<ErrorDoc>(body) {
-        Ok(doc) => match doc.errors.into_iter().next() {
-            Some(e) => (e.code, e.message),
-            None => (None, doc.details.or(doc.error)),
-        },
-        Err(_) => (None, None),
-    };
-    // The registry's words, escaped and cut short once here; Display does it again for
-    // errors made elsewhere, which changes nothing.
-    RegistryError {
-        context: context.into(),
-        status,
-        code: code.map(|c| terminal_text::shown(&c)),
-        message: message.map(|m| terminal_text::shown(&m)),
-        retry_after: None,
-    }
-}
-
-/// The most of an error body read, and for how long: it only adds words to a status.
-const ERROR_BODY_LIMIT: usize = 64 << 10;
-const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
-
-/// Turns an error response into an error, reading a bounded part of its body for a bounded
-/// time (a body that does not come in time is left out of the message).
-pub async fn error_from_response(context: impl Into<String>, resp: reqwest::Response) -> Error {
-    let status = resp.status().as_u16();
-    let retry_after = retry_after(resp.headers());
-    let patience = Patience {
-        header_timeout: ERROR_BODY_WAIT,
-        read_timeout: ERROR_BODY_WAIT,
-        low_speed: LowSpeed {
-            bytes_per_sec: 0,
-            time: ERROR_BODY_WAIT,
-        },
-    };
-    let read = read_limited(resp, ERROR_BODY_LIMIT, "error body", &patience);
-    let body = tokio::time::timeout(ERROR_BODY_WAIT, read)
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .unwrap_or_default();
-    let mut e = registry_error(context, status, &body);
-    e.retry_after = retry_after;
-    Error::Registry(e)
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is rare from registries; treat it as absent).
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 #[cfg(test)]
@@ -396,44 +261,5 @@ mod tests {
         check_other_host(&remote, &url("https://cdn.example/blob"), false).unwrap();
         check_other_host(&local, &url("https://cdn.example/blob"), false).unwrap();
         assert!(check_other_host(&remote, &url("http://cdn.example/blob"), false).is_err());
-    }
-
-    #[test]
-    fn registry_error_reads_distribution_documents() {
-        let e = registry_error(
-            "manifest x",
-            404,
-            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#,
-        );
-        assert_eq!(e.code.as_deref(), Some("MANIFEST_UNKNOWN"));
-        assert_eq!(
-            e.to_string(),
-            "manifest x: MANIFEST_UNKNOWN: manifest unknown (HTTP 404)"
-        );
-        let plain = registry_error("blob y", 503, b"<html>oops</html>");
-        assert_eq!(plain.to_string(), "blob y: service unavailable (HTTP 503)");
-    }
-
-    #[test]
-    fn registry_words_are_escaped_and_cut_short() {
-        let body = serde_json::json!({"errors": [{
-            "code": "DENIED\x1b[2J",
-            "message": format!("\r\x1b[32mdrag: pull complete\n{}", "x".repeat(5000)),
-        }]});
-        let e = registry_error("manifest x", 403, body.to_string().as_bytes());
-        let shown = e.to_string();
-        assert!(!shown.chars().any(terminal_text::is_unsafe), "{shown}");
-        assert!(
-            shown.starts_with("manifest x: DENIED\\x1b[2J: \\r\\x1b[32mdrag"),
-            "{shown}"
-        );
-        assert!(shown.len() < 600, "{} characters", shown.len());
-        assert!(shown.ends_with("(HTTP 403)"));
-    }
-
-    #[test]
-    fn redaction_drops_secrets() {
-        let u = Url::parse("https://u:p@cdn.example/x?sig=secret").unwrap();
-        assert_eq!(redacted(&u), "https://cdn.example/x");
     }
 }

@@ -123,7 +123,7 @@ const MAX_CANDIDATES: usize = 4;
 /// The MCR failures that an arch-specific tag can cure.
 fn needs_fallback(e: &Error) -> bool {
     match e {
-        Error::Registry(r) => r.status == 404 || r.code.as_deref() == Some("MANIFEST_UNKNOWN"),
+        Error::Registry(r) => r.status == 404 || r.code() == Some("MANIFEST_UNKNOWN"),
         Error::NoMatchingPlatform { .. } => true,
         _ => false,
     }

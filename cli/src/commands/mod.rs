@@ -6,11 +6,13 @@ mod inspect;
 mod pull;
 mod tags;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use drag_core::auth::Credentials;
+use drag_core::http::retry::RetryPolicy;
+use drag_core::http::trace::Trace;
 use drag_core::patience::{LowSpeed, Patience};
-use drag_core::registry::RetryPolicy;
 use drag_core::RegistryOptions;
 
 use crate::args::{Cli, Command, RegistryArgs};
@@ -46,7 +48,17 @@ fn registry_options(a: &RegistryArgs) -> Result<RegistryOptions, drag_core::Erro
                 time: Duration::from_secs(a.low_speed_time.max(1)),
             },
         },
+        trace: a.verbose.then(|| Arc::new(StderrTrace) as Arc<dyn Trace>),
     })
+}
+
+/// `-v`: each request's line on stderr, where messages go (stdout carries only data).
+struct StderrTrace;
+
+impl Trace for StderrTrace {
+    fn line(&self, line: &str) {
+        eprintln!("drag: http: {line}");
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

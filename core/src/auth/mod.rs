@@ -2,9 +2,9 @@
 //! credentials.
 //!
 //! drag is anonymous by default. A 401 carries one or more `WWW-Authenticate` challenges; the
-//! adapter's [`Authenticator`](crate::adapter::Authenticator) answers them (the default here
-//! handles Bearer token services and Basic), and the session caches the answer per scope until
-//! it expires.
+//! adapter's [`Authenticator`] answers them (the default here handles Bearer token services and
+//! Basic), and the auth layer ([`crate::http::auth`]) caches the answer per scope until it
+//! expires.
 
 pub mod auth_files;
 pub mod challenge;
@@ -12,16 +12,38 @@ mod cred_helper;
 pub mod credentials;
 pub mod realm;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
+use bytes::Bytes;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::Method;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::http::send::read_limited;
+use crate::http::{Body, RedactedUrl, Request, Stack};
 use crate::patience::Patience;
 use crate::terminal_text::shown;
 use crate::transport;
 use challenge::Challenge;
 pub use credentials::Credentials;
+
+/// Answers a registry's `WWW-Authenticate` challenge for the scopes a session needs.
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    /// Returns the credential to send, or None to go on anonymously. The default handles
+    /// Bearer (token service) and Basic challenges.
+    async fn authenticate(
+        &self,
+        ctx: &AuthContext,
+        challenges: &[Challenge],
+        scopes: &[Scope],
+    ) -> Result<Option<Credential>> {
+        answer_challenges(ctx, challenges, scopes).await
+    }
+}
 
 /// What a token is for: `repository:library/alpine:pull`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -54,19 +76,34 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// What an authenticator may use: the HTTP client, the user's credentials for this registry,
-/// and the transport policy.
+/// What an authenticator may use: the ways to send requests, the user's credentials for this
+/// registry, and the transport policy.
 pub struct AuthContext {
-    pub http: reqwest::Client,
-    /// For a token service on another host: no client certificate (see
-    /// [`transport::HttpClients::for_other_hosts`]).
-    pub http_other: reqwest::Client,
+    /// Requests to the registry's own origin (a token service there), below the auth layer:
+    /// retries and the trace, the registry's client certificate.
+    pub registry_stack: Arc<Stack>,
+    /// Requests to other hosts (a token service elsewhere): retries and the trace, no client
+    /// certificate (see [`transport::HttpClients::for_other_hosts`]).
+    pub other_stack: Arc<Stack>,
     /// The base URL of the registry the credentials belong to (the host actually contacted).
     pub registry: url::Url,
+    /// The user's credentials for this registry, if any.
     pub credentials: Option<Credentials>,
+    /// `--insecure`: plain HTTP to remote hosts allowed.
     pub insecure: bool,
-    /// How long to wait for the token service.
+    /// How long to wait for the token service's body.
     pub patience: Patience,
+}
+
+impl AuthContext {
+    /// The stack for a request to `url`: the registry's for its own origin, else the other.
+    pub fn stack_for(&self, url: &url::Url) -> &Stack {
+        if transport::same_origin(url, &self.registry) {
+            &self.registry_stack
+        } else {
+            &self.other_stack
+        }
+    }
 }
 
 /// The most bytes a token response may have.
@@ -81,10 +118,10 @@ const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 pub async fn answer_challenges(
     ctx: &AuthContext,
     challenges: &[Challenge],
-    scope: &Scope,
+    scopes: &[Scope],
 ) -> Result<Option<Credential>> {
     if let Some(bearer) = challenges.iter().find(|c| c.is_bearer()) {
-        return fetch_token(ctx, bearer, scope).await.map(Some);
+        return fetch_token(ctx, bearer, scopes).await.map(Some);
     }
     if challenges.iter().any(|c| c.is_basic()) {
         return Ok(ctx
@@ -109,11 +146,11 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
-/// Asks a token service (the challenge's realm) for a token for `scope`.
+/// Asks a token service (the challenge's realm) for a token for `scopes`.
 pub async fn fetch_token(
     ctx: &AuthContext,
     challenge: &Challenge,
-    scope: &Scope,
+    scopes: &[Scope],
 ) -> Result<Credential> {
     let realm = challenge
         .param("realm")
@@ -137,49 +174,50 @@ pub async fn fetch_token(
         if let Some(service) = challenge.param("service") {
             q.append_pair("service", service);
         }
-        q.append_pair("scope", &scope.0);
+        for scope in scopes {
+            q.append_pair("scope", &scope.0);
+        }
     }
-    // The registry's client certificate is for the registry: a realm elsewhere gets none.
-    let http = if transport::same_origin(&url, &ctx.registry) {
-        &ctx.http
-    } else {
-        &ctx.http_other
-    };
     let identity = credentials.and_then(Credentials::identity_token);
     let basic = credentials.and_then(Credentials::basic_header);
+    let scope_words = scopes
+        .iter()
+        .map(|s| s.0.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let what = format!("token for {scope_words} from {}", RedactedUrl::new(&url));
     let req = if let Some(refresh_token) = identity {
         // The OAuth2 form of the token protocol: an identity token is a refresh token.
-        let form = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "refresh_token")
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "refresh_token")
             .append_pair("refresh_token", refresh_token)
             .append_pair("service", challenge.param("service").unwrap_or_default())
-            .append_pair("scope", &scope.0)
-            .append_pair("client_id", "drag")
-            .finish();
+            .append_pair("scope", &scope_words)
+            .append_pair("client_id", "drag");
         let mut realm_only = url.clone();
         realm_only.set_query(None);
-        http.post(realm_only)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(form)
+        let mut req = Request::new(Method::POST, realm_only, &what);
+        req.headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        req.body = Body::Bytes(Bytes::from(form.finish()));
+        req
     } else {
-        let req = http.get(url.clone());
-        match basic {
-            Some(b) => req.header(reqwest::header::AUTHORIZATION, b),
-            None => req,
+        let mut req = Request::new(Method::GET, url.clone(), &what);
+        if let Some(value) = basic.and_then(|b| HeaderValue::from_str(&b).ok()) {
+            req.headers.insert(AUTHORIZATION, value);
         }
+        req
     };
     let started = Instant::now();
-    let what = format!("token request to {}", transport::redacted(&url));
-    let resp = transport::send(req, &ctx.patience, &what).await?;
+    // The registry's client certificate is for the registry: a realm elsewhere gets none.
+    let resp = ctx.stack_for(&url).send(req).await?;
     if !resp.status().is_success() {
         // An error body gets the error-body limits (size and time), like any other.
-        return Err(transport::error_from_response(format!("token for {}", scope.0), resp).await);
+        return Err(resp.into_error(what).await);
     }
-    let body =
-        transport::read_limited(resp, MAX_TOKEN_RESPONSE, "token response", &ctx.patience).await?;
+    let body = read_limited(resp, MAX_TOKEN_RESPONSE, "token response", &ctx.patience).await?;
     let parsed: TokenResponse = serde_json::from_slice(&body)
         .map_err(|e| Error::Auth(format!("token response is not valid JSON: {e}")))?;
     let token = parsed
@@ -222,8 +260,8 @@ mod tests {
     #[tokio::test]
     async fn credentials_are_not_sent_to_a_plain_http_realm_on_another_host() {
         let ctx = AuthContext {
-            http: reqwest::Client::new(),
-            http_other: reqwest::Client::new(),
+            registry_stack: Arc::new(crate::http::scripted::stack(vec![])),
+            other_stack: Arc::new(crate::http::scripted::stack(vec![])),
             registry: url::Url::parse("http://registry.invalid/").unwrap(),
             credentials: Some(Credentials::password("me", "secret")),
             insecure: true,
@@ -233,7 +271,7 @@ mod tests {
             scheme: "bearer".into(),
             params: [("realm".to_string(), "http://evil.invalid/token".to_string())].into(),
         };
-        let e = fetch_token(&ctx, &challenge, &Scope::pull("app"))
+        let e = fetch_token(&ctx, &challenge, &[Scope::pull("app")])
             .await
             .unwrap_err();
         assert!(matches!(e, Error::Refused { .. }), "{e}");

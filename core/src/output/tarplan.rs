@@ -257,9 +257,10 @@ pub(crate) fn inflate(
     let mut total = 0u64;
     loop {
         crate::cancel::check()?;
-        let n = reader
-            .read(&mut buf)
-            .map_err(|e| Error::manifest(&what, format!("cannot decompress layer: {e}")))?;
+        let n = reader.read(&mut buf).map_err(|e| Error::Decompress {
+            what: what.to_string(),
+            reason: e.to_string(),
+        })?;
         if n == 0 {
             break;
         }

@@ -1,0 +1,189 @@
+//! The auth layer: the registry's credential on every request to its origin, and the answer to
+//! its 401 challenges.
+//!
+//! Tokens are cached per registry and scope set for the whole run ([`TokenCache`]), so
+//! parallel requests and later images share them. A 401 is answered once per request: the
+//! [`Authenticator`] gets a credential, and the request is sent again. When parallel requests
+//! all meet the 401 of an expired token, one of them asks the token service and the others
+//! wait for its answer (single flight). A challenge naming a scope the session has not asked
+//! for (`insufficient_scope`, as when pushing mounts a blob from another repository) widens the
+//! session's scopes for the next token: re-scoping. Requests to any other origin pass through
+//! untouched: credentials are for the registry they were given for.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use reqwest::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::StatusCode;
+
+use crate::auth::challenge::{parse_all, Challenge};
+use crate::auth::{AuthContext, Authenticator, Credential, Scope};
+use crate::error::Result;
+use crate::http::{Layer, Next, Request, Response};
+use crate::transport::same_origin;
+
+/// Tokens shared by every session of one run, keyed by registry and scopes.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<(String, String), Credential>>,
+}
+
+impl TokenCache {
+    fn get(&self, key: &(String, String)) -> Option<Credential> {
+        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key).filter(|c| c.is_fresh()).cloned()
+    }
+
+    fn put(&self, key: (String, String), c: Credential) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(key, c);
+    }
+
+    fn forget(&self, key: &(String, String), stale: &str) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if map.get(key).is_some_and(|c| c.header == stale) {
+            map.remove(key);
+        }
+    }
+}
+
+/// The most scopes one session asks for, and the longest scope a registry may name: a
+/// challenge is the registry's word and must not grow our token requests without bound.
+const MAX_SCOPES: usize = 8;
+const MAX_SCOPE_LEN: usize = 1024;
+
+/// The auth layer for one registry session.
+pub struct Auth {
+    authenticator: &'static dyn Authenticator,
+    ctx: AuthContext,
+    tokens: Arc<TokenCache>,
+    scopes: Mutex<Vec<Scope>>,
+    /// Serializes challenge answers, so parallel requests that all meet a 401 ask once.
+    answering: tokio::sync::Mutex<()>,
+}
+
+impl Auth {
+    /// Credentials for `ctx.registry`, from `authenticator`, starting with `scope`.
+    pub fn new(
+        authenticator: &'static dyn Authenticator,
+        ctx: AuthContext,
+        tokens: Arc<TokenCache>,
+        scope: Scope,
+    ) -> Auth {
+        Auth {
+            authenticator,
+            ctx,
+            tokens,
+            scopes: Mutex::new(vec![scope]),
+            answering: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn scopes(&self) -> Vec<Scope> {
+        self.scopes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn key(&self) -> (String, String) {
+        let joined = self
+            .scopes()
+            .iter()
+            .map(|s| s.0.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        (self.ctx.registry.to_string(), joined)
+    }
+
+    /// Adds the scopes a Bearer challenge names that we lack. True if any was added.
+    fn widen(&self, challenges: &[Challenge]) -> bool {
+        let named = challenges
+            .iter()
+            .filter(|c| c.is_bearer())
+            .filter_map(|c| c.param("scope"))
+            .flat_map(|s| s.split(' '))
+            .filter(|s| !s.is_empty() && s.len() <= MAX_SCOPE_LEN);
+        let mut scopes = self.scopes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut added = false;
+        for s in named {
+            if scopes.len() < MAX_SCOPES && !scopes.iter().any(|have| have.0 == s) {
+                scopes.push(Scope(s.to_string()));
+                added = true;
+            }
+        }
+        added
+    }
+
+    /// Gets a credential for a 401. False if there is nothing to answer with.
+    async fn answer(&self, resp: &Response, stale: Option<&Credential>) -> Result<bool> {
+        let values: Vec<&str> = resp
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let challenges = parse_all(values);
+        if challenges.is_empty() {
+            return Ok(false);
+        }
+        let _turn = self.answering.lock().await;
+        let widened = self.widen(&challenges);
+        let key = self.key();
+        if let Some(stale) = stale {
+            self.tokens.forget(&key, &stale.header);
+        }
+        // Another request may have renewed it while this one waited its turn.
+        if !widened {
+            if let Some(fresh) = self.tokens.get(&key) {
+                if stale.is_none_or(|s| s.header != fresh.header) {
+                    return Ok(true);
+                }
+            }
+        }
+        let scopes = self.scopes();
+        match self
+            .authenticator
+            .authenticate(&self.ctx, &challenges, &scopes)
+            .await?
+        {
+            Some(c) => {
+                self.tokens.put(key, c);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn with_credential(&self, mut req: Request) -> (Request, Option<Credential>) {
+        let cred = self.tokens.get(&self.key());
+        if let Some(value) = cred
+            .as_ref()
+            .and_then(|c| HeaderValue::from_str(&c.header).ok())
+        {
+            req.headers.insert(AUTHORIZATION, value);
+        }
+        (req, cred)
+    }
+}
+
+#[async_trait]
+impl Layer for Auth {
+    async fn send(&self, req: Request, next: Next<'_>) -> Result<Response> {
+        if !same_origin(&req.url, &self.ctx.registry) {
+            return next.run(req).await;
+        }
+        let (first, cred) = self.with_credential(req.clone());
+        let resp = next.run(first).await?;
+        if resp.status() != StatusCode::UNAUTHORIZED || !self.answer(&resp, cred.as_ref()).await? {
+            return Ok(resp);
+        }
+        drop(resp);
+        let (again, _) = self.with_credential(req);
+        next.run(again).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,301 @@
+//! When to send a request again, written once: for manifests, blobs, tokens, uploads, and the
+//! resumption of a blob whose body broke off.
+//!
+//! [`RetryPolicy`] says how many more attempts and how long between them (exponential backoff
+//! with jitter, or what the server asked for with `Retry-After`). [`Backoff`] spends one
+//! request's budget and counts what it took, so the error that ends it can say so. [`Retry`]
+//! is the layer that uses them for whole requests; [`crate::blob`] uses a [`Backoff`] of its
+//! own for resuming a body with `Range`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::HeaderMap;
+use tokio::time::Instant;
+
+use crate::error::Result;
+use crate::http::{Attempts, Layer, Next, Request, Response};
+
+/// How often and how patiently to retry transient failures.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Attempts after the first (`--retries`).
+    pub retries: u32,
+    /// The wait before the first retry; each further one doubles it.
+    pub base_delay: Duration,
+    /// The longest wait between attempts, unless the server asks for longer.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 5,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+/// The longest `Retry-After` honoured: a server asking for more gets this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (from 0): exponential backoff with jitter, or
+    /// what the server asked for.
+    pub fn delay(&self, retry: u32, retry_after: Option<u64>) -> Duration {
+        if let Some(secs) = retry_after {
+            return Duration::from_secs(secs).min(MAX_RETRY_AFTER);
+        }
+        let exp = self.base_delay.saturating_mul(1 << retry.min(16));
+        let capped = exp.min(self.max_delay);
+        // Jitter spreads parallel downloads that failed together.
+        let jitter = rand::random::<f64>() * 0.5 + 0.75;
+        capped.mul_f64(jitter)
+    }
+}
+
+/// The HTTP statuses worth asking again for: timeouts, rate limits and server trouble.
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare from registries; treat it as absent).
+pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// One request's retry budget, spent attempt by attempt.
+pub struct Backoff {
+    policy: RetryPolicy,
+    retries: u32,
+    started: Instant,
+}
+
+impl Backoff {
+    /// A fresh budget; its clock starts now.
+    pub fn new(policy: RetryPolicy) -> Backoff {
+        Backoff {
+            policy,
+            retries: 0,
+            started: Instant::now(),
+        }
+    }
+
+    /// Spends one retry and says how long to wait before it, or None when the budget is
+    /// spent.
+    pub fn next_delay(&mut self, retry_after: Option<u64>) -> Option<Duration> {
+        if self.retries >= self.policy.retries {
+            return None;
+        }
+        let wait = self.policy.delay(self.retries, retry_after);
+        self.retries += 1;
+        Some(wait)
+    }
+
+    /// What has been spent so far: attempts made and the time since the first.
+    pub fn attempts(&self) -> Attempts {
+        Attempts {
+            count: self.retries + 1,
+            elapsed: self.started.elapsed(),
+        }
+    }
+}
+
+/// The retry layer: sends again after a transient failure or a retryable status, within the
+/// policy's budget, and stamps the answer (or the error) with the attempts it took.
+pub struct Retry {
+    policy: RetryPolicy,
+}
+
+impl Retry {
+    /// A layer retrying as `policy` says.
+    pub fn new(policy: RetryPolicy) -> Retry {
+        Retry { policy }
+    }
+}
+
+#[async_trait]
+impl Layer for Retry {
+    async fn send(&self, req: Request, next: Next<'_>) -> Result<Response> {
+        let mut backoff = Backoff::new(self.policy);
+        loop {
+            match next.run(req.clone()).await {
+                Ok(mut resp) if is_retryable_status(resp.status().as_u16()) => {
+                    match backoff.next_delay(retry_after(resp.headers())) {
+                        Some(wait) => {
+                            drop(resp);
+                            tokio::time::sleep(wait).await;
+                        }
+                        // The last answer is the answer: the caller reads its error body.
+                        None => {
+                            resp.attempts = backoff.attempts();
+                            return Ok(resp);
+                        }
+                    }
+                }
+                Ok(mut resp) => {
+                    resp.attempts = backoff.attempts();
+                    return Ok(resp);
+                }
+                Err(e) if e.is_transient() => match backoff.next_delay(None) {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(e.after(backoff.attempts())),
+                },
+                Err(e) => return Err(e.after(backoff.attempts())),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use reqwest::Method;
+
+    use super::*;
+    use crate::error::Error;
+    use crate::http::scripted::{self, Reply, Scripted};
+    use crate::http::{Body, Stack};
+
+    fn fast(retries: u32) -> RetryPolicy {
+        RetryPolicy {
+            retries,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        }
+    }
+
+    fn retrying(retries: u32) -> Stack {
+        scripted::stack(vec![Arc::new(Retry::new(fast(retries)))])
+    }
+
+    #[test]
+    fn backoff_grows_and_honours_retry_after() {
+        let p = RetryPolicy::default();
+        assert!(p.delay(0, None) < p.delay(4, None));
+        assert_eq!(p.delay(0, Some(3)), Duration::from_secs(3));
+        assert_eq!(p.delay(0, Some(100_000)), MAX_RETRY_AFTER);
+        assert!(p.delay(30, None) <= p.max_delay.mul_f64(1.25));
+    }
+
+    #[test]
+    fn a_backoff_spends_exactly_its_budget() {
+        let mut b = Backoff::new(fast(2));
+        assert!(b.next_delay(None).is_some());
+        assert_eq!(b.next_delay(Some(7)), Some(Duration::from_secs(7)));
+        assert_eq!(b.next_delay(None), None);
+        assert_eq!(b.attempts().count, 3);
+    }
+
+    #[test]
+    fn the_retryable_statuses_are_timeouts_rate_limits_and_server_trouble() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(is_retryable_status(s), "{s}");
+        }
+        for s in [200, 206, 301, 400, 401, 403, 404, 416, 501] {
+            assert!(!is_retryable_status(s), "{s}");
+        }
+    }
+
+    #[tokio::test]
+    async fn retryable_statuses_are_asked_again_until_one_succeeds() {
+        let server = Scripted::start(vec![
+            Reply::status(503),
+            Reply::status(502),
+            Reply::status(200),
+        ])
+        .await;
+        let resp = retrying(5).send(server.get("/m")).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.attempts.count, 3);
+        assert_eq!(server.seen().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_last_retryable_answer_is_returned_and_its_error_tells_the_attempts() {
+        let doc = r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#;
+        let server = Scripted::start(vec![Reply::status(429).body(doc); 3]).await;
+        let resp = retrying(2).send(server.get("/m")).await.unwrap();
+        assert_eq!(resp.status(), 429);
+        assert_eq!(server.seen().len(), 3);
+        let e = resp.into_error("manifest a:1").await;
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(
+                "manifest a:1: TOOMANYREQUESTS: slow down (HTTP 429 from http://127.0.0.1:"
+            ),
+            "{shown}"
+        );
+        assert!(shown.contains("/m after 3 attempts in "), "{shown}");
+        assert_eq!(e.registry_code(), Some("TOOMANYREQUESTS"));
+    }
+
+    #[tokio::test]
+    async fn other_statuses_are_answers_not_retried() {
+        let server = Scripted::start(vec![Reply::status(404), Reply::status(200)]).await;
+        let resp = retrying(5).send(server.get("/m")).await.unwrap();
+        assert_eq!(resp.status(), 404);
+        assert_eq!(resp.attempts.count, 1);
+        assert_eq!(server.seen().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn retry_after_sets_the_wait() {
+        let server = Scripted::start(vec![
+            Reply::status(503).header("retry-after", "1"),
+            Reply::status(200),
+        ])
+        .await;
+        retrying(1).send(server.get("/m")).await.unwrap();
+        let seen = server.seen();
+        // A lower bound only: a slow machine makes the gap longer, never shorter.
+        let gap = seen[1].received - seen[0].received;
+        assert!(gap >= Duration::from_millis(950), "{gap:?}");
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_without_an_answer_is_retried() {
+        let server = Scripted::start(vec![Reply::hang_up(), Reply::status(200)]).await;
+        let resp = retrying(3).send(server.get("/m")).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.attempts.count, 2);
+    }
+
+    #[tokio::test]
+    async fn a_failure_every_time_ends_in_an_error_telling_the_attempts() {
+        let server = Scripted::start(vec![Reply::hang_up(); 3]).await;
+        let e = retrying(2).send(server.get("/m")).await.unwrap_err();
+        assert!(matches!(e, Error::Http { .. }), "{e}");
+        assert!(e.to_string().contains(" after 3 attempts in "), "{e}");
+        assert_eq!(server.seen().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_upload_body_is_made_afresh_for_each_attempt() {
+        let server = Scripted::start(vec![Reply::status(503), Reply::status(201)]).await;
+        let opened = Arc::new(AtomicUsize::new(0));
+        let count = opened.clone();
+        let mut req = Request::new(Method::PUT, server.url("/upload"), "upload");
+        req.body = Body::Reopen(Arc::new(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+            Ok(reqwest::Body::from(Bytes::from_static(b"layer bytes")))
+        }));
+        let resp = retrying(3).send(req).await.unwrap();
+        assert_eq!(resp.status(), 201);
+        assert_eq!(opened.load(Ordering::SeqCst), 2);
+        let seen = server.seen();
+        assert!(seen
+            .iter()
+            .all(|s| s.method == "PUT" && s.body == b"layer bytes"));
+    }
+}

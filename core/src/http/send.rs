@@ -1,0 +1,118 @@
+//! The bottom of the stack: one request on the wire, and reading what comes back.
+//!
+//! A server that accepts and never answers must not hold us, so the wait for response headers
+//! (connecting included) is bounded by `--header-timeout`; bodies are read with
+//! [`BodyWatch`] and a size cap, so a hostile server can neither stall nor flood us.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, RegistryError, Result};
+use crate::http::{Body, Request, Response};
+use crate::patience::{BodyWatch, LowSpeed, Patience};
+
+/// A client and how long it waits: the wire under one stack.
+pub struct Wire {
+    client: reqwest::Client,
+    patience: Patience,
+}
+
+impl Wire {
+    /// Requests through `client`, waiting as `patience` says.
+    pub fn new(client: reqwest::Client, patience: Patience) -> Wire {
+        Wire { client, patience }
+    }
+
+    /// Sends one request, once.
+    pub async fn send(&self, req: Request) -> Result<Response> {
+        let mut builder = self
+            .client
+            .request(req.method.clone(), req.url.clone())
+            .headers(req.headers.clone());
+        builder = match &req.body {
+            Body::Empty => builder,
+            Body::Bytes(b) => builder.body(b.clone()),
+            Body::Reopen(open) => builder.body(open()?),
+        };
+        let started = Instant::now();
+        match tokio::time::timeout(self.patience.header_timeout, builder.send()).await {
+            Ok(Ok(resp)) => {
+                let mut r = Response::new(resp, &req.url);
+                r.attempts.elapsed = started.elapsed();
+                Ok(r)
+            }
+            Ok(Err(e)) => Err(Error::http(&req.what, e)),
+            Err(_) => Err(Error::stalled(
+                &req.what,
+                format!(
+                    "no response within {} s (--header-timeout)",
+                    self.patience.header_timeout.as_secs()
+                ),
+            )),
+        }
+    }
+}
+
+/// Reads a whole (small) body, refusing more than `limit` bytes, so a hostile server cannot
+/// make us allocate without bound, and giving up on a body that stalls or trickles (see
+/// [`crate::patience`]).
+pub async fn read_limited(
+    resp: Response,
+    limit: usize,
+    what: &str,
+    patience: &Patience,
+) -> Result<Vec<u8>> {
+    let too_large = || Error::TooLarge {
+        what: what.to_string(),
+        limit: limit as u64,
+    };
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    let mut watch = BodyWatch::new(*patience);
+    while let Some(chunk) = watch
+        .next(&mut stream)
+        .await
+        .map_err(|stall| Error::stalled(format!("reading {what}"), stall))?
+    {
+        let chunk = chunk.map_err(|e| Error::http(format!("reading {what}"), e))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The most of an error body read, and for how long: it only adds words to a status.
+const ERROR_BODY_LIMIT: usize = 64 << 10;
+const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
+
+/// Turns an error answer into an error, reading a bounded part of its body for a bounded
+/// time (a body that does not come in time is left out of the message).
+pub async fn error_from_response(what: String, resp: Response) -> Error {
+    let status = resp.status().as_u16();
+    let retry_after = super::retry::retry_after(resp.headers());
+    let url = resp.url.clone();
+    let attempts = resp.attempts;
+    let patience = Patience {
+        header_timeout: ERROR_BODY_WAIT,
+        read_timeout: ERROR_BODY_WAIT,
+        low_speed: LowSpeed {
+            bytes_per_sec: 0,
+            time: ERROR_BODY_WAIT,
+        },
+    };
+    let read = read_limited(resp, ERROR_BODY_LIMIT, "error body", &patience);
+    let body = tokio::time::timeout(ERROR_BODY_WAIT, read)
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .unwrap_or_default();
+    let mut e = RegistryError::from_body(what, status, &body);
+    e.retry_after = retry_after;
+    e.url = Some(url);
+    e.attempts = attempts;
+    Error::from(e)
+}
