@@ -17,6 +17,7 @@ pub mod drag_cli;
 pub mod fake_registry;
 pub mod hostile;
 pub mod image;
+pub mod peak_memory;
 pub mod pki;
 pub mod podman;
 pub mod real_registry;
@@ -26,7 +27,7 @@ pub mod static_host;
 pub mod tools;
 
 pub use digest::sha256_digest;
-pub use drag_cli::{drag, drag_bin, run, DragOutput};
+pub use drag_cli::{drag, drag_bin, pull, run, DragOutput};
 pub use fake_registry::{AuthMode, FakeRegistry, Fault, TokenField, TokenRequest};
 pub use hostile::{HostileServer, SilentServer};
 pub use image::{

@@ -10,17 +10,13 @@ use drag_tests::archive::{
     assert_left_nothing, blob_path, dir_names, entry_names, json_entry, read_tar, read_tar_bytes,
     Entry,
 };
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::image::media_types;
 use drag_tests::tools::skip;
 use drag_tests::{
-    attestation_for, drag, require_tool, run, Compression, DragOutput, FakeRegistry, Image,
-    ImageBuilder, IndexBuilder, Layer, LayerBuilder, ManifestFormat, Podman, RealRegistry,
+    attestation_for, require_tool, Compression, FakeRegistry, Image, ImageBuilder, IndexBuilder,
+    Layer, LayerBuilder, ManifestFormat, Podman, RealRegistry,
 };
-
-fn pull(dir: &Path, args: &[&str]) -> DragOutput {
-    run(drag().current_dir(dir).arg("pull").args(args))
-}
 
 /// Runs a real tool, panicking with its stderr unless it succeeds; returns its stdout.
 fn tool(program: &Path, args: &[&str]) -> String {
@@ -803,13 +799,10 @@ async fn zstd_layers_in_a_docker_archive_load_with_podman() {
         registry.push_image(repo, "1", &image).await;
         let reference = format!("{}/{repo}:1", registry.host());
         let archive = dir.join(format!("{repo}.tar"));
-        run(drag().current_dir(&dir).args([
-            "pull",
-            "-q",
-            "-o",
-            &archive.display().to_string(),
-            &reference,
-        ]))
+        pull(
+            &dir,
+            &["-q", "-o", &archive.display().to_string(), &reference],
+        )
         .assert_success();
         let names = podman.load(&archive);
         assert!(names.contains(&reference), "{reference}: {names:?}");

@@ -7,15 +7,10 @@ use std::path::{Path, PathBuf};
 
 use drag_tests::archive::blob_path;
 use drag_tests::digest::digest_like;
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::{
-    drag, run, Compression, DragOutput, FakeRegistry, Image, ImageBuilder, LayerBuilder,
-    ManifestFormat,
+    Compression, DragOutput, FakeRegistry, Image, ImageBuilder, LayerBuilder, ManifestFormat,
 };
-
-fn pull(dir: &Path, args: &[&str]) -> DragOutput {
-    run(drag().current_dir(dir).arg("pull").args(args))
-}
 
 /// `drag pull -q --format oci -o layout REFERENCE` in `dir`.
 fn pull_into_layout(dir: &Path, reference: &str) -> DragOutput {

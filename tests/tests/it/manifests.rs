@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use drag_tests::archive::{assert_left_nothing, blob_path, json_entry, read_tar};
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{fresh_dir, pull, pull_command};
 use drag_tests::image::media_types;
 use drag_tests::{
     attestation_for, drag, run, Blob, Compression, DragOutput, FakeRegistry, Image, ImageBuilder,
@@ -24,10 +24,6 @@ use serde_json::{json, Value};
 const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
 const SPDX: &str = "application/spdx+json";
 const COSIGN: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
-
-fn pull(dir: &Path, args: &[&str]) -> DragOutput {
-    run(drag().current_dir(dir).arg("pull").args(args))
-}
 
 /// An OCI image for `arch[/variant]` whose one layer says which image it is.
 fn image(arch: &str, variant: Option<&str>, marker: &str) -> Image {
@@ -182,10 +178,9 @@ fn a_document_without_media_type_is_the_same_kind_from_the_registry_and_from_the
         for tag in ["image", "index"] {
             let out_name = format!("{tag}-{round}.tar");
             let reference = format!("{}/app:{tag}", registry.host());
-            run(drag()
-                .current_dir(&dir)
+            run(pull_command(&dir)
                 .env("DRAG_CACHE_DIR", &cache)
-                .args(["pull", "-q", "-o", &out_name, &reference]))
+                .args(["-q", "-o", &out_name, &reference]))
             .assert_success();
             assert_holds(&dir.join(&out_name), &amd);
         }

@@ -11,15 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use drag_tests::archive::assert_left_nothing;
-use drag_tests::drag_cli::{drag_bin, fresh_dir};
+use drag_tests::drag_cli::{drag_after, fresh_dir, pull, DEFAULT_RUN_TIMEOUT};
 use drag_tests::image::{RawHeader, RawTar};
-use drag_tests::{
-    drag, require_tool, run, Blob, Compression, DragOutput, FakeRegistry, ImageBuilder, Layer,
-};
-
-fn pull(dir: &Path, args: &[&str]) -> DragOutput {
-    run(drag().current_dir(dir).arg("pull").args(args))
-}
+use drag_tests::peak_memory::{drag_under_time, run_measured, Measured};
+use drag_tests::{require_tool, run, Blob, Compression, FakeRegistry, ImageBuilder, Layer};
 
 fn layer(tar: RawTar) -> Layer {
     Layer::from_tar(tar.finish(), Compression::Gzip)
@@ -489,52 +484,6 @@ fn huge_long_name_layer(len: u64) -> Layer {
     }
 }
 
-/// The peak resident set size `/usr/bin/time -v` reported, in bytes.
-fn peak_rss(time_output: &str) -> u64 {
-    time_output
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("Maximum resident set size (kbytes): ")
-        })
-        .and_then(|kb| kb.trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .unwrap_or_else(|| panic!("no peak RSS in:\n{time_output}"))
-}
-
-/// `program ARGS` with the environment [`drag`] sets up (fresh cache, no logins, no proxy).
-fn like_drag(program: &Path) -> Command {
-    let template = drag();
-    let mut command = Command::new(program);
-    for (key, value) in template.get_envs() {
-        match value {
-            Some(v) => command.env(key, v),
-            None => command.env_remove(key),
-        };
-    }
-    command.stdin(std::process::Stdio::null());
-    command
-}
-
-/// `drag pull ARGS` run under `/usr/bin/time -v`; returns drag's own stderr and the peak RSS.
-fn pull_measured(time: &Path, dir: &Path, args: &[&str]) -> (DragOutput, u64) {
-    let mut command = like_drag(time);
-    command.arg("-v").arg(drag_bin()).arg("pull").args(args);
-    let out = run(command.current_dir(dir));
-    let (drag_err, time_err) = out
-        .stderr
-        .split_once("\tCommand being timed:")
-        .unwrap_or_else(|| panic!("no /usr/bin/time report:\n{}", out.stderr));
-    let rss = peak_rss(time_err);
-    (
-        DragOutput {
-            stderr: drag_err.to_string(),
-            ..out
-        },
-        rss,
-    )
-}
-
 #[test]
 fn rootfs_huge_gnu_long_name_fails_fast_in_little_memory() {
     let Some(time) = require_tool("time") else {
@@ -550,21 +499,18 @@ fn rootfs_huge_gnu_long_name_fails_fast_in_little_memory() {
     registry.push_image("longname", "1", &image);
     let dir = fresh_dir("rootfs-longname-");
     let reference = format!("{}/longname:1", registry.host());
-    let started = std::time::Instant::now();
-    let (out, rss) = pull_measured(
-        &time,
-        &dir,
-        &[
-            "-q",
-            "--no-cache",
-            "--format",
-            "rootfs",
-            "-o",
-            "out.tar",
-            &reference,
-        ],
-    );
-    let took = started.elapsed();
+    let mut command = drag_under_time(&time);
+    command.current_dir(&dir).args([
+        "pull",
+        "-q",
+        "--no-cache",
+        "--format",
+        "rootfs",
+        "-o",
+        "out.tar",
+        &reference,
+    ]);
+    let Measured { out, peak_rss } = run_measured(&mut command, DEFAULT_RUN_TIMEOUT);
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(
         out.stderr
@@ -577,19 +523,12 @@ fn rootfs_huge_gnu_long_name_fails_fast_in_little_memory() {
         "stderr is {} bytes",
         out.stderr.len()
     );
-    assert!(rss < 200 << 20, "peak RSS {} MiB", rss >> 20);
-    eprintln!(
-        "huge long name: refused in {took:?}, peak RSS {} MiB",
-        rss >> 20
-    );
+    assert!(peak_rss < 200 << 20, "peak RSS {} MiB", peak_rss >> 20);
     assert_left_nothing(&dir);
 }
 
 #[test]
 fn rootfs_of_300_layers_works_under_a_low_open_file_limit() {
-    let Some(sh) = require_tool("sh") else {
-        return;
-    };
     let mut builder = ImageBuilder::new();
     for i in 0..300 {
         builder = builder.layer(layer(
@@ -602,14 +541,10 @@ fn rootfs_of_300_layers_works_under_a_low_open_file_limit() {
     registry.push_image("many", "1", &builder.build());
     let dir = fresh_dir("rootfs-many-");
     let reference = format!("{}/many:1", registry.host());
-    let mut command = like_drag(&sh);
-    command
-        .arg("-c")
-        .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
-        .arg(drag_bin())
-        .args([
-            "pull", "-q", "--format", "rootfs", "-o", "out.tar", &reference,
-        ]);
+    let mut command = drag_after("ulimit -n 64");
+    command.args([
+        "pull", "-q", "--format", "rootfs", "-o", "out.tar", &reference,
+    ]);
     run(command.current_dir(&dir)).assert_success();
     let entries = drag_tests::archive::read_tar(&dir.join("out.tar"));
     assert_eq!(entries.len(), 301);

@@ -5,11 +5,11 @@ use std::path::Path;
 use std::process::Command;
 
 use drag_tests::archive::{blob_path, entry_names, json_entry, read_tar};
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::tools::find_tool;
 use drag_tests::{
-    drag, require_tool, run, Compression, FakeRegistry, Image, ImageBuilder, LayerBuilder,
-    ManifestFormat, Podman,
+    require_tool, Compression, FakeRegistry, Image, ImageBuilder, LayerBuilder, ManifestFormat,
+    Podman,
 };
 
 fn sha512_image() -> Image {
@@ -95,10 +95,12 @@ fn sha512_blobs_keep_their_full_names_in_a_docker_archive() {
         ("plain.tar", None),
         ("decompressed.tar", Some("--decompress")),
     ] {
-        let mut cmd = drag();
-        cmd.current_dir(&dir).args(["pull", "-q", "-o", file]);
-        cmd.args(extra);
-        run(cmd.arg(&reference)).assert_success();
+        let args: Vec<&str> = ["-q", "-o", file]
+            .into_iter()
+            .chain(extra)
+            .chain([reference.as_str()])
+            .collect();
+        pull(&dir, &args).assert_success();
         let archive = dir.join(file);
         let tar = read_tar(&archive);
         let manifest = json_entry(&tar, "manifest.json");
@@ -132,9 +134,7 @@ fn sha512_blobs_keep_their_full_names_in_a_docker_archive() {
         assert_readers_agree(&archive, &names);
     }
     // A stream writes the same archive.
-    let streamed = run(drag()
-        .current_dir(&dir)
-        .args(["pull", "-q", "-o", "-", &reference]));
+    let streamed = pull(&dir, &["-q", "-o", "-", &reference]);
     streamed.assert_success();
     assert_eq!(
         streamed.stdout,
@@ -153,10 +153,7 @@ fn a_sha512_docker_archive_loads_in_podman() {
     registry.push_image("app", "1", &image);
     let reference = format!("{}/app:1", registry.host());
     let dir = fresh_dir("sha512-podman-");
-    run(drag()
-        .current_dir(&dir)
-        .args(["pull", "-q", "-o", "app.tar", &reference]))
-    .assert_success();
+    pull(&dir, &["-q", "-o", "app.tar", &reference]).assert_success();
     let names = podman.load(&dir.join("app.tar"));
     assert!(names.contains(&reference), "{reference}: {names:?}");
 }

@@ -5,16 +5,12 @@
 use std::path::Path;
 
 use drag_tests::archive::{assert_left_nothing, blob_path, dir_names, json_entry, read_tar};
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{fresh_dir, pull, pull_command};
 use drag_tests::image::media_types;
 use drag_tests::{
-    attestation_for, drag, run, Blob, Compression, DragOutput, FakeRegistry, Image, ImageBuilder,
-    IndexBuilder, Layer, LayerBuilder, ManifestFormat,
+    attestation_for, run, Blob, Compression, FakeRegistry, Image, ImageBuilder, IndexBuilder,
+    Layer, LayerBuilder, ManifestFormat,
 };
-
-fn pull(dir: &Path, args: &[&str]) -> DragOutput {
-    run(drag().current_dir(dir).arg("pull").args(args))
-}
 
 /// A two-layer image whose second layer says which image it is.
 fn image(format: ManifestFormat, arch: &str, marker: &str) -> Image {
@@ -421,10 +417,9 @@ fn layer_digest_with_a_path_in_it_is_refused_and_nothing_is_written() {
     let dir = parent.join("out");
     std::fs::create_dir(&dir).expect("create output dir");
     let cache = parent.join("cache");
-    let out = run(drag()
-        .current_dir(&dir)
+    let out = run(pull_command(&dir)
         .env("DRAG_CACHE_DIR", &cache)
-        .args(["pull", "-q", &format!("{}/app:evil", registry.host())]));
+        .args(["-q", &format!("{}/app:evil", registry.host())]));
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     assert!(
