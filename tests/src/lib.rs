@@ -4,6 +4,8 @@
 //! controllable registries and real tools around it:
 //!
 //! - [`image`]: reproducible images, layers, indexes built in memory;
+//! - [`archive`] / [`layout`]: reading what drag wrote and checking it holds an image;
+//! - [`bytes`]: seeded random content, and comparing blobs without printing them;
 //! - [`FakeRegistry`] / [`StaticHost`]: in-process servers with Docker Hub /
 //!   MCR behaviours, injected faults and a request log;
 //! - [`HostileServer`] / [`SilentServer`]: registries that misbehave on purpose;
@@ -12,11 +14,13 @@
 //! - [`drag_cli`]: the `drag` binary built from this workspace, and running it.
 
 pub mod archive;
+pub mod bytes;
 pub mod digest;
 pub mod drag_cli;
 pub mod fake_registry;
 pub mod hostile;
 pub mod image;
+pub mod layout;
 pub mod peak_memory;
 pub mod pki;
 pub mod podman;

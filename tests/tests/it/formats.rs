@@ -12,6 +12,7 @@ use drag_tests::archive::{
 };
 use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::image::media_types;
+use drag_tests::layout::{assert_layout_holds_image, read_blob, read_json};
 use drag_tests::tools::skip;
 use drag_tests::{
     attestation_for, require_tool, Compression, FakeRegistry, Image, ImageBuilder, IndexBuilder,
@@ -70,35 +71,6 @@ fn layout_blobs(layout: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-fn read_json(path: &Path) -> serde_json::Value {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
-fn read_blob(layout: &Path, digest: &str) -> Vec<u8> {
-    let path = layout.join(blob_path(digest));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-/// Every blob of `image` (manifest, config, layers) is in the layout, byte for byte.
-#[track_caller]
-fn assert_layout_holds(layout: &Path, image: &Image) {
-    assert_eq!(
-        read_blob(layout, image.digest()),
-        image.manifest.bytes.to_vec()
-    );
-    assert_eq!(
-        read_blob(layout, &image.config.digest),
-        image.config.bytes.to_vec()
-    );
-    for layer in &image.layers {
-        assert_eq!(
-            read_blob(layout, &layer.blob.digest),
-            layer.blob.bytes.to_vec()
-        );
-    }
-}
-
 /// The `index.json` entry whose ref.name annotation is `tag`.
 fn index_entry(layout: &Path, tag: &str) -> serde_json::Value {
     let index = read_json(&layout.join("index.json"));
@@ -142,7 +114,7 @@ fn oci_layout_keeps_digests_and_is_read_by_skopeo_and_umoci() {
         entry["annotations"]["io.containerd.image.name"],
         reference.as_str()
     );
-    assert_layout_holds(&layout, &image);
+    assert_layout_holds_image(&layout, &image);
     let mut expected: BTreeSet<String> =
         image.layers.iter().map(|l| l.blob.digest.clone()).collect();
     expected.insert(image.config.digest.clone());
@@ -235,8 +207,8 @@ fn second_image_joins_an_existing_layout_reusing_its_blobs() {
     );
     assert_eq!(index_entry(&layout, "1")["digest"], app.digest());
     assert_eq!(index_entry(&layout, "2")["digest"], tools.digest());
-    assert_layout_holds(&layout, &app);
-    assert_layout_holds(&layout, &tools);
+    assert_layout_holds_image(&layout, &app);
+    assert_layout_holds_image(&layout, &tools);
     // Base layer once, two own layers, two configs, two manifests.
     assert_eq!(
         layout_blobs(&layout).len(),
@@ -263,7 +235,7 @@ fn second_image_joins_an_existing_layout_reusing_its_blobs() {
     );
     assert_eq!(index_entry(&layout, "1")["digest"], app_v2.digest());
     assert_eq!(index_entry(&layout, "2")["digest"], tools.digest());
-    assert_layout_holds(&layout, &app_v2);
+    assert_layout_holds_image(&layout, &app_v2);
 
     if let Some(skopeo) = require_tool("skopeo") {
         for (tag, image) in [("1", &app_v2), ("2", &tools)] {
@@ -327,7 +299,7 @@ fn all_platforms_keeps_the_index_and_every_image_it_names() {
     assert_eq!(read_blob(&layout, &index.digest), index.bytes.to_vec());
     let mut expected = BTreeSet::from([index.digest.clone()]);
     for image in [&amd, &arm, &att] {
-        assert_layout_holds(&layout, image);
+        assert_layout_holds_image(&layout, image);
         expected.insert(image.digest().to_string());
         expected.insert(image.config.digest.clone());
         expected.extend(image.layers.iter().map(|l| l.blob.digest.clone()));

@@ -1,7 +1,9 @@
 //! Windows images: the MCR adapter's tag fallback and os.version choice, foreign layers
 //! fetched from their URLs, and the `rootfS` config quirk.
 
-use drag_tests::archive::{blob_path, json_entry, read_tar};
+use drag_tests::archive::{
+    assert_archive_holds_image, assert_entries_hold_image, blob_path, json_entry, read_tar,
+};
 use drag_tests::drag_cli::{fresh_dir, pull, pull_command};
 use drag_tests::{
     run, Compression, FakeRegistry, Image, ImageBuilder, IndexBuilder, LayerBuilder, Listener,
@@ -240,13 +242,7 @@ fn foreign_layers_come_from_their_urls_without_credentials() {
     )
     .assert_success();
     let tar = read_tar(&dir.join("library_hello-world_nanoserver-1803.tar"));
-    for layer in &image.layers {
-        assert_eq!(
-            tar[&blob_path(&layer.blob.digest)].data,
-            layer.blob.bytes.to_vec(),
-            "every layer stored"
-        );
-    }
+    assert_entries_hold_image(&tar, &image);
     let manifest = json_entry(&tar, "manifest.json");
     let sources = &manifest[0]["LayerSources"];
     let foreign = &sources[&image.layers[0].diff_id];
@@ -334,11 +330,5 @@ async fn foreign_layer_image_from_the_real_registry() {
         ],
     )
     .assert_success();
-    let tar = read_tar(&dir.join("app.tar"));
-    for layer in &image.layers {
-        assert_eq!(
-            tar[&blob_path(&layer.blob.digest)].data,
-            layer.blob.bytes.to_vec()
-        );
-    }
+    assert_archive_holds_image(&dir.join("app.tar"), &image);
 }
