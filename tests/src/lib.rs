@@ -11,6 +11,7 @@
 //! - [`HostileServer`] / [`SilentServer`]: registries that misbehave on purpose;
 //! - [`RealRegistry`]: the reference registry implementation as a child process;
 //! - [`require_tool`] / [`tools::skip`]: skopeo, podman, umoci... or a visible skip;
+//! - [`tar_readers`]: GNU tar, busybox tar and Python's tarfile, which must all agree;
 //! - [`drag_cli`]: the `drag` binary built from this workspace, and running it.
 
 pub mod archive;
@@ -28,6 +29,7 @@ pub mod real_registry;
 pub mod recorded;
 mod server;
 pub mod static_host;
+pub mod tar_readers;
 pub mod tools;
 
 pub use digest::sha256_digest;

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use drag_tests::archive::{
     assert_left_nothing, blob_path, dir_names, entry_names, json_entry, read_tar, read_tar_bytes,
@@ -13,27 +12,11 @@ use drag_tests::archive::{
 use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::image::media_types;
 use drag_tests::layout::{assert_layout_holds_image, read_blob, read_json};
-use drag_tests::tools::skip;
+use drag_tests::tools::{skip, tool};
 use drag_tests::{
     attestation_for, require_tool, Compression, FakeRegistry, Image, ImageBuilder, IndexBuilder,
     Layer, LayerBuilder, ManifestFormat, Podman, RealRegistry,
 };
-
-/// Runs a real tool, panicking with its stderr unless it succeeds; returns its stdout.
-fn tool(program: &Path, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("could not run {}: {e}", program.display()));
-    assert!(
-        out.status.success(),
-        "{} {args:?} failed ({}):\n{}",
-        program.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn base_layer() -> Layer {
     LayerBuilder::new()

@@ -2,6 +2,7 @@
 
 use drag_tests::archive::{assert_entries_hold_image, json_entry, read_tar};
 use drag_tests::drag_cli::{fresh_dir, pull};
+use drag_tests::tools::tool;
 use drag_tests::{
     require_tool, Compression, Image, ImageBuilder, LayerBuilder, Podman, RealRegistry,
 };
@@ -33,17 +34,11 @@ fn multi_layer_image() -> Image {
 
 fn skopeo_inspect(archive: &std::path::Path) -> Option<serde_json::Value> {
     let skopeo = require_tool("skopeo")?;
-    let out = std::process::Command::new(skopeo)
-        .arg("inspect")
-        .arg(format!("docker-archive:{}", archive.display()))
-        .output()
-        .expect("skopeo runs");
-    assert!(
-        out.status.success(),
-        "skopeo inspect failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let info = tool(
+        &skopeo,
+        &["inspect", &format!("docker-archive:{}", archive.display())],
     );
-    Some(serde_json::from_slice(&out.stdout).expect("skopeo prints JSON"))
+    Some(serde_json::from_str(&info).expect("skopeo prints JSON"))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,16 +4,16 @@
 //! images with many layers must not need many open files.
 
 use std::collections::BTreeSet;
-use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use drag_tests::archive::assert_left_nothing;
 use drag_tests::drag_cli::{drag_after, fresh_dir, pull, DEFAULT_RUN_TIMEOUT};
 use drag_tests::image::{RawHeader, RawTar};
 use drag_tests::peak_memory::{drag_under_time, run_measured, Measured};
+use drag_tests::tar_readers::{tar_readers, TarReader};
+use drag_tests::tools::stdout_of;
 use drag_tests::{require_tool, run, Blob, Compression, FakeRegistry, ImageBuilder, Layer};
 
 fn layer(tar: RawTar) -> Layer {
@@ -140,76 +140,6 @@ fn expected_names(marker: &str) -> BTreeSet<String> {
     .collect()
 }
 
-/// A tar reader: how to list an archive and how to extract it.
-struct Reader {
-    name: &'static str,
-    program: PathBuf,
-    list: fn(&Path) -> Vec<OsString>,
-    extract: fn(&Path, &Path) -> Vec<OsString>,
-}
-
-impl Reader {
-    fn command(&self, args: Vec<OsString>) -> Command {
-        let mut c = Command::new(&self.program);
-        c.args(args);
-        c
-    }
-}
-
-const PYTHON_LIST: &str =
-    "import tarfile,sys\nfor n in tarfile.open(sys.argv[1]).getnames(): print(n)";
-/// No filter: `fully_trusted` where Python has filters, the plain call where it has not.
-const PYTHON_EXTRACT: &str = "import tarfile,sys\nt=tarfile.open(sys.argv[1])\nkw={'filter':'fully_trusted'} if hasattr(tarfile,'fully_trusted_filter') else {}\nt.extractall(sys.argv[2],**kw)";
-
-fn os(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
-    args.iter().map(|a| a.as_ref().to_owned()).collect()
-}
-
-/// GNU tar, busybox tar and Python's tarfile, or None (after a printed skip) if one is missing.
-fn readers() -> Option<Vec<Reader>> {
-    Some(vec![
-        Reader {
-            name: "GNU tar",
-            program: require_tool("tar")?,
-            list: |a| os(&[&"-tf", &a]),
-            extract: |a, to| os(&[&"-xf", &a, &"-C", &to]),
-        },
-        Reader {
-            name: "busybox tar",
-            program: require_tool("busybox")?,
-            list: |a| os(&[&"tar", &"-tf", &a]),
-            extract: |a, to| os(&[&"tar", &"-xf", &a, &"-C", &to]),
-        },
-        Reader {
-            name: "Python tarfile",
-            program: require_tool("python3")?,
-            list: |a| os(&[&"-c", &PYTHON_LIST, &a]),
-            extract: |a, to| os(&[&"-c", &PYTHON_EXTRACT, &a, &to]),
-        },
-    ])
-}
-
-fn output_of(mut command: Command, what: &str) -> String {
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: could not run: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Names as listed, in order, without the trailing `/` of directories.
-fn listed(reader: &Reader, archive: &Path) -> Vec<String> {
-    output_of(reader.command((reader.list)(archive)), reader.name)
-        .lines()
-        .map(|l| l.trim_end_matches('/').to_string())
-        .collect()
-}
-
 /// Every path under `dir`, relative, not following symlinks.
 fn walk(dir: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -239,7 +169,7 @@ const SANDBOX_DEPTH: usize = 9;
 
 /// Extracts with `reader` into `sandbox/d1/.../d9/root` and checks nothing landed beside it,
 /// nor at `/tmp/MARKER`, where following `rootlink -> /` would write.
-fn extract_inside(reader: &Reader, archive: &Path, marker: &str) -> PathBuf {
+fn extract_inside(reader: &TarReader, archive: &Path, marker: &str) -> PathBuf {
     const { assert!(SANDBOX_DEPTH > UP_LEVELS) };
     let sandbox = fresh_dir("rootfs-sandbox-");
     let chain: Vec<String> = (1..=SANDBOX_DEPTH)
@@ -253,10 +183,7 @@ fn extract_inside(reader: &Reader, archive: &Path, marker: &str) -> PathBuf {
     let root_rel = format!("{}/root", chain[SANDBOX_DEPTH - 1]);
     let root = sandbox.join(&root_rel);
     std::fs::create_dir_all(&root).expect("create root");
-    output_of(
-        reader.command((reader.extract)(archive, &root)),
-        reader.name,
-    );
+    reader.extract(archive, &root);
     let outside: BTreeSet<String> = walk(&sandbox)
         .into_iter()
         .filter(|p| !p.starts_with(&format!("{root_rel}/")) && *p != root_rel)
@@ -324,10 +251,10 @@ fn rootfs_of_hostile_layers_reads_the_same_everywhere_and_extracts_inside() {
     let bytes = std::fs::read(&archive).expect("read out.tar");
     assert_fresh_headers(&bytes);
 
-    let Some(readers) = readers() else {
+    let Some(readers) = tar_readers() else {
         return;
     };
-    let first = listed(&readers[0], &archive);
+    let first = readers[0].list(&archive);
     assert_eq!(
         first.iter().cloned().collect::<BTreeSet<_>>(),
         expected_names(&marker)
@@ -338,9 +265,9 @@ fn rootfs_of_hostile_layers_reads_the_same_everywhere_and_extracts_inside() {
         "a name twice: {first:?}"
     );
     for reader in &readers[1..] {
-        assert_eq!(listed(reader, &archive), first, "{} disagrees", reader.name);
+        assert_eq!(reader.list(&archive), first, "{} disagrees", reader.name);
     }
-    let verbose = output_of(readers[0].command(os(&[&"-tvf", &archive])), "tar -tv");
+    let verbose = stdout_of(&mut readers[0].command(vec!["-tvf".into(), archive.clone().into()]));
     assert!(
         verbose.lines().any(|l| l.ends_with(" rootlink -> /")),
         "{verbose}"

@@ -2,16 +2,14 @@
 //! do not fit a tar header's 100-byte name field, and every tar reader must still see them.
 
 use std::path::Path;
-use std::process::Command;
 
 use drag_tests::archive::{
     assert_entries_hold_image_stored, blob_path, entry_names, read_tar, Stored,
 };
 use drag_tests::drag_cli::{fresh_dir, pull};
-use drag_tests::tools::find_tool;
+use drag_tests::tar_readers::tar_readers;
 use drag_tests::{
-    require_tool, Compression, FakeRegistry, Image, ImageBuilder, LayerBuilder, ManifestFormat,
-    Podman,
+    Compression, FakeRegistry, Image, ImageBuilder, LayerBuilder, ManifestFormat, Podman,
 };
 
 fn sha512_image() -> Image {
@@ -32,49 +30,17 @@ fn sha512_image() -> Image {
         .build()
 }
 
-/// The entry names a tar lister prints, one a line, without directories' trailing slash.
-fn listed(program: &Path, args: &[&str]) -> Vec<String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("could not run {}: {e}", program.display()));
-    assert!(
-        out.status.success(),
-        "{} {args:?}: {}",
-        program.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim_end_matches('/').to_string())
-        .collect();
-    names.sort();
-    names
-}
-
 /// GNU tar, busybox tar and Python's tarfile all list `expected` (sorted).
 #[track_caller]
 fn assert_readers_agree(archive: &Path, expected: &[String]) {
-    let a = archive.display().to_string();
-    let mut readers = 0;
-    if let Some(tar) = require_tool("tar") {
-        assert_eq!(listed(&tar, &["-tf", &a]), expected, "GNU tar");
-        readers += 1;
+    let Some(readers) = tar_readers() else {
+        return;
+    };
+    for reader in readers {
+        let mut names = reader.list(archive);
+        names.sort();
+        assert_eq!(names, expected, "{}", reader.name);
     }
-    if let Some(busybox) = find_tool("busybox").or_else(|| require_tool("busybox")) {
-        assert_eq!(
-            listed(&busybox, &["tar", "-tf", &a]),
-            expected,
-            "busybox tar"
-        );
-        readers += 1;
-    }
-    if let Some(python) = require_tool("python3") {
-        let script = "import tarfile,sys\nfor n in tarfile.open(sys.argv[1]).getnames(): print(n)";
-        assert_eq!(listed(&python, &["-c", script, &a]), expected, "tarfile");
-        readers += 1;
-    }
-    eprintln!("{readers} tar readers checked");
 }
 
 fn sorted_names(bytes: &[u8]) -> Vec<String> {
