@@ -8,11 +8,14 @@
 //! - [`bytes`]: seeded random content, and comparing blobs without printing them;
 //! - [`FakeRegistry`] / [`StaticHost`]: in-process servers with Docker Hub /
 //!   MCR behaviours, injected faults and a request log;
-//! - [`HostileServer`] / [`SilentServer`]: registries that misbehave on purpose;
+//! - [`HostileServer`] / [`SilentServer`]: registries that misbehave on purpose, and what
+//!   reached them (requests, connections, when);
 //! - [`RealRegistry`]: the reference registry implementation as a child process;
 //! - [`require_tool`] / [`tools::skip`]: skopeo, podman, umoci... or a visible skip;
 //! - [`tar_readers`]: GNU tar, busybox tar and Python's tarfile, which must all agree;
-//! - [`drag_cli`]: the `drag` binary built from this workspace, and running it.
+//! - [`drag_cli`]: the `drag` binary built from this workspace, and running it
+//!   ([`pull`] for the common `drag pull` in a directory);
+//! - [`peak_memory`]: drag under GNU `time -v`, for peak-memory bounds.
 
 pub mod archive;
 pub mod bytes;
