@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use crate::bytes::assert_same_bytes;
 use crate::Image;
 
 /// One tar entry as the tests care about it.
@@ -52,14 +53,19 @@ pub fn read_tar(path: &Path) -> BTreeMap<String, Entry> {
 }
 
 /// An entry's data as JSON.
+#[track_caller]
 pub fn json_entry(entries: &BTreeMap<String, Entry>, name: &str) -> serde_json::Value {
-    let e = entries.get(name).unwrap_or_else(|| {
-        panic!(
-            "{name} missing; archive has {:?}",
-            entries.keys().collect::<Vec<_>>()
-        )
-    });
-    serde_json::from_slice(&e.data).unwrap_or_else(|err| panic!("{name} is not JSON: {err}"))
+    serde_json::from_slice(&entry(entries, name).data)
+        .unwrap_or_else(|err| panic!("{name} is not JSON: {err}"))
+}
+
+/// How an archive stores an image's layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// As the registry served them, named by their digest.
+    AsServed,
+    /// Decompressed (`--decompress`), named by their diff ID.
+    Decompressed,
 }
 
 /// Asserts that a pulled archive's entries hold `image` byte for byte: its config and every
@@ -67,39 +73,60 @@ pub fn json_entry(entries: &BTreeMap<String, Entry>, name: &str) -> serde_json::
 /// config alone would pass for a pull that dropped or corrupted a layer.
 #[track_caller]
 pub fn assert_entries_hold_image(entries: &BTreeMap<String, Entry>, image: &Image) {
-    let get = |name: &str| {
-        entries.get(name).unwrap_or_else(|| {
-            panic!(
-                "{name} missing; archive has {:?}",
-                entries.keys().collect::<Vec<_>>()
-            )
-        })
-    };
-    assert!(
-        get(&blob_path(&image.config.digest)).data == image.config.bytes.as_ref(),
-        "config {} differs",
-        image.config.digest
+    assert_entries_hold_image_stored(entries, image, Stored::AsServed);
+}
+
+/// [`assert_entries_hold_image`] for an archive that stores layers as `stored` says.
+#[track_caller]
+pub fn assert_entries_hold_image_stored(
+    entries: &BTreeMap<String, Entry>,
+    image: &Image,
+    stored: Stored,
+) {
+    let config = blob_path(&image.config.digest);
+    assert_same_bytes(
+        &format!("config {}", image.config.digest),
+        &entry(entries, &config).data,
+        &image.config.bytes,
     );
+    let mut expected = Vec::new();
     for l in &image.layers {
-        assert!(
-            get(&blob_path(&l.blob.digest)).data == l.blob.bytes.as_ref(),
-            "layer {} differs",
-            l.blob.digest
-        );
+        let (name, want) = match stored {
+            Stored::AsServed => (blob_path(&l.blob.digest), l.blob.bytes.as_ref()),
+            Stored::Decompressed => (blob_path(&l.diff_id), l.uncompressed.as_slice()),
+        };
+        assert_same_bytes(&format!("layer {name}"), &entry(entries, &name).data, want);
+        expected.push(name);
     }
     let manifest = json_entry(entries, "manifest.json");
+    assert_eq!(manifest[0]["Config"], config, "manifest.json Config");
     assert_eq!(
-        manifest[0]["Config"],
-        blob_path(&image.config.digest),
-        "manifest.json Config"
+        manifest[0]["Layers"],
+        serde_json::json!(expected),
+        "manifest.json Layers"
     );
-    let listed = &manifest[0]["Layers"];
-    let expected: Vec<String> = image
-        .layers
-        .iter()
-        .map(|l| blob_path(&l.blob.digest))
-        .collect();
-    assert_eq!(*listed, serde_json::json!(expected), "manifest.json Layers");
+}
+
+/// Asserts that the archive keeps `image`'s manifest as served, and that its `index.json`
+/// (the OCI view Docker 25 writes) names it with its media type.
+#[track_caller]
+pub fn assert_entries_keep_manifest(entries: &BTreeMap<String, Entry>, image: &Image) {
+    assert_same_bytes(
+        &format!("manifest {}", image.digest()),
+        &entry(entries, &blob_path(image.digest())).data,
+        &image.manifest.bytes,
+    );
+    let index = json_entry(entries, "index.json");
+    assert_eq!(
+        index["manifests"][0]["digest"],
+        image.digest(),
+        "index.json"
+    );
+    assert_eq!(
+        index["manifests"][0]["mediaType"],
+        image.manifest.media_type.as_str(),
+        "index.json"
+    );
 }
 
 /// [`assert_entries_hold_image`] for the archive at `path`.
@@ -108,12 +135,22 @@ pub fn assert_archive_holds_image(path: &Path, image: &Image) {
     assert_entries_hold_image(&read_tar(path), image);
 }
 
+/// The entry `name`, or a panic listing what the archive has.
+#[track_caller]
+pub fn entry<'a>(entries: &'a BTreeMap<String, Entry>, name: &str) -> &'a Entry {
+    entries.get(name).unwrap_or_else(|| {
+        panic!(
+            "{name} missing; archive has {:?}",
+            entries.keys().collect::<Vec<_>>()
+        )
+    })
+}
+
 /// `blobs/sha256/<hex>` for `sha256:<hex>`.
 pub fn blob_path(digest: &str) -> String {
     format!("blobs/{}", digest.replacen(':', "/", 1))
 }
 
-/// Files in `dir` (not recursive), for "nothing left behind" checks.
 /// Asserts that `dir` is empty: a failed or refused pull left nothing behind.
 #[track_caller]
 pub fn assert_left_nothing(dir: &Path) {
@@ -125,6 +162,7 @@ pub fn assert_left_nothing(dir: &Path) {
     );
 }
 
+/// Files in `dir` (not recursive), sorted, for "nothing left behind" checks.
 pub fn dir_names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {

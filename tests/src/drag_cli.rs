@@ -6,6 +6,7 @@
 //! it with a nested `cargo build` into the same target directory and
 //! profile as the running test binary.
 
+use std::ffi::OsStr;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -163,6 +164,44 @@ pub fn drag() -> Command {
         command.env_remove(var);
     }
     command
+}
+
+/// `program`, meant to start drag itself (`/usr/bin/time`, `script`, `sh -c 'umask ..'`), with
+/// the environment [`drag`] sets up: fresh cache, no logins, no proxies, stdin closed.
+pub fn with_drag_env(program: impl AsRef<OsStr>) -> Command {
+    let template = drag();
+    let mut command = Command::new(program);
+    for (key, value) in template.get_envs() {
+        match value {
+            Some(v) => command.env(key, v),
+            None => command.env_remove(key),
+        };
+    }
+    command.stdin(Stdio::null());
+    command
+}
+
+/// `drag` started by `sh` right after the shell command `setup` (a `umask`, a `ulimit`), so
+/// drag inherits what it sets; with [`drag`]'s environment. The test adds drag's arguments.
+pub fn drag_after(setup: &str) -> Command {
+    let mut command = with_drag_env("sh");
+    command
+        .arg("-c")
+        .arg(format!("{setup} && exec \"$0\" \"$@\""))
+        .arg(drag_bin());
+    command
+}
+
+/// `drag pull` run in `dir`, for a test to add arguments or environment before [`run`]ning it.
+pub fn pull_command(dir: &Path) -> Command {
+    let mut command = drag();
+    command.current_dir(dir).arg("pull");
+    command
+}
+
+/// `drag pull ARGS...` run in `dir` with a fresh cache: the pull most tests make.
+pub fn pull(dir: &Path, args: &[&str]) -> DragOutput {
+    run(pull_command(dir).args(args))
 }
 
 /// A new empty directory under `<target>/tmp/drag-tests/`. It outlives the

@@ -4,29 +4,39 @@
 //! controllable registries and real tools around it:
 //!
 //! - [`image`]: reproducible images, layers, indexes built in memory;
+//! - [`archive`] / [`layout`]: reading what drag wrote and checking it holds an image;
+//! - [`bytes`]: seeded random content, and comparing blobs without printing them;
 //! - [`FakeRegistry`] / [`StaticHost`]: in-process servers with Docker Hub /
 //!   MCR behaviours, injected faults and a request log;
-//! - [`HostileServer`] / [`SilentServer`]: registries that misbehave on purpose;
+//! - [`HostileServer`] / [`SilentServer`]: registries that misbehave on purpose, and what
+//!   reached them (requests, connections, when);
 //! - [`RealRegistry`]: the reference registry implementation as a child process;
 //! - [`require_tool`] / [`tools::skip`]: skopeo, podman, umoci... or a visible skip;
-//! - [`drag_cli`]: the `drag` binary built from this workspace, and running it.
+//! - [`tar_readers`]: GNU tar, busybox tar and Python's tarfile, which must all agree;
+//! - [`drag_cli`]: the `drag` binary built from this workspace, and running it
+//!   ([`pull`] for the common `drag pull` in a directory);
+//! - [`peak_memory`]: drag under GNU `time -v`, for peak-memory bounds.
 
 pub mod archive;
+pub mod bytes;
 pub mod digest;
 pub mod drag_cli;
 pub mod fake_registry;
 pub mod hostile;
 pub mod image;
+pub mod layout;
+pub mod peak_memory;
 pub mod pki;
 pub mod podman;
 pub mod real_registry;
 pub mod recorded;
 mod server;
 pub mod static_host;
+pub mod tar_readers;
 pub mod tools;
 
 pub use digest::sha256_digest;
-pub use drag_cli::{drag, drag_bin, run, DragOutput};
+pub use drag_cli::{drag, drag_bin, pull, run, DragOutput};
 pub use fake_registry::{AuthMode, FakeRegistry, Fault, TokenField, TokenRequest};
 pub use hostile::{HostileServer, SilentServer};
 pub use image::{

@@ -17,6 +17,8 @@ pub enum Listener {
     Cdn,
     /// A [`crate::StaticHost`].
     Static,
+    /// A [`crate::HostileServer`].
+    Hostile,
 }
 
 /// One request as received.

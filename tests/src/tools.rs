@@ -103,3 +103,25 @@ fn is_executable(path: &Path) -> bool {
     path.metadata()
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
+
+/// Runs a real tool to completion: its stdout, or a panic with its stderr unless it succeeded.
+#[track_caller]
+pub fn stdout_of(command: &mut std::process::Command) -> String {
+    let out = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {command:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{command:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// [`stdout_of`] `program ARGS...`.
+#[track_caller]
+pub fn tool(program: &Path, args: &[&str]) -> String {
+    stdout_of(std::process::Command::new(program).args(args))
+}

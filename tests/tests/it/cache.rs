@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{fresh_dir, pull_command};
 use drag_tests::{drag, run, Compression, FakeRegistry, ImageBuilder, LayerBuilder};
 
 fn filled_cache() -> std::path::PathBuf {
@@ -23,15 +23,13 @@ fn filled_cache() -> std::path::PathBuf {
     registry.push_image("library/app", "1", &image);
     let cache = fresh_dir("cache-cmd-");
     let dir = fresh_dir("cache-cmd-out-");
-    let mut cmd = drag();
-    cmd.env("DRAG_CACHE_DIR", &cache).current_dir(&dir).args([
-        "pull",
+    run(pull_command(&dir).env("DRAG_CACHE_DIR", &cache).args([
         "-q",
         "--endpoint",
         &registry.url(),
         "app:1",
-    ]);
-    run(&mut cmd).assert_success();
+    ]))
+    .assert_success();
     cache
 }
 

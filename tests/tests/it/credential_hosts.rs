@@ -7,10 +7,10 @@
 use std::path::Path;
 
 use base64::Engine as _;
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{fresh_dir, pull, pull_command};
 use drag_tests::{
-    drag, run, AuthMode, Compression, FakeRegistry, Image, ImageBuilder, LayerBuilder,
-    RealRegistry, TestPki,
+    run, AuthMode, Compression, FakeRegistry, Image, ImageBuilder, LayerBuilder, RealRegistry,
+    TestPki,
 };
 
 fn image(name: &str) -> Image {
@@ -71,10 +71,12 @@ fn docker_hub_login_is_not_sent_to_an_endpoint_mirror() {
         &dir,
         &[("https://index.docker.io/v1/", "hubuser", "hub-secret")],
     );
-    run(drag()
-        .current_dir(&dir)
-        .env("DOCKER_CONFIG", &config)
-        .args(["pull", "-q", "--endpoint", &mirror.url(), "alpine:3.9"]))
+    run(pull_command(&dir).env("DOCKER_CONFIG", &config).args([
+        "-q",
+        "--endpoint",
+        &mirror.url(),
+        "alpine:3.9",
+    ]))
     .assert_success();
     assert!(
         !mirror.token_requests().is_empty(),
@@ -104,10 +106,12 @@ fn endpoint_mirror_gets_its_own_auth_file_entry() {
             (&mirror.host(), "mirroruser", "mirror-secret"),
         ],
     );
-    run(drag()
-        .current_dir(&dir)
-        .env("DOCKER_CONFIG", &config)
-        .args(["pull", "-q", "--endpoint", &mirror.url(), "alpine:3.9"]))
+    run(pull_command(&dir).env("DOCKER_CONFIG", &config).args([
+        "-q",
+        "--endpoint",
+        &mirror.url(),
+        "alpine:3.9",
+    ]))
     .assert_success();
     let seen = authorizations_seen(&mirror);
     assert!(
@@ -132,15 +136,17 @@ fn user_goes_only_to_the_first_images_registry_in_a_multi_image_pull() {
     let second = FakeRegistry::builder().auth(AuthMode::bearer()).start();
     second.push_image("team/other", "1", &image("second"));
     let dir = fresh_dir("user-two-registries-");
-    let out = run(drag().current_dir(&dir).args([
-        "pull",
-        "--user",
-        "alice:s3cret",
-        "-o",
-        "both.tar",
-        &format!("{}/team/app:1", first.host()),
-        &format!("{}/team/other:1", second.host()),
-    ]));
+    let out = pull(
+        &dir,
+        &[
+            "--user",
+            "alice:s3cret",
+            "-o",
+            "both.tar",
+            &format!("{}/team/app:1", first.host()),
+            &format!("{}/team/other:1", second.host()),
+        ],
+    );
     out.assert_success();
     assert!(
         authorizations_seen(&first).contains(&basic("alice", "s3cret")),
@@ -171,15 +177,17 @@ fn user_is_sent_to_a_plain_http_token_service_on_another_loopback_host() {
     registry.push_image("team/app", "1", &image("loopback"));
     let port = registry.host().rsplit_once(':').unwrap().1.to_string();
     let dir = fresh_dir("loopback-realm-");
-    run(drag().current_dir(&dir).args([
-        "pull",
-        "-q",
-        "--user",
-        "alice:s3cret",
-        "-o",
-        "app.tar",
-        &format!("localhost:{port}/team/app:1"),
-    ]))
+    pull(
+        &dir,
+        &[
+            "-q",
+            "--user",
+            "alice:s3cret",
+            "-o",
+            "app.tar",
+            &format!("localhost:{port}/team/app:1"),
+        ],
+    )
     .assert_success();
     let requests = registry.token_requests();
     assert!(!requests.is_empty(), "a token was asked for");
@@ -224,14 +232,10 @@ async fn the_registrys_client_certificate_is_not_shown_to_a_foreign_layer_host()
         let certs = dir.join("certs");
         pki.write_certs_d(&certs, true);
         let reference = format!("{}/team/app:1", registry.host());
-        let out = run(drag().current_dir(&dir).args([
-            "pull".as_ref(),
-            "--cert-dir".as_ref(),
-            certs.as_os_str(),
-            "-o".as_ref(),
-            "app.tar".as_ref(),
-            reference.as_ref(),
-        ] as [&std::ffi::OsStr; 6]));
+        let out = run(pull_command(&dir)
+            .arg("--cert-dir")
+            .arg(&certs)
+            .args(["-o", "app.tar", &reference]));
         if requires_certificate {
             out.assert_failure();
             assert!(

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use base64::Engine as _;
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{fresh_dir, pull, pull_command};
 use drag_tests::{
     drag, run, AuthMode, Compression, DragOutput, FakeRegistry, Image, ImageBuilder, LayerBuilder,
     TokenRequest,
@@ -50,12 +50,10 @@ fn install_helper(bin: &Path, name: &str, server: &str, user: &str, secret: &str
 }
 
 /// `drag pull -q -o OUTPUT REFERENCE` in `dir` with `env` set.
-fn pull(dir: &Path, env: &[(&str, &OsStr)], output: &str, reference: &str) -> DragOutput {
-    let mut command = drag();
-    command.envs(env.iter().copied());
-    run(command
-        .current_dir(dir)
-        .args(["pull", "-q", "-o", output, reference]))
+fn pull_with_env(dir: &Path, env: &[(&str, &OsStr)], output: &str, reference: &str) -> DragOutput {
+    run(pull_command(dir)
+        .envs(env.iter().copied())
+        .args(["-q", "-o", output, reference]))
 }
 
 /// Pulls `team/app:1` from `registry` with `var` set to `value`; the token requests it made.
@@ -66,7 +64,7 @@ fn token_requests_of_pull(
     value: &Path,
 ) -> Vec<TokenRequest> {
     let reference = format!("{}/team/app:1", registry.host());
-    pull(dir, &[(var, value.as_os_str())], "app.tar", &reference).assert_success();
+    pull_with_env(dir, &[(var, value.as_os_str())], "app.tar", &reference).assert_success();
     let requests = registry.token_requests();
     assert!(!requests.is_empty(), "the registry asked for a token");
     requests
@@ -107,7 +105,7 @@ fn credential_helpers_from_docker_config_supply_the_login() {
         ("PATH", OsStr::new(&path)),
         ("DOCKER_CONFIG", docker_config.as_os_str()),
     ];
-    pull(&dir, &with_helpers, "store.tar", &reference).assert_success();
+    pull_with_env(&dir, &with_helpers, "store.tar", &reference).assert_success();
     let asked = std::fs::read_to_string(bin.join("asked-dragstore")).unwrap();
     assert_eq!(
         asked.trim(),
@@ -125,10 +123,10 @@ fn credential_helpers_from_docker_config_supply_the_login() {
         ),
     )
     .unwrap();
-    pull(&dir, &with_helpers, "helpers.tar", &reference).assert_success();
+    pull_with_env(&dir, &with_helpers, "helpers.tar", &reference).assert_success();
 
     // Without the helper on PATH there is no login: the registry's own refusal.
-    let denied = pull(&dir, &with_helpers[1..], "denied.tar", &reference);
+    let denied = pull_with_env(&dir, &with_helpers[1..], "denied.tar", &reference);
     assert_eq!(denied.status.code(), Some(1));
     assert!(denied.stderr.contains("UNAUTHORIZED"), "{}", denied.stderr);
     assert!(!dir.join("denied.tar").exists());
@@ -205,7 +203,7 @@ fn authfile_names_the_one_file_to_read() {
     let wrong = dir.join("wrong.json");
     let with_wrong_default = [("REGISTRY_AUTH_FILE", wrong.as_os_str())];
 
-    let denied = pull(&dir, &with_wrong_default, "denied.tar", &reference);
+    let denied = pull_with_env(&dir, &with_wrong_default, "denied.tar", &reference);
     assert!(denied.stderr.contains("UNAUTHORIZED"), "{}", denied.stderr);
     let out = run(drag()
         .current_dir(&dir)
@@ -221,15 +219,10 @@ fn authfile_names_the_one_file_to_read() {
         ]));
     out.assert_success();
 
-    let missing = run(drag().current_dir(&dir).args([
-        "pull",
-        "-q",
-        "--authfile",
-        "nope.json",
-        "-o",
-        "x.tar",
-        &reference,
-    ]));
+    let missing = pull(
+        &dir,
+        &["-q", "--authfile", "nope.json", "-o", "x.tar", &reference],
+    );
     assert_eq!(missing.status.code(), Some(1));
     assert!(missing.stderr.contains("nope.json"), "{}", missing.stderr);
 }

@@ -2,13 +2,13 @@
 //! blobs redirected to a CDN that rejects Authorization, manifest lists.
 
 use drag_tests::archive::{
-    assert_entries_hold_image, assert_left_nothing, blob_path, dir_names, json_entry, read_tar,
-    read_tar_bytes,
+    assert_entries_hold_image, assert_entries_hold_image_stored, assert_entries_keep_manifest,
+    assert_left_nothing, blob_path, dir_names, json_entry, read_tar, read_tar_bytes, Stored,
 };
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::{
-    attestation_for, drag, run, AuthMode, Compression, FakeRegistry, Fault, Image, ImageBuilder,
-    IndexBuilder, LayerBuilder, Listener, ManifestFormat, TokenField,
+    attestation_for, AuthMode, Compression, FakeRegistry, Fault, Image, ImageBuilder, IndexBuilder,
+    LayerBuilder, Listener, ManifestFormat, TokenField,
 };
 
 /// A three-layer image whose config has bytes a re-serializer would change.
@@ -49,10 +49,7 @@ fn pull_writes_a_docker_load_archive_with_config_bytes_untouched() {
     let image = three_layer_image("amd64");
     registry.push_image("library/alpine", "3.9", &image);
     let dir = fresh_dir("pull-");
-    let out =
-        run(drag()
-            .current_dir(&dir)
-            .args(["pull", "--endpoint", &registry.url(), "alpine:3.9"]));
+    let out = pull(&dir, &["--endpoint", &registry.url(), "alpine:3.9"]);
     out.assert_success();
     assert!(out.stdout.is_empty(), "stdout must stay clean");
     assert!(
@@ -62,30 +59,10 @@ fn pull_writes_a_docker_load_archive_with_config_bytes_untouched() {
     );
 
     let tar = read_tar(&dir.join("library_alpine_3.9.tar"));
-    assert_eq!(
-        tar[&blob_path(&image.config.digest)].data,
-        image.config.bytes.to_vec()
-    );
-    for layer in &image.layers {
-        assert_eq!(
-            tar[&blob_path(&layer.blob.digest)].data,
-            layer.blob.bytes.to_vec()
-        );
-    }
-    assert_eq!(
-        tar[&blob_path(image.digest())].data,
-        image.manifest.bytes.to_vec()
-    );
-
+    assert_entries_hold_image(&tar, &image);
+    assert_entries_keep_manifest(&tar, &image);
     let manifest = json_entry(&tar, "manifest.json");
-    assert_eq!(manifest[0]["Config"], blob_path(&image.config.digest));
     assert_eq!(manifest[0]["RepoTags"], serde_json::json!(["alpine:3.9"]));
-    let layers: Vec<String> = image
-        .layers
-        .iter()
-        .map(|l| blob_path(&l.blob.digest))
-        .collect();
-    assert_eq!(manifest[0]["Layers"], serde_json::json!(layers));
 
     let index = json_entry(&tar, "index.json");
     let entry = &index["manifests"][0];
@@ -116,10 +93,7 @@ fn pull_follows_cdn_redirect_without_credentials() {
     let image = three_layer_image("amd64");
     registry.push_image("myorg/app", "1", &image);
     let dir = fresh_dir("cdn-");
-    run(drag()
-        .current_dir(&dir)
-        .args(["pull", "--endpoint", &registry.url(), "myorg/app:1"]))
-    .assert_success();
+    pull(&dir, &["--endpoint", &registry.url(), "myorg/app:1"]).assert_success();
 
     let tokens = registry.token_requests();
     assert!(!tokens.is_empty(), "a token was fetched");
@@ -164,10 +138,7 @@ fn token_services_answering_access_token_are_understood() {
         .start();
     registry.push_image("library/busybox", "latest", &three_layer_image("amd64"));
     let dir = fresh_dir("access-");
-    run(drag()
-        .current_dir(&dir)
-        .args(["pull", "-q", "--endpoint", &registry.url(), "busybox"]))
-    .assert_success();
+    pull(&dir, &["-q", "--endpoint", &registry.url(), "busybox"]).assert_success();
     assert!(dir.join("library_busybox_latest.tar").is_file());
 }
 
@@ -188,14 +159,10 @@ fn expired_token_is_renewed_mid_pull() {
         for_ms: 1500,
     });
     let dir = fresh_dir("renew-");
-    run(drag().current_dir(&dir).args([
-        "pull",
-        "-j",
-        "1",
-        "--endpoint",
-        &registry.url(),
-        "alpine:3.9",
-    ]))
+    pull(
+        &dir,
+        &["-j", "1", "--endpoint", &registry.url(), "alpine:3.9"],
+    )
     .assert_success();
     assert_entries_hold_image(&read_tar(&dir.join("library_alpine_3.9.tar")), &image);
     let tokens = registry.token_requests();
@@ -236,20 +203,19 @@ fn basic_auth_uses_the_given_credentials() {
         .start();
     registry.push_image("team/app", "2", &three_layer_image("amd64"));
     let dir = fresh_dir("basic-");
-    let denied =
-        run(drag()
-            .current_dir(&dir)
-            .args(["pull", "--endpoint", &registry.url(), "team/app:2"]));
+    let denied = pull(&dir, &["--endpoint", &registry.url(), "team/app:2"]);
     assert_eq!(denied.status.code(), Some(1));
     assert!(denied.stderr.contains("UNAUTHORIZED"), "{}", denied.stderr);
-    run(drag().current_dir(&dir).args([
-        "pull",
-        "--user",
-        "alice:s3cret",
-        "--endpoint",
-        &registry.url(),
-        "team/app:2",
-    ]))
+    pull(
+        &dir,
+        &[
+            "--user",
+            "alice:s3cret",
+            "--endpoint",
+            &registry.url(),
+            "team/app:2",
+        ],
+    )
     .assert_success();
 }
 
@@ -279,14 +245,10 @@ fn multi_platform_registry() -> (FakeRegistry, Image, Image) {
 fn platform_is_chosen_from_a_manifest_list() {
     let (registry, amd, arm) = multi_platform_registry();
     let dir = fresh_dir("platform-");
-    run(drag().current_dir(&dir).args([
-        "pull",
-        "-o",
-        "amd.tar",
-        "--endpoint",
-        &registry.url(),
-        "multi:1",
-    ]))
+    pull(
+        &dir,
+        &["-o", "amd.tar", "--endpoint", &registry.url(), "multi:1"],
+    )
     .assert_success();
     let tar = read_tar(&dir.join("amd.tar"));
     assert_eq!(
@@ -295,16 +257,18 @@ fn platform_is_chosen_from_a_manifest_list() {
     );
 
     for platform in ["linux/arm64", "linux/arm64/v8", "linux/aarch64"] {
-        run(drag().current_dir(&dir).args([
-            "pull",
-            "-o",
-            "arm.tar",
-            "--platform",
-            platform,
-            "--endpoint",
-            &registry.url(),
-            "multi:1",
-        ]))
+        pull(
+            &dir,
+            &[
+                "-o",
+                "arm.tar",
+                "--platform",
+                platform,
+                "--endpoint",
+                &registry.url(),
+                "multi:1",
+            ],
+        )
         .assert_success();
         let tar = read_tar(&dir.join("arm.tar"));
         assert_eq!(
@@ -319,14 +283,16 @@ fn platform_is_chosen_from_a_manifest_list() {
 fn missing_platform_fails_listing_what_the_image_has() {
     let (registry, _, _) = multi_platform_registry();
     let dir = fresh_dir("noplatform-");
-    let out = run(drag().current_dir(&dir).args([
-        "pull",
-        "--platform",
-        "linux/s390x",
-        "--endpoint",
-        &registry.url(),
-        "multi:1",
-    ]));
+    let out = pull(
+        &dir,
+        &[
+            "--platform",
+            "linux/s390x",
+            "--endpoint",
+            &registry.url(),
+            "multi:1",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
         out.stderr.contains("linux/amd64") && out.stderr.contains("linux/arm64/v8"),
@@ -345,10 +311,7 @@ fn missing_platform_fails_listing_what_the_image_has() {
 fn unknown_tag_reports_the_registry_error_code() {
     let registry = hub();
     let dir = fresh_dir("unknown-");
-    let out =
-        run(drag()
-            .current_dir(&dir)
-            .args(["pull", "--endpoint", &registry.url(), "nothere:1"]));
+    let out = pull(&dir, &["--endpoint", &registry.url(), "nothere:1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stderr.contains("MANIFEST_UNKNOWN"), "{}", out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
@@ -368,10 +331,7 @@ fn corrupt_blob_is_refused_and_leaves_nothing_at_the_output_path() {
         });
     }
     let dir = fresh_dir("corrupt-");
-    let out =
-        run(drag()
-            .current_dir(&dir)
-            .args(["pull", "--endpoint", &registry.url(), "alpine:3.9"]));
+    let out = pull(&dir, &["--endpoint", &registry.url(), "alpine:3.9"]);
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     let last = out.stderr.lines().last().unwrap_or_default();
     assert!(
@@ -394,12 +354,10 @@ fn manifest_fetched_by_digest_is_verified_against_it() {
     let lie = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     registry.push_manifest("library/alpine", lie, &other.manifest);
     let dir = fresh_dir("lie-");
-    let out = run(drag().current_dir(&dir).args([
-        "pull",
-        "--endpoint",
-        &registry.url(),
-        &format!("alpine@{lie}"),
-    ]));
+    let out = pull(
+        &dir,
+        &["--endpoint", &registry.url(), &format!("alpine@{lie}")],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stderr.contains("digest mismatch"), "{}", out.stderr);
     assert!(dir_names(&dir).is_empty());
@@ -412,28 +370,16 @@ fn pull_by_digest_gets_a_repo_tag_only_when_a_tag_is_given() {
     registry.push_image("library/alpine", "3.9", &image);
     let dir = fresh_dir("bydigest-");
     let by_digest = format!("alpine@{}", image.digest());
-    run(drag().current_dir(&dir).args([
-        "pull",
-        "-o",
-        "d.tar",
-        "--endpoint",
-        &registry.url(),
-        &by_digest,
-    ]))
+    pull(
+        &dir,
+        &["-o", "d.tar", "--endpoint", &registry.url(), &by_digest],
+    )
     .assert_success();
     let manifest = json_entry(&read_tar(&dir.join("d.tar")), "manifest.json");
     assert_eq!(manifest[0]["RepoTags"], serde_json::json!([]));
 
     let both = format!("alpine:3.9@{}", image.digest());
-    run(drag().current_dir(&dir).args([
-        "pull",
-        "-o",
-        "b.tar",
-        "--endpoint",
-        &registry.url(),
-        &both,
-    ]))
-    .assert_success();
+    pull(&dir, &["-o", "b.tar", "--endpoint", &registry.url(), &both]).assert_success();
     let manifest = json_entry(&read_tar(&dir.join("b.tar")), "manifest.json");
     assert_eq!(manifest[0]["RepoTags"], serde_json::json!(["alpine:3.9"]));
 }
@@ -444,14 +390,10 @@ fn output_dash_streams_the_archive_to_stdout() {
     let image = three_layer_image("amd64");
     registry.push_image("library/alpine", "3.9", &image);
     let dir = fresh_dir("stdout-");
-    let out = run(drag().current_dir(&dir).args([
-        "pull",
-        "-o",
-        "-",
-        "--endpoint",
-        &registry.url(),
-        "alpine:3.9",
-    ]));
+    let out = pull(
+        &dir,
+        &["-o", "-", "--endpoint", &registry.url(), "alpine:3.9"],
+    );
     out.assert_success();
     assert_entries_hold_image(&read_tar_bytes(&out.stdout), &image);
     assert!(dir_names(&dir).is_empty());
@@ -462,13 +404,7 @@ fn quiet_pull_prints_nothing() {
     let registry = hub();
     registry.push_image("library/alpine", "3.9", &three_layer_image("amd64"));
     let dir = fresh_dir("quiet-");
-    let out = run(drag().current_dir(&dir).args([
-        "pull",
-        "-q",
-        "--endpoint",
-        &registry.url(),
-        "alpine:3.9",
-    ]));
+    let out = pull(&dir, &["-q", "--endpoint", &registry.url(), "alpine:3.9"]);
     out.assert_success();
     assert!(
         out.stderr.is_empty() && out.stdout.is_empty(),
@@ -483,21 +419,13 @@ fn decompress_stores_layers_by_diff_id() {
     let image = three_layer_image("amd64");
     registry.push_image("library/alpine", "3.9", &image);
     let dir = fresh_dir("decompress-");
-    run(drag().current_dir(&dir).args([
-        "pull",
-        "--decompress",
-        "--endpoint",
-        &registry.url(),
-        "alpine:3.9",
-    ]))
+    pull(
+        &dir,
+        &["--decompress", "--endpoint", &registry.url(), "alpine:3.9"],
+    )
     .assert_success();
     let tar = read_tar(&dir.join("library_alpine_3.9.tar"));
-    let manifest = json_entry(&tar, "manifest.json");
-    for (i, layer) in image.layers.iter().enumerate() {
-        let name = blob_path(&layer.diff_id);
-        assert_eq!(manifest[0]["Layers"][i], name);
-        assert_eq!(tar[&name].data, layer.uncompressed);
-    }
+    assert_entries_hold_image_stored(&tar, &image, Stored::Decompressed);
     // The layout view points at a manifest that names those uncompressed blobs.
     let index = json_entry(&tar, "index.json");
     let m = json_entry(

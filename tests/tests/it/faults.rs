@@ -2,27 +2,15 @@
 //! drag still delivers byte-correct output, resumes with Range, or fails cleanly.
 
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use drag_tests::archive::{assert_left_nothing, blob_path, dir_names, read_tar};
-use drag_tests::drag_cli::{drag_bin, fresh_dir};
+use drag_tests::archive::{assert_archive_holds_image, assert_left_nothing, dir_names};
+use drag_tests::bytes::noise;
+use drag_tests::drag_cli::{drag_bin, fresh_dir, pull_command};
 use drag_tests::{
-    drag, run, Compression, FakeRegistry, Fault, Image, ImageBuilder, LayerBuilder, Listener,
+    run, Compression, DragOutput, FakeRegistry, Fault, Image, ImageBuilder, LayerBuilder, Listener,
 };
-
-/// Incompressible bytes, so a gzip layer is as big as its content.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// Two small layers and one of about 3 MiB.
 fn image_with_big_layer() -> Image {
@@ -53,22 +41,6 @@ fn registry_with_big_image(registry: FakeRegistry) -> (FakeRegistry, Image, Stri
     (registry, image, big)
 }
 
-fn assert_archive_matches(path: &Path, image: &Image) {
-    let tar = read_tar(path);
-    assert_eq!(
-        tar[&blob_path(&image.config.digest)].data,
-        image.config.bytes.to_vec()
-    );
-    for l in &image.layers {
-        assert_eq!(
-            tar[&blob_path(&l.blob.digest)].data,
-            l.blob.bytes.to_vec(),
-            "layer {}",
-            l.blob.digest
-        );
-    }
-}
-
 fn ranged_gets(registry: &FakeRegistry, digest: &str) -> Vec<String> {
     registry
         .requests()
@@ -78,25 +50,29 @@ fn ranged_gets(registry: &FakeRegistry, digest: &str) -> Vec<String> {
         .collect()
 }
 
-fn pull(registry: &FakeRegistry, dir: &Path, extra: &[&str]) -> drag_tests::DragOutput {
-    pull_cached(registry, dir, &fresh_dir("cache-"), "out.tar", extra)
+fn pull_app(registry: &FakeRegistry, dir: &Path, extra: &[&str]) -> DragOutput {
+    run(&mut app_pull_command(registry, dir, "out.tar", extra))
 }
 
 /// `drag pull -o OUT ... app:1` with `cache` as the blob cache.
-fn pull_cached(
+fn pull_app_cached(
     registry: &FakeRegistry,
     dir: &Path,
     cache: &Path,
     out: &str,
     extra: &[&str],
-) -> drag_tests::DragOutput {
-    let mut cmd = drag();
-    cmd.env("DRAG_CACHE_DIR", cache)
-        .current_dir(dir)
-        .args(["pull", "-o", out, "--endpoint", &registry.url()])
+) -> DragOutput {
+    run(app_pull_command(registry, dir, out, extra).env("DRAG_CACHE_DIR", cache))
+}
+
+/// `drag pull -o OUT --endpoint REGISTRY EXTRA... app:1` in `dir`.
+fn app_pull_command(registry: &FakeRegistry, dir: &Path, out: &str, extra: &[&str]) -> Command {
+    let mut command = pull_command(dir);
+    command
+        .args(["-o", out, "--endpoint", &registry.url()])
         .args(extra)
         .arg("app:1");
-    run(&mut cmd)
+    command
 }
 
 #[test]
@@ -107,8 +83,8 @@ fn dropped_connection_resumes_with_a_range_request() {
         bytes: 1 << 20,
     });
     let dir = fresh_dir("drop-");
-    pull(&registry, &dir, &[]).assert_success();
-    assert_archive_matches(&dir.join("out.tar"), &image);
+    pull_app(&registry, &dir, &[]).assert_success();
+    assert_archive_holds_image(&dir.join("out.tar"), &image);
     let ranges = ranged_gets(&registry, &big);
     assert!(
         ranges
@@ -132,8 +108,8 @@ fn stalled_body_is_dropped_and_resumed() {
         for_ms: 20_000,
     });
     let dir = fresh_dir("stall-");
-    pull(&registry, &dir, &["--read-timeout", "1"]).assert_success();
-    assert_archive_matches(&dir.join("out.tar"), &image);
+    pull_app(&registry, &dir, &["--read-timeout", "1"]).assert_success();
+    assert_archive_holds_image(&dir.join("out.tar"), &image);
     assert!(!ranged_gets(&registry, &big).is_empty());
     // Timed between the requests the registry saw, so starting drag is not counted: the
     // resume comes about a read timeout after the stalled GET, long before the stall ends.
@@ -171,8 +147,8 @@ fn server_errors_and_throttling_are_retried_honouring_retry_after() {
         retry_after: Some(2),
     });
     let dir = fresh_dir("retry-");
-    pull(&registry, &dir, &["-j", "1"]).assert_success();
-    assert_archive_matches(&dir.join("out.tar"), &image);
+    pull_app(&registry, &dir, &["-j", "1"]).assert_success();
+    assert_archive_holds_image(&dir.join("out.tar"), &image);
     // -j 1: the blob GETs come one at a time; the first met the 503, the second the 429,
     // the third is the retry of the 429.
     let blob_gets: Vec<_> = registry
@@ -204,7 +180,7 @@ fn persistent_throttling_fails_with_the_registry_code() {
         retry_after: Some(0),
     });
     let dir = fresh_dir("throttled-");
-    let out = pull(&registry, &dir, &["--retries", "2"]);
+    let out = pull_app(&registry, &dir, &["--retries", "2"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stderr.contains("429"), "{}", out.stderr);
     assert_left_nothing(&dir);
@@ -218,7 +194,7 @@ fn a_corrupt_transfer_is_discarded_and_fetched_again() {
         offset: 2 << 20,
     });
     let dir = fresh_dir("flip-once-");
-    let out = pull(&registry, &dir, &[]);
+    let out = pull_app(&registry, &dir, &[]);
     out.assert_success();
     assert!(
         out.stderr.contains("digest mismatch"),
@@ -226,7 +202,7 @@ fn a_corrupt_transfer_is_discarded_and_fetched_again() {
         out.stderr
     );
     assert_eq!(registry.blob_get_count(&big), 2);
-    assert_archive_matches(&dir.join("out.tar"), &image);
+    assert_archive_holds_image(&dir.join("out.tar"), &image);
 }
 
 #[test]
@@ -238,12 +214,12 @@ fn chunked_bodies_without_content_length_work() {
         registry.fault(Fault::Chunked);
     }
     let dir = fresh_dir("chunked-");
-    pull(&registry, &dir, &[]).assert_success();
+    pull_app(&registry, &dir, &[]).assert_success();
     assert!(
         registry.pending_faults().is_empty(),
         "every blob served chunked"
     );
-    assert_archive_matches(&dir.join("out.tar"), &image);
+    assert_archive_holds_image(&dir.join("out.tar"), &image);
 }
 
 #[test]
@@ -253,9 +229,9 @@ fn warm_cache_pull_makes_no_blob_requests() {
     registry.push_image("library/app", "1", &image);
     let dir = fresh_dir("warm-");
     let cache = fresh_dir("warm-cache-");
-    pull_cached(&registry, &dir, &cache, "a.tar", &[]).assert_success();
+    pull_app_cached(&registry, &dir, &cache, "a.tar", &[]).assert_success();
     registry.clear_requests();
-    pull_cached(&registry, &dir, &cache, "b.tar", &[]).assert_success();
+    pull_app_cached(&registry, &dir, &cache, "b.tar", &[]).assert_success();
     let blob_requests: Vec<_> = registry
         .requests()
         .into_iter()
@@ -279,7 +255,7 @@ fn no_cache_leaves_nothing_but_the_output() {
     registry.push_image("library/app", "1", &image_with_big_layer());
     let dir = fresh_dir("nocache-");
     let cache = fresh_dir("nocache-cache-");
-    pull_cached(&registry, &dir, &cache, "out.tar", &["--no-cache"]).assert_success();
+    pull_app_cached(&registry, &dir, &cache, "out.tar", &["--no-cache"]).assert_success();
     assert_eq!(dir_names(&dir), vec!["out.tar"]);
     assert_left_nothing(&cache);
 }
@@ -363,8 +339,8 @@ fn a_killed_pull_resumes_without_downloading_finished_blobs_again() {
     child.kill().expect("kill drag");
     child.wait().expect("reap drag");
 
-    pull_cached(&registry, &dir, &cache, "out.tar", &[]).assert_success();
-    assert_archive_matches(&dir.join("out.tar"), &image);
+    pull_app_cached(&registry, &dir, &cache, "out.tar", &[]).assert_success();
+    assert_archive_holds_image(&dir.join("out.tar"), &image);
     for l in &image.layers[..2] {
         assert_eq!(
             registry.blob_get_count(&l.blob.digest),
@@ -438,8 +414,8 @@ fn what_a_killed_pull_left_beside_the_output_is_removed_by_the_next() {
     // Leftovers younger than a moment are spared (their writer may not have locked them yet).
     std::thread::sleep(Duration::from_millis(2500));
 
-    pull_cached(&registry, &dir, &cache, "out.tar", &["--no-cache"]).assert_success();
-    assert_archive_matches(&dir.join("out.tar"), &image);
+    pull_app_cached(&registry, &dir, &cache, "out.tar", &["--no-cache"]).assert_success();
+    assert_archive_holds_image(&dir.join("out.tar"), &image);
     assert_eq!(dir_names(&dir), vec!["out.tar"], "leftovers removed");
 }
 
@@ -472,7 +448,7 @@ fn concurrent_pulls_share_one_cache() {
         .collect();
     for (dir, mut child) in children {
         assert!(child.wait().expect("drag ends").success());
-        assert_archive_matches(&dir.join("out.tar"), &image);
+        assert_archive_holds_image(&dir.join("out.tar"), &image);
     }
 }
 
@@ -485,8 +461,8 @@ fn a_server_ignoring_range_restarts_the_blob_cleanly() {
         bytes: 1 << 20,
     });
     let dir = fresh_dir("norange-");
-    pull(&registry, &dir, &[]).assert_success();
-    assert_archive_matches(&dir.join("out.tar"), &image);
+    pull_app(&registry, &dir, &[]).assert_success();
+    assert_archive_holds_image(&dir.join("out.tar"), &image);
     assert!(
         !ranged_gets(&registry, &big).is_empty(),
         "a resume was asked for"
@@ -507,8 +483,8 @@ fn a_whole_partial_file_is_stored_without_a_request() {
     std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
     std::fs::write(&partial, &image.layers[2].blob.bytes).unwrap();
     let dir = fresh_dir("whole-partial-");
-    pull_cached(&registry, &dir, &cache, "out.tar", &[]).assert_success();
-    assert_archive_matches(&dir.join("out.tar"), &image);
+    pull_app_cached(&registry, &dir, &cache, "out.tar", &[]).assert_success();
+    assert_archive_holds_image(&dir.join("out.tar"), &image);
     assert_eq!(registry.blob_get_count(&big), 0);
     assert!(!partial.exists());
 }
@@ -523,10 +499,10 @@ fn a_corrupt_partial_file_is_discarded_and_the_blob_fetched_again() {
     wrong[100] ^= 0xff;
     std::fs::write(&partial, &wrong).unwrap();
     let dir = fresh_dir("bad-partial-");
-    let out = pull_cached(&registry, &dir, &cache, "out.tar", &[]);
+    let out = pull_app_cached(&registry, &dir, &cache, "out.tar", &[]);
     out.assert_success();
     assert!(out.stderr.contains("digest mismatch"), "{}", out.stderr);
-    assert_archive_matches(&dir.join("out.tar"), &image);
+    assert_archive_holds_image(&dir.join("out.tar"), &image);
     assert_eq!(
         registry.blob_get_count(&big),
         2,

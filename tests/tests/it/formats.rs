@@ -4,39 +4,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use drag_tests::archive::{
     assert_left_nothing, blob_path, dir_names, entry_names, json_entry, read_tar, read_tar_bytes,
     Entry,
 };
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::image::media_types;
-use drag_tests::tools::skip;
+use drag_tests::layout::{assert_layout_holds_image, read_blob, read_json};
+use drag_tests::tools::{skip, tool};
 use drag_tests::{
-    attestation_for, drag, require_tool, run, Compression, DragOutput, FakeRegistry, Image,
-    ImageBuilder, IndexBuilder, Layer, LayerBuilder, ManifestFormat, Podman, RealRegistry,
+    attestation_for, require_tool, Compression, FakeRegistry, Image, ImageBuilder, IndexBuilder,
+    Layer, LayerBuilder, ManifestFormat, Podman, RealRegistry,
 };
-
-fn pull(dir: &Path, args: &[&str]) -> DragOutput {
-    run(drag().current_dir(dir).arg("pull").args(args))
-}
-
-/// Runs a real tool, panicking with its stderr unless it succeeds; returns its stdout.
-fn tool(program: &Path, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("could not run {}: {e}", program.display()));
-    assert!(
-        out.status.success(),
-        "{} {args:?} failed ({}):\n{}",
-        program.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn base_layer() -> Layer {
     LayerBuilder::new()
@@ -72,35 +52,6 @@ fn layout_blobs(layout: &Path) -> BTreeSet<String> {
         .into_iter()
         .map(|hex| format!("sha256:{hex}"))
         .collect()
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
-fn read_blob(layout: &Path, digest: &str) -> Vec<u8> {
-    let path = layout.join(blob_path(digest));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-/// Every blob of `image` (manifest, config, layers) is in the layout, byte for byte.
-#[track_caller]
-fn assert_layout_holds(layout: &Path, image: &Image) {
-    assert_eq!(
-        read_blob(layout, image.digest()),
-        image.manifest.bytes.to_vec()
-    );
-    assert_eq!(
-        read_blob(layout, &image.config.digest),
-        image.config.bytes.to_vec()
-    );
-    for layer in &image.layers {
-        assert_eq!(
-            read_blob(layout, &layer.blob.digest),
-            layer.blob.bytes.to_vec()
-        );
-    }
 }
 
 /// The `index.json` entry whose ref.name annotation is `tag`.
@@ -146,7 +97,7 @@ fn oci_layout_keeps_digests_and_is_read_by_skopeo_and_umoci() {
         entry["annotations"]["io.containerd.image.name"],
         reference.as_str()
     );
-    assert_layout_holds(&layout, &image);
+    assert_layout_holds_image(&layout, &image);
     let mut expected: BTreeSet<String> =
         image.layers.iter().map(|l| l.blob.digest.clone()).collect();
     expected.insert(image.config.digest.clone());
@@ -239,8 +190,8 @@ fn second_image_joins_an_existing_layout_reusing_its_blobs() {
     );
     assert_eq!(index_entry(&layout, "1")["digest"], app.digest());
     assert_eq!(index_entry(&layout, "2")["digest"], tools.digest());
-    assert_layout_holds(&layout, &app);
-    assert_layout_holds(&layout, &tools);
+    assert_layout_holds_image(&layout, &app);
+    assert_layout_holds_image(&layout, &tools);
     // Base layer once, two own layers, two configs, two manifests.
     assert_eq!(
         layout_blobs(&layout).len(),
@@ -267,7 +218,7 @@ fn second_image_joins_an_existing_layout_reusing_its_blobs() {
     );
     assert_eq!(index_entry(&layout, "1")["digest"], app_v2.digest());
     assert_eq!(index_entry(&layout, "2")["digest"], tools.digest());
-    assert_layout_holds(&layout, &app_v2);
+    assert_layout_holds_image(&layout, &app_v2);
 
     if let Some(skopeo) = require_tool("skopeo") {
         for (tag, image) in [("1", &app_v2), ("2", &tools)] {
@@ -331,7 +282,7 @@ fn all_platforms_keeps_the_index_and_every_image_it_names() {
     assert_eq!(read_blob(&layout, &index.digest), index.bytes.to_vec());
     let mut expected = BTreeSet::from([index.digest.clone()]);
     for image in [&amd, &arm, &att] {
-        assert_layout_holds(&layout, image);
+        assert_layout_holds_image(&layout, image);
         expected.insert(image.digest().to_string());
         expected.insert(image.config.digest.clone());
         expected.extend(image.layers.iter().map(|l| l.blob.digest.clone()));
@@ -803,13 +754,10 @@ async fn zstd_layers_in_a_docker_archive_load_with_podman() {
         registry.push_image(repo, "1", &image).await;
         let reference = format!("{}/{repo}:1", registry.host());
         let archive = dir.join(format!("{repo}.tar"));
-        run(drag().current_dir(&dir).args([
-            "pull",
-            "-q",
-            "-o",
-            &archive.display().to_string(),
-            &reference,
-        ]))
+        pull(
+            &dir,
+            &["-q", "-o", &archive.display().to_string(), &reference],
+        )
         .assert_success();
         let names = podman.load(&archive);
         assert!(names.contains(&reference), "{reference}: {names:?}");

@@ -3,7 +3,6 @@
 //! drag must stay bounded in memory and time, never panic, and never let a registry drive the
 //! terminal.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -13,21 +12,34 @@ use axum::response::Response;
 use axum::Router;
 
 use drag_tests::archive::assert_left_nothing;
-use drag_tests::drag_cli::{drag_bin, fresh_dir, run_with_timeout};
+use drag_tests::drag_cli::{
+    drag_bin, fresh_dir, pull, pull_command, run_with_timeout, with_drag_env,
+};
+use drag_tests::peak_memory::{drag_under_time, run_measured, Measured};
 use drag_tests::{
     drag, require_tool, run, AuthMode, Compression, DragOutput, FakeRegistry, Fault, HostileServer,
-    ImageBuilder, LayerBuilder, SilentServer, TokenField,
+    ImageBuilder, LayerBuilder, RecordedRequest, SilentServer, TokenField,
 };
 
-/// Longer than any of these runs should take, short of the hangs they guard against.
+/// A hang guard only: a run still going after this is killed and the test fails. What the
+/// tests check is counted from what the servers saw (requests, connections, and the time
+/// between two of them), never the wall time of a spawned `drag`.
 const BOUND: Duration = Duration::from_secs(60);
 
-/// Runs a `drag` command (made beforehand, so building drag is not timed): its output and
-/// how long it took.
-fn timed(cmd: &mut Command) -> (DragOutput, Duration) {
-    let started = Instant::now();
-    let out = run_with_timeout(cmd, BOUND);
-    (out, started.elapsed())
+/// The tag-list pages `server` was asked for.
+fn tag_pages(server: &HostileServer) -> usize {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.path().ends_with("/tags/list"))
+        .count()
+}
+
+/// The time between the first two of `times`, which must exist.
+#[track_caller]
+fn first_gap(times: &[Instant]) -> Duration {
+    assert!(times.len() >= 2, "{} arrivals, wanted two", times.len());
+    times[1] - times[0]
 }
 
 fn response(status: StatusCode, body: impl Into<Body>, headers: &[(&str, String)]) -> Response {
@@ -76,49 +88,29 @@ fn endless_tags(per_page: usize, padding: usize, same_url: bool) -> Router {
     })
 }
 
-fn tags(server: &HostileServer) -> (DragOutput, Duration) {
+fn tags(server: &HostileServer) -> DragOutput {
     let mut cmd = drag();
     cmd.args(["tags", "--endpoint", &server.url(), "r"]);
-    timed(&mut cmd)
+    run_with_timeout(&mut cmd, BOUND)
 }
 
-/// `program ARGS`, meant to run drag, with the environment `drag()` sets up (empty home,
-/// fresh cache, no proxies).
-fn around_drag(program: &std::path::Path, args: &[&str]) -> Command {
-    let base = drag();
-    let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null());
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    cmd
-}
-
-/// Runs `drag ARGS` under `/usr/bin/time -v`: its output, its peak RSS in KiB, how long.
-fn run_measured(time: &std::path::Path, args: &[&str]) -> (DragOutput, u64, Duration) {
-    let mut cmd = around_drag(time, &["-v"]);
-    cmd.arg(drag_bin()).args(args);
-    let (out, took) = timed(&mut cmd);
-    let rss = out
-        .stderr
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no peak RSS in the output of time -v:\n{}", out.stderr));
-    (out, rss, took)
+/// `drag tags` against `server` under `time -v`, so its peak memory can be bounded.
+fn measured_tags(time: &std::path::Path, server: &HostileServer) -> Measured {
+    let mut cmd = drag_under_time(time);
+    cmd.args(["tags", "--endpoint", &server.url(), "r"]);
+    run_measured(&mut cmd, BOUND)
 }
 
 #[test]
 fn tags_stop_at_a_paginator_that_sends_the_same_page_forever() {
     let server = HostileServer::start(|_| endless_tags(100, 0, true));
-    let (out, took) = tags(&server);
+    let out = tags(&server);
     out.assert_failure();
     assert!(out.stderr.contains("pagination loops"), "{}", out.stderr);
     assert!(out.stdout.is_empty(), "no partial list on stdout");
-    assert!(took < Duration::from_secs(20), "took {took:?}");
+    // The first page, then its `?last=0` link, which links to itself: seen, so stop.
+    let pages = tag_pages(&server);
+    assert!(pages <= 3, "asked for {pages} pages of a loop");
 }
 
 #[test]
@@ -128,16 +120,21 @@ fn tags_from_an_endless_paginator_stop_at_the_tag_limit_in_little_memory() {
     };
     // 5,000 tags of ~100 bytes a page: without a total limit, memory grows ~0.5 MB a page.
     let server = HostileServer::start(|_| endless_tags(5_000, 0, false));
-    let (out, rss_kib, took) = run_measured(&time, &["tags", "--endpoint", &server.url(), "r"]);
+    let Measured { out, peak_rss } = measured_tags(&time, &server);
     assert!(!out.success(), "an endless tag list cannot succeed");
     assert!(
         out.stderr.contains("more than 100000 tags"),
         "{}",
         out.stderr
     );
-    eprintln!("endless tag list: failed in {took:?}, peak RSS {rss_kib} KiB");
-    assert!(took < Duration::from_secs(30), "took {took:?}");
-    assert!(rss_kib < 150 * 1024, "peak RSS {rss_kib} KiB");
+    let pages = tag_pages(&server);
+    eprintln!(
+        "endless tag list: {pages} pages, peak RSS {} KiB",
+        peak_rss >> 10
+    );
+    // 100,000 tags fill 20 pages; the one after them is where the limit is found.
+    assert!(pages <= 21, "asked for {pages} pages of 5,000 tags");
+    assert!(peak_rss < 150 << 20, "peak RSS {} KiB", peak_rss >> 10);
 }
 
 #[test]
@@ -147,24 +144,29 @@ fn tags_from_a_paginator_with_huge_pages_stop_at_the_byte_budget() {
     };
     // One tag and 4 MiB of padding a page: the byte budget, a total over pages, ends it.
     let server = HostileServer::start(|_| endless_tags(1, 4 << 20, false));
-    let (out, rss_kib, took) = run_measured(&time, &["tags", "--endpoint", &server.url(), "r"]);
-    eprintln!("huge tag pages: failed in {took:?}, peak RSS {rss_kib} KiB");
+    let Measured { out, peak_rss } = measured_tags(&time, &server);
+    let pages = tag_pages(&server);
+    eprintln!(
+        "huge tag pages: {pages} pages, peak RSS {} KiB",
+        peak_rss >> 10
+    );
     assert!(!out.success());
     assert!(
         out.stderr.contains("more than 16777216 bytes"),
         "{}",
         out.stderr
     );
-    assert!(rss_kib < 150 * 1024, "peak RSS {rss_kib} KiB");
+    // 16 MiB hold four pages of 4 MiB; the fifth goes over.
+    assert!(pages <= 5, "asked for {pages} pages of 4 MiB");
+    assert!(peak_rss < 150 << 20, "peak RSS {} KiB", peak_rss >> 10);
 }
 
 #[test]
 fn mcr_tag_fallback_with_an_endless_paginator_fails_bounded() {
     let server = HostileServer::start(|_| endless_tags(5_000, 0, false));
     let dir = fresh_dir("mcr-endless-");
-    let mut cmd = drag();
-    cmd.current_dir(&dir).args([
-        "pull",
+    let mut cmd = pull_command(&dir);
+    cmd.args([
         "--registry",
         "mcr",
         "--endpoint",
@@ -173,14 +175,15 @@ fn mcr_tag_fallback_with_an_endless_paginator_fails_bounded() {
         "nano.tar",
         "windows/nanoserver:1803",
     ]);
-    let (out, took) = timed(&mut cmd);
+    let out = run_with_timeout(&mut cmd, BOUND);
     out.assert_failure();
     assert!(
         out.stderr.contains("more than 100000 tags"),
         "{}",
         out.stderr
     );
-    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let pages = tag_pages(&server);
+    assert!(pages <= 21, "asked for {pages} pages of 5,000 tags");
     assert_left_nothing(&dir);
 }
 
@@ -242,11 +245,10 @@ fn a_token_lifetime_of_2_pow_64_minus_1_seconds_is_taken_without_panicking() {
         .build();
     registry.push_image("library/app", "1", &image);
     let dir = fresh_dir("token-forever-");
-    let mut cmd = drag();
-    cmd.current_dir(&dir)
-        .args(["pull", "-o", "app.tar", "--endpoint", &registry.url()])
-        .arg("app:1");
-    let out = run(&mut cmd);
+    let out = pull(
+        &dir,
+        &["-o", "app.tar", "--endpoint", &registry.url(), "app:1"],
+    );
     out.assert_success();
     assert!(!registry.token_requests().is_empty(), "a token was fetched");
     assert!(dir.join("app.tar").is_file());
@@ -297,7 +299,7 @@ fn tags_that_are_not_tags_stay_off_stdout_and_are_shown_escaped() {
             response(StatusCode::OK, body.to_string(), &[])
         })
     });
-    let (out, _) = tags(&server);
+    let out = tags(&server);
     out.assert_success();
     assert_eq!(out.stdout_text(), "1.0\nlatest\n");
     assert_terminal_safe(&out.stderr);
@@ -343,16 +345,37 @@ const SLOW: &[&str] = &[
     "1",
 ];
 
+/// The GETs of blob `digest` that `registry` received, in order, with when each arrived.
+fn blob_gets(registry: &FakeRegistry, digest: &str) -> Vec<RecordedRequest> {
+    registry
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path().ends_with(digest))
+        .collect()
+}
+
+/// A drip is given up on after the `--low-speed-time` of 2 s in [`SLOW`], not at once and not
+/// after the drip's own end: the retry comes at least about that long after the first GET
+/// (less a little for scheduling), and well before a 30 s read timeout could fire.
+#[track_caller]
+fn assert_gave_up_after_low_speed_time(gets: &[RecordedRequest]) {
+    let times: Vec<Instant> = gets.iter().map(|r| r.received_at).collect();
+    let gap = first_gap(&times);
+    assert!(
+        gap >= Duration::from_millis(1500) && gap < Duration::from_secs(15),
+        "retried {gap:?} after the first GET of a drip, with --low-speed-time 2"
+    );
+}
+
 #[test]
 fn a_dripping_layer_makes_pull_resume_then_fail_in_bounded_time() {
     let (registry, layer) = dripping(|i| i.layers[0].blob.digest.clone());
     let dir = fresh_dir("drip-pull-");
-    let mut cmd = drag();
-    cmd.current_dir(&dir)
-        .args(["pull", "-o", "app.tar", "--endpoint", &registry.url()])
+    let mut cmd = pull_command(&dir);
+    cmd.args(["-o", "app.tar", "--endpoint", &registry.url()])
         .args(SLOW)
         .arg("app:1");
-    let (out, took) = timed(&mut cmd);
+    let out = run_with_timeout(&mut cmd, BOUND);
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("--low-speed-limit"), "{}", out.stderr);
     assert!(
@@ -360,29 +383,34 @@ fn a_dripping_layer_makes_pull_resume_then_fail_in_bounded_time() {
         "resumed first: {}",
         out.stderr
     );
-    assert!(
-        registry
-            .requests()
-            .iter()
-            .any(|r| r.path().ends_with(&layer) && r.range.is_some()),
-        "the resume was a Range request"
-    );
-    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let gets = blob_gets(&registry, &layer);
+    assert_eq!(gets.len(), 2, "one GET and one resume: {gets:#?}");
+    assert!(gets[1].range.is_some(), "the resume was a Range request");
+    assert_gave_up_after_low_speed_time(&gets);
     assert!(registry.pending_faults().is_empty(), "both drips were met");
     assert_left_nothing(&dir);
 }
 
 #[test]
 fn a_dripping_config_makes_inspect_fail_in_bounded_time() {
-    let (registry, _) = dripping(|i| i.config.digest.clone());
+    let (registry, config) = dripping(|i| i.config.digest.clone());
     let mut cmd = drag();
     cmd.args(["inspect", "--endpoint", &registry.url()])
         .args(SLOW)
         .arg("app:1");
-    let (out, took) = timed(&mut cmd);
+    let out = run_with_timeout(&mut cmd, BOUND);
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("--low-speed-limit"), "{}", out.stderr);
-    assert!(took < Duration::from_secs(15), "took {took:?}");
+    // A drip that low-speed detection missed would run for hours: the hang guard ends that
+    // run and fails the test. A retry, if drag makes one, comes a low-speed time later.
+    let gets = blob_gets(&registry, &config);
+    assert!(
+        !gets.is_empty() && gets.len() <= 2,
+        "a GET and at most one retry (--retries 1): {gets:#?}"
+    );
+    if gets.len() == 2 {
+        assert_gave_up_after_low_speed_time(&gets);
+    }
 }
 
 #[test]
@@ -399,10 +427,25 @@ fn a_server_that_never_sends_headers_is_given_up_on() {
         "1",
         "r:1",
     ]);
-    let (out, took) = timed(&mut cmd);
+    let out = run_with_timeout(&mut cmd, BOUND);
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("--header-timeout"), "{}", out.stderr);
-    assert!(took < Duration::from_secs(15), "took {took:?}");
+    // Each request is tried once and retried once (the version probe and the manifest, at
+    // most), and each new connection comes about a header timeout (1 s) after the one before:
+    // not at once, and not after some longer timeout.
+    let connections = server.connections();
+    assert!(
+        (2..=4).contains(&connections.len()),
+        "{} connections: {connections:?}",
+        connections.len()
+    );
+    for pair in connections.windows(2) {
+        let gap = first_gap(pair);
+        assert!(
+            gap >= Duration::from_millis(800) && gap < Duration::from_secs(10),
+            "a new connection {gap:?} after the last, with --header-timeout 1"
+        );
+    }
 }
 
 /// Runs `drag ARGS` with a terminal (a pty from util-linux `script`) as stdout and stderr:
@@ -413,7 +456,8 @@ fn on_a_terminal(script: &std::path::Path, args: &[&str]) -> DragOutput {
         .chain(args.iter().map(|a| a.to_string()))
         .map(|a| quote(&a))
         .collect();
-    let mut cmd = around_drag(script, &["-qec", &line.join(" "), "/dev/null"]);
+    let mut cmd = with_drag_env(script);
+    cmd.args(["-qec", &line.join(" "), "/dev/null"]);
     run_with_timeout(&mut cmd, BOUND)
 }
 

@@ -6,16 +6,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use drag_tests::archive::blob_path;
-use drag_tests::digest::digest_like;
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{fresh_dir, pull};
+use drag_tests::layout::{assert_blobs_intact, assert_layout_holds_image, read_json};
 use drag_tests::{
-    drag, run, Compression, DragOutput, FakeRegistry, Image, ImageBuilder, LayerBuilder,
-    ManifestFormat,
+    Compression, DragOutput, FakeRegistry, Image, ImageBuilder, LayerBuilder, ManifestFormat,
 };
-
-fn pull(dir: &Path, args: &[&str]) -> DragOutput {
-    run(drag().current_dir(dir).arg("pull").args(args))
-}
 
 /// `drag pull -q --format oci -o layout REFERENCE` in `dir`.
 fn pull_into_layout(dir: &Path, reference: &str) -> DragOutput {
@@ -38,11 +33,6 @@ fn image(marker: &str) -> Image {
         .build()
 }
 
-fn read_json(path: &Path) -> serde_json::Value {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
 /// The digests the layout's index names.
 fn entry_digests(layout: &Path) -> Vec<String> {
     let index = read_json(&layout.join("index.json"));
@@ -52,21 +42,6 @@ fn entry_digests(layout: &Path) -> Vec<String> {
         .iter()
         .map(|e| e["digest"].as_str().unwrap_or("").to_string())
         .collect()
-}
-
-/// Every file under `blobs/` hashes to its name.
-#[track_caller]
-fn assert_blobs_intact(layout: &Path) {
-    for alg in std::fs::read_dir(layout.join("blobs")).unwrap() {
-        let alg = alg.unwrap();
-        let alg_name = alg.file_name().to_string_lossy().into_owned();
-        for blob in std::fs::read_dir(alg.path()).unwrap() {
-            let blob = blob.unwrap();
-            let name = format!("{alg_name}:{}", blob.file_name().to_string_lossy());
-            let bytes = std::fs::read(blob.path()).unwrap();
-            assert_eq!(digest_like(&name, &bytes), name, "corrupt blob in layout");
-        }
-    }
 }
 
 /// Every file of a directory tree with its bytes, for "left untouched" checks.
@@ -238,12 +213,5 @@ fn a_same_size_corrupted_blob_in_a_layout_is_replaced() {
 
     pull_into_layout(&dir, &reference).assert_success();
     assert_blobs_intact(&layout);
-    assert_eq!(
-        std::fs::read(layout.join(blob_path(&img.layers[1].blob.digest))).unwrap(),
-        img.layers[1].blob.bytes.to_vec()
-    );
-    assert_eq!(
-        std::fs::read(layout.join(blob_path(img.digest()))).unwrap(),
-        img.manifest.bytes.to_vec()
-    );
+    assert_layout_holds_image(&layout, &img);
 }

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{fresh_dir, pull_command};
 use drag_tests::image::media_types;
 use drag_tests::{
-    drag, run, Blob, Compression, DragOutput, FakeRegistry, Image, ImageBuilder, IndexBuilder,
+    run, Blob, Compression, DragOutput, FakeRegistry, Image, ImageBuilder, IndexBuilder,
     LayerBuilder, ManifestFormat,
 };
 
@@ -21,10 +21,9 @@ fn image(marker: &str) -> Image {
 }
 
 fn pull_with_cache(cache: &Path, dir: &Path, args: &[&str]) -> DragOutput {
-    run(drag()
+    run(pull_command(dir)
         .env("DRAG_CACHE_DIR", cache)
-        .current_dir(dir)
-        .args(["pull", "-q"])
+        .arg("-q")
         .args(args))
 }
 

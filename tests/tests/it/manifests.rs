@@ -10,10 +10,10 @@
 //! `schema` tests) with our own builder; the core unit table in `core/src/manifest/kind.rs`
 //! covers the same documents without a registry.
 
-use std::path::Path;
-
-use drag_tests::archive::{assert_left_nothing, blob_path, json_entry, read_tar};
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::archive::{
+    assert_archive_holds_image, assert_left_nothing, blob_path, json_entry, read_tar,
+};
+use drag_tests::drag_cli::{fresh_dir, pull, pull_command};
 use drag_tests::image::media_types;
 use drag_tests::{
     attestation_for, drag, run, Blob, Compression, DragOutput, FakeRegistry, Image, ImageBuilder,
@@ -24,10 +24,6 @@ use serde_json::{json, Value};
 const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
 const SPDX: &str = "application/spdx+json";
 const COSIGN: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
-
-fn pull(dir: &Path, args: &[&str]) -> DragOutput {
-    run(drag().current_dir(dir).arg("pull").args(args))
-}
 
 /// An OCI image for `arch[/variant]` whose one layer says which image it is.
 fn image(arch: &str, variant: Option<&str>, marker: &str) -> Image {
@@ -68,24 +64,6 @@ fn edited(blob: &Blob, content_type: &str, edit: impl FnOnce(&mut Value)) -> Blo
     let mut doc = blob.json();
     edit(&mut doc);
     Blob::new(serde_json::to_vec(&doc).unwrap(), content_type)
-}
-
-/// The docker archive at `path` holds the image whose config and layers are `image`'s.
-#[track_caller]
-fn assert_holds(path: &Path, image: &Image) {
-    let tar = read_tar(path);
-    let manifest = json_entry(&tar, "manifest.json");
-    assert_eq!(
-        manifest[0]["Config"],
-        blob_path(&image.config.digest),
-        "the archive holds another image's config: {manifest}"
-    );
-    let layers: Vec<String> = image
-        .layers
-        .iter()
-        .map(|l| blob_path(&l.blob.digest))
-        .collect();
-    assert_eq!(manifest[0]["Layers"], json!(layers));
 }
 
 #[track_caller]
@@ -182,12 +160,11 @@ fn a_document_without_media_type_is_the_same_kind_from_the_registry_and_from_the
         for tag in ["image", "index"] {
             let out_name = format!("{tag}-{round}.tar");
             let reference = format!("{}/app:{tag}", registry.host());
-            run(drag()
-                .current_dir(&dir)
+            run(pull_command(&dir)
                 .env("DRAG_CACHE_DIR", &cache)
-                .args(["pull", "-q", "-o", &out_name, &reference]))
+                .args(["-q", "-o", &out_name, &reference]))
             .assert_success();
-            assert_holds(&dir.join(&out_name), &amd);
+            assert_archive_holds_image(&dir.join(&out_name), &amd);
         }
     }
     // The second round really came from the cache: the manifests were not fetched again.
@@ -232,7 +209,7 @@ fn an_artifact_entry_carrying_a_platform_is_never_chosen() {
     let dir = fresh_dir("artifact-entry-");
 
     pull(&dir, &["-q", "-o", "amd.tar", &reference]).assert_success();
-    assert_holds(&dir.join("amd.tar"), &amd);
+    assert_archive_holds_image(&dir.join("amd.tar"), &amd);
     let fetched_sbom = registry
         .requests()
         .into_iter()
@@ -295,7 +272,7 @@ fn the_only_image_entry_without_a_platform_is_taken_with_its_platform_from_its_c
     let dir = fresh_dir("platformless-");
 
     pull(&dir, &["-q", "-o", "amd.tar", &reference]).assert_success();
-    assert_holds(&dir.join("amd.tar"), &amd);
+    assert_archive_holds_image(&dir.join("amd.tar"), &amd);
 
     let out = run(drag().args(["inspect", &reference]));
     out.assert_success();
@@ -338,7 +315,7 @@ fn an_entry_with_a_platform_wins_over_one_whose_platform_comes_from_its_config()
     let reference = format!("{}/app:1", registry.host());
     let dir = fresh_dir("declared-first-");
     pull(&dir, &["-q", "-o", "amd.tar", &reference]).assert_success();
-    assert_holds(&dir.join("amd.tar"), &declared);
+    assert_archive_holds_image(&dir.join("amd.tar"), &declared);
     pull(
         &dir,
         &[
@@ -351,7 +328,7 @@ fn an_entry_with_a_platform_wins_over_one_whose_platform_comes_from_its_config()
         ],
     )
     .assert_success();
-    assert_holds(&dir.join("arm.tar"), &arm);
+    assert_archive_holds_image(&dir.join("arm.tar"), &arm);
 }
 
 #[test]
@@ -515,7 +492,7 @@ fn arm_v7_falls_back_to_v6_then_v5_only_when_no_entry_matches() {
             &["-q", "-o", &out_name, "--platform", platform, &reference],
         )
         .assert_success();
-        assert_holds(&dir.join(&out_name), expected);
+        assert_archive_holds_image(&dir.join(&out_name), expected);
     }
     // Never upwards: a v6 machine does not get a v7 image.
     let index = IndexBuilder::new(ManifestFormat::Oci).image(&v7).build();
@@ -558,7 +535,7 @@ fn arm64_takes_a_variant_less_entry() {
             &["-q", "-o", &out_name, "--platform", platform, &reference],
         )
         .assert_success();
-        assert_holds(&dir.join(&out_name), &arm64);
+        assert_archive_holds_image(&dir.join(&out_name), &arm64);
     }
 }
 
@@ -623,7 +600,7 @@ fn a_docker_image_whose_config_is_typed_octet_stream_is_pulled_as_an_image() {
         let out_name = format!("{tag}.tar");
         let reference = format!("{}/app:{tag}", registry.host());
         pull(&dir, &["-q", "-o", &out_name, &reference]).assert_success();
-        assert_holds(&dir.join(&out_name), &legacy);
+        assert_archive_holds_image(&dir.join(&out_name), &legacy);
     }
     let out = pull(
         &dir,

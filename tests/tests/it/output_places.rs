@@ -7,11 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use drag_tests::archive::{blob_path, dir_names, json_entry, read_tar, read_tar_bytes};
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{drag_after, fresh_dir, pull};
 use drag_tests::tools::skip;
-use drag_tests::{
-    drag, run, Compression, DragOutput, FakeRegistry, Image, ImageBuilder, LayerBuilder,
-};
+use drag_tests::{run, Compression, DragOutput, FakeRegistry, Image, ImageBuilder, LayerBuilder};
 
 fn image() -> Image {
     ImageBuilder::new()
@@ -30,11 +28,6 @@ fn registry() -> (FakeRegistry, String, Image) {
     registry.push_image("team/app", "1", &image);
     let reference = format!("{}/team/app:1", registry.host());
     (registry, reference, image)
-}
-
-/// `drag pull -q ARGS...` in `dir`.
-fn pull(dir: &Path, args: &[&str]) -> DragOutput {
-    run(drag().current_dir(dir).arg("pull").arg("-q").args(args))
 }
 
 fn mkfifo(path: &Path) {
@@ -65,7 +58,7 @@ fn output_onto_a_fifo_streams_into_it_and_leaves_the_fifo() {
             "--decompress" => &["--decompress"],
             _ => &["--format", format],
         };
-        let out = pull(&dir, &[args, &["-o", "pipe", &reference]].concat());
+        let out = pull(&dir, &[&["-q"], args, &["-o", "pipe", &reference]].concat());
         out.assert_success();
         // Checked before joining: a FIFO renamed away would leave the reader waiting forever.
         let meta = std::fs::symlink_metadata(&fifo).unwrap();
@@ -106,7 +99,7 @@ fn output_onto_a_character_device_writes_into_it_and_leaves_the_device() {
     }
     let before = std::fs::symlink_metadata(&node).unwrap();
     // --no-cache: the temporary store must not go beside the device either.
-    pull(&dir, &["--no-cache", "-o", "null", &reference]).assert_success();
+    pull(&dir, &["-q", "--no-cache", "-o", "null", &reference]).assert_success();
     let after = std::fs::symlink_metadata(&node).unwrap();
     assert!(
         after.file_type().is_char_device(),
@@ -134,7 +127,7 @@ fn output_onto_a_symlink_replaces_its_target_and_keeps_the_link() {
         ("link.tar", "real/app.tar"),
         ("dangling.tar", "real/new.tar"),
     ] {
-        pull(&dir, &["-o", link, &reference]).assert_success();
+        pull(&dir, &["-q", "-o", link, &reference]).assert_success();
         let meta = std::fs::symlink_metadata(dir.join(link)).unwrap();
         assert!(meta.file_type().is_symlink(), "{link} is still a link");
         assert_eq!(
@@ -152,7 +145,7 @@ fn output_onto_a_symlink_replaces_its_target_and_keeps_the_link() {
     // --format oci: a link to a directory is followed, the layout built in the target.
     std::fs::create_dir(dir.join("layout-dir")).unwrap();
     std::os::unix::fs::symlink("layout-dir", dir.join("layout")).unwrap();
-    pull(&dir, &["--format", "oci", "-o", "layout", &reference]).assert_success();
+    pull(&dir, &["-q", "--format", "oci", "-o", "layout", &reference]).assert_success();
     let meta = std::fs::symlink_metadata(dir.join("layout")).unwrap();
     assert!(meta.file_type().is_symlink(), "the layout link is kept");
     assert!(dir.join("layout-dir/oci-layout").is_file());
@@ -165,7 +158,7 @@ fn oci_output_onto_a_fifo_is_refused() {
     let dir = fresh_dir("out-oci-fifo-");
     let fifo = dir.join("pipe");
     mkfifo(&fifo);
-    let out = pull(&dir, &["--format", "oci", "-o", "pipe", &reference]);
+    let out = pull(&dir, &["-q", "--format", "oci", "-o", "pipe", &reference]);
     assert_eq!(out.status.code(), Some(2), "a usage error: {}", out.stderr);
     assert!(
         out.stderr.contains("FIFO") && out.stderr.contains("directory"),
@@ -181,21 +174,8 @@ fn oci_output_onto_a_fifo_is_refused() {
 
 /// `drag pull -q ARGS...` in `dir`, run by `sh` after `umask MASK`.
 fn pull_with_umask(dir: &Path, mask: &str, args: &[&str]) -> DragOutput {
-    let template = drag();
-    let mut command = Command::new("sh");
-    for (key, value) in template.get_envs() {
-        match value {
-            Some(v) => command.env(key, v),
-            None => command.env_remove(key),
-        };
-    }
-    command
-        .current_dir(dir)
-        .arg("-c")
-        .arg(format!("umask {mask} && exec \"$0\" \"$@\""))
-        .arg(template.get_program())
-        .args(["pull", "-q"])
-        .args(args);
+    let mut command = drag_after(&format!("umask {mask}"));
+    command.current_dir(dir).args(["pull", "-q"]).args(args);
     run(&mut command)
 }
 

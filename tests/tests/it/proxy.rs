@@ -2,8 +2,8 @@
 //! `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` variables, as curl, Docker and skopeo do.
 
 use drag_tests::archive::assert_archive_holds_image;
-use drag_tests::drag_cli::fresh_dir;
-use drag_tests::{drag, run, Compression, FakeRegistry, ImageBuilder, LayerBuilder, Listener};
+use drag_tests::drag_cli::{fresh_dir, pull_command};
+use drag_tests::{run, Compression, FakeRegistry, ImageBuilder, LayerBuilder, Listener};
 
 #[test]
 fn requests_go_through_the_proxy_in_http_proxy() {
@@ -19,19 +19,15 @@ fn requests_go_through_the_proxy_in_http_proxy() {
         .build();
     proxy.push_image("team/app", "1", &image);
     let dir = fresh_dir("proxy-");
-    run(drag()
-        .current_dir(&dir)
-        .env("HTTP_PROXY", proxy.url())
-        .args([
-            "pull",
-            "-q",
-            "--insecure",
-            "--endpoint",
-            "http://registry.invalid:5000",
-            "-o",
-            "app.tar",
-            "team/app:1",
-        ]))
+    run(pull_command(&dir).env("HTTP_PROXY", proxy.url()).args([
+        "-q",
+        "--insecure",
+        "--endpoint",
+        "http://registry.invalid:5000",
+        "-o",
+        "app.tar",
+        "team/app:1",
+    ]))
     .assert_success();
     assert_archive_holds_image(&dir.join("app.tar"), &image);
     let requests: Vec<_> = proxy
@@ -54,13 +50,12 @@ fn requests_go_through_the_proxy_in_http_proxy() {
     // pull would succeed, directly it is refused.
     let endpoint = "http://127.0.0.1:9";
     let pull = |no_proxy: Option<&str>, output: &str| {
-        let mut command = drag();
+        let mut command = pull_command(&dir);
         command.env("HTTP_PROXY", proxy.url());
         if let Some(hosts) = no_proxy {
             command.env("NO_PROXY", hosts);
         }
-        run(command.current_dir(&dir).args([
-            "pull",
+        run(command.args([
             "-q",
             "--retries",
             "0",
@@ -72,6 +67,7 @@ fn requests_go_through_the_proxy_in_http_proxy() {
         ]))
     };
     pull(None, "proxied.tar").assert_success();
+    assert_archive_holds_image(&dir.join("proxied.tar"), &image);
     let direct = pull(Some("127.0.0.1"), "direct.tar");
     assert_eq!(direct.status.code(), Some(1), "{}", direct.stderr);
     assert!(direct.stderr.contains("onnect"), "{}", direct.stderr);

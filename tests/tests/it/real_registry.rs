@@ -1,9 +1,10 @@
 //! Pulls from the real CNCF distribution registry, checked with real consumers.
 
 use drag_tests::archive::{assert_entries_hold_image, json_entry, read_tar};
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{fresh_dir, pull};
+use drag_tests::tools::tool;
 use drag_tests::{
-    drag, require_tool, run, Compression, Image, ImageBuilder, LayerBuilder, Podman, RealRegistry,
+    require_tool, Compression, Image, ImageBuilder, LayerBuilder, Podman, RealRegistry,
 };
 
 fn multi_layer_image() -> Image {
@@ -33,17 +34,11 @@ fn multi_layer_image() -> Image {
 
 fn skopeo_inspect(archive: &std::path::Path) -> Option<serde_json::Value> {
     let skopeo = require_tool("skopeo")?;
-    let out = std::process::Command::new(skopeo)
-        .arg("inspect")
-        .arg(format!("docker-archive:{}", archive.display()))
-        .output()
-        .expect("skopeo runs");
-    assert!(
-        out.status.success(),
-        "skopeo inspect failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let info = tool(
+        &skopeo,
+        &["inspect", &format!("docker-archive:{}", archive.display())],
     );
-    Some(serde_json::from_slice(&out.stdout).expect("skopeo prints JSON"))
+    Some(serde_json::from_str(&info).expect("skopeo prints JSON"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -55,10 +50,7 @@ async fn multi_layer_pull_through_endpoint_loads_with_podman_and_skopeo() {
     registry.push_image("myorg/app", "1", &image).await;
     let dir = fresh_dir("real-");
     let reference = format!("{}/myorg/app:1", registry.host());
-    run(drag()
-        .current_dir(&dir)
-        .args(["pull", "-o", "app.tar", &reference]))
-    .assert_success();
+    pull(&dir, &["-o", "app.tar", &reference]).assert_success();
     let archive = dir.join("app.tar");
     let tar = read_tar(&archive);
     assert_eq!(
@@ -80,14 +72,16 @@ async fn multi_layer_pull_through_endpoint_loads_with_podman_and_skopeo() {
     }
 
     // The same registry through --endpoint, named as Docker Hub would name it.
-    run(drag().current_dir(&dir).args([
-        "pull",
-        "-o",
-        "hub.tar",
-        "--endpoint",
-        &registry.url(),
-        "myorg/app:1",
-    ]))
+    pull(
+        &dir,
+        &[
+            "-o",
+            "hub.tar",
+            "--endpoint",
+            &registry.url(),
+            "myorg/app:1",
+        ],
+    )
     .assert_success();
     let hub = read_tar(&dir.join("hub.tar"));
     assert_eq!(
@@ -105,15 +99,17 @@ async fn decompressed_archive_loads_with_podman() {
     let image = multi_layer_image();
     registry.push_image("myorg/app", "1", &image).await;
     let dir = fresh_dir("real-decompress-");
-    run(drag().current_dir(&dir).args([
-        "pull",
-        "--decompress",
-        "-o",
-        "app.tar",
-        "--endpoint",
-        &registry.url(),
-        "myorg/app:1",
-    ]))
+    pull(
+        &dir,
+        &[
+            "--decompress",
+            "-o",
+            "app.tar",
+            "--endpoint",
+            &registry.url(),
+            "myorg/app:1",
+        ],
+    )
     .assert_success();
     let archive = dir.join("app.tar");
     if let Some(info) = skopeo_inspect(&archive) {

@@ -4,22 +4,17 @@
 //! images with many layers must not need many open files.
 
 use std::collections::BTreeSet;
-use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use drag_tests::archive::assert_left_nothing;
-use drag_tests::drag_cli::{drag_bin, fresh_dir};
+use drag_tests::drag_cli::{drag_after, fresh_dir, pull, DEFAULT_RUN_TIMEOUT};
 use drag_tests::image::{RawHeader, RawTar};
-use drag_tests::{
-    drag, require_tool, run, Blob, Compression, DragOutput, FakeRegistry, ImageBuilder, Layer,
-};
-
-fn pull(dir: &Path, args: &[&str]) -> DragOutput {
-    run(drag().current_dir(dir).arg("pull").args(args))
-}
+use drag_tests::peak_memory::{drag_under_time, run_measured, Measured};
+use drag_tests::tar_readers::{tar_readers, TarReader};
+use drag_tests::tools::stdout_of;
+use drag_tests::{require_tool, run, Blob, Compression, FakeRegistry, ImageBuilder, Layer};
 
 fn layer(tar: RawTar) -> Layer {
     Layer::from_tar(tar.finish(), Compression::Gzip)
@@ -145,76 +140,6 @@ fn expected_names(marker: &str) -> BTreeSet<String> {
     .collect()
 }
 
-/// A tar reader: how to list an archive and how to extract it.
-struct Reader {
-    name: &'static str,
-    program: PathBuf,
-    list: fn(&Path) -> Vec<OsString>,
-    extract: fn(&Path, &Path) -> Vec<OsString>,
-}
-
-impl Reader {
-    fn command(&self, args: Vec<OsString>) -> Command {
-        let mut c = Command::new(&self.program);
-        c.args(args);
-        c
-    }
-}
-
-const PYTHON_LIST: &str =
-    "import tarfile,sys\nfor n in tarfile.open(sys.argv[1]).getnames(): print(n)";
-/// No filter: `fully_trusted` where Python has filters, the plain call where it has not.
-const PYTHON_EXTRACT: &str = "import tarfile,sys\nt=tarfile.open(sys.argv[1])\nkw={'filter':'fully_trusted'} if hasattr(tarfile,'fully_trusted_filter') else {}\nt.extractall(sys.argv[2],**kw)";
-
-fn os(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
-    args.iter().map(|a| a.as_ref().to_owned()).collect()
-}
-
-/// GNU tar, busybox tar and Python's tarfile, or None (after a printed skip) if one is missing.
-fn readers() -> Option<Vec<Reader>> {
-    Some(vec![
-        Reader {
-            name: "GNU tar",
-            program: require_tool("tar")?,
-            list: |a| os(&[&"-tf", &a]),
-            extract: |a, to| os(&[&"-xf", &a, &"-C", &to]),
-        },
-        Reader {
-            name: "busybox tar",
-            program: require_tool("busybox")?,
-            list: |a| os(&[&"tar", &"-tf", &a]),
-            extract: |a, to| os(&[&"tar", &"-xf", &a, &"-C", &to]),
-        },
-        Reader {
-            name: "Python tarfile",
-            program: require_tool("python3")?,
-            list: |a| os(&[&"-c", &PYTHON_LIST, &a]),
-            extract: |a, to| os(&[&"-c", &PYTHON_EXTRACT, &a, &to]),
-        },
-    ])
-}
-
-fn output_of(mut command: Command, what: &str) -> String {
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: could not run: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Names as listed, in order, without the trailing `/` of directories.
-fn listed(reader: &Reader, archive: &Path) -> Vec<String> {
-    output_of(reader.command((reader.list)(archive)), reader.name)
-        .lines()
-        .map(|l| l.trim_end_matches('/').to_string())
-        .collect()
-}
-
 /// Every path under `dir`, relative, not following symlinks.
 fn walk(dir: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -244,7 +169,7 @@ const SANDBOX_DEPTH: usize = 9;
 
 /// Extracts with `reader` into `sandbox/d1/.../d9/root` and checks nothing landed beside it,
 /// nor at `/tmp/MARKER`, where following `rootlink -> /` would write.
-fn extract_inside(reader: &Reader, archive: &Path, marker: &str) -> PathBuf {
+fn extract_inside(reader: &TarReader, archive: &Path, marker: &str) -> PathBuf {
     const { assert!(SANDBOX_DEPTH > UP_LEVELS) };
     let sandbox = fresh_dir("rootfs-sandbox-");
     let chain: Vec<String> = (1..=SANDBOX_DEPTH)
@@ -258,10 +183,7 @@ fn extract_inside(reader: &Reader, archive: &Path, marker: &str) -> PathBuf {
     let root_rel = format!("{}/root", chain[SANDBOX_DEPTH - 1]);
     let root = sandbox.join(&root_rel);
     std::fs::create_dir_all(&root).expect("create root");
-    output_of(
-        reader.command((reader.extract)(archive, &root)),
-        reader.name,
-    );
+    reader.extract(archive, &root);
     let outside: BTreeSet<String> = walk(&sandbox)
         .into_iter()
         .filter(|p| !p.starts_with(&format!("{root_rel}/")) && *p != root_rel)
@@ -329,10 +251,10 @@ fn rootfs_of_hostile_layers_reads_the_same_everywhere_and_extracts_inside() {
     let bytes = std::fs::read(&archive).expect("read out.tar");
     assert_fresh_headers(&bytes);
 
-    let Some(readers) = readers() else {
+    let Some(readers) = tar_readers() else {
         return;
     };
-    let first = listed(&readers[0], &archive);
+    let first = readers[0].list(&archive);
     assert_eq!(
         first.iter().cloned().collect::<BTreeSet<_>>(),
         expected_names(&marker)
@@ -343,9 +265,9 @@ fn rootfs_of_hostile_layers_reads_the_same_everywhere_and_extracts_inside() {
         "a name twice: {first:?}"
     );
     for reader in &readers[1..] {
-        assert_eq!(listed(reader, &archive), first, "{} disagrees", reader.name);
+        assert_eq!(reader.list(&archive), first, "{} disagrees", reader.name);
     }
-    let verbose = output_of(readers[0].command(os(&[&"-tvf", &archive])), "tar -tv");
+    let verbose = stdout_of(&mut readers[0].command(vec!["-tvf".into(), archive.clone().into()]));
     assert!(
         verbose.lines().any(|l| l.ends_with(" rootlink -> /")),
         "{verbose}"
@@ -489,52 +411,6 @@ fn huge_long_name_layer(len: u64) -> Layer {
     }
 }
 
-/// The peak resident set size `/usr/bin/time -v` reported, in bytes.
-fn peak_rss(time_output: &str) -> u64 {
-    time_output
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("Maximum resident set size (kbytes): ")
-        })
-        .and_then(|kb| kb.trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .unwrap_or_else(|| panic!("no peak RSS in:\n{time_output}"))
-}
-
-/// `program ARGS` with the environment [`drag`] sets up (fresh cache, no logins, no proxy).
-fn like_drag(program: &Path) -> Command {
-    let template = drag();
-    let mut command = Command::new(program);
-    for (key, value) in template.get_envs() {
-        match value {
-            Some(v) => command.env(key, v),
-            None => command.env_remove(key),
-        };
-    }
-    command.stdin(std::process::Stdio::null());
-    command
-}
-
-/// `drag pull ARGS` run under `/usr/bin/time -v`; returns drag's own stderr and the peak RSS.
-fn pull_measured(time: &Path, dir: &Path, args: &[&str]) -> (DragOutput, u64) {
-    let mut command = like_drag(time);
-    command.arg("-v").arg(drag_bin()).arg("pull").args(args);
-    let out = run(command.current_dir(dir));
-    let (drag_err, time_err) = out
-        .stderr
-        .split_once("\tCommand being timed:")
-        .unwrap_or_else(|| panic!("no /usr/bin/time report:\n{}", out.stderr));
-    let rss = peak_rss(time_err);
-    (
-        DragOutput {
-            stderr: drag_err.to_string(),
-            ..out
-        },
-        rss,
-    )
-}
-
 #[test]
 fn rootfs_huge_gnu_long_name_fails_fast_in_little_memory() {
     let Some(time) = require_tool("time") else {
@@ -550,21 +426,18 @@ fn rootfs_huge_gnu_long_name_fails_fast_in_little_memory() {
     registry.push_image("longname", "1", &image);
     let dir = fresh_dir("rootfs-longname-");
     let reference = format!("{}/longname:1", registry.host());
-    let started = std::time::Instant::now();
-    let (out, rss) = pull_measured(
-        &time,
-        &dir,
-        &[
-            "-q",
-            "--no-cache",
-            "--format",
-            "rootfs",
-            "-o",
-            "out.tar",
-            &reference,
-        ],
-    );
-    let took = started.elapsed();
+    let mut command = drag_under_time(&time);
+    command.current_dir(&dir).args([
+        "pull",
+        "-q",
+        "--no-cache",
+        "--format",
+        "rootfs",
+        "-o",
+        "out.tar",
+        &reference,
+    ]);
+    let Measured { out, peak_rss } = run_measured(&mut command, DEFAULT_RUN_TIMEOUT);
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(
         out.stderr
@@ -577,19 +450,12 @@ fn rootfs_huge_gnu_long_name_fails_fast_in_little_memory() {
         "stderr is {} bytes",
         out.stderr.len()
     );
-    assert!(rss < 200 << 20, "peak RSS {} MiB", rss >> 20);
-    eprintln!(
-        "huge long name: refused in {took:?}, peak RSS {} MiB",
-        rss >> 20
-    );
+    assert!(peak_rss < 200 << 20, "peak RSS {} MiB", peak_rss >> 20);
     assert_left_nothing(&dir);
 }
 
 #[test]
 fn rootfs_of_300_layers_works_under_a_low_open_file_limit() {
-    let Some(sh) = require_tool("sh") else {
-        return;
-    };
     let mut builder = ImageBuilder::new();
     for i in 0..300 {
         builder = builder.layer(layer(
@@ -602,14 +468,10 @@ fn rootfs_of_300_layers_works_under_a_low_open_file_limit() {
     registry.push_image("many", "1", &builder.build());
     let dir = fresh_dir("rootfs-many-");
     let reference = format!("{}/many:1", registry.host());
-    let mut command = like_drag(&sh);
-    command
-        .arg("-c")
-        .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
-        .arg(drag_bin())
-        .args([
-            "pull", "-q", "--format", "rootfs", "-o", "out.tar", &reference,
-        ]);
+    let mut command = drag_after("ulimit -n 64");
+    command.args([
+        "pull", "-q", "--format", "rootfs", "-o", "out.tar", &reference,
+    ]);
     run(command.current_dir(&dir)).assert_success();
     let entries = drag_tests::archive::read_tar(&dir.join("out.tar"));
     assert_eq!(entries.len(), 301);

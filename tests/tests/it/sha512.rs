@@ -2,14 +2,14 @@
 //! do not fit a tar header's 100-byte name field, and every tar reader must still see them.
 
 use std::path::Path;
-use std::process::Command;
 
-use drag_tests::archive::{blob_path, entry_names, json_entry, read_tar};
-use drag_tests::drag_cli::fresh_dir;
-use drag_tests::tools::find_tool;
+use drag_tests::archive::{
+    assert_entries_hold_image_stored, blob_path, entry_names, read_tar, Stored,
+};
+use drag_tests::drag_cli::{fresh_dir, pull};
+use drag_tests::tar_readers::tar_readers;
 use drag_tests::{
-    drag, require_tool, run, Compression, FakeRegistry, Image, ImageBuilder, LayerBuilder,
-    ManifestFormat, Podman,
+    Compression, FakeRegistry, Image, ImageBuilder, LayerBuilder, ManifestFormat, Podman,
 };
 
 fn sha512_image() -> Image {
@@ -30,49 +30,17 @@ fn sha512_image() -> Image {
         .build()
 }
 
-/// The entry names a tar lister prints, one a line, without directories' trailing slash.
-fn listed(program: &Path, args: &[&str]) -> Vec<String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("could not run {}: {e}", program.display()));
-    assert!(
-        out.status.success(),
-        "{} {args:?}: {}",
-        program.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim_end_matches('/').to_string())
-        .collect();
-    names.sort();
-    names
-}
-
 /// GNU tar, busybox tar and Python's tarfile all list `expected` (sorted).
 #[track_caller]
 fn assert_readers_agree(archive: &Path, expected: &[String]) {
-    let a = archive.display().to_string();
-    let mut readers = 0;
-    if let Some(tar) = require_tool("tar") {
-        assert_eq!(listed(&tar, &["-tf", &a]), expected, "GNU tar");
-        readers += 1;
+    let Some(readers) = tar_readers() else {
+        return;
+    };
+    for reader in readers {
+        let mut names = reader.list(archive);
+        names.sort();
+        assert_eq!(names, expected, "{}", reader.name);
     }
-    if let Some(busybox) = find_tool("busybox").or_else(|| require_tool("busybox")) {
-        assert_eq!(
-            listed(&busybox, &["tar", "-tf", &a]),
-            expected,
-            "busybox tar"
-        );
-        readers += 1;
-    }
-    if let Some(python) = require_tool("python3") {
-        let script = "import tarfile,sys\nfor n in tarfile.open(sys.argv[1]).getnames(): print(n)";
-        assert_eq!(listed(&python, &["-c", script, &a]), expected, "tarfile");
-        readers += 1;
-    }
-    eprintln!("{readers} tar readers checked");
 }
 
 fn sorted_names(bytes: &[u8]) -> Vec<String> {
@@ -95,33 +63,22 @@ fn sha512_blobs_keep_their_full_names_in_a_docker_archive() {
         ("plain.tar", None),
         ("decompressed.tar", Some("--decompress")),
     ] {
-        let mut cmd = drag();
-        cmd.current_dir(&dir).args(["pull", "-q", "-o", file]);
-        cmd.args(extra);
-        run(cmd.arg(&reference)).assert_success();
-        let archive = dir.join(file);
-        let tar = read_tar(&archive);
-        let manifest = json_entry(&tar, "manifest.json");
-        let config = blob_path(&image.config.digest);
-        assert_eq!(config.len(), "blobs/sha512/".len() + 128);
-        assert_eq!(manifest[0]["Config"], config.as_str());
-        assert_eq!(tar[&config].data, image.config.bytes.to_vec());
-        let layers: Vec<String> = image
-            .layers
-            .iter()
-            .map(|l| match extra {
-                None => blob_path(&l.blob.digest),
-                Some(_) => blob_path(&l.diff_id),
-            })
+        let args: Vec<&str> = ["-q", "-o", file]
+            .into_iter()
+            .chain(extra)
+            .chain([reference.as_str()])
             .collect();
-        assert_eq!(manifest[0]["Layers"], serde_json::json!(layers), "{file}");
-        for (path, layer) in layers.iter().zip(&image.layers) {
-            let want = match extra {
-                None => layer.blob.bytes.to_vec(),
-                Some(_) => layer.uncompressed.clone(),
-            };
-            assert!(tar[path].data == want, "{file}: {path} has other bytes");
-        }
+        pull(&dir, &args).assert_success();
+        let archive = dir.join(file);
+        assert_eq!(
+            blob_path(&image.config.digest).len(),
+            "blobs/sha512/".len() + 128
+        );
+        let stored = match extra {
+            None => Stored::AsServed,
+            Some(_) => Stored::Decompressed,
+        };
+        assert_entries_hold_image_stored(&read_tar(&archive), &image, stored);
         let bytes = std::fs::read(&archive).unwrap();
         let names = sorted_names(&bytes);
         assert!(names.contains(&"blobs/sha512".to_string()), "{names:?}");
@@ -132,9 +89,7 @@ fn sha512_blobs_keep_their_full_names_in_a_docker_archive() {
         assert_readers_agree(&archive, &names);
     }
     // A stream writes the same archive.
-    let streamed = run(drag()
-        .current_dir(&dir)
-        .args(["pull", "-q", "-o", "-", &reference]));
+    let streamed = pull(&dir, &["-q", "-o", "-", &reference]);
     streamed.assert_success();
     assert_eq!(
         streamed.stdout,
@@ -153,10 +108,7 @@ fn a_sha512_docker_archive_loads_in_podman() {
     registry.push_image("app", "1", &image);
     let reference = format!("{}/app:1", registry.host());
     let dir = fresh_dir("sha512-podman-");
-    run(drag()
-        .current_dir(&dir)
-        .args(["pull", "-q", "-o", "app.tar", &reference]))
-    .assert_success();
+    pull(&dir, &["-q", "-o", "app.tar", &reference]).assert_success();
     let names = podman.load(&dir.join("app.tar"));
     assert!(names.contains(&reference), "{reference}: {names:?}");
 }

@@ -4,17 +4,16 @@
 
 use std::path::Path;
 
-use drag_tests::archive::{assert_left_nothing, blob_path, dir_names, json_entry, read_tar};
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::archive::{
+    assert_entries_hold_image, assert_entries_hold_image_stored, assert_entries_keep_manifest,
+    assert_left_nothing, blob_path, dir_names, json_entry, read_tar, Stored,
+};
+use drag_tests::drag_cli::{fresh_dir, pull, pull_command};
 use drag_tests::image::media_types;
 use drag_tests::{
-    attestation_for, drag, run, Blob, Compression, DragOutput, FakeRegistry, Image, ImageBuilder,
-    IndexBuilder, Layer, LayerBuilder, ManifestFormat,
+    attestation_for, run, Blob, Compression, FakeRegistry, Image, ImageBuilder, IndexBuilder,
+    Layer, LayerBuilder, ManifestFormat,
 };
-
-fn pull(dir: &Path, args: &[&str]) -> DragOutput {
-    run(drag().current_dir(dir).arg("pull").args(args))
-}
 
 /// A two-layer image whose second layer says which image it is.
 fn image(format: ManifestFormat, arch: &str, marker: &str) -> Image {
@@ -40,39 +39,11 @@ fn image(format: ManifestFormat, arch: &str, marker: &str) -> Image {
 #[track_caller]
 fn assert_archive_holds(path: &Path, image: &Image, repo_tag: &str) {
     let tar = read_tar(path);
+    assert_entries_hold_image(&tar, image);
+    assert_entries_keep_manifest(&tar, image);
     let manifest = json_entry(&tar, "manifest.json");
     assert_eq!(manifest.as_array().map(Vec::len), Some(1), "{manifest}");
-    assert_eq!(manifest[0]["Config"], blob_path(&image.config.digest));
     assert_eq!(manifest[0]["RepoTags"], serde_json::json!([repo_tag]));
-    let layers: Vec<String> = image
-        .layers
-        .iter()
-        .map(|l| blob_path(&l.blob.digest))
-        .collect();
-    assert_eq!(manifest[0]["Layers"], serde_json::json!(layers));
-    assert_eq!(
-        tar[&blob_path(&image.config.digest)].data,
-        image.config.bytes.to_vec(),
-        "config stored as served"
-    );
-    for layer in &image.layers {
-        assert_eq!(
-            tar[&blob_path(&layer.blob.digest)].data,
-            layer.blob.bytes.to_vec(),
-            "layer stored as served"
-        );
-    }
-    assert_eq!(
-        tar[&blob_path(image.digest())].data,
-        image.manifest.bytes.to_vec(),
-        "manifest stored as served"
-    );
-    let index = json_entry(&tar, "index.json");
-    assert_eq!(index["manifests"][0]["digest"], image.digest());
-    assert_eq!(
-        index["manifests"][0]["mediaType"],
-        image.manifest.media_type.as_str()
-    );
 }
 
 /// A single-platform manifest and an index of `format`, each pulled by tag.
@@ -226,21 +197,7 @@ fn decompress_stores_every_compression_as_its_tar_named_by_diff_id() {
         let reference = format!("{}/app:1", registry.host());
         pull(&dir, &["--decompress", &reference]).assert_success();
         let tar = read_tar(&dir.join("app_1.tar"));
-        let manifest = json_entry(&tar, "manifest.json");
-        let expected: Vec<String> = image.layers.iter().map(|l| blob_path(&l.diff_id)).collect();
-        assert_eq!(
-            manifest[0]["Layers"],
-            serde_json::json!(expected),
-            "{format:?}"
-        );
-        for layer in &image.layers {
-            assert_eq!(
-                tar[&blob_path(&layer.diff_id)].data,
-                layer.uncompressed,
-                "{format:?}: {} stored uncompressed",
-                layer.blob.media_type
-            );
-        }
+        assert_entries_hold_image_stored(&tar, &image, Stored::Decompressed);
         for layer in &image.layers[1..] {
             assert!(
                 !tar.contains_key(&blob_path(&layer.blob.digest)),
@@ -248,10 +205,6 @@ fn decompress_stores_every_compression_as_its_tar_named_by_diff_id() {
                 layer.blob.media_type
             );
         }
-        assert_eq!(
-            tar[&blob_path(&image.config.digest)].data,
-            image.config.bytes.to_vec()
-        );
     }
 }
 
@@ -421,10 +374,9 @@ fn layer_digest_with_a_path_in_it_is_refused_and_nothing_is_written() {
     let dir = parent.join("out");
     std::fs::create_dir(&dir).expect("create output dir");
     let cache = parent.join("cache");
-    let out = run(drag()
-        .current_dir(&dir)
+    let out = run(pull_command(&dir)
         .env("DRAG_CACHE_DIR", &cache)
-        .args(["pull", "-q", &format!("{}/app:evil", registry.host())]));
+        .args(["-q", &format!("{}/app:evil", registry.host())]));
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     assert!(

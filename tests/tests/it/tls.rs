@@ -25,7 +25,7 @@ fn small_image() -> Image {
 
 /// Pulls `reference` into `dir/NAME.tar`, with `extra` arguments after `pull`, on a command
 /// whose environment the caller may have set.
-fn pull(
+fn pull_to(
     mut command: Command,
     dir: &Path,
     name: &str,
@@ -107,7 +107,7 @@ async fn a_private_ca_is_refused_until_trusted_by_cert_dir_certs_d_or_ssl_cert_f
 
     // Untrusted: one clear line that says how to fix it, no retries, no output.
     let before = handshake_failures(&registry);
-    let refused = pull(drag(), &dir, "refused", &reference, &[]);
+    let refused = pull_to(drag(), &dir, "refused", &reference, &[]);
     refused.assert_failure();
     assert_eq!(refused.status.code(), Some(1));
     assert!(
@@ -126,7 +126,7 @@ async fn a_private_ca_is_refused_until_trusted_by_cert_dir_certs_d_or_ssl_cert_f
     let with_retries = settled_handshake_failures(&registry, before);
     let before = handshake_failures(&registry);
     let retries_0 = [OsStr::new("--retries"), OsStr::new("0")];
-    pull(drag(), &dir, "refused", &reference, &retries_0).assert_failure();
+    pull_to(drag(), &dir, "refused", &reference, &retries_0).assert_failure();
     let without_retries = settled_handshake_failures(&registry, before);
     assert_eq!(
         with_retries, without_retries,
@@ -137,7 +137,7 @@ async fn a_private_ca_is_refused_until_trusted_by_cert_dir_certs_d_or_ssl_cert_f
     let cert_dir = dir.join("certs");
     pki.write_certs_d(&cert_dir, false);
     let cert_dir_flag = [OsStr::new("--cert-dir"), cert_dir.as_os_str()];
-    pull(drag(), &dir, "cert-dir", &reference, &cert_dir_flag).assert_success();
+    pull_to(drag(), &dir, "cert-dir", &reference, &cert_dir_flag).assert_success();
     assert_holds(&dir, "cert-dir", &image);
 
     // The certs.d directory podman and skopeo read, found by host and port.
@@ -148,13 +148,13 @@ async fn a_private_ca_is_refused_until_trusted_by_cert_dir_certs_d_or_ssl_cert_f
     );
     let mut via_certs_d = drag();
     via_certs_d.env("XDG_CONFIG_HOME", &config_home);
-    pull(via_certs_d, &dir, "certs-d", &reference, &[]).assert_success();
+    pull_to(via_certs_d, &dir, "certs-d", &reference, &[]).assert_success();
     assert_holds(&dir, "certs-d", &image);
 
     // The system trust store, redirected as OpenSSL users do.
     let mut via_env = drag();
     via_env.env("SSL_CERT_FILE", pki.file("ca.crt"));
-    pull(via_env, &dir, "ssl-cert-file", &reference, &[]).assert_success();
+    pull_to(via_env, &dir, "ssl-cert-file", &reference, &[]).assert_success();
     assert_holds(&dir, "ssl-cert-file", &image);
 
     // inspect and tags share the same trust.
@@ -186,7 +186,7 @@ async fn insecure_skips_verification() {
     else {
         return;
     };
-    pull(drag(), &dir, "app", &reference, &[OsStr::new("--insecure")]).assert_success();
+    pull_to(drag(), &dir, "app", &reference, &[OsStr::new("--insecure")]).assert_success();
     assert_holds(&dir, "app", &image);
 }
 
@@ -205,7 +205,7 @@ async fn a_registry_that_wants_a_client_certificate_gets_the_one_in_certs_d() {
 
     let ca_only = dir.join("ca-only");
     pki.write_certs_d(&ca_only, false);
-    let refused = pull(
+    let refused = pull_to(
         drag(),
         &dir,
         "refused",
@@ -222,7 +222,7 @@ async fn a_registry_that_wants_a_client_certificate_gets_the_one_in_certs_d() {
 
     let with_client = dir.join("with-client");
     pki.write_certs_d(&with_client, true);
-    pull(
+    pull_to(
         drag(),
         &dir,
         "app",

@@ -1,11 +1,13 @@
 //! Windows images: the MCR adapter's tag fallback and os.version choice, foreign layers
 //! fetched from their URLs, and the `rootfS` config quirk.
 
-use drag_tests::archive::{blob_path, json_entry, read_tar};
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::archive::{
+    assert_archive_holds_image, assert_entries_hold_image, blob_path, json_entry, read_tar,
+};
+use drag_tests::drag_cli::{fresh_dir, pull, pull_command};
 use drag_tests::{
-    drag, run, Compression, FakeRegistry, Image, ImageBuilder, IndexBuilder, LayerBuilder,
-    Listener, ManifestFormat, RealRegistry, StaticHost,
+    run, Compression, FakeRegistry, Image, ImageBuilder, IndexBuilder, LayerBuilder, Listener,
+    ManifestFormat, RealRegistry, StaticHost,
 };
 
 fn windows_image(os_version: &str, marker: &str) -> Image {
@@ -30,11 +32,9 @@ fn pull_mcr(
     dir: &std::path::Path,
     args: &[&str],
 ) -> drag_tests::DragOutput {
-    let mut cmd = drag();
-    cmd.current_dir(dir)
-        .args(["pull", "--registry", "mcr", "--endpoint", &registry.url()])
-        .args(args);
-    run(&mut cmd)
+    run(pull_command(dir)
+        .args(["--registry", "mcr", "--endpoint", &registry.url()])
+        .args(args))
 }
 
 #[test]
@@ -230,23 +230,19 @@ fn foreign_layers_come_from_their_urls_without_credentials() {
     );
 
     let dir = fresh_dir("foreign-");
-    run(drag().current_dir(&dir).args([
-        "pull",
-        "--platform",
-        "windows/amd64",
-        "--endpoint",
-        &registry.url(),
-        "hello-world:nanoserver-1803",
-    ]))
+    pull(
+        &dir,
+        &[
+            "--platform",
+            "windows/amd64",
+            "--endpoint",
+            &registry.url(),
+            "hello-world:nanoserver-1803",
+        ],
+    )
     .assert_success();
     let tar = read_tar(&dir.join("library_hello-world_nanoserver-1803.tar"));
-    for layer in &image.layers {
-        assert_eq!(
-            tar[&blob_path(&layer.blob.digest)].data,
-            layer.blob.bytes.to_vec(),
-            "every layer stored"
-        );
-    }
+    assert_entries_hold_image(&tar, &image);
     let manifest = json_entry(&tar, "manifest.json");
     let sources = &manifest[0]["LayerSources"];
     let foreign = &sources[&image.layers[0].diff_id];
@@ -280,17 +276,19 @@ fn skip_foreign_leaves_foreign_blobs_out_of_an_oci_layout() {
     let image = image_with_foreign_base(&host, ManifestFormat::Oci);
     registry.push_image("app/win", "1", &image);
     let dir = fresh_dir("skipforeign-");
-    run(drag().current_dir(&dir).args([
-        "pull",
-        "--format",
-        "oci",
-        "--skip-foreign",
-        "-o",
-        "layout",
-        "--platform",
-        "windows/amd64",
-        &format!("{}/app/win:1", registry.host()),
-    ]))
+    pull(
+        &dir,
+        &[
+            "--format",
+            "oci",
+            "--skip-foreign",
+            "-o",
+            "layout",
+            "--platform",
+            "windows/amd64",
+            &format!("{}/app/win:1", registry.host()),
+        ],
+    )
     .assert_success();
     let blobs = dir.join("layout/blobs/sha256");
     let hex = |d: &str| d.trim_start_matches("sha256:").to_string();
@@ -319,22 +317,18 @@ async fn foreign_layer_image_from_the_real_registry() {
     let image = image_with_foreign_base(&host, ManifestFormat::Docker);
     registry.push_image("windows/app", "1", &image).await;
     let dir = fresh_dir("real-foreign-");
-    run(drag().current_dir(&dir).args([
-        "pull",
-        "--registry",
-        "mcr",
-        "--endpoint",
-        &registry.url(),
-        "-o",
-        "app.tar",
-        "windows/app:1",
-    ]))
+    pull(
+        &dir,
+        &[
+            "--registry",
+            "mcr",
+            "--endpoint",
+            &registry.url(),
+            "-o",
+            "app.tar",
+            "windows/app:1",
+        ],
+    )
     .assert_success();
-    let tar = read_tar(&dir.join("app.tar"));
-    for layer in &image.layers {
-        assert_eq!(
-            tar[&blob_path(&layer.blob.digest)].data,
-            layer.blob.bytes.to_vec()
-        );
-    }
+    assert_archive_holds_image(&dir.join("app.tar"), &image);
 }

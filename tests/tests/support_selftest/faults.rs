@@ -1,5 +1,6 @@
 use std::time::{Duration, Instant};
 
+use drag_tests::bytes::noise;
 use drag_tests::{
     http_client, response_json, sha256_digest, Compression, FakeRegistry, Fault, ImageBuilder,
     Layer, LayerBuilder,
@@ -9,14 +10,8 @@ use reqwest::StatusCode;
 
 /// A layer big enough to span many body pieces (incompressible content).
 fn big_layer() -> Layer {
-    let mut data = Vec::with_capacity(300_000);
-    let mut x: u32 = 12345;
-    for _ in 0..300_000 {
-        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-        data.push((x >> 16) as u8);
-    }
     LayerBuilder::new()
-        .file("blob.bin", data, 0o644)
+        .file("blob.bin", noise(300_000, 12345), 0o644)
         .build(Compression::Gzip)
 }
 
