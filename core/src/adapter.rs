@@ -36,8 +36,11 @@ pub struct ImageName {
 /// What to pull: a name and a tag and/or digest. The digest wins when both are given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
+    /// The canonical name.
     pub name: ImageName,
+    /// The tag; `latest` when the user gave neither tag nor digest.
     pub tag: Option<String>,
+    /// The digest, when the user pinned one.
     pub digest: Option<Digest>,
 }
 
@@ -84,7 +87,7 @@ impl Target {
     }
 
     /// The full tagged name (`docker.io/library/alpine:3.9`), if there is a tag.
-    pub fn full_tagged_name(&self) -> Option<String> {
+    pub(crate) fn full_tagged_name(&self) -> Option<String> {
         self.tag
             .as_ref()
             .map(|t| format!("{}/{}:{}", self.name.registry, self.name.repository, t))
@@ -112,6 +115,8 @@ pub trait Adapter: Authenticator + Resolver + ManifestQuirks + Send + Sync + 'st
         false
     }
 
+    /// True if this adapter serves `host`; the default looks in [`hosts`](Adapter::hosts),
+    /// ignoring case.
     fn claims(&self, host: &str) -> bool {
         self.hosts().iter().any(|h| h.eq_ignore_ascii_case(host))
     }
@@ -202,7 +207,8 @@ pub fn all() -> Vec<&'static dyn Adapter> {
     v
 }
 
-pub fn by_name(name: &str) -> Result<&'static dyn Adapter> {
+/// The adapter registered under `name` (ignoring case), for `--registry`.
+pub(crate) fn by_name(name: &str) -> Result<&'static dyn Adapter> {
     all()
         .into_iter()
         .find(|a| a.name().eq_ignore_ascii_case(name))
@@ -211,7 +217,7 @@ pub fn by_name(name: &str) -> Result<&'static dyn Adapter> {
 
 /// The adapter for a reference: the one claiming its host, else the catch-all; for a
 /// reference without a host, the one claiming unqualified names.
-pub fn for_reference(reference: &Reference) -> Result<&'static dyn Adapter> {
+pub(crate) fn for_reference(reference: &Reference) -> Result<&'static dyn Adapter> {
     let adapters = all();
     let found = match reference.domain() {
         Some(host) => adapters
