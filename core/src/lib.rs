@@ -1,14 +1,15 @@
 #![deny(missing_docs)]
 //! drag-core: pull container images from registries without a daemon.
 //!
-//! The pull is a pipeline and the modules follow it: [`reference`] parses what the user typed,
-//! an [`adapter`] normalizes it and knows its registry's quirks, [`registry`] speaks the v2
-//! protocol (with [`auth`] and [`transport`]), [`resolve`] walks [`manifest`]s and picks a
-//! [`platform`], [`blob`] fetches and verifies content into the [`store`], and [`output`]
-//! writes what the user asked for. [`pull`] runs the whole pipeline. Registries are not
-//! trusted: [`patience`] bounds how long they can keep us waiting, [`tag_list`] how much a
-//! paginated answer can make us hold, and [`terminal_text`] what their words can do to a
-//! terminal.
+//! The pull is a pipeline and the modules follow it: [`reference`](mod@reference) parses what the
+//! user typed, an [`adapter`] normalizes it and knows its registry's quirks, [`registry`] speaks
+//! the v2 protocol (with [`auth`] and [`transport`]), [`resolve`] walks [`manifest`]s and picks a
+//! [`platform`], [`blob`] fetches and verifies content into the blob store, and the output writers
+//! write the [`Format`] the user asked for to a [`Destination`]. [`pull()`] runs the whole pipeline
+//! and reports to a [`progress`] sink; [`inspect`] stops after resolving, and [`cache`] looks after
+//! the blob store between pulls. Registries are not trusted: [`patience`] bounds how long they can
+//! keep us waiting, [`tag_list`] how much a paginated answer can make us hold, and
+//! [`terminal_text`] what their words can do to a terminal.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), drag_core::Error> {
@@ -19,9 +20,23 @@
 //! # Ok(()) }
 //! ```
 //! (Link at least one adapter crate into the program, or no registry is known.)
+//!
+//! # What is stable
+//!
+//! The public modules are the API. An adapter implements the traits in [`adapter`] with the types
+//! of [`reference`](mod@reference), [`digest`], [`platform`] and [`manifest`], and may call
+//! [`resolve::resolve`] from its own resolver. A library user calls [`pull()`] (and
+//! [`cancel_pulls`] when it gives up on one), [`inspect`] or [`cache`], watches [`progress`]
+//! events, handles [`Error`], and can make registry text safe for a terminal with
+//! [`terminal_text`]. The blob store, the output writers, the manifest cache and the other helpers
+//! are internal and change freely. The HTTP path ([`registry`], [`auth`], [`transport`], [`blob`],
+//! [`patience`], [`tag_list`]) is being rebuilt as layers: of it, rely only on the types the items
+//! above name ([`registry::Session`] in a resolver, the challenge and credential types in
+//! [`adapter::Authenticator`], and the retry, patience and credential settings of
+//! [`RegistryOptions`]).
 
-// The stable surface, in pipeline order: what adapters implement and call, and what a
-// library user needs to pull, inspect and manage the cache.
+// The stable surface: what adapters implement and call, and what a library user needs to
+// pull, inspect and look after the cache.
 pub mod adapter;
 pub mod cache;
 pub mod digest;
