@@ -63,9 +63,10 @@ pub struct RegistryOptions {
     /// A certs.d-style directory for every registry (`--cert-dir`), instead of looking in
     /// the containers and Docker certs.d directories.
     pub cert_dir: Option<PathBuf>,
-    /// Credentials (`--user`), for the registry of the first image only (and only when the
-    /// host contacted is that registry's); when None, podman's and Docker's auth files and
-    /// their credential helpers are consulted for the host contacted.
+    /// Credentials (`--user`): sent to the host the first image is fetched from, and for
+    /// every other image fetched from that same host. The other images, and all of them when
+    /// None, use what podman's and Docker's auth files (and their credential helpers) hold for
+    /// the host contacted.
     pub credentials: Option<Credentials>,
     /// The one auth file to read instead (`--authfile`).
     pub auth_file: Option<PathBuf>,
@@ -105,7 +106,7 @@ pub struct PullOptions {
     /// `--format rootfs`: leave out device nodes, setuid/setgid bits and `security.*` and
     /// `trusted.*` xattrs: what only privilege can create, or what grants it.
     pub strip_privileges: bool,
-    /// None picks a name from the image (`library_alpine_3.9.tar`).
+    /// None picks a name from the image (`library_alpine_3.9.tar`); several images need one.
     pub output: Option<Destination>,
     /// Parallel blob downloads.
     pub jobs: usize,
@@ -114,8 +115,9 @@ pub struct PullOptions {
 }
 
 impl PullOptions {
-    /// Defaults for pulling `images`: a Docker archive named after the first image, linux/amd64
-    /// (or the adapter's default), four parallel downloads, the user's cache.
+    /// Defaults for pulling `images`: a Docker archive in the current directory named after
+    /// the image (several images need an `output`), the adapter's default platform, four
+    /// parallel downloads, the user's cache.
     pub fn new(images: Vec<String>) -> PullOptions {
         PullOptions {
             images,
@@ -150,7 +152,7 @@ pub struct PulledSummary {
     pub reference: String,
     /// The digest of the image manifest pulled (of the index, with `all_platforms`).
     pub digest: Digest,
-    /// Config plus layers, in bytes as served.
+    /// Config plus layers (every blob, with `all_platforms`), in bytes as served.
     pub size: u64,
     /// The platform chosen from an index; None when the reference named an image manifest,
     /// and with `all_platforms`.
