@@ -43,6 +43,8 @@ pub trait Adapter: Authenticator + Resolver + ManifestQuirks + Send + Sync + 'st
         false
     }
 
+    /// True if this adapter serves `host`; the default looks in [`hosts`](Adapter::hosts),
+    /// ignoring case.
     fn claims(&self, host: &str) -> bool {
         self.hosts().iter().any(|h| h.eq_ignore_ascii_case(host))
     }
@@ -118,7 +120,8 @@ pub fn all() -> Vec<&'static dyn Adapter> {
     v
 }
 
-pub fn by_name(name: &str) -> Result<&'static dyn Adapter> {
+/// The adapter registered under `name` (ignoring case), for `--registry`.
+pub(crate) fn by_name(name: &str) -> Result<&'static dyn Adapter> {
     all()
         .into_iter()
         .find(|a| a.name().eq_ignore_ascii_case(name))
@@ -127,7 +130,7 @@ pub fn by_name(name: &str) -> Result<&'static dyn Adapter> {
 
 /// The adapter for a reference: the one claiming its host, else the catch-all; for a
 /// reference without a host, the one claiming unqualified names.
-pub fn for_reference(reference: &Reference) -> Result<&'static dyn Adapter> {
+pub(crate) fn for_reference(reference: &Reference) -> Result<&'static dyn Adapter> {
     let adapters = all();
     let found = match reference.domain() {
         Some(host) => adapters

@@ -1,4 +1,8 @@
-//! Looking after the blob cache: how big it is, pruning it, emptying it.
+//! Looking after the blob cache: where it is, how big it is, pruning it, emptying it.
+//!
+//! Every function takes the cache's root directory, so a library user can look after a cache
+//! of its own as well as the user's ([`default_dir`], the one `drag` and
+//! [`Cache::default`](crate::Cache::default) use).
 //!
 //! Pruning goes by last use (each lookup touches a blob's mtime). A partial download that
 //! another process holds locked is never removed.
@@ -8,24 +12,33 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
+use crate::store::BlobStore;
 
 /// What the cache holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CacheInfo {
+    /// Blobs (configs and layers) as the registries served them.
     pub blobs: Usage,
-    /// Manifests, kept per registry and repository (see [`crate::manifest_cache`]).
+    /// Manifests, kept per registry and repository, so a repeated pull or inspect by tag
+    /// costs a HEAD request.
     pub manifests: Usage,
+    /// Uncompressed layers, named by their diff ID.
     pub diffs: Usage,
+    /// Interrupted downloads, resumed by the next pull of the same blob.
     pub partial: Usage,
 }
 
+/// How much one part of the cache holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
+    /// Number of files.
     pub files: u64,
+    /// Their total size in bytes.
     pub bytes: u64,
 }
 
 impl CacheInfo {
+    /// Bytes held by every part together.
     pub fn total_bytes(&self) -> u64 {
         self.blobs.bytes + self.manifests.bytes + self.diffs.bytes + self.partial.bytes
     }
@@ -67,6 +80,13 @@ fn usage(dir: &Path) -> Result<Usage> {
     })
 }
 
+/// The user's cache directory: `$DRAG_CACHE_DIR`, else `$XDG_CACHE_HOME/drag`, else
+/// `~/.cache/drag`; None when there is no home to put it in.
+pub fn default_dir() -> Option<PathBuf> {
+    BlobStore::default_dir()
+}
+
+/// What the cache at `root` holds; a missing cache holds nothing.
 pub fn info(root: &Path) -> Result<CacheInfo> {
     Ok(CacheInfo {
         blobs: usage(&root.join("blobs"))?,

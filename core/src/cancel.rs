@@ -10,11 +10,15 @@ use crate::error::{Error, Result};
 
 static CANCELLED: AtomicBool = AtomicBool::new(false);
 
-/// Asks every running pull to stop.
+/// Asks every pull in this process to stop, for a front end that drops a pull's future on
+/// Ctrl-C: the blocking writers still running then remove their temporary output, and partial
+/// blobs stay in the cache for the next run. The request is process-wide and cannot be
+/// withdrawn; a pull started afterwards fails with [`Error::Interrupted`].
 pub fn request() {
     CANCELLED.store(true, Ordering::SeqCst);
 }
 
+/// True once [`request`] was called.
 pub fn is_requested() -> bool {
     CANCELLED.load(Ordering::Relaxed)
 }

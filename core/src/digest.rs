@@ -13,11 +13,14 @@ use sha2::Digest as _;
 /// A hash algorithm drag can verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
+    /// SHA-256, what registries use almost always.
     Sha256,
+    /// SHA-512, which the OCI image spec allows as well.
     Sha512,
 }
 
 impl Algorithm {
+    /// The name as written in a digest (`sha256`).
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::Sha256 => "sha256",
@@ -33,7 +36,7 @@ impl Algorithm {
     }
 
     /// A fresh streaming hasher for this algorithm.
-    pub fn hasher(self) -> Hasher {
+    pub(crate) fn hasher(self) -> Hasher {
         match self {
             Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
             Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
@@ -52,11 +55,15 @@ pub struct Digest {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid digest {input:?}: {reason}")]
 pub struct DigestError {
+    /// The string that was refused, cut to its first 200 characters.
     pub input: String,
+    /// What is wrong with it.
     pub reason: &'static str,
 }
 
 impl Digest {
+    /// Parses `<algorithm>:<hex>`, refusing unknown algorithms and anything but lower-case hex
+    /// of the algorithm's length.
     pub fn parse(s: &str) -> Result<Digest, DigestError> {
         let err = |reason| DigestError {
             input: s.chars().take(200).collect(),
@@ -83,19 +90,20 @@ impl Digest {
     }
 
     /// The sha256 digest of `bytes`.
-    pub fn sha256_of(bytes: &[u8]) -> Digest {
+    pub(crate) fn sha256_of(bytes: &[u8]) -> Digest {
         let mut h = Algorithm::Sha256.hasher();
         h.update(bytes);
         h.finish()
     }
 
     /// The digest of `bytes` with this digest's algorithm: what a verifier compares against.
-    pub fn compute_like(&self, bytes: &[u8]) -> Digest {
+    pub(crate) fn compute_like(&self, bytes: &[u8]) -> Digest {
         let mut h = self.algorithm.hasher();
         h.update(bytes);
         h.finish()
     }
 
+    /// The hash algorithm.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
@@ -145,20 +153,20 @@ impl<'de> Deserialize<'de> for Digest {
 
 /// A streaming hasher producing a [`Digest`].
 #[derive(Clone)]
-pub enum Hasher {
+pub(crate) enum Hasher {
     Sha256(sha2::Sha256),
     Sha512(sha2::Sha512),
 }
 
 impl Hasher {
-    pub fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(bytes),
             Hasher::Sha512(h) => h.update(bytes),
         }
     }
 
-    pub fn finish(self) -> Digest {
+    pub(crate) fn finish(self) -> Digest {
         let (algorithm, bytes) = match self {
             Hasher::Sha256(h) => (Algorithm::Sha256, h.finalize().to_vec()),
             Hasher::Sha512(h) => (Algorithm::Sha512, h.finalize().to_vec()),

@@ -15,8 +15,10 @@ use crate::http::{Attempts, RedactedUrl};
 use crate::platform::PlatformError;
 use crate::reference::ReferenceError;
 
+/// drag-core's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Everything that can go wrong, one variant per kind of failure a user can meet.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -101,16 +103,22 @@ pub enum Error {
     /// A blob or manifest whose bytes do not hash to the digest that names it.
     #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch {
+        /// What was fetched.
         what: String,
+        /// The digest that names it.
         expected: Digest,
+        /// The digest of the bytes that came.
         actual: Digest,
     },
 
     /// A blob whose length is not the size its descriptor promised.
     #[error("{what}: size mismatch: expected {expected} bytes, got {actual}")]
     SizeMismatch {
+        /// What was fetched.
         what: String,
+        /// The size its descriptor promised.
         expected: u64,
+        /// The bytes that came.
         actual: u64,
     },
 
@@ -121,22 +129,40 @@ pub enum Error {
     /// An index with no entry for the wanted platform.
     #[error("no image for platform {wanted} in {reference}; available: {}", available.join(", "))]
     NoMatchingPlatform {
+        /// The image.
         reference: String,
+        /// The platform asked for.
         wanted: String,
+        /// The platforms the index has.
         available: Vec<String>,
     },
 
     /// A manifest drag cannot or will not use (schema1, unknown media type, malformed JSON).
     #[error("{reference}: {reason}")]
-    Manifest { reference: String, reason: String },
+    Manifest {
+        /// The manifest (or image) concerned.
+        reference: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// A request that policy forbids (plain HTTP to a remote host, odd URL schemes).
     #[error("refusing {url}: {reason}")]
-    Refused { url: String, reason: String },
+    Refused {
+        /// Where drag was asked to go, redacted and escaped.
+        url: String,
+        /// The rule it breaks.
+        reason: String,
+    },
 
     /// A certs.d directory (or `--cert-dir`) holding something that is not usable.
     #[error("TLS certificates: {}: {reason}", path.display())]
-    Certificates { path: PathBuf, reason: String },
+    Certificates {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// Authentication could not be completed.
     #[error("authentication failed: {0}")]
@@ -149,7 +175,9 @@ pub enum Error {
     /// Local file system trouble.
     #[error("{context}: {source}")]
     Io {
+        /// What drag was doing.
         context: String,
+        /// What the system said.
         #[source]
         source: io::Error,
     },
@@ -174,6 +202,7 @@ impl Error {
         )
     }
 
+    /// A file system error while doing `context`.
     pub fn io(context: impl fmt::Display, source: io::Error) -> Error {
         Error::Io {
             context: context.to_string(),
@@ -181,6 +210,7 @@ impl Error {
         }
     }
 
+    /// A file system error while doing `action` to `path`.
     pub fn io_path(action: &str, path: &Path, source: io::Error) -> Error {
         Error::io(format!("{action} {}", path.display()), source)
     }
@@ -214,6 +244,7 @@ impl Error {
         self
     }
 
+    /// A manifest drag cannot use, and why.
     pub fn manifest(reference: impl fmt::Display, reason: impl Into<String>) -> Error {
         Error::Manifest {
             reference: reference.to_string(),

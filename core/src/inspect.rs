@@ -18,11 +18,17 @@ use crate::resolve::{describe_platforms, Resolved};
 use crate::store::BlobStore;
 use crate::tag_list::TagList;
 
+/// What to inspect and how to reach it.
 #[derive(Clone, Debug)]
 pub struct InspectOptions {
+    /// The image reference as the user typed it.
     pub image: String,
+    /// How to reach the registry.
     pub registry: RegistryOptions,
+    /// The platform to pick from an index; None means the adapter's default, else
+    /// linux/amd64.
     pub platform: Option<Platform>,
+    /// Where manifests seen before are kept.
     pub cache: Cache,
 }
 

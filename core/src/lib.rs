@@ -1,13 +1,16 @@
+#![deny(missing_docs)]
 //! drag-core: pull container images from registries without a daemon.
 //!
-//! The pull is a pipeline and the modules follow it: [`reference`] parses what the user typed,
-//! an [`adapter`] normalizes it into a [`name`] and knows its registry's quirks, [`registry`]
-//! speaks the v2 protocol through the layers of [`http`] (with [`auth`] and [`transport`]), [`resolve`] walks [`manifest`]s and picks a
-//! [`platform`], [`blob`] fetches and verifies content into the [`store`], and [`output`]
-//! writes what the user asked for. [`pull`] runs the whole pipeline. Registries are not
-//! trusted: [`patience`] bounds how long they can keep us waiting, [`tag_list`] how much a
-//! paginated answer can make us hold, and [`terminal_text`] what their words can do to a
-//! terminal.
+//! The pull is a pipeline and the modules follow it: [`reference`](mod@reference) parses what the
+//! user typed, an [`adapter`] normalizes it into a [`name`] and knows its registry's quirks,
+//! [`registry`] speaks the v2 protocol through the layers of [`http`] (with [`auth`]),
+//! [`resolve`] walks [`manifest`]s and picks a [`platform`], the blob fetcher verifies content
+//! into the blob store, and the output writers write the [`Format`] the user asked for to a
+//! [`Destination`]. [`pull()`] runs the whole pipeline
+//! and reports to a [`progress`] sink; [`inspect`] stops after resolving, and [`cache`] looks after
+//! the blob store between pulls. Registries are not trusted: [`patience`] bounds how long they can
+//! keep us waiting, [`tag_list`] how much a paginated answer can make us hold, and
+//! [`terminal_text`] what their words can do to a terminal.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), drag_core::Error> {
@@ -18,42 +21,63 @@
 //! # Ok(()) }
 //! ```
 //! (Link at least one adapter crate into the program, or no registry is known.)
+//!
+//! # What is stable
+//!
+//! The public modules are the API. An adapter implements the traits in [`adapter`] with the types
+//! of [`name`], [`reference`](mod@reference), [`digest`], [`platform`] and [`manifest`]; its
+//! resolver may call [`resolve::resolve`] and the [`registry::Session`] it is handed, and its
+//! authenticator answers challenges with what [`auth`] and [`http`] give it. A library user
+//! calls [`pull()`] (and [`cancel_pulls`] when it gives up on one), [`inspect`] or [`cache`],
+//! sets [`RegistryOptions`] (with [`http::retry::RetryPolicy`], [`patience`] and an
+//! [`http::trace::Trace`] sink), watches [`progress`] events, handles [`Error`], and can make
+//! registry text safe for a terminal with [`terminal_text`]. The blob store and fetcher, the
+//! output writers, the manifest cache, the HTTP clients and the other helpers are internal and
+//! change freely.
 
+// The stable surface: what adapters implement and call, and what a library user needs to
+// pull, inspect and look after the cache.
 pub mod adapter;
-pub mod auth;
-pub mod blob;
 pub mod cache;
-pub mod cancel;
-pub mod config;
 pub mod digest;
-pub mod error;
-pub mod http;
 pub mod inspect;
-pub mod leftovers;
-pub mod login;
 pub mod manifest;
-pub mod manifest_cache;
-pub mod name;
-pub mod output;
-pub mod patience;
 pub mod platform;
 pub mod progress;
 pub mod pull;
 pub mod reference;
-pub mod registry;
 pub mod resolve;
-pub mod store;
-pub mod tag_list;
 pub mod terminal_text;
-pub mod tls;
-pub mod transport;
-pub mod user_dirs;
-pub mod writeback;
 
+// The HTTP path, as far as adapters and settings need it.
+pub mod auth;
+pub mod error;
+pub mod http;
+pub mod name;
+pub mod patience;
+pub mod registry;
+pub mod tag_list;
+
+// Internals: free to change between versions.
+pub(crate) mod blob;
+pub(crate) mod cancel;
+pub(crate) mod config;
+pub(crate) mod leftovers;
+pub(crate) mod login;
+pub(crate) mod manifest_cache;
+pub(crate) mod output;
+pub(crate) mod store;
+pub(crate) mod tls;
+pub(crate) mod transport;
+pub(crate) mod user_dirs;
+pub(crate) mod writeback;
+
+pub use cancel::request as cancel_pulls;
 pub use error::{Error, RegistryError, Result};
 pub use output::{Destination, Format};
-pub use pull::{pull, Cache, PullOptions, PullReport, RegistryOptions};
+pub use pull::{pull, Cache, PullOptions, PullReport, PulledSummary, RegistryOptions};
 
-// Adapters implement async traits; re-exported so they need not pin the same version.
+/// Adapters implement async traits; re-exported so they need not pin the same version.
 pub use async_trait::async_trait;
+/// Adapters register with `drag_core::inventory::submit!`; re-exported for the same reason.
 pub use inventory;

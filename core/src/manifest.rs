@@ -16,28 +16,42 @@ use crate::platform::Platform;
 mod kind;
 
 pub(crate) use kind::json_type;
-pub use kind::{effective_media_type, Kind};
+pub(crate) use kind::{effective_media_type, Kind};
 
+/// The media types drag reads and writes, Docker's and OCI's.
 pub mod media_type {
+    /// Docker image manifest, schema 2.
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    /// Docker manifest list: Docker's index of per-platform manifests.
     pub const DOCKER_MANIFEST_LIST: &str =
         "application/vnd.docker.distribution.manifest.list.v2+json";
+    /// Docker schema 1 manifest: recognised only to be refused with a clear message.
     pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+    /// Signed Docker schema 1 manifest: refused like [`DOCKER_SCHEMA1`].
     pub const DOCKER_SCHEMA1_SIGNED: &str =
         "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    /// Docker image config.
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    /// Docker gzip-compressed layer.
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    /// Docker foreign layer (Windows base layers), served from the descriptor's `urls`.
     pub const DOCKER_FOREIGN_LAYER_GZIP: &str =
         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+    /// OCI image manifest.
     pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// OCI image index.
     pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// OCI image config.
     pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// OCI uncompressed layer.
     pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+    /// OCI gzip-compressed layer.
     pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    /// OCI zstd-compressed layer.
     pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
     /// The Accept header for manifest requests: every shape drag can use.
-    pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
+    pub(crate) const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
         application/vnd.docker.distribution.manifest.list.v2+json, \
         application/vnd.oci.image.manifest.v1+json, \
         application/vnd.docker.distribution.manifest.v2+json";
@@ -45,33 +59,40 @@ pub mod media_type {
 
 /// The most manifest bytes drag will read. containerd uses the same bound; a registry sending
 /// more is broken or hostile.
-pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+pub(crate) const MAX_MANIFEST_BYTES: usize = 4 << 20;
 
 /// How deep indexes may nest before we call it a loop.
-pub const MAX_INDEX_DEPTH: usize = 4;
+pub(crate) const MAX_INDEX_DEPTH: usize = 4;
 
 /// A content descriptor: what a manifest says about a blob or a child manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
+    /// What the content is (see [`media_type`]); empty when the manifest left it out.
     #[serde(default)]
     pub media_type: String,
+    /// The content's digest, which drag verifies every byte against.
     pub digest: Digest,
+    /// The content's size in bytes; drag never reads more.
     pub size: u64,
+    /// Where a foreign layer can be fetched from when the registry does not serve it.
     #[serde(
         default,
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub urls: Vec<String>,
+    /// Free-form metadata (`org.opencontainers.image.ref.name`, ...).
     #[serde(
         default,
         deserialize_with = "null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub annotations: BTreeMap<String, String>,
+    /// In an index: the platform of the image this entry points at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
+    /// OCI 1.1: what kind of artifact this entry is (SBOM, signature); absent for images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
 }
@@ -80,9 +101,12 @@ pub struct Descriptor {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageManifest {
+    /// The `mediaType` the document declares, if any.
     #[serde(default)]
     pub media_type: Option<String>,
+    /// The image config blob.
     pub config: Descriptor,
+    /// The layers, bottom first.
     #[serde(default, deserialize_with = "null_as_default")]
     pub layers: Vec<Descriptor>,
     /// OCI 1.1: set on artifacts (SBOMs, signatures), absent on images.
@@ -105,8 +129,10 @@ impl ImageManifest {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Index {
+    /// The `mediaType` the document declares, if any.
     #[serde(default)]
     pub media_type: Option<String>,
+    /// One entry per child manifest (usually one image per platform).
     #[serde(default, deserialize_with = "null_as_default")]
     pub manifests: Vec<Descriptor>,
 }
@@ -116,26 +142,31 @@ pub struct Index {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Manifest {
+    /// One image.
     Image(ImageManifest),
+    /// A list of manifests.
     Index(Index),
 }
 
 /// A manifest exactly as served, with its verified digest and media type.
 #[derive(Clone, Debug)]
 pub struct RawManifest {
+    /// The document, byte for byte as served.
     pub bytes: Vec<u8>,
+    /// The digest of `bytes`, checked against the one asked for when there was one.
     pub digest: Digest,
+    /// The media type recorded for it: its own `mediaType`, else what its shape says.
     pub media_type: String,
 }
 
 impl RawManifest {
-    /// Parses the bytes, refusing schema1, ambiguous documents and anything that is neither an
-    /// image nor an index (see [`kind`]).
-    /// `what` names the manifest in errors.
+    /// Parses the bytes, refusing schema1, documents that could be read both as an image and as
+    /// an index, and anything that is neither. `what` names the manifest in errors.
     pub fn parse(&self, what: &str) -> Result<Manifest> {
         parse_manifest(&self.bytes, &self.media_type, what)
     }
 
+    /// A descriptor pointing at this manifest, as an index entry would.
     pub fn descriptor(&self) -> Descriptor {
         Descriptor {
             media_type: self.media_type.clone(),
@@ -174,7 +205,7 @@ const LEGACY_DOCKER_CONFIG: &str = "application/octet-stream";
 
 /// True for the config media types of runnable images; anything else (Helm charts, SBOMs,
 /// signatures, OCI's empty descriptor) is an artifact that merely shares the manifest format.
-pub fn is_image_config(mt: &str) -> bool {
+pub(crate) fn is_image_config(mt: &str) -> bool {
     matches!(mt, media_type::DOCKER_CONFIG | media_type::OCI_CONFIG)
 }
 
@@ -182,7 +213,7 @@ pub fn is_image_config(mt: &str) -> bool {
 /// other than an image config: SBOMs, signatures), BuildKit attestations and the
 /// `unknown/unknown` platform they carry. Such entries may still carry a real platform, so this
 /// is checked before any platform is.
-pub fn is_non_image_entry(d: &Descriptor) -> bool {
+pub(crate) fn is_non_image_entry(d: &Descriptor) -> bool {
     d.artifact_type
         .as_deref()
         .is_some_and(|t| !is_image_config(t))
@@ -195,8 +226,11 @@ pub fn is_non_image_entry(d: &Descriptor) -> bool {
 /// How a layer's bytes are compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
+    /// A plain tar.
     None,
+    /// gzip.
     Gzip,
+    /// zstd.
     Zstd,
 }
 
@@ -216,7 +250,7 @@ impl Compression {
     }
 
     /// Reads compression from a blob's first bytes.
-    pub fn sniff(head: &[u8]) -> Compression {
+    pub(crate) fn sniff(head: &[u8]) -> Compression {
         if head.starts_with(&[0x1f, 0x8b]) {
             Compression::Gzip
         } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -226,6 +260,7 @@ impl Compression {
         }
     }
 
+    /// The name used in messages (`gzip`, `zstd`, `uncompressed`).
     pub fn name(self) -> &'static str {
         match self {
             Compression::None => "uncompressed",

@@ -21,8 +21,11 @@ pub struct ImageName {
 /// What to pull: a name and a tag and/or digest. The digest wins when both are given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
+    /// The canonical name.
     pub name: ImageName,
+    /// The tag; `latest` when the user gave neither tag nor digest.
     pub tag: Option<String>,
+    /// The digest, when the user pinned one.
     pub digest: Option<Digest>,
 }
 
@@ -69,7 +72,7 @@ impl Target {
     }
 
     /// The full tagged name (`docker.io/library/alpine:3.9`), if there is a tag.
-    pub fn full_tagged_name(&self) -> Option<String> {
+    pub(crate) fn full_tagged_name(&self) -> Option<String> {
         self.tag
             .as_ref()
             .map(|t| format!("{}/{}:{}", self.name.registry, self.name.repository, t))

@@ -20,6 +20,7 @@ pub struct Patience {
     pub header_timeout: Duration,
     /// How long a body may stay silent.
     pub read_timeout: Duration,
+    /// The slowest a body may be.
     pub low_speed: LowSpeed,
 }
 
@@ -27,7 +28,9 @@ pub struct Patience {
 /// `bytes_per_sec == 0` turns the rule off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LowSpeed {
+    /// The minimum average speed.
     pub bytes_per_sec: u64,
+    /// The window it is averaged over.
     pub time: Duration,
 }
 
@@ -47,7 +50,7 @@ impl Default for Patience {
 
 /// Why a body was given up on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Stall {
+pub(crate) enum Stall {
     /// Nothing arrived for this long.
     Silent(Duration),
     /// Only `bytes` arrived in `over`, under the `limit` bytes per second.
@@ -72,7 +75,7 @@ impl fmt::Display for Stall {
 }
 
 /// Watches one body: hands out its chunks, and a [`Stall`] when it goes silent or slow.
-pub struct BodyWatch {
+pub(crate) struct BodyWatch {
     patience: Patience,
     window_start: Instant,
     window_bytes: u64,

@@ -14,16 +14,21 @@ use serde::{Deserialize, Serialize};
 /// An OCI image-index platform, as in the `platform` object of a manifest descriptor.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Platform {
+    /// The operating system (`linux`, `windows`).
     pub os: String,
+    /// The CPU architecture, in Go's spelling (`amd64`, `arm64`, `arm`).
     pub architecture: String,
+    /// The CPU variant (`v7` for `arm/v7`, `v8` for `arm64/v8`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    /// The OS build, set by Windows images (`10.0.17763.1234`).
     #[serde(
         rename = "os.version",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub os_version: Option<String>,
+    /// OS features the image requires; carried along, never compared.
     #[serde(rename = "os.features", default, skip_serializing_if = "Vec::is_empty")]
     pub os_features: Vec<String>,
 }
@@ -32,11 +37,14 @@ pub struct Platform {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid platform {input:?}: {reason}")]
 pub struct PlatformError {
+    /// The string that was refused.
     pub input: String,
+    /// What is wrong with it.
     pub reason: &'static str,
 }
 
 impl Platform {
+    /// The platform chosen when neither the user nor the adapter names one.
     pub fn linux_amd64() -> Platform {
         Platform {
             os: "linux".into(),
@@ -94,7 +102,7 @@ impl Platform {
     /// or without the variant), and `amd64/v3` runs `v2` and plain `amd64`. Other architectures
     /// (running `386` on `amd64`, `arm` on `arm64`) are not offered: asking for one architecture
     /// and silently getting another would surprise more than it helps.
-    pub fn fallback_distance(&self, candidate: &Platform) -> Option<u32> {
+    pub(crate) fn fallback_distance(&self, candidate: &Platform) -> Option<u32> {
         if self.matches(candidate) {
             return Some(0);
         }
@@ -140,7 +148,7 @@ impl Platform {
 /// an older variant (the nearest first); among matches an exact variant beats a defaulted one;
 /// among several Windows matches the highest os.version (compared numerically component by
 /// component) wins; otherwise the first in order.
-pub fn choose_best(wanted: &Platform, candidates: &[Platform]) -> Option<usize> {
+pub(crate) fn choose_best(wanted: &Platform, candidates: &[Platform]) -> Option<usize> {
     let wanted_variant = normalize_arch(&wanted.architecture, wanted.variant.as_deref()).1;
     let rank = |candidate: &Platform, distance: u32| {
         // "Exact" means spelled the same modulo aliases, before defaults are filled in: someone

@@ -5,34 +5,62 @@
 
 use crate::digest::Digest;
 
+/// Something that happened during a pull. Fields from the registry (reasons, notes) are not
+/// escaped: pass them through [`crate::terminal_text`] before showing them on a terminal.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Event {
     /// A reference was resolved to an image manifest.
     Resolved {
+        /// The full name resolved (`docker.io/library/alpine:3.9`).
         reference: String,
+        /// The image manifest's digest.
         digest: Digest,
+        /// The platform chosen from an index (`linux/arm64/v8`); None without an index.
         platform: Option<String>,
     },
     /// A blob download (or cache hit) begins.
     BlobStarted {
+        /// The blob.
         digest: Digest,
+        /// Its size in bytes, from the manifest.
         size: u64,
+        /// What it is, for a label (`config sha256:0123456789ab`, `layer 2/5 sha256:...`).
         what: String,
     },
     /// Bytes received so far for a blob.
-    BlobProgress { digest: Digest, done: u64 },
+    BlobProgress {
+        /// The blob.
+        digest: Digest,
+        /// Bytes received, counting any resumed part.
+        done: u64,
+    },
     /// A blob is verified and stored.
-    BlobDone { digest: Digest, cached: bool },
+    BlobDone {
+        /// The blob.
+        digest: Digest,
+        /// True when it was already in the cache.
+        cached: bool,
+    },
     /// A blob download failed for a moment and is being retried or resumed.
-    BlobRetry { digest: Digest, reason: String },
+    BlobRetry {
+        /// The blob.
+        digest: Digest,
+        /// What went wrong.
+        reason: String,
+    },
     /// Writing the output has begun.
-    Writing { path: String },
+    Writing {
+        /// The output path, or `-` for standard output.
+        path: String,
+    },
     /// Something the user should know (a fallback tag was used, a warning).
     Note(String),
 }
 
+/// Receives a pull's events; called from the pull's tasks, so it must be cheap and thread-safe.
 pub trait Progress: Send + Sync {
+    /// Handles one event.
     fn event(&self, event: Event);
 }
 

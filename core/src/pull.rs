@@ -2,8 +2,9 @@
 //! (verified) -> write output.
 //!
 //! [`pull`] is the library's entry point: it takes [`PullOptions`], reports [`Event`]s to a
-//! [`Progress`] sink and returns what it wrote. The steps are public too, for tools that
-//! want only part of the way (`inspect` stops after resolving).
+//! [`Progress`] sink and returns what it wrote. The steps stay inside the crate (`inspect`
+//! shares the first three and stops after resolving); an adapter changes what a step does
+//! through its traits, not by calling steps itself.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,8 +47,8 @@ pub enum Cache {
 }
 
 impl Default for Cache {
-    /// The user's cache directory (see [`BlobStore::default_dir`]); none when there is no
-    /// home to put it in.
+    /// The user's cache directory (see [`crate::cache::default_dir`]); disabled when there is
+    /// no home to put it in.
     fn default() -> Cache {
         BlobStore::default_dir().map_or(Cache::Disabled, Cache::Dir)
     }
@@ -65,13 +66,14 @@ pub struct RegistryOptions {
     /// A certs.d-style directory for every registry (`--cert-dir`), instead of looking in
     /// the containers and Docker certs.d directories.
     pub cert_dir: Option<PathBuf>,
-    /// Credentials (`--user`), for the registry of the first image only (see
-    /// [`crate::login`]); when None, podman's and Docker's auth files are consulted for the
-    /// host contacted (see [`crate::auth::auth_files`]).
+    /// Credentials (`--user`): sent to the host the first image is fetched from, and for
+    /// every other image fetched from that same host. The other images, and all of them when
+    /// None, use what podman's and Docker's auth files (and their credential helpers) hold for
+    /// the host contacted.
     pub credentials: Option<Credentials>,
     /// The one auth file to read instead (`--authfile`).
     pub auth_file: Option<PathBuf>,
-    /// How to retry (`--retries`).
+    /// How often and how patiently failed requests and interrupted downloads are retried.
     pub retry: RetryPolicy,
     /// How long to wait for headers and bodies (`--header-timeout`, `--read-timeout`,
     /// `--low-speed-limit`/`--low-speed-time`).
@@ -82,7 +84,7 @@ pub struct RegistryOptions {
 
 impl RegistryOptions {
     /// The HTTP clients these options call for.
-    pub fn http_clients(&self) -> HttpClients {
+    pub(crate) fn http_clients(&self) -> HttpClients {
         HttpClients::new(self.cert_dir.clone(), self.insecure, self.patience)
     }
 }
@@ -92,9 +94,11 @@ impl RegistryOptions {
 pub struct PullOptions {
     /// Image references as the user typed them.
     pub images: Vec<String>,
+    /// How to reach the registries.
     pub registry: RegistryOptions,
     /// The platform to pick from indexes; None means the adapter's default, else linux/amd64.
     pub platform: Option<Platform>,
+    /// What to write.
     pub format: Format,
     /// Store layers uncompressed, named by diff ID.
     pub decompress: bool,
@@ -104,17 +108,21 @@ pub struct PullOptions {
     pub skip_foreign: bool,
     /// `--format oci`: rewrite Docker-typed manifests with OCI media types.
     pub oci_media_types: bool,
-    /// `--format rootfs`: leave out device nodes, setuid/setgid bits and privileged xattrs
-    /// (see [`output::rootfs::RootfsOptions::strip_privileges`]).
+    /// `--format rootfs`: leave out device nodes, setuid/setgid bits and `security.*` and
+    /// `trusted.*` xattrs: what only privilege can create, or what grants it.
     pub strip_privileges: bool,
-    /// None picks a name from the image (`library_alpine_3.9.tar`).
+    /// None picks a name from the image (`library_alpine_3.9.tar`); several images need one.
     pub output: Option<Destination>,
     /// Parallel blob downloads.
     pub jobs: usize,
+    /// Where blobs are kept between pulls.
     pub cache: Cache,
 }
 
 impl PullOptions {
+    /// Defaults for pulling `images`: a Docker archive in the current directory named after
+    /// the image (several images need an `output`), the adapter's default platform, four
+    /// parallel downloads, the user's cache.
     pub fn new(images: Vec<String>) -> PullOptions {
         PullOptions {
             images,
@@ -136,28 +144,34 @@ impl PullOptions {
 /// What a pull produced.
 #[derive(Clone, Debug)]
 pub struct PullReport {
+    /// Where the output went (the name chosen, when none was given).
     pub output: Destination,
+    /// One summary per image, in the order given.
     pub images: Vec<PulledSummary>,
 }
 
+/// What was pulled for one reference.
 #[derive(Clone, Debug)]
 pub struct PulledSummary {
+    /// The full name pulled (`docker.io/library/alpine:3.9`).
     pub reference: String,
-    /// The digest of the image manifest pulled.
+    /// The digest of the image manifest pulled (of the index, with `all_platforms`).
     pub digest: Digest,
-    /// Config plus layers, in bytes as served.
+    /// Config plus layers (every blob, with `all_platforms`), in bytes as served.
     pub size: u64,
+    /// The platform chosen from an index; None when the reference named an image manifest,
+    /// and with `all_platforms`.
     pub platform: Option<Platform>,
 }
 
 /// A reference resolved to its adapter and canonical target.
-pub struct Located {
+pub(crate) struct Located {
     pub adapter: &'static dyn Adapter,
     pub target: Target,
 }
 
 /// Step 1: parse a reference and normalize it with its adapter.
-pub fn locate(input: &str, opts: &RegistryOptions) -> Result<Located> {
+pub(crate) fn locate(input: &str, opts: &RegistryOptions) -> Result<Located> {
     let reference = Reference::parse(input)?;
     let adapter = match &opts.adapter {
         Some(name) => adapter::by_name(name)?,
@@ -168,7 +182,7 @@ pub fn locate(input: &str, opts: &RegistryOptions) -> Result<Located> {
 }
 
 /// Step 2: a session with the repository's registry.
-pub async fn open_session(
+pub(crate) async fn open_session(
     located: &Located,
     opts: &RegistryOptions,
     clients: &Arc<HttpClients>,
@@ -204,7 +218,7 @@ pub async fn open_session(
 }
 
 /// The platform to choose for a target.
-pub fn wanted_platform(located: &Located, asked: Option<&Platform>) -> Platform {
+pub(crate) fn wanted_platform(located: &Located, asked: Option<&Platform>) -> Platform {
     asked
         .cloned()
         .or_else(|| located.adapter.default_platform(&located.target.name))
@@ -411,7 +425,7 @@ fn open_store(cache: &Cache, place: &Place) -> Result<BlobStore> {
 }
 
 /// Steps 4 and 5: the config, then the layers in parallel, each verified into the store.
-pub async fn fetch_image(
+async fn fetch_image(
     session: &Session,
     quirks: &dyn ManifestQuirks,
     stores: Stores<'_>,
@@ -486,7 +500,6 @@ pub async fn fetch_image(
         .collect();
     Ok(PulledImage {
         target: r.target,
-        top: r.top,
         manifest: r.image,
         platform: r.platform,
         config: StoredBlob {
@@ -522,7 +535,7 @@ const MAX_TREE_MANIFESTS: usize = 1024;
 
 /// `--all-platforms`: every manifest under an index and every blob they name, as opaque
 /// content (attestations and other artifacts included, so the index stays whole).
-pub async fn fetch_tree(
+async fn fetch_tree(
     session: &Session,
     quirks: &dyn ManifestQuirks,
     stores: Stores<'_>,
@@ -699,7 +712,7 @@ fn to_destination(
 
 /// `library_alpine_3.9.tar`: the repository path with `/` as `_`, then the tag (or the
 /// digest's first 12 hex digits).
-pub fn default_output_name(target: &Target, format: Format) -> PathBuf {
+fn default_output_name(target: &Target, format: Format) -> PathBuf {
     let base = target.name.repository.replace('/', "_");
     let suffix = match (&target.tag, &target.digest) {
         (Some(t), _) => t.clone(),

@@ -7,8 +7,8 @@
 //! anyway: digests we cannot verify, ports above 65535, malformed IPv6 addresses.
 //!
 //! Normalization (`alpine` to `docker.io/library/alpine:latest`) is not done here: it is registry
-//! policy and belongs to the adapters, which use [`Reference::with_domain_and_path`] and
-//! [`Reference::with_tag`].
+//! policy and belongs to the adapters, which turn a reference into a
+//! [`Target`](crate::adapter::Target) (see [`Adapter::normalize`](crate::adapter::Adapter::normalize)).
 
 use std::fmt;
 use std::net::Ipv6Addr;
@@ -41,7 +41,9 @@ pub struct Reference {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid reference {input:?}: {kind}")]
 pub struct ReferenceError {
+    /// The input that was refused, cut to its first 200 characters.
     pub input: String,
+    /// Which part is wrong.
     pub kind: ReferenceErrorKind,
 }
 
@@ -49,12 +51,19 @@ pub struct ReferenceError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReferenceErrorKind {
+    /// Nothing was given.
     Empty,
+    /// The repository path is longer than 255 characters.
     NameTooLong,
+    /// The repository path has upper-case letters.
     UpperCaseInPath,
+    /// The text does not follow the reference grammar; says where.
     InvalidFormat(String),
+    /// The registry host (or its port) is not valid; says how.
     InvalidDomain(String),
+    /// The tag does not match `[\w][\w.-]{0,127}`.
     InvalidTag,
+    /// The digest cannot be verified or is malformed; says how.
     InvalidDigest(String),
 }
 
@@ -76,6 +85,7 @@ impl fmt::Display for ReferenceErrorKind {
 }
 
 impl Reference {
+    /// Parses what the user typed, as `docker pull` would; the error names the wrong part.
     pub fn parse(input: &str) -> Result<Reference, ReferenceError> {
         parse(input).map_err(|kind| ReferenceError {
             input: input.chars().take(MAX_ERROR_INPUT).collect(),
@@ -95,39 +105,14 @@ impl Reference {
         &self.path
     }
 
+    /// The tag, if the user wrote one (no `latest` is added here).
     pub fn tag(&self) -> Option<&str> {
         self.tag.as_deref()
     }
 
+    /// The digest, if the user wrote one.
     pub fn digest(&self) -> Option<&Digest> {
         self.digest.as_ref()
-    }
-
-    /// The same reference on another host or path, for adapters that normalize names. The values
-    /// are trusted, not re-parsed: they come from code, not from the user.
-    pub fn with_domain_and_path(&self, domain: Option<String>, path: String) -> Reference {
-        debug_assert!(
-            domain.as_deref().is_none_or(|d| check_domain(d).is_ok()),
-            "invalid domain {domain:?}"
-        );
-        debug_assert!(check_path(&path).is_ok(), "invalid path {path:?}");
-        Reference {
-            domain,
-            path,
-            ..self.clone()
-        }
-    }
-
-    /// The same reference with another tag (or none); the digest, if any, is kept.
-    pub fn with_tag(&self, tag: Option<String>) -> Reference {
-        debug_assert!(
-            tag.as_deref().is_none_or(is_valid_tag),
-            "invalid tag {tag:?}"
-        );
-        Reference {
-            tag,
-            ..self.clone()
-        }
     }
 }
 
@@ -1092,31 +1077,5 @@ mod tests {
             }
         }
         assert!(accepted > 100, "only {accepted} mutations accepted");
-    }
-
-    #[test]
-    fn rewriting_for_adapters() {
-        let r = ok(&format!("alpine:3.20@{FFFF}"));
-        let n = r.with_domain_and_path(Some("docker.io".into()), "library/alpine".into());
-        assert_eq!(
-            n.to_string(),
-            format!("docker.io/library/alpine:3.20@{FFFF}")
-        );
-        assert_eq!(n.domain(), Some("docker.io"));
-        assert_eq!(n.path(), "library/alpine");
-
-        let untagged = n.with_tag(None);
-        assert_eq!(
-            untagged.to_string(),
-            format!("docker.io/library/alpine@{FFFF}")
-        );
-        let latest = ok("alpine").with_tag(Some("latest".into()));
-        assert_eq!(latest.to_string(), "alpine:latest");
-        assert_eq!(
-            latest.with_domain_and_path(None, "x/y".into()).to_string(),
-            "x/y:latest"
-        );
-        // The rewritten reference is one the parser would produce from its text.
-        assert_eq!(ok(&n.to_string()), n);
     }
 }

@@ -31,7 +31,7 @@ use crate::transport::{self, HttpClients};
 
 /// The base URL an endpoint (`--endpoint`, or an adapter's) names: a URL, or a bare host
 /// meaning https, always ending in `/`.
-pub fn endpoint_url(raw: &str) -> Result<Url> {
+pub(crate) fn endpoint_url(raw: &str) -> Result<Url> {
     let mut base = Url::parse(raw)
         .or_else(|_| Url::parse(&format!("https://{raw}")))
         .map_err(|e| Error::Usage(format!("endpoint {raw:?} is not a URL: {e}")))?;
@@ -46,7 +46,7 @@ pub fn endpoint_url(raw: &str) -> Result<Url> {
 }
 
 /// Everything a session needs to talk to one repository.
-pub struct SessionConfig {
+pub(crate) struct SessionConfig {
     /// Answers the registry's 401 challenges (the adapter's).
     pub authenticator: &'static dyn Authenticator,
     /// The repository.
@@ -91,7 +91,7 @@ pub struct Session {
 }
 
 /// A successful blob response and where it came from (after redirects).
-pub struct BlobResponse {
+pub(crate) struct BlobResponse {
     /// The answer, its body unread.
     pub response: Response,
     /// True if the server honoured a Range request (206).
@@ -101,7 +101,7 @@ pub struct BlobResponse {
 impl Session {
     /// A session with the registry `cfg` names. Talks to it only to find out whether a
     /// loopback (or `--insecure`) registry named without a scheme speaks TLS.
-    pub async fn new(cfg: SessionConfig) -> Result<Session> {
+    pub(crate) async fn new(cfg: SessionConfig) -> Result<Session> {
         let mut base = endpoint_url(&cfg.endpoint)?;
         let http = cfg.clients.for_registry(&base)?;
         let traced = || -> Vec<Arc<dyn Layer>> {
@@ -174,12 +174,12 @@ impl Session {
     }
 
     /// How requests are retried; a blob's body resumption spends the same kind of budget.
-    pub fn retry_policy(&self) -> RetryPolicy {
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
         self.retry
     }
 
     /// How long to wait for headers and bodies.
-    pub fn patience(&self) -> Patience {
+    pub(crate) fn patience(&self) -> Patience {
         self.patience
     }
 
@@ -320,7 +320,7 @@ impl Session {
     }
 
     /// Opens a blob from the registry, from byte `offset` on.
-    pub async fn open_blob(&self, digest: &Digest, offset: u64) -> Result<BlobResponse> {
+    pub(crate) async fn open_blob(&self, digest: &Digest, offset: u64) -> Result<BlobResponse> {
         let what = format!("blob {} of {}", digest.short(), self.display_name());
         let url = self.url(&format!("blobs/{digest}"))?;
         let req = Request::new(Method::GET, url, &what).headers(range_headers(offset));
@@ -355,7 +355,12 @@ impl Session {
 
     /// Opens a blob from an external URL (a foreign layer's `urls`): never with credentials
     /// or the registry's client certificate.
-    pub async fn open_external(&self, url: &str, offset: u64, what: &str) -> Result<BlobResponse> {
+    pub(crate) async fn open_external(
+        &self,
+        url: &str,
+        offset: u64,
+        what: &str,
+    ) -> Result<BlobResponse> {
         let url = Url::parse(url).map_err(|e| Error::Refused {
             url: crate::terminal_text::shown(url),
             reason: format!("not a URL: {e}"),

@@ -21,6 +21,7 @@ pub struct Resolved {
     pub top: RawManifest,
     /// The chosen image manifest, as served.
     pub image: RawManifest,
+    /// `image`, parsed.
     pub manifest: ImageManifest,
     /// The platform of the chosen entry, when it came from an index.
     pub platform: Option<Platform>,
@@ -43,7 +44,7 @@ pub async fn resolve(session: &Session, target: &Target, wanted: &Platform) -> R
 const MAX_DISCARDED_ARTIFACTS: usize = 16;
 
 /// Descends from an already fetched manifest to the image for `wanted`.
-pub async fn descend(
+async fn descend(
     session: &Session,
     target: &Target,
     top: RawManifest,
@@ -271,7 +272,7 @@ pub(crate) async fn fetch_child(
 }
 
 /// `linux/amd64, linux/arm64/v8, windows/amd64:10.0.17763.5830` for messages.
-pub fn describe_platforms(platforms: &[Platform]) -> Vec<String> {
+pub(crate) fn describe_platforms(platforms: &[Platform]) -> Vec<String> {
     let mut v: Vec<String> = platforms
         .iter()
         .map(|p| {

@@ -31,6 +31,7 @@ pub const MAX_PAGES: usize = 10_000;
 /// A repository's tags, as far as they are valid tags.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TagList {
+    /// The valid tags, in the registry's order.
     pub tags: Vec<String>,
     /// How many entries were not valid tags, and left out.
     pub invalid: usize,
@@ -56,7 +57,7 @@ impl TagList {
 }
 
 /// Every tag of `session`'s repository.
-pub async fn list(session: &Session) -> Result<TagList> {
+pub(crate) async fn list(session: &Session) -> Result<TagList> {
     let what = format!("tags of {}", session.display_name());
     let mut url = session.url("tags/list")?;
     let mut list = TagList::default();

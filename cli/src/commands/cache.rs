@@ -1,14 +1,13 @@
 //! `drag cache info|prune|clean`: the blob cache's size, and making room.
 
 use drag_core::cache;
-use drag_core::store::BlobStore;
 use drag_core::Error;
 
 use crate::args::CacheCommand;
 use crate::render::human_bytes;
 
 pub fn run(cmd: CacheCommand) -> anyhow::Result<()> {
-    let root = BlobStore::default_dir()
+    let root = cache::default_dir()
         .ok_or_else(|| Error::Usage("no cache directory: set DRAG_CACHE_DIR or HOME".into()))?;
     match cmd {
         CacheCommand::Info => {

@@ -17,7 +17,7 @@ pub async fn run(args: PullArgs) -> anyhow::Result<()> {
         _ = super::interrupted() => {
             // Blocking writers see this and remove their temporary files; partial blobs
             // stay in the cache for the next run.
-            drag_core::cancel::request();
+            drag_core::cancel_pulls();
             return Err(Error::Interrupted.into());
         }
     };

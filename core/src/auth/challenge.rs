@@ -25,10 +25,12 @@ impl Challenge {
             .map(String::as_str)
     }
 
+    /// A Bearer challenge: a token service to ask.
     pub fn is_bearer(&self) -> bool {
         self.scheme == "bearer"
     }
 
+    /// A Basic challenge: the user's name and password, if there are any.
     pub fn is_basic(&self) -> bool {
         self.scheme == "basic"
     }

@@ -5,14 +5,19 @@ use base64::Engine as _;
 
 use crate::error::{Error, Result};
 
+/// A user's login for one registry (`--user`, an auth file, a credential helper).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// The user name.
     pub username: String,
+    /// What proves it.
     pub secret: Secret,
 }
 
+/// What proves a user name.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Secret {
+    /// A password (or a personal access token used as one): sent as Basic.
     Password(String),
     /// Exchanged at the token service (`grant_type=refresh_token`); never sent as Basic.
     IdentityToken(String),
@@ -49,6 +54,7 @@ impl Credentials {
         Ok(Credentials::password(u, p))
     }
 
+    /// A user name and password.
     pub fn password(username: &str, password: &str) -> Credentials {
         Credentials {
             username: username.to_string(),
@@ -68,6 +74,7 @@ impl Credentials {
         ))
     }
 
+    /// The OAuth2 refresh token, for credentials that are one.
     pub fn identity_token(&self) -> Option<&str> {
         match &self.secret {
             Secret::IdentityToken(t) => Some(t),

@@ -3,14 +3,14 @@
 //!
 //! drag is anonymous by default. A 401 carries one or more `WWW-Authenticate` challenges; the
 //! adapter's [`Authenticator`] answers them (the default here handles Bearer token services and
-//! Basic), and the auth layer ([`crate::http::auth`]) caches the answer per scope until it
+//! Basic), and the auth layer (`http::auth`) caches the answer per scope until it
 //! expires.
 
-pub mod auth_files;
+pub(crate) mod auth_files;
 pub mod challenge;
 mod cred_helper;
-pub mod credentials;
-pub mod realm;
+mod credentials;
+pub(crate) mod realm;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,6 +50,7 @@ pub trait Authenticator: Send + Sync {
 pub struct Scope(pub String);
 
 impl Scope {
+    /// The right to pull from `repository`.
     pub fn pull(repository: &str) -> Scope {
         Scope(format!("repository:{repository}:pull"))
     }
@@ -58,11 +59,14 @@ impl Scope {
 /// An `Authorization` header value and when it stops being good.
 #[derive(Clone)]
 pub struct Credential {
+    /// The `Authorization` header's value (`Bearer ...`, `Basic ...`).
     pub header: String,
+    /// When to ask again; None for credentials that do not expire (Basic).
     pub expires_at: Option<Instant>,
 }
 
 impl Credential {
+    /// True until it expires.
     pub fn is_fresh(&self) -> bool {
         self.expires_at.is_none_or(|t| Instant::now() < t)
     }
@@ -83,7 +87,7 @@ pub struct AuthContext {
     /// retries and the trace, the registry's client certificate.
     pub registry_stack: Arc<Stack>,
     /// Requests to other hosts (a token service elsewhere): retries and the trace, no client
-    /// certificate (see [`transport::HttpClients::for_other_hosts`]).
+    /// certificate (see `transport::HttpClients::for_other_hosts`).
     pub other_stack: Arc<Stack>,
     /// The base URL of the registry the credentials belong to (the host actually contacted).
     pub registry: url::Url,

@@ -1,26 +1,26 @@
 //! The HTTP path every registry request takes, as a stack of single-purpose layers.
 //!
 //! A request passes, in order, through:
-//! 1. [`redirect`]: follows redirects by hand, deciding per hop whether the registry's
+//! 1. `redirect`: follows redirects by hand, deciding per hop whether the registry's
 //!    credentials and client certificate may go along (never to another host or scheme);
-//! 2. [`auth`]: attaches the cached credential, answers a 401 challenge once (one token
+//! 2. `auth`: attaches the cached credential, answers a 401 challenge once (one token
 //!    request for all the parallel requests that met it), re-scopes when the registry asks;
 //! 3. [`retry`]: sends again after transient failures and retryable statuses, with backoff,
 //!    jitter and `Retry-After`, counting attempts and time for the error that may follow;
 //! 4. [`trace`]: the `-v` trace, one redacted line per attempt;
-//! 5. [`send`]: the wire, with the header timeout.
+//! 5. `send`: the wire, with the header timeout.
 //!
 //! [`Stack`] composes them once per registry (see [`crate::registry::Session`]); requests to
 //! other hosts (CDNs, token services elsewhere, foreign layers) take a stack without the auth
 //! layer and without the registry's client certificate. There is no other way to send a
 //! request: uploads will take the same path.
 
-pub mod auth;
-pub mod redacted;
-pub mod redirect;
+pub(crate) mod auth;
+mod redacted;
+pub(crate) mod redirect;
 pub mod retry;
-pub mod send;
-pub mod tls_trouble;
+pub(crate) mod send;
+pub(crate) mod tls_trouble;
 pub mod trace;
 
 use std::fmt;
@@ -35,6 +35,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 pub use redacted::RedactedUrl;
+pub use send::read_limited;
 
 /// One request as the layers see it. Cloneable, so a layer can send it again.
 #[derive(Clone)]
@@ -165,7 +166,7 @@ impl Response {
     }
 
     /// This answer as an error: its status, every diagnostic the registry sent, where it came
-    /// from and after how many attempts (see [`send::error_from_response`]).
+    /// from and after how many attempts (see `send::error_from_response`).
     pub async fn into_error(self, what: impl Into<String>) -> Error {
         send::error_from_response(what.into(), self).await
     }
@@ -192,21 +193,21 @@ pub(crate) fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
 
 /// One layer of the stack: sees the request on its way out and the answer on its way back.
 #[async_trait]
-pub trait Layer: Send + Sync {
+pub(crate) trait Layer: Send + Sync {
     /// Sends `req` on through `next`, as many times and with whatever changes the layer is for.
     async fn send(&self, req: Request, next: Next<'_>) -> Result<Response>;
 }
 
 /// The layers below one layer, and the wire at the bottom.
 #[derive(Clone, Copy)]
-pub struct Next<'a> {
+pub(crate) struct Next<'a> {
     layers: &'a [Arc<dyn Layer>],
     wire: &'a send::Wire,
 }
 
 impl Next<'_> {
     /// Sends the request through the rest of the stack.
-    pub async fn run(self, req: Request) -> Result<Response> {
+    pub(crate) async fn run(self, req: Request) -> Result<Response> {
         match self.layers.split_first() {
             Some((layer, rest)) => {
                 let next = Next {
@@ -220,7 +221,8 @@ impl Next<'_> {
     }
 }
 
-/// Layers over a wire, composed once and shared by every request to one place.
+/// Layers over a wire, composed once and shared by every request to one place. Authenticators
+/// get one for the registry and one for other hosts in their [`crate::auth::AuthContext`].
 pub struct Stack {
     layers: Vec<Arc<dyn Layer>>,
     wire: send::Wire,
@@ -228,7 +230,7 @@ pub struct Stack {
 
 impl Stack {
     /// `layers`, outermost first, over `wire`.
-    pub fn new(layers: Vec<Arc<dyn Layer>>, wire: send::Wire) -> Stack {
+    pub(crate) fn new(layers: Vec<Arc<dyn Layer>>, wire: send::Wire) -> Stack {
         Stack { layers, wire }
     }
 

@@ -4,7 +4,7 @@
 //! [`RetryPolicy`] says how many more attempts and how long between them (exponential backoff
 //! with jitter, or what the server asked for with `Retry-After`). [`Backoff`] spends one
 //! request's budget and counts what it took, so the error that ends it can say so. [`Retry`]
-//! is the layer that uses them for whole requests; [`crate::blob`] uses a [`Backoff`] of its
+//! is the layer that uses them for whole requests; the blob fetcher uses a [`Backoff`] of its
 //! own for resuming a body with `Range`.
 
 use std::time::Duration;

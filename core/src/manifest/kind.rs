@@ -17,7 +17,7 @@ use crate::terminal_text::shown;
 
 /// What a manifest document is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Image,
     Index,
 }
@@ -157,7 +157,7 @@ impl Head {
 /// (keeping the served flavour of that kind; else OCI's, or Docker's schema2 for an image with
 /// a Docker config), else the Content-Type. The Content-Type never overrides the shape, so the
 /// registry and the cache agree.
-pub fn effective_media_type(bytes: &[u8], content_type: Option<&str>) -> String {
+pub(crate) fn effective_media_type(bytes: &[u8], content_type: Option<&str>) -> String {
     let served = content_type
         .map(bare_content_type)
         .filter(|c| c.starts_with("application/vnd."));
@@ -187,7 +187,7 @@ pub fn effective_media_type(bytes: &[u8], content_type: Option<&str>) -> String 
 }
 
 /// Decides the kind of a document recorded as `media_type`, or says why it is refused.
-pub fn decide(bytes: &[u8], media_type: &str) -> Result<Kind, String> {
+pub(crate) fn decide(bytes: &[u8], media_type: &str) -> Result<Kind, String> {
     let head = read_head(bytes)?;
     if head.is_schema1() || is_schema1_type(media_type) {
         return Err(format!(

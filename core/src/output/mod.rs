@@ -94,6 +94,7 @@ pub enum Format {
 }
 
 impl Format {
+    /// The name `--format` takes (`docker`, `oci`, `rootfs`).
     pub fn name(self) -> &'static str {
         match self {
             Format::Docker => "docker",
@@ -106,6 +107,8 @@ impl Format {
 /// Where the output goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Destination {
+    /// A file (or, for `oci`, a directory), written under a temporary name and renamed at the
+    /// end; a device or FIFO is written in place and a symlink followed.
     Path(PathBuf),
     /// Standard output (`-o -`), for streaming formats.
     Stdout,
@@ -142,8 +145,6 @@ pub struct StoredLayer {
 #[derive(Clone, Debug)]
 pub struct PulledImage {
     pub target: Target,
-    /// What the reference pointed at (an index or the image manifest).
-    pub top: RawManifest,
     /// The image manifest, as served.
     pub manifest: RawManifest,
     pub platform: Option<Platform>,

@@ -53,9 +53,10 @@ use crate::error::{Error, Result};
 use self::reader::{LayerReader, ReadError};
 use self::tree::{Scanned, Tree};
 
-pub use self::reader::MAX_METADATA_RECORD;
+#[cfg(test)]
+use self::reader::MAX_METADATA_RECORD;
 
-/// What [`write`] put into the archive.
+/// What [`write_with`] put into the archive.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RootfsStats {
     /// Archive members: files, directories, links and special files. The extension headers
@@ -79,11 +80,6 @@ pub struct RootfsOptions {
 
 /// Writes the merged filesystem of `layers` (uncompressed layer tars, bottom layer first) to
 /// `out`.
-pub fn write(layers: &[PathBuf], out: impl Write) -> Result<RootfsStats> {
-    write_with(layers, RootfsOptions::default(), out)
-}
-
-/// [`write`] with options.
 pub fn write_with(
     layers: &[PathBuf],
     options: RootfsOptions,

@@ -107,7 +107,7 @@ fn rootfs(layers: Vec<Layer>) -> (Result<RootfsStats>, Vec<u8>) {
         })
         .collect();
     let mut out = Vec::new();
-    let result = write(&paths, &mut out);
+    let result = write_with(&paths, RootfsOptions::default(), &mut out);
     (result, out)
 }
 
@@ -267,7 +267,7 @@ fn raw_rootfs(layers: Vec<Vec<u8>>) -> (Result<RootfsStats>, Vec<u8>) {
         })
         .collect();
     let mut out = Vec::new();
-    let result = write(&paths, &mut out);
+    let result = write_with(&paths, RootfsOptions::default(), &mut out);
     (result, out)
 }
 
