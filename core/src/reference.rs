@@ -386,6 +386,7 @@ fn truncate(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     const FFFF: &str = "sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
     const BE17: &str = "sha256:be178c0543eb17f5f3043021c9e5fcf30285e557a4fc309cce97ff9ca6182912";
@@ -1048,13 +1049,8 @@ mod tests {
             "Docker.io/library/alpine:3.20".to_string(),
         ];
         let alphabet = b"aZ09/:@.-_[]%~ \xe9";
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x2545_f491_4f6c_dd1d);
+        let mut next = move || rand::Rng::random::<u64>(&mut rng);
         let mut accepted = 0;
         for round in 0..30_000 {
             let mut bytes = seeds[round % seeds.len()].clone().into_bytes();

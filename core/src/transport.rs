@@ -85,34 +85,30 @@ impl HttpClients {
 
     /// The client for the registry at `base`.
     pub fn for_registry(&self, base: &Url) -> Result<reqwest::Client> {
-        let key = format!(
-            "{}://{}",
-            base.scheme(),
-            crate::tls::host_dir_name(base).unwrap_or_default()
-        );
-        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = built.get(&key) {
-            return Ok(c.clone());
-        }
-        let certs = crate::tls::for_registry(base, self.cert_dir.as_deref())?;
-        let c = client(certs, self.insecure, self.patience)?;
-        built.insert(key, c.clone());
-        Ok(c)
+        self.built(base, true)
     }
 
     /// The client for hosts the registry at `base` sends us to: its CAs, no client certificate.
     pub fn for_other_hosts(&self, base: &Url) -> Result<reqwest::Client> {
+        self.built(base, false)
+    }
+
+    /// The client for `base`'s certificates, with or without its client identity, built once.
+    fn built(&self, base: &Url, with_identity: bool) -> Result<reqwest::Client> {
         let key = format!(
-            "{}://{} (other hosts)",
+            "{}://{}{}",
             base.scheme(),
-            crate::tls::host_dir_name(base).unwrap_or_default()
+            crate::tls::host_dir_name(base).unwrap_or_default(),
+            if with_identity { "" } else { " (other hosts)" }
         );
         let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = built.get(&key) {
             return Ok(c.clone());
         }
         let mut certs = crate::tls::for_registry(base, self.cert_dir.as_deref())?;
-        certs.identity = None;
+        if !with_identity {
+            certs.identity = None;
+        }
         let c = client(certs, self.insecure, self.patience)?;
         built.insert(key, c.clone());
         Ok(c)

@@ -152,15 +152,9 @@ fn file_replaces_directory_and_directory_replaces_file() {
 
 #[test]
 fn large_file_streams_through_intact() {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let big: Vec<u8> = (0..5 * 1024 * 1024 + 7)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    use rand::{RngCore, SeedableRng};
+    let mut big = vec![0u8; 5 * 1024 * 1024 + 7];
+    rand::rngs::StdRng::seed_from_u64(0x2545_f491_4f6c_dd1d).fill_bytes(&mut big);
     let lower = Layer::new().file("big.bin", 0o644, &big);
     let upper = Layer::new().file("small", 0o644, b"s");
     let (items, stats) = merged(vec![lower, upper]);
