@@ -7,13 +7,36 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::digest::{Digest, DigestError};
-use crate::http::retry::is_retryable_status;
-use crate::http::tls_trouble::{tls_trouble, TlsTrouble};
-use crate::http::{Attempts, RedactedUrl};
 use crate::platform::PlatformError;
+use crate::redacted::RedactedUrl;
 use crate::reference::ReferenceError;
+
+/// How many times a request was sent and for how long, as the retry layer (`http::retry`) counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Attempts {
+    /// Sends, the first included.
+    pub count: u32,
+    /// From the first send to the last answer.
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for Attempts {
+    /// ` after 5 attempts in 14.2 s`, or nothing for a single attempt.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.count > 1 {
+            write!(
+                f,
+                " after {} attempts in {:.1} s",
+                self.count,
+                self.elapsed.as_secs_f64()
+            )?;
+        }
+        Ok(())
+    }
+}
 
 /// drag-core's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -39,13 +62,15 @@ pub enum Error {
     Registry(Box<RegistryError>),
 
     /// The request never got an answer (connection, TLS, timeout).
-    #[error("{context}: {}{attempts}", fmt_reqwest(source))]
+    #[error("{context}: {}{}{attempts}", fmt_reqwest(source), hint.map(|h| format!(": {h}")).unwrap_or_default())]
     Http {
         /// What was asked for.
         context: String,
         /// What failed, as reqwest saw it.
         #[source]
         source: reqwest::Error,
+        /// What to do about it, when the failure says (an untrusted certificate wants a CA).
+        hint: Option<&'static str>,
         /// The attempts made before giving up.
         attempts: Attempts,
     },
@@ -220,6 +245,7 @@ impl Error {
         Error::Http {
             context: context.to_string(),
             source,
+            hint: None,
             attempts: Attempts::default(),
         }
     }
@@ -259,30 +285,6 @@ impl Error {
             _ => None,
         }
     }
-
-    /// True when retrying the same request may succeed.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            // A handshake that failed once fails again.
-            Error::Http { source, .. } if tls_trouble(source).is_some() => false,
-            Error::Http { source, .. } => {
-                source.is_timeout()
-                    || source.is_connect()
-                    || source.is_request()
-                    || source.is_body()
-            }
-            Error::Registry(e) => is_retryable_status(e.status),
-            Error::Stalled { .. } => true,
-            Error::Io { source, .. } => matches!(
-                source.kind(),
-                io::ErrorKind::UnexpectedEof
-                    | io::ErrorKind::ConnectionReset
-                    | io::ErrorKind::ConnectionAborted
-                    | io::ErrorKind::TimedOut
-            ),
-            _ => false,
-        }
-    }
 }
 
 /// reqwest's Display hides the cause ("error sending request"); the innermost causes are what
@@ -299,19 +301,6 @@ fn fmt_reqwest(e: &reqwest::Error) -> String {
             parts.push(c);
         }
         source = cause.source();
-    }
-    match tls_trouble(e) {
-        Some(TlsTrouble::UntrustedServer) => parts.push(
-            "the registry's certificate is not trusted: give its CA with --cert-dir DIR or in \
-             certs.d/HOST:PORT/ca.crt (see the README), or use --insecure"
-                .into(),
-        ),
-        Some(TlsTrouble::ClientCertificate) => parts.push(
-            "the registry refused our client certificate or wants one: put NAME.cert and \
-             NAME.key in --cert-dir DIR or certs.d/HOST:PORT (see the README)"
-                .into(),
-        ),
-        _ => {}
     }
     parts.join(": ")
 }

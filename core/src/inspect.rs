@@ -7,16 +7,16 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use crate::auth::layer::TokenCache;
 use crate::config::{ImageConfig, MAX_CONFIG_BYTES};
 use crate::error::Result;
-use crate::http::auth::TokenCache;
 use crate::manifest::Manifest;
 use crate::platform::Platform;
 use crate::pull::{locate, open_session, wanted_platform, Cache, RegistryOptions};
+use crate::registry::tag_list::TagList;
 use crate::registry::Session;
 use crate::resolve::{describe_platforms, Resolved};
 use crate::store::BlobStore;
-use crate::tag_list::TagList;
 
 /// What to inspect and how to reach it.
 #[derive(Clone, Debug)]
@@ -143,7 +143,7 @@ async fn resolve_image(opts: &InspectOptions) -> Result<(Session, Resolved)> {
     Ok((session, r))
 }
 
-/// Every valid tag of the repository a reference names (see [`crate::tag_list`]).
+/// Every valid tag of the repository a reference names (see [`crate::registry::tag_list`]).
 pub async fn tags(image: &str, registry: &RegistryOptions) -> Result<TagList> {
     let (_, session) = connect(image, registry, &Cache::Disabled).await?;
     session.list_tags().await

@@ -9,7 +9,7 @@
 //! [`Destination`]. [`pull()`] runs the whole pipeline
 //! and reports to a [`progress`] sink; [`inspect`] stops after resolving, and [`cache`] looks after
 //! the blob store between pulls. Registries are not trusted: [`patience`] bounds how long they can
-//! keep us waiting, [`tag_list`] how much a paginated answer can make us hold, and
+//! keep us waiting, [`registry::tag_list`] how much a paginated answer can make us hold, and
 //! [`terminal_text`] what their words can do to a terminal.
 //!
 //! ```no_run
@@ -56,7 +56,6 @@ pub mod http;
 pub mod name;
 pub mod patience;
 pub mod registry;
-pub mod tag_list;
 
 // Internals: free to change between versions.
 pub(crate) mod blob;
@@ -66,6 +65,7 @@ pub(crate) mod leftovers;
 pub(crate) mod login;
 pub(crate) mod manifest_cache;
 pub(crate) mod output;
+mod redacted;
 pub(crate) mod store;
 pub(crate) mod tls;
 pub(crate) mod transport;
@@ -76,6 +76,7 @@ pub use cancel::request as cancel_pulls;
 pub use error::{Error, RegistryError, Result};
 pub use output::{Destination, Format};
 pub use pull::{pull, Cache, PullOptions, PullReport, PulledSummary, RegistryOptions};
+pub use redacted::RedactedUrl;
 
 /// Adapters implement async traits; re-exported so they need not pin the same version.
 pub use async_trait::async_trait;

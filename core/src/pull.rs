@@ -13,12 +13,12 @@ use std::sync::Arc;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::adapter::{self, Adapter, ManifestQuirks, Target};
+use crate::auth::layer::TokenCache;
 use crate::auth::Credentials;
 use crate::blob::{self, BlobJob, Stores};
 use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::http::auth::TokenCache;
 use crate::http::retry::RetryPolicy;
 use crate::http::trace::Trace;
 use crate::login;

@@ -3,13 +3,14 @@
 //!
 //! drag is anonymous by default. A 401 carries one or more `WWW-Authenticate` challenges; the
 //! adapter's [`Authenticator`] answers them (the default here handles Bearer token services and
-//! Basic), and the auth layer (`http::auth`) caches the answer per scope until it
+//! Basic), and the auth layer (`auth::layer`) caches the answer per scope until it
 //! expires.
 
 pub(crate) mod auth_files;
 pub mod challenge;
 mod cred_helper;
 mod credentials;
+pub(crate) mod layer;
 pub(crate) mod realm;
 
 use std::sync::Arc;
@@ -22,11 +23,11 @@ use reqwest::Method;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::http::policy;
 use crate::http::send::read_limited;
 use crate::http::{Body, RedactedUrl, Request, Stack};
 use crate::patience::Patience;
 use crate::terminal_text::shown;
-use crate::transport;
 use challenge::Challenge;
 pub use credentials::Credentials;
 
@@ -102,7 +103,7 @@ pub struct AuthContext {
 impl AuthContext {
     /// The stack for a request to `url`: the registry's for its own origin, else the other.
     pub fn stack_for(&self, url: &url::Url) -> &Stack {
-        if transport::same_origin(url, &self.registry) {
+        if policy::same_origin(url, &self.registry) {
             &self.registry_stack
         } else {
             &self.other_stack
@@ -165,7 +166,7 @@ pub async fn fetch_token(
             shown(realm)
         ))
     })?;
-    transport::check_url(&url, ctx.insecure)?;
+    policy::check_url(&url, ctx.insecure)?;
     let credentials = match &ctx.credentials {
         Some(c) => {
             realm::check_realm(&ctx.registry, &url, ctx.insecure)?;

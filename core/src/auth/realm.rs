@@ -11,7 +11,7 @@
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::transport::is_loopback_host;
+use crate::http::policy::is_loopback_host;
 
 /// Refuses to send the credentials for `registry` to the token service at `realm` when the
 /// rule above forbids it. `insecure` (certificates not verified) makes an https realm on
@@ -27,7 +27,7 @@ pub fn check_realm(registry: &Url, realm: &Url, insecure: bool) -> Result<()> {
     if realm.scheme() == "https" {
         if insecure && !same_host {
             return Err(Error::Refused {
-                url: crate::http::RedactedUrl::new(realm).to_string(),
+                url: crate::redacted::RedactedUrl::new(realm).to_string(),
                 reason: format!(
                     "not sending the credentials for {} to a token service on another host \
                      while --insecure turns certificate checks off",
@@ -43,7 +43,7 @@ pub fn check_realm(registry: &Url, realm: &Url, insecure: bool) -> Result<()> {
         return Ok(());
     }
     Err(Error::Refused {
-        url: crate::http::RedactedUrl::new(realm).to_string(),
+        url: crate::redacted::RedactedUrl::new(realm).to_string(),
         reason: format!(
             "not sending the credentials for {} to a token service {} over plain HTTP; they go \
              to another host only over https (or to loopback)",

@@ -3,7 +3,7 @@
 //! A request passes, in order, through:
 //! 1. `redirect`: follows redirects by hand, deciding per hop whether the registry's
 //!    credentials and client certificate may go along (never to another host or scheme);
-//! 2. `auth`: attaches the cached credential, answers a 401 challenge once (one token
+//! 2. `auth` (in [`crate::auth`], whose answers it uses): attaches the cached credential, answers a 401 challenge once (one token
 //!    request for all the parallel requests that met it), re-scopes when the registry asks;
 //! 3. [`retry`]: sends again after transient failures and retryable statuses, with backoff,
 //!    jitter and `Retry-After`, counting attempts and time for the error that may follow;
@@ -15,8 +15,7 @@
 //! layer and without the registry's client certificate. There is no other way to send a
 //! request: uploads will take the same path.
 
-pub(crate) mod auth;
-mod redacted;
+pub(crate) mod policy;
 pub(crate) mod redirect;
 pub mod retry;
 pub(crate) mod send;
@@ -33,8 +32,9 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use url::Url;
 
+pub use crate::error::Attempts;
 use crate::error::{Error, Result};
-pub use redacted::RedactedUrl;
+pub use crate::redacted::RedactedUrl;
 pub use send::read_limited;
 
 /// One request as the layers see it. Cloneable, so a layer can send it again.
@@ -82,30 +82,6 @@ pub enum Body {
     /// A body made afresh for each attempt, so a large upload can stream from its file and
     /// still be retried.
     Reopen(Arc<dyn Fn() -> Result<reqwest::Body> + Send + Sync>),
-}
-
-/// How many times a request was sent and for how long, as the retry layer counted.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Attempts {
-    /// Sends, the first included.
-    pub count: u32,
-    /// From the first send to the last answer.
-    pub elapsed: Duration,
-}
-
-impl fmt::Display for Attempts {
-    /// ` after 5 attempts in 14.2 s`, or nothing for a single attempt.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.count > 1 {
-            write!(
-                f,
-                " after {} attempts in {:.1} s",
-                self.count,
-                self.elapsed.as_secs_f64()
-            )?;
-        }
-        Ok(())
-    }
 }
 
 /// An answer, whatever its status, with where it came from and what it took.

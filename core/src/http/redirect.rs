@@ -3,7 +3,7 @@
 //! The HTTP client follows none itself. Here, a hop to the registry's own origin goes back
 //! through the rest of the registry's stack (its credentials, its client certificate); a hop
 //! anywhere else goes through the stack for other hosts, which has neither, and must pass
-//! [`check_other_host`]: no plain HTTP to remote hosts, no way from a remote registry to this
+//! `check_other_host`: no plain HTTP to remote hosts, no way from a remote registry to this
 //! machine's loopback services. Signed CDN URLs expire: a CDN that refuses one (401 or 403) is
 //! not asked again with it; the registry is asked once more for a fresh one.
 //!
@@ -16,8 +16,8 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::http::policy::{check_other_host, check_url, same_origin};
 use crate::http::{Layer, Next, RedactedUrl, Request, Response, Stack};
-use crate::transport::{check_other_host, check_url, same_origin};
 
 /// The most hops one request may take.
 pub const MAX_REDIRECTS: usize = 10;

@@ -7,13 +7,15 @@
 //! is the layer that uses them for whole requests; the blob fetcher uses a [`Backoff`] of its
 //! own for resuming a body with `Range`.
 
+use std::io;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::http::tls_trouble::tls_trouble;
 use crate::http::{Attempts, Layer, Next, Request, Response};
 
 /// How often and how patiently to retry transient failures.
@@ -69,6 +71,27 @@ pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// True when sending the same request again may succeed.
+pub(crate) fn is_transient(e: &Error) -> bool {
+    match e {
+        // A handshake that failed once fails again.
+        Error::Http { source, .. } if tls_trouble(source).is_some() => false,
+        Error::Http { source, .. } => {
+            source.is_timeout() || source.is_connect() || source.is_request() || source.is_body()
+        }
+        Error::Registry(e) => is_retryable_status(e.status),
+        Error::Stalled { .. } => true,
+        Error::Io { source, .. } => matches!(
+            source.kind(),
+            io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::TimedOut
+        ),
+        _ => false,
+    }
 }
 
 /// One request's retry budget, spent attempt by attempt.
@@ -144,7 +167,7 @@ impl Layer for Retry {
                     resp.attempts = backoff.attempts();
                     return Ok(resp);
                 }
-                Err(e) if e.is_transient() => match backoff.next_delay(None) {
+                Err(e) if is_transient(&e) => match backoff.next_delay(None) {
                     Some(wait) => tokio::time::sleep(wait).await,
                     None => return Err(e.after(backoff.attempts())),
                 },
@@ -163,7 +186,6 @@ mod tests {
     use reqwest::Method;
 
     use super::*;
-    use crate::error::Error;
     use crate::http::scripted::{self, Reply, Scripted};
     use crate::http::{Body, Stack};
 

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, RegistryError, Result};
+use crate::http::tls_trouble::{tls_trouble, TlsTrouble};
 use crate::http::{Body, Request, Response};
 use crate::patience::{BodyWatch, LowSpeed, Patience};
 
@@ -40,7 +41,7 @@ impl Wire {
                 r.attempts.elapsed = started.elapsed();
                 Ok(r)
             }
-            Ok(Err(e)) => Err(Error::http(&req.what, e)),
+            Ok(Err(e)) => Err(failed(&req.what, e)),
             Err(_) => Err(Error::stalled(
                 &req.what,
                 format!(
@@ -49,6 +50,27 @@ impl Wire {
                 ),
             )),
         }
+    }
+}
+
+/// A request that got no answer, with what to do about it when the TLS handshake says.
+fn failed(what: &str, source: reqwest::Error) -> Error {
+    let hint = match tls_trouble(&source) {
+        Some(TlsTrouble::UntrustedServer) => Some(
+            "the registry's certificate is not trusted: give its CA with --cert-dir DIR or in \
+             certs.d/HOST:PORT/ca.crt (see the README), or use --insecure",
+        ),
+        Some(TlsTrouble::ClientCertificate) => Some(
+            "the registry refused our client certificate or wants one: put NAME.cert and \
+             NAME.key in --cert-dir DIR or certs.d/HOST:PORT (see the README)",
+        ),
+        _ => None,
+    };
+    Error::Http {
+        context: what.to_string(),
+        source,
+        hint,
+        attempts: Default::default(),
     }
 }
 

@@ -14,12 +14,12 @@ use std::hash::{BuildHasher, RandomState};
 use reqwest::Method;
 
 use crate::error::{Error, Result};
+use crate::http::policy;
 use crate::http::send::read_limited;
 use crate::http::{RedactedUrl, Request};
 use crate::reference::is_valid_tag;
 use crate::registry::Session;
 use crate::terminal_text;
-use crate::transport;
 
 /// The most entries a tag list may have, over all its pages.
 pub const MAX_TAGS: usize = 100_000;
@@ -94,7 +94,7 @@ pub(crate) async fn list(session: &Session) -> Result<TagList> {
         let joined = url
             .join(&next)
             .map_err(|e| Error::manifest(&what, format!("bad Link header: {e}")))?;
-        if !transport::same_origin(&joined, session.base()) {
+        if !policy::same_origin(&joined, session.base()) {
             return Err(Error::Refused {
                 url: RedactedUrl::new(&joined).to_string(),
                 reason: "tag list pagination pointing to another host".into(),

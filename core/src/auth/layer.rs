@@ -20,8 +20,8 @@ use reqwest::StatusCode;
 use crate::auth::challenge::{parse_all, Challenge};
 use crate::auth::{AuthContext, Authenticator, Credential, Scope};
 use crate::error::Result;
+use crate::http::policy::same_origin;
 use crate::http::{Layer, Next, Request, Response};
-use crate::transport::same_origin;
 
 /// Tokens shared by every session of one run, keyed by registry and scopes.
 #[derive(Default)]

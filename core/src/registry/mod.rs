@@ -6,16 +6,19 @@
 //! back (digests, sizes, statuses); it neither stores what it fetches nor knows which adapter
 //! it serves.
 
+pub mod tag_list;
+
 use std::sync::Arc;
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RANGE};
 use reqwest::{Method, StatusCode};
 use url::Url;
 
+use crate::auth::layer::{Auth, TokenCache};
 use crate::auth::{AuthContext, Authenticator, Credentials, Scope};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::http::auth::{Auth, TokenCache};
+use crate::http::policy;
 use crate::http::redirect::Redirects;
 use crate::http::retry::{Retry, RetryPolicy};
 use crate::http::send::{read_limited, Wire};
@@ -26,7 +29,7 @@ use crate::manifest_cache::ManifestCache;
 use crate::name::ImageName;
 use crate::patience::Patience;
 use crate::store::BlobStore;
-use crate::tag_list::TagList;
+
 use crate::transport::{self, HttpClients};
 
 /// The base URL an endpoint (`--endpoint`, or an adapter's) names: a URL, or a bare host
@@ -118,7 +121,7 @@ impl Session {
             let probe = Stack::new(traced(), Wire::new(http.clone(), wait));
             base = cfg.clients.settle_scheme(&probe, base).await;
         }
-        transport::check_url(&base, cfg.insecure)?;
+        policy::check_url(&base, cfg.insecure)?;
         let http_other = cfg.clients.for_other_hosts(&base)?;
         let bottom = || {
             let mut layers: Vec<Arc<dyn Layer>> = vec![Arc::new(Retry::new(cfg.retry))];
@@ -314,9 +317,9 @@ impl Session {
     }
 
     /// Every valid tag of the repository, following `Link` pagination, within the limits of
-    /// [`crate::tag_list`].
-    pub async fn list_tags(&self) -> Result<TagList> {
-        crate::tag_list::list(self).await
+    /// [`tag_list`].
+    pub async fn list_tags(&self) -> Result<tag_list::TagList> {
+        tag_list::list(self).await
     }
 
     /// Opens a blob from the registry, from byte `offset` on.
@@ -365,7 +368,7 @@ impl Session {
             url: crate::terminal_text::shown(url),
             reason: format!("not a URL: {e}"),
         })?;
-        transport::check_other_host(&self.base, &url, self.insecure)?;
+        policy::check_other_host(&self.base, &url, self.insecure)?;
         let req = Request::new(Method::GET, url, what).headers(range_headers(offset));
         blob_answer(self.foreign.send(req).await?, offset, what.to_string()).await
     }
