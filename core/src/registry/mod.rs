@@ -6,6 +6,7 @@
 //! back (digests, sizes, statuses); it neither stores what it fetches nor knows which adapter
 //! it serves.
 
+mod stacks;
 pub mod tag_list;
 
 use std::sync::Arc;
@@ -14,23 +15,23 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RANGE};
 use reqwest::{Method, StatusCode};
 use url::Url;
 
-use crate::auth::layer::{Auth, TokenCache};
-use crate::auth::{AuthContext, Authenticator, Credentials, Scope};
+use crate::auth::layer::TokenCache;
+use crate::auth::{Authenticator, Credentials};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::http::policy;
-use crate::http::redirect::Redirects;
-use crate::http::retry::{Retry, RetryPolicy};
-use crate::http::send::{read_limited, Wire};
-use crate::http::trace::{Trace, Tracing};
-use crate::http::{Layer, Request, Response, Stack};
+use crate::http::retry::RetryPolicy;
+use crate::http::send::read_limited;
+use crate::http::trace::Trace;
+use crate::http::{Request, Response, Stack};
 use crate::manifest::{self, media_type, Descriptor, RawManifest};
 use crate::manifest_cache::ManifestCache;
 use crate::name::ImageName;
 use crate::patience::Patience;
 use crate::store::BlobStore;
 
-use crate::transport::{self, HttpClients};
+use crate::transport::HttpClients;
+use stacks::Stacks;
 
 /// The base URL an endpoint (`--endpoint`, or an adapter's) names: a URL, or a bare host
 /// meaning https, always ending in `/`.
@@ -107,56 +108,17 @@ impl Session {
     pub(crate) async fn new(cfg: SessionConfig) -> Result<Session> {
         let mut base = endpoint_url(&cfg.endpoint)?;
         let http = cfg.clients.for_registry(&base)?;
-        let traced = || -> Vec<Arc<dyn Layer>> {
-            match &cfg.trace {
-                Some(t) => vec![Arc::new(Tracing::new(t.clone()))],
-                None => vec![],
-            }
-        };
         if cfg.probe_scheme {
-            let wait = Patience {
-                header_timeout: transport::PROBE_WAIT,
-                ..cfg.patience
-            };
-            let probe = Stack::new(traced(), Wire::new(http.clone(), wait));
-            base = cfg.clients.settle_scheme(&probe, base).await;
+            base = cfg
+                .clients
+                .settle_scheme(&stacks::probe(&cfg, &http), base)
+                .await;
         }
         policy::check_url(&base, cfg.insecure)?;
-        let http_other = cfg.clients.for_other_hosts(&base)?;
-        let bottom = || {
-            let mut layers: Vec<Arc<dyn Layer>> = vec![Arc::new(Retry::new(cfg.retry))];
-            layers.extend(traced());
-            layers
-        };
-        let registry_plain = Arc::new(Stack::new(bottom(), Wire::new(http.clone(), cfg.patience)));
-        let others = Arc::new(Stack::new(
-            bottom(),
-            Wire::new(http_other.clone(), cfg.patience),
-        ));
-        let auth = Auth::new(
-            cfg.authenticator,
-            AuthContext {
-                registry_stack: registry_plain,
-                other_stack: others.clone(),
-                registry: base.clone(),
-                credentials: cfg.credentials,
-                insecure: cfg.insecure,
-                patience: cfg.patience,
-            },
-            cfg.tokens,
-            Scope::pull(&cfg.name.repository),
-        );
-        let mut registry: Vec<Arc<dyn Layer>> = vec![
-            Arc::new(Redirects::new(base.clone(), cfg.insecure, Some(others))),
-            Arc::new(auth),
-        ];
-        registry.extend(bottom());
-        let mut foreign: Vec<Arc<dyn Layer>> =
-            vec![Arc::new(Redirects::new(base.clone(), cfg.insecure, None))];
-        foreign.extend(bottom());
+        let Stacks { registry, foreign } = stacks::compose(&cfg, &base, http)?;
         Ok(Session {
-            registry: Stack::new(registry, Wire::new(http, cfg.patience)),
-            foreign: Stack::new(foreign, Wire::new(http_other, cfg.patience)),
+            registry,
+            foreign,
             name: cfg.name,
             base,
             insecure: cfg.insecure,
