@@ -378,12 +378,24 @@ fn a_token_service_failing_once_is_retried() {
     )
     .assert_success();
     assert_entries_hold_image(&read_tar(&dir.join("out.tar")), &image);
-    let token_gets = registry
+    let paths: Vec<String> = registry
         .requests()
         .iter()
-        .filter(|r| r.listener == Listener::Registry && r.path() == "/token")
-        .count();
-    assert_eq!(token_gets, 2, "the refused token request and its retry");
+        .map(|r| r.path().to_string())
+        .collect();
+    let token_gets: Vec<usize> = (0..paths.len()).filter(|&i| paths[i] == "/token").collect();
+    assert_eq!(
+        token_gets.len(),
+        2,
+        "the refused token request and its retry: {paths:#?}"
+    );
+    // Retried where it failed, by the retry layer: not by the pull starting over (another
+    // manifest request and 401 between the two would mean that).
+    assert_eq!(
+        token_gets[1],
+        token_gets[0] + 1,
+        "the retry follows the refusal: {paths:#?}"
+    );
     assert_eq!(registry.token_requests().len(), 1, "one token issued");
 }
 
