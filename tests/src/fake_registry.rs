@@ -285,7 +285,7 @@ impl FakeRegistry {
             .count()
     }
 
-    /// Queues a fault for upcoming blob GETs (see [`Fault`]).
+    /// Queues a fault for upcoming requests (see [`Fault`]).
     pub fn fault(&self, fault: Fault) {
         self.state().faults.push(fault);
     }

@@ -1,10 +1,11 @@
-//! Fault injection for blob downloads, and the streaming body that makes
-//! the faults real network events.
+//! Fault injection for blob downloads (and the few other answers a test needs to spoil: the
+//! CDN's, the token service's, a manifest's), and the streaming body that makes the faults
+//! real network events.
 //!
 //! A drop or stall must happen mid-body on a live connection (not as a
 //! short body the client can see coming), so blob bodies are streams that
 //! send a prefix, then abort the connection or pause. Faults queue up and
-//! are consumed by the blob GETs they match, in the order they were added.
+//! are consumed by the requests they match, in the order they were added.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -17,9 +18,9 @@ use bytes::Bytes;
 use super::errors;
 use crate::image::Blob;
 
-/// Something to go wrong with upcoming blob GETs. Each fault is used up by
-/// the first blob GET it matches (`Status` by its first `times`), in the
-/// order faults were added.
+/// Something to go wrong with upcoming requests (blob GETs, unless a variant says otherwise).
+/// Each fault is used up by the first request it matches (those with `times` by their first
+/// `times`), in the order faults were added.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// Send `bytes` bytes of the body of blob `digest`, then abort the connection.
@@ -48,6 +49,83 @@ pub enum Fault {
     /// Send blob `digest` one byte every `every_ms`: a slow drip that never
     /// stays silent long enough for a read timeout.
     Drip { digest: String, every_ms: u64 },
+    /// Answer the next `times` GETs at the CDN listener (any digest) with 403 and S3's
+    /// "Request has expired" XML, as a CDN does once a presigned URL's time is up.
+    CdnExpired { times: u32 },
+    /// Answer the next `times` requests to `/token` with `status` and a distribution-style
+    /// error, issuing no token.
+    TokenStatus { status: u16, times: u32 },
+    /// Answer the next `times` manifest GETs with `status` and an error document holding
+    /// every `(code, message)` of `errors`, in order.
+    ManifestErrors {
+        status: u16,
+        errors: Vec<(String, String)>,
+        times: u32,
+    },
+}
+
+/// Counts down the `times` of the fault at `position`, removing it when used up.
+fn use_once(faults: &mut Vec<Fault>, position: usize) {
+    let times = match &mut faults[position] {
+        Fault::Status { times, .. }
+        | Fault::CdnExpired { times }
+        | Fault::TokenStatus { times, .. }
+        | Fault::ManifestErrors { times, .. } => times,
+        _ => unreachable!("only faults with `times` are used once at a time"),
+    };
+    *times = times.saturating_sub(1);
+    if *times == 0 {
+        faults.remove(position);
+    }
+}
+
+/// Takes one use of the first queued `CdnExpired` fault, if any, and returns its 403.
+pub(super) fn take_cdn_fault(faults: &mut Vec<Fault>) -> Option<Response> {
+    let position = faults
+        .iter()
+        .position(|f| matches!(f, Fault::CdnExpired { .. }))?;
+    use_once(faults, position);
+    let mut response = Response::new(Body::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>\
+         <Message>Request has expired</Message><X-Amz-Expires>600</X-Amz-Expires></Error>",
+    ));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    Some(response)
+}
+
+/// Takes one use of the first queued `TokenStatus` fault, if any, and returns its answer.
+pub(super) fn take_token_fault(faults: &mut Vec<Fault>) -> Option<Response> {
+    let position = faults
+        .iter()
+        .position(|f| matches!(f, Fault::TokenStatus { .. }))?;
+    let Fault::TokenStatus { status, .. } = faults[position] else {
+        unreachable!("position found a TokenStatus fault");
+    };
+    use_once(faults, position);
+    let status = StatusCode::from_u16(status).expect("valid HTTP status in Fault::TokenStatus");
+    Some(errors::response(
+        status,
+        errors::code_for(status),
+        "injected token service fault",
+        None,
+    ))
+}
+
+/// Takes one use of the first queued `ManifestErrors` fault, if any, and returns its answer.
+pub(super) fn take_manifest_fault(faults: &mut Vec<Fault>) -> Option<Response> {
+    let position = faults
+        .iter()
+        .position(|f| matches!(f, Fault::ManifestErrors { .. }))?;
+    let Fault::ManifestErrors { status, errors, .. } = faults[position].clone() else {
+        unreachable!("position found a ManifestErrors fault");
+    };
+    use_once(faults, position);
+    let status = StatusCode::from_u16(status).expect("valid HTTP status in Fault::ManifestErrors");
+    Some(errors::response_many(status, &errors))
 }
 
 /// Takes the first queued `Status` fault, if any, and returns the response it asks for.
@@ -57,18 +135,14 @@ pub(super) fn take_status_fault(faults: &mut Vec<Fault>) -> Option<Response> {
         .position(|f| matches!(f, Fault::Status { .. }))?;
     let Fault::Status {
         status,
-        times,
         retry_after,
-    } = &mut faults[position]
+        ..
+    } = faults[position]
     else {
         unreachable!("position found a Status fault");
     };
-    let status = StatusCode::from_u16(*status).expect("valid HTTP status in Fault::Status");
-    let retry_after = *retry_after;
-    *times = times.saturating_sub(1);
-    if *times == 0 {
-        faults.remove(position);
-    }
+    let status = StatusCode::from_u16(status).expect("valid HTTP status in Fault::Status");
+    use_once(faults, position);
     let mut response = errors::response(status, errors::code_for(status), "injected fault", None);
     if let Some(seconds) = retry_after {
         response
@@ -86,7 +160,10 @@ pub(super) fn take_body_fault(faults: &mut Vec<Fault>, digest: &str) -> Option<F
         | Fault::Stall { digest: d, .. }
         | Fault::Drip { digest: d, .. } => d == digest,
         Fault::Chunked => true,
-        Fault::Status { .. } => false,
+        Fault::Status { .. }
+        | Fault::CdnExpired { .. }
+        | Fault::TokenStatus { .. }
+        | Fault::ManifestErrors { .. } => false,
     })?;
     Some(faults.remove(position))
 }
@@ -319,5 +396,33 @@ mod tests {
         assert!(take_status_fault(&mut faults).is_some());
         assert!(take_status_fault(&mut faults).is_some());
         assert!(take_status_fault(&mut faults).is_none());
+    }
+
+    #[test]
+    fn each_kind_of_counted_fault_is_taken_only_by_its_own_requests() {
+        let mut faults = vec![
+            Fault::CdnExpired { times: 1 },
+            Fault::TokenStatus {
+                status: 503,
+                times: 1,
+            },
+            Fault::ManifestErrors {
+                status: 403,
+                errors: vec![("DENIED".into(), "a".into())],
+                times: 2,
+            },
+        ];
+        assert!(take_status_fault(&mut faults).is_none());
+        assert!(take_body_fault(&mut faults, "sha256:x").is_none());
+        let cdn = take_cdn_fault(&mut faults).expect("a CDN fault");
+        assert_eq!(cdn.status(), StatusCode::FORBIDDEN);
+        assert!(take_cdn_fault(&mut faults).is_none());
+        let token = take_token_fault(&mut faults).expect("a token fault");
+        assert_eq!(token.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(take_token_fault(&mut faults).is_none());
+        assert!(take_manifest_fault(&mut faults).is_some());
+        assert!(take_manifest_fault(&mut faults).is_some());
+        assert!(take_manifest_fault(&mut faults).is_none());
+        assert!(faults.is_empty());
     }
 }

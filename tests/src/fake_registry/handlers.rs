@@ -76,6 +76,11 @@ fn registry_response(
     let path = parts.uri.path();
     let route = route(path);
     if let Route::Token = route {
+        let fault =
+            fault::take_token_fault(&mut shared.state.lock().expect("fake registry state").faults);
+        if let Some(response) = fault {
+            return response;
+        }
         return auth::token_endpoint(
             shared,
             parts.uri.query().unwrap_or(""),
@@ -102,7 +107,16 @@ fn registry_response(
     }
     match route {
         Route::Base => json_response("{}"),
-        Route::Manifest { repo, reference } => manifest(shared, repo, reference, &parts.method),
+        Route::Manifest { repo, reference } => {
+            let fault = (parts.method == Method::GET)
+                .then(|| {
+                    fault::take_manifest_fault(
+                        &mut shared.state.lock().expect("fake registry state").faults,
+                    )
+                })
+                .flatten();
+            fault.unwrap_or_else(|| manifest(shared, repo, reference, &parts.method))
+        }
         Route::Blob { repo, digest } => blob(shared, parts, repo, digest),
         Route::Tags { repo } => tags(shared, repo, parts.uri.query().unwrap_or("")),
         Route::Token | Route::Unknown => {
@@ -304,7 +318,12 @@ pub(super) async fn cdn(State(shared): State<Arc<Shared>>, request: Request) -> 
     else {
         return not_found();
     };
-    let state = shared.state.lock().expect("fake registry state");
+    let mut state = shared.state.lock().expect("fake registry state");
+    if parts.method == Method::GET {
+        if let Some(response) = fault::take_cdn_fault(&mut state.faults) {
+            return response;
+        }
+    }
     let Some(blob) = state
         .blobs
         .get(&(repo.to_string(), digest.to_string()))

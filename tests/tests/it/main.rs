@@ -17,6 +17,7 @@ mod dockerhub;
 mod faults;
 mod formats;
 mod hostile;
+mod http_layers;
 mod inspect;
 mod layouts;
 mod manifest_cache;
