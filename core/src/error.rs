@@ -62,10 +62,17 @@ pub enum Error {
     Registry(Box<RegistryError>),
 
     /// The request never got an answer (connection, TLS, timeout).
-    #[error("{context}: {}{}{attempts}", fmt_reqwest(source), hint.map(|h| format!(": {h}")).unwrap_or_default())]
+    #[error(
+        "{context}: {}{}{}{attempts}",
+        url.as_ref().map(|u| format!("{u}: ")).unwrap_or_default(),
+        fmt_reqwest(source),
+        hint.map(|h| format!(": {h}")).unwrap_or_default()
+    )]
     Http {
         /// What was asked for.
         context: String,
+        /// Where it was sent, when the failure came from the wire.
+        url: Option<RedactedUrl>,
         /// What failed, as reqwest saw it.
         #[source]
         source: reqwest::Error,
@@ -244,6 +251,7 @@ impl Error {
     pub fn http(context: impl fmt::Display, source: reqwest::Error) -> Error {
         Error::Http {
             context: context.to_string(),
+            url: None,
             source,
             hint: None,
             attempts: Attempts::default(),
@@ -391,7 +399,7 @@ impl RegistryError {
                 })
                 .into_iter()
                 .collect(),
-            Err(_) => vec![],
+            Err(_) => xml_diagnostic(body).into_iter().collect(),
         };
         RegistryError {
             context: context.into(),
@@ -407,6 +415,27 @@ impl RegistryError {
     pub fn code(&self) -> Option<&str> {
         self.diagnostics.iter().find_map(|d| d.code.as_deref())
     }
+}
+
+/// The `<Code>` and `<Message>` of an XML error body: what S3, GCS and Azure storage behind a
+/// registry's CDN say ("AccessDenied: Request has expired"). Not an XML parser: the first
+/// element of each name, its text escaped and cut short like any registry words.
+fn xml_diagnostic(body: &[u8]) -> Option<Diagnostic> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !text.trim_start().starts_with('<') {
+        return None;
+    }
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = start + text[start..].find(&format!("</{name}>"))?;
+        Some(crate::terminal_text::shown(text[start..end].trim()))
+    };
+    let d = Diagnostic {
+        code: element("Code"),
+        message: element("Message"),
+    };
+    (d.code.is_some() || d.message.is_some()).then_some(d)
 }
 
 impl fmt::Display for RegistryError {
@@ -472,6 +501,21 @@ mod tests {
         assert_eq!(plain.to_string(), "blob y: service unavailable (HTTP 503)");
         let token = RegistryError::from_body("token", 401, br#"{"details":"bad password"}"#);
         assert_eq!(token.to_string(), "token: bad password (HTTP 401)");
+    }
+
+    #[test]
+    fn a_storage_backends_xml_error_is_read_too() {
+        let s3 = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>\
+                   <Message>Request has expired</Message><X-Amz-Expires>600</X-Amz-Expires></Error>";
+        let e = RegistryError::from_body("blob x", 403, s3);
+        assert_eq!(
+            e.to_string(),
+            "blob x: AccessDenied: Request has expired (HTTP 403)"
+        );
+        let html = RegistryError::from_body("blob x", 403, b"<html><body>nope</body></html>");
+        assert_eq!(html.to_string(), "blob x: forbidden (HTTP 403)");
+        let cut = RegistryError::from_body("blob x", 403, b"<Error><Message>never closed");
+        assert!(cut.diagnostics.is_empty());
     }
 
     #[test]

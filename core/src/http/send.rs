@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, RegistryError, Result};
 use crate::http::tls_trouble::{tls_trouble, TlsTrouble};
-use crate::http::{Body, Request, Response};
+use crate::http::{Body, RedactedUrl, Request, Response};
 use crate::patience::{BodyWatch, LowSpeed, Patience};
 
 /// A client and how long it waits: the wire under one stack.
@@ -41,7 +41,7 @@ impl Wire {
                 r.attempts.elapsed = started.elapsed();
                 Ok(r)
             }
-            Ok(Err(e)) => Err(failed(&req.what, e)),
+            Ok(Err(e)) => Err(failed(&req, e)),
             Err(_) => Err(Error::stalled(
                 &req.what,
                 format!(
@@ -54,7 +54,7 @@ impl Wire {
 }
 
 /// A request that got no answer, with what to do about it when the TLS handshake says.
-fn failed(what: &str, source: reqwest::Error) -> Error {
+fn failed(req: &Request, source: reqwest::Error) -> Error {
     let hint = match tls_trouble(&source) {
         Some(TlsTrouble::UntrustedServer) => Some(
             "the registry's certificate is not trusted: give its CA with --cert-dir DIR or in \
@@ -67,7 +67,8 @@ fn failed(what: &str, source: reqwest::Error) -> Error {
         _ => None,
     };
     Error::Http {
-        context: what.to_string(),
+        context: req.what.clone(),
+        url: Some(RedactedUrl::new(&req.url)),
         source,
         hint,
         attempts: Default::default(),
