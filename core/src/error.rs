@@ -72,7 +72,7 @@ pub enum Error {
         /// What was asked for.
         context: String,
         /// Where it was sent, when the failure came from the wire.
-        url: Option<RedactedUrl>,
+        url: Option<Box<RedactedUrl>>,
         /// What failed, as reqwest saw it.
         #[source]
         source: reqwest::Error,

@@ -68,7 +68,7 @@ fn failed(req: &Request, source: reqwest::Error) -> Error {
     };
     Error::Http {
         context: req.what.clone(),
-        url: Some(RedactedUrl::new(&req.url)),
+        url: Some(Box::new(RedactedUrl::new(&req.url))),
         source,
         hint,
         attempts: Default::default(),
