@@ -64,6 +64,14 @@ fn failed(req: &Request, source: reqwest::Error) -> Error {
             "the registry refused our client certificate or wants one: put NAME.cert and \
              NAME.key in --cert-dir DIR or certs.d/HOST:PORT (see the README)",
         ),
+        // Under TLS 1.3 a server refuses a missing client certificate only after the client
+        // has finished its side of the handshake; when its alert beats our request, all that
+        // reaches us is a connection that closed before answering.
+        None if req.url.scheme() == "https" && closed_before_answering(&source) => Some(
+            "the registry closed the connection before answering: if it wants a client \
+             certificate, put NAME.cert and NAME.key in --cert-dir DIR or certs.d/HOST:PORT \
+             (see the README)",
+        ),
         _ => None,
     };
     Error::Http {
@@ -73,6 +81,18 @@ fn failed(req: &Request, source: reqwest::Error) -> Error {
         hint,
         attempts: Default::default(),
     }
+}
+
+/// True for a connection that closed with our request unanswered (hyper's "channel closed").
+fn closed_before_answering(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.to_string().contains("channel closed") {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Reads a whole (small) body, refusing more than `limit` bytes, so a hostile server cannot
