@@ -197,13 +197,22 @@ pub(crate) async fn open_session(
         opts.auth_file.as_deref(),
     )
     .await?;
+    let endpoint = opts
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| located.adapter.endpoint(&located.target.name));
+    if let Some(trace) = &opts.trace {
+        trace.line(&format!(
+            "{}: adapter {}, endpoint {}",
+            crate::terminal_text::shown(&located.target.full_name()),
+            located.adapter.name(),
+            crate::terminal_text::shown(&endpoint),
+        ));
+    }
     Session::new(SessionConfig {
         authenticator: located.adapter,
         name: located.target.name.clone(),
-        endpoint: opts
-            .endpoint
-            .clone()
-            .unwrap_or_else(|| located.adapter.endpoint(&located.target.name)),
+        endpoint,
         probe_scheme: opts.endpoint.is_none(),
         insecure: opts.insecure,
         credentials,

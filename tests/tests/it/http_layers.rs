@@ -38,8 +38,12 @@ fn blob_digests(image: &Image) -> Vec<String> {
     digests
 }
 
+/// The trace's request lines (not the line naming the adapter a session uses).
 fn trace_lines(stderr: &str) -> Vec<&str> {
-    stderr.lines().filter(|l| l.starts_with(TRACE)).collect()
+    stderr
+        .lines()
+        .filter(|l| l.starts_with(TRACE) && !l.contains(": adapter "))
+        .collect()
 }
 
 /// The one line of stderr that carries the error (`drag: error...` or the like).
@@ -84,6 +88,13 @@ fn verbose_traces_each_attempt_once_without_secrets() {
     );
 
     let base = registry.url();
+    let adapter = format!("{TRACE}docker.io/team/app:1: adapter dockerhub, endpoint {base}");
+    assert_eq!(
+        out.stderr.lines().filter(|l| *l == adapter).count(),
+        1,
+        "the adapter and endpoint a session uses:\n{}",
+        out.stderr
+    );
     let cdn = registry.cdn_url();
     let manifest = format!("{TRACE}GET {base}/v2/team/app/manifests/1 (Bearer credential) -> 200");
     assert_eq!(
