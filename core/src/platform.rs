@@ -64,9 +64,9 @@ impl Wanted {
     }
 
     /// Whether an image whose config states `actual` may be taken when the reference names
-    /// it alone: always for a default, and for an asked platform when `actual` runs it (the
-    /// same fallbacks as an index entry, see [`Platform::fallback_distance`]). A config that
-    /// states no platform cannot show that it runs what was asked for.
+    /// it alone: always for a default, and for an asked platform when `actual` runs on it,
+    /// with the fallbacks an index entry gets (an `arm/v7` machine runs a `v6` image). A
+    /// config that states no platform cannot show that it runs what was asked for.
     pub fn accepts_single(&self, actual: &Platform) -> bool {
         !self.asked || self.platform.fallback_distance(actual).is_some()
     }

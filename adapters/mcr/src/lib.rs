@@ -11,7 +11,13 @@
 //!   `1803-amd64` or the dated `1803-amd64-20200211` works), and some multi-arch tags lack a
 //!   platform. The resolver here falls back to those forms, found in the tag list (which the
 //!   core reads within its limits, valid tags only); a candidate is tried only if it is a
-//!   valid tag that extends the asked one.
+//!   valid tag that extends the asked one. What it tells the user keeps the two cases apart
+//!   ("tag 1803 does not exist" against "tag 1803 has no windows/arm64 image") and names the
+//!   repository once per line.
+//! - A repository it does not have answers `NAME_UNKNOWN` on the manifest: no fallback can
+//!   cure that, so that answer is the error (and the tag list, which would fail too, is not
+//!   read). When the tag list cannot be read for another reason, the manifest's answer is
+//!   still what the user is told.
 //! - Repositories under `windows/` hold Windows images: without `--platform`, drag picks
 //!   windows/amd64 there.
 
@@ -105,6 +111,7 @@ impl Resolver for Mcr {
         }
         // Each candidate costs a resolve (with retries); the exact `<tag>-<arch>` comes first
         // and the newest dated builds after it, so a few are all worth trying.
+        let closest = closest_tags(tag, &tags).join(", ");
         let mut tried = vec![miss.describe(tag)];
         for candidate in candidates.into_iter().take(MAX_CANDIDATES) {
             let mut attempt = target.clone();
@@ -122,7 +129,10 @@ impl Resolver for Mcr {
                 Err(m) => tried.push(m.describe(&candidate)),
             }
         }
-        Err(unresolved(tried.join("; ")))
+        Err(unresolved(format!(
+            "{}; closest tags: {closest}",
+            tried.join("; ")
+        )))
     }
 }
 
@@ -137,13 +147,16 @@ enum Miss {
 
 impl Miss {
     /// `tag 1803 does not exist (MANIFEST_UNKNOWN)`, `tag 1803 has no windows/arm64 image
-    /// (only windows/amd64)`: no registry or repository, so a line that names them once can
-    /// hold several of these.
+    /// (available: windows/amd64)`: no registry or repository, so a line that names them once
+    /// can hold several of these.
     fn describe(&self, tag: &str) -> String {
         match self {
             Miss::NoTag(code) => format!("tag {tag} does not exist ({code})"),
             Miss::NoPlatform { wanted, has } => {
-                format!("tag {tag} has no {wanted} image (only {})", has.join(", "))
+                format!(
+                    "tag {tag} has no {wanted} image (available: {})",
+                    has.join(", ")
+                )
             }
         }
     }

@@ -311,8 +311,9 @@ fn mcr_tag_without_the_platform_names_the_platforms_it_has() {
     let last = assert_fails_with(
         &out,
         &[
-            "tag 1803 has no windows/amd64 image (only windows/arm64:10.0.17763.1), \
+            "tag 1803 has no windows/amd64 image (available: windows/arm64:10.0.17763.1), \
              and there is no 1803-amd64 tag either",
+            "closest tags: 1803",
         ],
     );
     assert!(!last.contains("does not exist"), "{last}");
@@ -350,7 +351,7 @@ fn mcr_fallback_note_tells_a_missing_tag_from_a_missing_platform() {
         .find(|l| l.contains("using tag 1809-amd64"))
         .unwrap_or_else(|| panic!("no fallback note: {}", out.stderr));
     assert!(
-        note.contains("tag 1809 has no windows/amd64 image (only windows/arm64"),
+        note.contains("tag 1809 has no windows/amd64 image (available: windows/arm64"),
         "{note}"
     );
     assert_names_once(note);
@@ -377,7 +378,7 @@ fn mcr_asked_platform_a_single_image_lacks_falls_back_to_the_arch_tag() {
     out.assert_success();
     assert!(
         out.stderr.contains(
-            "tag 1803 has no windows/arm64 image (only windows/amd64:10.0.17763.1); \
+            "tag 1803 has no windows/arm64 image (available: windows/amd64:10.0.17763.1); \
              using tag 1803-arm64"
         ),
         "{}",
@@ -404,8 +405,10 @@ fn mcr_failed_fallbacks_are_listed_in_one_line_naming_the_repository_once() {
     let out = pull_mcr(&registry, &dir, &["windows/nanoserver:1803"]);
     let last = assert_fails_with(
         &out,
-        &["tag 1803 does not exist (MANIFEST_UNKNOWN); \
-             tag 1803-amd64 has no windows/amd64 image (only windows/arm64:10.0.17763.1)"],
+        &[
+            "tag 1803 does not exist (MANIFEST_UNKNOWN); tag 1803-amd64 has no windows/amd64 \
+           image (available: windows/arm64:10.0.17763.1); closest tags: 1803-amd64",
+        ],
     );
     assert_names_once(&last);
 }
