@@ -14,7 +14,7 @@ use async_trait::async_trait;
 
 use crate::error::{Error, Result};
 use crate::manifest::{self, Descriptor};
-use crate::platform::Platform;
+use crate::platform::{Platform, Wanted};
 use crate::reference::Reference;
 use crate::registry::Session;
 use crate::resolve::{self, Resolved};
@@ -80,9 +80,9 @@ pub trait Resolver {
         &self,
         session: &Session,
         target: &Target,
-        platform: &Platform,
+        wanted: &Wanted,
     ) -> Result<Resolved> {
-        resolve::resolve(session, target, platform).await
+        resolve::resolve(session, target, wanted).await
     }
 }
 

@@ -169,6 +169,31 @@ pub enum Error {
         available: Vec<String>,
     },
 
+    /// A reference that names one image (no index) for another platform than the one the
+    /// user asked for: refused, as `docker pull --platform` refuses it.
+    #[error(
+        "{reference} is an image for {actual} only, not {wanted}: \
+         drop --platform to take it as it is"
+    )]
+    PlatformMismatch {
+        /// The image.
+        reference: String,
+        /// The platform asked for.
+        wanted: String,
+        /// The platform its config states (`(no platform)` when it states none).
+        actual: String,
+    },
+
+    /// A tag that leads to no image for the wanted platform once an adapter's fallbacks
+    /// (MCR's arch-specific tags) are tried too: what is missing, and what was tried.
+    #[error("{repository}: {reason}")]
+    TagUnresolved {
+        /// The repository, with its registry and without a tag.
+        repository: String,
+        /// What was asked for, what was missing and what was tried.
+        reason: String,
+    },
+
     /// A manifest drag cannot or will not use (schema1, unknown media type, malformed JSON).
     #[error("{reference}: {reason}")]
     Manifest {

@@ -26,7 +26,8 @@
 //!
 //! The public modules are the API. An adapter implements the traits in [`adapter`] with the types
 //! of [`name`], [`reference`](mod@reference), [`digest`], [`platform`] and [`manifest`]; its
-//! resolver may call [`resolve::resolve`] and the [`registry::Session`] it is handed, and its
+//! resolver may call [`resolve::resolve`] (or [`resolve::descend`] from a manifest it fetched
+//! itself) and the [`registry::Session`] it is handed, and its
 //! authenticator answers challenges with what [`auth`] and [`http`] give it. A library user
 //! calls [`pull()`] (and [`cancel_pulls`] when it gives up on one), [`inspect`] or [`cache`],
 //! sets [`RegistryOptions`] (with [`http::retry::RetryPolicy`], [`patience`] and an

@@ -14,7 +14,8 @@ pub struct ImageName {
     pub registry: String,
     /// The repository path on that registry (`library/alpine`).
     pub repository: String,
-    /// Docker's short form, used in RepoTags (`alpine`, `myorg/app`, `ghcr.io/o/app`).
+    /// Docker's short form (`alpine`, `myorg/app`, `ghcr.io/o/app`), as `docker images` shows
+    /// it. Archives carry the full name instead (see [`Target::full_tagged_name`]).
     pub familiar: String,
 }
 
@@ -64,17 +65,24 @@ impl Target {
         s
     }
 
-    /// The familiar tagged name for `docker load` (`alpine:3.9`), if there is a tag.
+    /// The familiar tagged name (`alpine:3.9`), as Docker shows it, if there is a tag.
     pub fn repo_tag(&self) -> Option<String> {
         self.tag
             .as_ref()
             .map(|t| format!("{}:{}", self.name.familiar, t))
     }
 
-    /// The full tagged name (`docker.io/library/alpine:3.9`), if there is a tag.
-    pub(crate) fn full_tagged_name(&self) -> Option<String> {
+    /// The full tagged name (`docker.io/library/alpine:3.9`), if there is a tag: what archives
+    /// and layouts name an image, so that podman, Docker and containerd all load it under the
+    /// same name (a familiar `alpine:3.9` becomes `localhost/alpine:3.9` in podman).
+    pub fn full_tagged_name(&self) -> Option<String> {
         self.tag
             .as_ref()
-            .map(|t| format!("{}/{}:{}", self.name.registry, self.name.repository, t))
+            .map(|t| format!("{}:{t}", self.full_repository()))
+    }
+
+    /// The repository with its registry (`docker.io/library/alpine`).
+    pub fn full_repository(&self) -> String {
+        format!("{}/{}", self.name.registry, self.name.repository)
     }
 }

@@ -33,6 +33,51 @@ pub struct Platform {
     pub os_features: Vec<String>,
 }
 
+/// The platform a resolution is for, and whether the user named it.
+///
+/// The difference matters only for a reference that names one image rather than an index:
+/// like `docker pull --platform`, a platform the user asked for must be the image's own,
+/// while a default (linux/amd64, or an adapter's) takes whatever single image is there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    /// The platform to choose from an index.
+    pub platform: Platform,
+    /// True when the user asked for `platform` (`--platform`); false for a default.
+    pub asked: bool,
+}
+
+impl Wanted {
+    /// A platform the user asked for.
+    pub fn asked(platform: Platform) -> Wanted {
+        Wanted {
+            platform,
+            asked: true,
+        }
+    }
+
+    /// A default platform: an adapter's, or linux/amd64.
+    pub fn default_for(platform: Platform) -> Wanted {
+        Wanted {
+            platform,
+            asked: false,
+        }
+    }
+
+    /// Whether an image whose config states `actual` may be taken when the reference names
+    /// it alone: always for a default, and for an asked platform when `actual` runs on it,
+    /// with the fallbacks an index entry gets (an `arm/v7` machine runs a `v6` image). A
+    /// config that states no platform cannot show that it runs what was asked for.
+    pub fn accepts_single(&self, actual: &Platform) -> bool {
+        !self.asked || self.platform.fallback_distance(actual).is_some()
+    }
+}
+
+impl fmt::Display for Wanted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.platform.fmt(f)
+    }
+}
+
 /// Why a string is not a platform.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid platform {input:?}: {reason}")]
@@ -320,6 +365,23 @@ mod tests {
 
     fn p(s: &str) -> Platform {
         s.parse().unwrap_or_else(|e| panic!("{s:?}: {e}"))
+    }
+
+    #[test]
+    fn a_single_image_must_run_an_asked_platform_but_any_default_takes_it() {
+        let amd = p("linux/amd64");
+        let asked = |s: &str| Wanted::asked(p(s));
+        assert!(asked("linux/amd64").accepts_single(&amd));
+        assert!(!asked("linux/s390x").accepts_single(&amd));
+        assert!(!asked("windows/amd64").accepts_single(&amd));
+        assert!(Wanted::default_for(p("linux/s390x")).accepts_single(&amd));
+        // The fallbacks of an index entry apply: a v7 machine runs a v6 image, not the reverse.
+        assert!(asked("linux/arm/v7").accepts_single(&p("linux/arm/v6")));
+        assert!(!asked("linux/arm/v6").accepts_single(&p("linux/arm/v7")));
+        assert!(asked("linux/arm64/v8").accepts_single(&p("linux/aarch64")));
+        // A config that states no platform proves nothing.
+        assert!(!asked("linux/amd64").accepts_single(&Platform::default()));
+        assert_eq!(asked("linux/arm/v7").to_string(), "linux/arm/v7");
     }
 
     #[test]

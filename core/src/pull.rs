@@ -29,7 +29,7 @@ use crate::output::{
     StoredLayer,
 };
 use crate::patience::Patience;
-use crate::platform::Platform;
+use crate::platform::{Platform, Wanted};
 use crate::progress::{Event, Progress};
 use crate::reference::Reference;
 use crate::registry::{Session, SessionConfig};
@@ -226,12 +226,18 @@ pub(crate) async fn open_session(
     .await
 }
 
-/// The platform to choose for a target.
-pub(crate) fn wanted_platform(located: &Located, asked: Option<&Platform>) -> Platform {
-    asked
-        .cloned()
-        .or_else(|| located.adapter.default_platform(&located.target.name))
-        .unwrap_or_else(Platform::linux_amd64)
+/// The platform to choose for a target: the one asked for, else the adapter's default, else
+/// linux/amd64.
+pub(crate) fn wanted_platform(located: &Located, asked: Option<&Platform>) -> Wanted {
+    match asked {
+        Some(p) => Wanted::asked(p.clone()),
+        None => Wanted::default_for(
+            located
+                .adapter
+                .default_platform(&located.target.name)
+                .unwrap_or_else(Platform::linux_amd64),
+        ),
+    }
 }
 
 /// Checks option combinations before any request is made.

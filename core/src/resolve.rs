@@ -9,7 +9,7 @@ use crate::manifest::{
     is_non_image_entry, Descriptor, ImageManifest, Manifest, RawManifest, MAX_INDEX_DEPTH,
 };
 use crate::name::Target;
-use crate::platform::{choose_best, Platform};
+use crate::platform::{choose_best, Platform, Wanted};
 use crate::registry::Session;
 
 /// The outcome of resolution.
@@ -34,7 +34,11 @@ pub struct Resolved {
 }
 
 /// Fetches what `target` names and descends to the image for `wanted`.
-pub async fn resolve(session: &Session, target: &Target, wanted: &Platform) -> Result<Resolved> {
+///
+/// A reference that names one image directly is taken as it is, unless the user asked for a
+/// platform: then the image's config must state one that runs it, as `docker pull --platform`
+/// checks ([`Error::PlatformMismatch`] otherwise).
+pub async fn resolve(session: &Session, target: &Target, wanted: &Wanted) -> Result<Resolved> {
     let top = session.get_manifest(&target.manifest_reference()).await?;
     descend(session, target, top, wanted).await
 }
@@ -43,12 +47,14 @@ pub async fn resolve(session: &Session, target: &Target, wanted: &Platform) -> R
 /// before the index is given up on.
 const MAX_DISCARDED_ARTIFACTS: usize = 16;
 
-/// Descends from an already fetched manifest to the image for `wanted`.
-async fn descend(
+/// Descends from an already fetched manifest (what `target` names) to the image for `wanted`:
+/// for resolvers that fetch the top manifest themselves, to tell a missing tag from a tag
+/// without the wanted platform.
+pub async fn descend(
     session: &Session,
     target: &Target,
     top: RawManifest,
-    wanted: &Platform,
+    wanted: &Wanted,
 ) -> Result<Resolved> {
     let what = target.full_name();
     let mut current = top.clone();
@@ -59,6 +65,10 @@ async fn descend(
             Manifest::Image(manifest) => {
                 if !manifest.is_image() {
                     return Err(not_an_image(&what, &manifest));
+                }
+                // Only an image named directly: an index entry was chosen for its platform.
+                if platform.is_none() && wanted.asked {
+                    check_single_platform(session, &manifest, wanted, &what).await?;
                 }
                 return Ok(Resolved {
                     target: target.clone(),
@@ -74,7 +84,7 @@ async fn descend(
                 let mut candidates = image_candidates(session, index.manifests, &what).await?;
                 let mut discarded = 0;
                 let (chosen, child) = loop {
-                    let Some(i) = choose(wanted, &candidates) else {
+                    let Some(i) = choose(&wanted.platform, &candidates) else {
                         return Err(Error::NoMatchingPlatform {
                             reference: what,
                             wanted: wanted.to_string(),
@@ -117,6 +127,29 @@ async fn descend(
         what,
         format!("indexes nested deeper than {MAX_INDEX_DEPTH} levels"),
     ))
+}
+
+/// Refuses an image named directly whose config states another platform than the one asked.
+async fn check_single_platform(
+    session: &Session,
+    manifest: &ImageManifest,
+    wanted: &Wanted,
+    what: &str,
+) -> Result<()> {
+    let actual = config_platform(session, manifest).await?;
+    if wanted.accepts_single(&actual) {
+        return Ok(());
+    }
+    Err(Error::PlatformMismatch {
+        reference: what.to_string(),
+        wanted: wanted.to_string(),
+        // The config's words: cut short like any other field from the wire.
+        actual: describe_platforms(&[actual])
+            .concat()
+            .chars()
+            .take(200)
+            .collect(),
+    })
 }
 
 fn not_an_image(what: &str, manifest: &ImageManifest) -> Error {

@@ -11,7 +11,13 @@
 //!   `1803-amd64` or the dated `1803-amd64-20200211` works), and some multi-arch tags lack a
 //!   platform. The resolver here falls back to those forms, found in the tag list (which the
 //!   core reads within its limits, valid tags only); a candidate is tried only if it is a
-//!   valid tag that extends the asked one.
+//!   valid tag that extends the asked one. What it tells the user keeps the two cases apart
+//!   ("tag 1803 does not exist" against "tag 1803 has no windows/arm64 image") and names the
+//!   repository once per line.
+//! - A repository it does not have answers `NAME_UNKNOWN` on the manifest: no fallback can
+//!   cure that, so that answer is the error (and the tag list, which would fail too, is not
+//!   read). When the tag list cannot be read for another reason, the manifest's answer is
+//!   still what the user is told.
 //! - Repositories under `windows/` hold Windows images: without `--platform`, drag picks
 //!   windows/amd64 there.
 
@@ -19,7 +25,7 @@ use drag_core::adapter::{
     familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
     Target,
 };
-use drag_core::platform::Platform;
+use drag_core::platform::{Platform, Wanted};
 use drag_core::reference::{is_valid_tag, Reference};
 use drag_core::registry::Session;
 use drag_core::resolve::{self, Resolved};
@@ -73,61 +79,125 @@ impl Resolver for Mcr {
         &self,
         session: &Session,
         target: &Target,
-        platform: &Platform,
+        wanted: &Wanted,
     ) -> Result<Resolved> {
-        let first = resolve::resolve(session, target, platform).await;
-        let (Err(err), None, Some(tag)) = (&first, &target.digest, &target.tag) else {
-            return first;
+        let (None, Some(tag)) = (&target.digest, &target.tag) else {
+            return resolve::resolve(session, target, wanted).await;
         };
-        if !needs_fallback(err) {
-            return first;
-        }
-        let arch = platform.normalized().architecture;
-        let tags = session.list_tags().await?.tags;
+        let miss = match try_tag(session, target, wanted).await? {
+            Ok(resolved) => return Ok(resolved),
+            Err(miss) => miss,
+        };
+        let repository = format!("{}/{}", target.name.registry, target.name.repository);
+        let unresolved = |reason: String| Error::TagUnresolved {
+            repository: repository.clone(),
+            reason,
+        };
+        // The tag list is only where other spellings are looked for: when it cannot be read,
+        // what the manifest request found is what the user needs to hear.
+        let tags = match session.list_tags().await {
+            Ok(list) => list.tags,
+            Err(Error::Interrupted) => return Err(Error::Interrupted),
+            Err(_) => return Err(unresolved(miss.describe(tag))),
+        };
+        let arch = wanted.platform.normalized().architecture;
         let candidates = arch_specific_tags(tag, &arch, &tags);
         if candidates.is_empty() {
-            return Err(Error::manifest(
-                target.full_name(),
-                format!(
-                    "{err}; no {tag}-{arch} tag either. Closest tags: {}",
-                    closest_tags(tag, &tags).join(", ")
-                ),
-            ));
+            return Err(unresolved(format!(
+                "{}, and there is no {tag}-{arch} tag either; closest tags: {}",
+                miss.describe(tag),
+                closest_tags(tag, &tags).join(", ")
+            )));
         }
-        let mut last = first;
         // Each candidate costs a resolve (with retries); the exact `<tag>-<arch>` comes first
         // and the newest dated builds after it, so a few are all worth trying.
+        let closest = closest_tags(tag, &tags).join(", ");
+        let mut tried = vec![miss.describe(tag)];
         for candidate in candidates.into_iter().take(MAX_CANDIDATES) {
             let mut attempt = target.clone();
             attempt.tag = Some(candidate.clone());
-            match resolve::resolve(session, &attempt, platform).await {
+            match try_tag(session, &attempt, wanted).await? {
                 Ok(mut r) => {
                     r.notes.push(format!(
-                        "{}: tag {tag} has no {platform} image; using tag {candidate}",
-                        target.full_name()
+                        "{repository}: {}; using tag {candidate}",
+                        miss.describe(tag)
                     ));
                     // The image keeps the name the user asked for.
                     r.target = target.clone();
                     return Ok(r);
                 }
-                Err(e) => last = Err(e),
+                Err(m) => tried.push(m.describe(&candidate)),
             }
         }
-        last
+        Err(unresolved(format!(
+            "{}; closest tags: {closest}",
+            tried.join("; ")
+        )))
+    }
+}
+
+/// Why a tag gave no image, when an arch-specific tag might: the tag is not there, or it has
+/// no image for the wanted platform.
+enum Miss {
+    /// The registry does not know the tag (its error code, or the status when it sent none).
+    NoTag(String),
+    /// The tag exists, with images for other platforms (these, described).
+    NoPlatform { wanted: String, has: Vec<String> },
+}
+
+impl Miss {
+    /// `tag 1803 does not exist (MANIFEST_UNKNOWN)`, `tag 1803 has no windows/arm64 image
+    /// (available: windows/amd64)`: no registry or repository, so a line that names them once
+    /// can hold several of these.
+    fn describe(&self, tag: &str) -> String {
+        match self {
+            Miss::NoTag(code) => format!("tag {tag} does not exist ({code})"),
+            Miss::NoPlatform { wanted, has } => {
+                format!(
+                    "tag {tag} has no {wanted} image (available: {})",
+                    has.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// Resolves one tag, telling what a fallback can cure (`Ok(Err(miss))`) from what it cannot
+/// (`Err`): a misspelled repository (`NAME_UNKNOWN`), a refused login, a network failure, a
+/// malformed manifest.
+async fn try_tag(
+    session: &Session,
+    target: &Target,
+    wanted: &Wanted,
+) -> Result<std::result::Result<Resolved, Miss>> {
+    let top = match session.get_manifest(&target.manifest_reference()).await {
+        Ok(top) => top,
+        Err(Error::Registry(r))
+            if r.code() == Some("MANIFEST_UNKNOWN") || (r.status == 404 && r.code().is_none()) =>
+        {
+            let code = r.code().map_or_else(|| "HTTP 404".into(), str::to_string);
+            return Ok(Err(Miss::NoTag(code)));
+        }
+        Err(e) => return Err(e),
+    };
+    match resolve::descend(session, target, top, wanted).await {
+        Ok(r) => Ok(Ok(r)),
+        Err(Error::NoMatchingPlatform {
+            wanted, available, ..
+        }) => Ok(Err(Miss::NoPlatform {
+            wanted,
+            has: available,
+        })),
+        Err(Error::PlatformMismatch { wanted, actual, .. }) => Ok(Err(Miss::NoPlatform {
+            wanted,
+            has: vec![actual],
+        })),
+        Err(e) => Err(e),
     }
 }
 
 /// How many arch-specific tags are tried before giving up.
 const MAX_CANDIDATES: usize = 4;
-
-/// The MCR failures that an arch-specific tag can cure.
-fn needs_fallback(e: &Error) -> bool {
-    match e {
-        Error::Registry(r) => r.status == 404 || r.code() == Some("MANIFEST_UNKNOWN"),
-        Error::NoMatchingPlatform { .. } => true,
-        _ => false,
-    }
-}
 
 /// `<tag>-<arch>` if it exists, then the tags starting with `<tag>-<arch>-`, newest first.
 /// Only valid tags: a candidate goes into a request URL and into a note on the terminal.

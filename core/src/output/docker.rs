@@ -173,7 +173,10 @@ fn plan(
 
         let mut entry = serde_json::Map::new();
         entry.insert("Config".into(), json!(blob_name(&image.config.desc.digest)));
-        let repo_tags: Vec<String> = image.target.repo_tag().into_iter().collect();
+        // Full names, never Docker's familiar ones: podman reads a familiar `alpine:3.9` as
+        // `localhost/alpine:3.9` (it loads a multi-image archive through this file), while
+        // Docker and containerd read `docker.io/library/alpine:3.9` as `alpine:3.9`.
+        let repo_tags: Vec<String> = image.target.full_tagged_name().into_iter().collect();
         entry.insert("RepoTags".into(), json!(repo_tags));
         entry.insert("Layers".into(), json!(layer_paths));
         if !layer_sources.is_empty() {
@@ -185,9 +188,9 @@ fn plan(
         if let (Some(full), Some(tag)) = (image.target.full_tagged_name(), &image.target.tag) {
             annotations.insert("io.containerd.image.name".into(), json!(full));
             annotations.insert("org.opencontainers.image.ref.name".into(), json!(tag));
-            if let (Some(last), Some(_)) = (layer_paths.last(), image.target.repo_tag()) {
+            if let Some(last) = layer_paths.last() {
                 repositories
-                    .entry(image.target.name.familiar.clone())
+                    .entry(image.target.full_repository())
                     .or_default()
                     .insert(
                         tag.clone(),

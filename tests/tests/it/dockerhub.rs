@@ -62,7 +62,10 @@ fn pull_writes_a_docker_load_archive_with_config_bytes_untouched() {
     assert_entries_hold_image(&tar, &image);
     assert_entries_keep_manifest(&tar, &image);
     let manifest = json_entry(&tar, "manifest.json");
-    assert_eq!(manifest[0]["RepoTags"], serde_json::json!(["alpine:3.9"]));
+    assert_eq!(
+        manifest[0]["RepoTags"],
+        serde_json::json!(["docker.io/library/alpine:3.9"])
+    );
 
     let index = json_entry(&tar, "index.json");
     let entry = &index["manifests"][0];
@@ -79,7 +82,7 @@ fn pull_writes_a_docker_load_archive_with_config_bytes_untouched() {
         json_entry(&tar, "oci-layout")["imageLayoutVersion"],
         "1.0.0"
     );
-    assert!(json_entry(&tar, "repositories")["alpine"]["3.9"].is_string());
+    assert!(json_entry(&tar, "repositories")["docker.io/library/alpine"]["3.9"].is_string());
     assert_eq!(
         dir_names(&dir),
         vec!["library_alpine_3.9.tar"],
@@ -381,7 +384,10 @@ fn pull_by_digest_gets_a_repo_tag_only_when_a_tag_is_given() {
     let both = format!("alpine:3.9@{}", image.digest());
     pull(&dir, &["-o", "b.tar", "--endpoint", &registry.url(), &both]).assert_success();
     let manifest = json_entry(&read_tar(&dir.join("b.tar")), "manifest.json");
-    assert_eq!(manifest[0]["RepoTags"], serde_json::json!(["alpine:3.9"]));
+    assert_eq!(
+        manifest[0]["RepoTags"],
+        serde_json::json!(["docker.io/library/alpine:3.9"])
+    );
 }
 
 #[test]

@@ -86,7 +86,7 @@ async fn multi_layer_pull_through_endpoint_loads_with_podman_and_skopeo() {
     let hub = read_tar(&dir.join("hub.tar"));
     assert_eq!(
         json_entry(&hub, "manifest.json")[0]["RepoTags"][0],
-        "myorg/app:1"
+        "docker.io/myorg/app:1"
     );
     assert_entries_hold_image(&hub, &image);
 }
