@@ -18,6 +18,7 @@ use std::net::IpAddr;
 
 use drag_core::adapter::{Answer, ResponseQuirks, Verdict};
 use drag_core::http::{HeaderMap, StatusCode};
+use drag_core::terminal_text::shown;
 use drag_core::RegistryError;
 
 /// The longest `docker-ratelimit-source` kept: an address or an account ID is far shorter.
@@ -32,7 +33,7 @@ pub struct PullLimit {
     pub remaining: Option<u64>,
     /// The window's length in seconds (`w=`).
     pub window_secs: Option<u64>,
-    /// The IP address or account counted.
+    /// The IP address or account counted, escaped for a terminal.
     pub source: Option<String>,
     /// Seconds until the window resets, when an answer says (`ratelimit-reset`, or
     /// `Retry-After` on a spent limit).
@@ -57,7 +58,7 @@ impl PullLimit {
             source: text("docker-ratelimit-source")
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| s.chars().take(MAX_SOURCE_CHARS).collect()),
+                .map(|s| shown(&s.chars().take(MAX_SOURCE_CHARS).collect::<String>())),
             reset_secs: seconds("ratelimit-reset").or_else(|| seconds("retry-after")),
         })
     }

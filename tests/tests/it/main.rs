@@ -24,6 +24,7 @@ mod manifest_cache;
 mod manifests;
 mod output_places;
 mod proxy;
+mod ratelimit;
 mod real_registry;
 mod rootfs_hostile;
 mod sha512;
