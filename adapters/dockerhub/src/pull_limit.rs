@@ -54,7 +54,9 @@ impl PullLimit {
         Some(PullLimit {
             limit: limit.map(|(n, _)| n),
             remaining: remaining.map(|(n, _)| n),
-            window_secs: limit.and_then(|(_, w)| w).or(remaining.and_then(|(_, w)| w)),
+            window_secs: limit
+                .and_then(|(_, w)| w)
+                .or(remaining.and_then(|(_, w)| w)),
             source: text("docker-ratelimit-source")
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
@@ -121,9 +123,7 @@ impl PullLimit {
             text.push_str(&format!(" ({})", said.join(" ")));
         }
         if self.counts_an_address() {
-            text.push_str(
-                ": log in to raise it (docker login, podman login docker.io, or --user)",
-            );
+            text.push_str(": log in to raise it (docker login, podman login docker.io, or --user)");
         }
         match (self.reset_secs, self.window_secs) {
             (Some(s), _) => text.push_str(&format!("; it resets in {}", duration(s))),
@@ -145,6 +145,8 @@ fn count_and_window(value: &str) -> Option<(u64, Option<u64>)> {
 }
 
 /// `6 h`, `25 min`, `40 s`: a window or a wait, as people say them.
+// `is_multiple_of` is newer than the workspace's rust-version (1.86).
+#[allow(clippy::manual_is_multiple_of)]
 fn duration(secs: u64) -> String {
     match secs {
         0..120 => format!("{secs} s"),

@@ -220,7 +220,10 @@ mod tests {
         };
         scripted::stack(vec![
             Arc::new(Retry::new(policy)),
-            Arc::new(Quirks::new(&Counted, Some(said.clone() as Arc<dyn Notices>))),
+            Arc::new(Quirks::new(
+                &Counted,
+                Some(said.clone() as Arc<dyn Notices>),
+            )),
         ])
     }
 
@@ -238,14 +241,18 @@ mod tests {
         let e = stack(&said).send(server.get("/m")).await.unwrap_err();
         assert_eq!(server.seen().len(), 1);
         let shown = e.to_string();
-        assert!(shown.contains("TOOMANYREQUESTS: slow down (HTTP 429"), "{shown}");
+        assert!(
+            shown.contains("TOOMANYREQUESTS: slow down (HTTP 429"),
+            "{shown}"
+        );
         assert!(shown.ends_with("): wait for tomorrow"), "{shown}");
         assert_eq!(said.0.lock().unwrap().as_slice(), ["0 left"]);
     }
 
     #[tokio::test]
     async fn an_error_body_can_make_an_answer_final() {
-        let server = Scripted::start(vec![Reply::status(429).body(SPENT), Reply::status(200)]).await;
+        let server =
+            Scripted::start(vec![Reply::status(429).body(SPENT), Reply::status(200)]).await;
         let e = stack(&Arc::default())
             .send(server.get("/m"))
             .await

@@ -266,7 +266,8 @@ impl Session {
     pub async fn head_manifest(&self, reference: &str) -> Result<Option<Descriptor>> {
         let headers = self.manifest_headers(reference).await?;
         let header = |name: &str| header_str(&headers, name);
-        let Some(digest) = header("docker-content-digest").and_then(|d| Digest::parse(d.trim()).ok())
+        let Some(digest) =
+            header("docker-content-digest").and_then(|d| Digest::parse(d.trim()).ok())
         else {
             return Ok(None);
         };

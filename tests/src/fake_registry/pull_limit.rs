@@ -43,7 +43,11 @@ pub const SPENT_MESSAGE: &str = "You have reached your pull rate limit. You may 
 
 /// Answers a manifest request with `answer`, counting it as Docker Hub does when the
 /// registry has a pull limit.
-pub(super) fn counted(shared: &Shared, method: &Method, answer: impl FnOnce() -> Response) -> Response {
+pub(super) fn counted(
+    shared: &Shared,
+    method: &Method,
+    answer: impl FnOnce() -> Response,
+) -> Response {
     let Some(limit) = &shared.config.pull_limit else {
         return answer();
     };

@@ -50,7 +50,8 @@ fn counted_manifest_gets(registry: &FakeRegistry) -> Vec<RecordedRequest> {
         .collect()
 }
 
-const LOGIN_HINT: &str = "log in to raise the limit (docker login, podman login docker.io, or --user)";
+const LOGIN_HINT: &str =
+    "log in to raise the limit (docker login, podman login docker.io, or --user)";
 
 #[test]
 fn few_pulls_left_warn_once_saying_that_logging_in_raises_the_limit() {
@@ -232,7 +233,10 @@ fn drag_ratelimit_says_so_when_no_limit_is_reported() {
     assert_eq!(out.stdout_text(), "no pull limit reported\n");
     let json = run(drag().args(["ratelimit", "--json", "--endpoint", &registry.url()]));
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert!(doc.as_object().unwrap().values().all(|v| v.is_null()), "{doc}");
+    assert!(
+        doc.as_object().unwrap().values().all(|v| v.is_null()),
+        "{doc}"
+    );
 }
 
 #[test]
