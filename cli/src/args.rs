@@ -26,6 +26,9 @@ pub enum Command {
     /// List a repository's tags, one per line (entries that are not valid tags are left out,
     /// and counted on stderr).
     Tags(TagsArgs),
+    /// Show how many Docker Hub pulls are left, asking with a HEAD request, which Docker Hub
+    /// does not count as a pull.
+    Ratelimit(RatelimitArgs),
     /// Look after the blob cache ($DRAG_CACHE_DIR, else $XDG_CACHE_HOME/drag, else ~/.cache/drag).
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -200,6 +203,21 @@ pub struct TagsArgs {
 
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RatelimitArgs {
+    /// The image to ask about: any Docker Hub image reports the same limit for the same
+    /// login (default: the one Docker's documentation uses).
+    #[arg(value_name = "IMAGE", default_value = "ratelimitpreview/test")]
+    pub image: String,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Print the figures as one JSON object (null for what Docker Hub did not say).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]

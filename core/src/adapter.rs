@@ -2,8 +2,9 @@
 //!
 //! Everything that differs between registries lives behind these traits: which hosts an adapter
 //! claims and how it names images ([`Adapter`]), how it answers an authentication challenge
-//! ([`Authenticator`]), how a tag becomes a manifest ([`Resolver`]), and what to do with each
-//! layer ([`ManifestQuirks`]). Each trait has a default that speaks plain OCI distribution, so an
+//! ([`Authenticator`]), how a tag becomes a manifest ([`Resolver`]), what to do with each
+//! layer ([`ManifestQuirks`]), and what its answers say beyond their status
+//! ([`ResponseQuirks`], through [`Adapter::response_quirks`]). Each trait has a default that speaks plain OCI distribution, so an
 //! adapter states only its differences. Adapters register with `inventory::submit!`:
 //!
 //! ```ignore
@@ -20,6 +21,7 @@ use crate::registry::Session;
 use crate::resolve::{self, Resolved};
 
 pub use crate::auth::Authenticator;
+pub use crate::http::quirks::{Answer, ResponseQuirks, Verdict};
 pub use crate::name::{ImageName, Target};
 
 /// One registry family: its hosts, naming rules and quirks.
@@ -67,6 +69,12 @@ pub trait Adapter: Authenticator + Resolver + ManifestQuirks + Send + Sync + 'st
     /// The platform to pick when the user gives none (None means the core default,
     /// linux/amd64).
     fn default_platform(&self, _name: &ImageName) -> Option<Platform> {
+        None
+    }
+
+    /// How to read this registry's answers beyond their status (limits in headers, errors
+    /// not worth retrying); None reads them as plain distribution answers.
+    fn response_quirks(&self) -> Option<&'static dyn ResponseQuirks> {
         None
     }
 }

@@ -365,6 +365,11 @@ pub struct RegistryError {
     pub url: Option<RedactedUrl>,
     /// The attempts it took to get this answer.
     pub attempts: Attempts,
+    /// What to do about it, when the adapter knows (Docker Hub's spent pull limit: log in).
+    pub hint: Option<String>,
+    /// True when the adapter called the answer final: sending the request again cannot help,
+    /// whatever its status says (see [`crate::http::quirks`]).
+    pub final_answer: bool,
 }
 
 /// One entry of a registry's error document: `{"code": ..., "message": ...}`, or a token
@@ -433,6 +438,8 @@ impl RegistryError {
             retry_after: None,
             url: None,
             attempts: Attempts::default(),
+            hint: None,
+            final_answer: false,
         }
     }
 
@@ -487,7 +494,11 @@ impl fmt::Display for RegistryError {
         if let Some(url) = &self.url {
             write!(f, " from {url}")?;
         }
-        write!(f, "{})", self.attempts)
+        write!(f, "{})", self.attempts)?;
+        if let Some(hint) = &self.hint {
+            write!(f, ": {hint}")?;
+        }
+        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::auth::layer::TokenCache;
 use crate::config::{ImageConfig, MAX_CONFIG_BYTES};
 use crate::error::Result;
+use crate::http::HeaderMap;
 use crate::manifest::Manifest;
 use crate::platform::Platform;
 use crate::pull::{locate, open_session, wanted_platform, Cache, RegistryOptions};
@@ -147,4 +148,14 @@ async fn resolve_image(opts: &InspectOptions) -> Result<(Session, Resolved)> {
 pub async fn tags(image: &str, registry: &RegistryOptions) -> Result<TagList> {
     let (_, session) = connect(image, registry, &Cache::Disabled).await?;
     session.list_tags().await
+}
+
+/// The headers a registry answers a HEAD of an image's manifest with, without the manifest:
+/// what a registry says about an image, or about its limits (Docker Hub's pull counters; it
+/// does not count a HEAD as a pull). The adapter reads them.
+pub async fn manifest_headers(image: &str, registry: &RegistryOptions) -> Result<HeaderMap> {
+    let (located, session) = connect(image, registry, &Cache::Disabled).await?;
+    session
+        .manifest_headers(&located.target.manifest_reference())
+        .await
 }

@@ -19,6 +19,7 @@ use crate::blob::{self, BlobJob, Stores};
 use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::http::notice::Notices;
 use crate::http::retry::RetryPolicy;
 use crate::http::trace::Trace;
 use crate::login;
@@ -80,6 +81,8 @@ pub struct RegistryOptions {
     pub patience: Patience,
     /// Where the `-v` trace of every request goes, if anywhere.
     pub trace: Option<Arc<dyn Trace>>,
+    /// Where notices go: an adapter's news about its registry (few Docker Hub pulls left).
+    pub notices: Option<Arc<dyn Notices>>,
 }
 
 impl RegistryOptions {
@@ -222,6 +225,8 @@ pub(crate) async fn open_session(
         patience: opts.patience,
         manifest_cache,
         trace: opts.trace.clone(),
+        quirks: located.adapter.response_quirks(),
+        notices: opts.notices.clone(),
     })
     .await
 }

@@ -16,6 +16,7 @@ mod auth;
 mod errors;
 mod fault;
 mod handlers;
+mod pull_limit;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ use axum::Router;
 
 pub use auth::{AuthMode, TokenField, TokenRequest, SERVICE};
 pub use fault::Fault;
+pub use pull_limit::{PullLimit, SPENT_MESSAGE};
 
 use crate::image::{Blob, Image};
 use crate::recorded::{Listener, RecordedRequest};
@@ -43,6 +45,7 @@ struct Config {
     tags_page_size: Option<usize>,
     docker_content_digest: bool,
     ranges: bool,
+    pull_limit: Option<PullLimit>,
 }
 
 impl FakeRegistryBuilder {
@@ -75,6 +78,14 @@ impl FakeRegistryBuilder {
     /// whole blob, as some registries and CDNs do.
     pub fn ranges(mut self, honour: bool) -> Self {
         self.config.ranges = honour;
+        self
+    }
+
+    /// Counts manifest GETs against a pull limit as Docker Hub does: every manifest answer
+    /// carries `ratelimit-limit`, `ratelimit-remaining` and `docker-ratelimit-source`, and a
+    /// GET once none are left gets Docker Hub's 429 `TOOMANYREQUESTS`. HEADs are not counted.
+    pub fn pull_limit(mut self, limit: PullLimit) -> Self {
+        self.config.pull_limit = Some(limit);
         self
     }
 
@@ -127,6 +138,8 @@ struct State {
     tokens: HashMap<String, auth::IssuedToken>,
     token_requests: Vec<TokenRequest>,
     next_token: u64,
+    /// Pulls left under the pull limit, once the first manifest request has set it.
+    pulls_left: Option<u64>,
 }
 
 impl Shared {
@@ -162,6 +175,7 @@ impl FakeRegistry {
                 tags_page_size: None,
                 docker_content_digest: true,
                 ranges: true,
+                pull_limit: None,
             },
         }
     }

@@ -9,13 +9,19 @@
 //! - Blobs are redirected to a CDN that rejects the registry's Authorization header; the
 //!   core never sends it across origins.
 //! - `docker login` stores credentials under `https://index.docker.io/v1/`.
+//! - Pulls are limited per window; manifest answers say how many are left, a spent limit is
+//!   a 429 not worth retrying, and HEAD requests are not counted (see [`pull_limit`]).
+
+pub mod pull_limit;
 
 use drag_core::adapter::{
     familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
-    Target,
+    ResponseQuirks, Target,
 };
 use drag_core::reference::Reference;
 use drag_core::Result;
+
+pub use pull_limit::PullLimit;
 
 pub const NAME: &str = "dockerhub";
 const CANONICAL: &str = "docker.io";
@@ -69,6 +75,10 @@ impl Adapter for DockerHub {
         ]
         .map(String::from)
         .to_vec()
+    }
+
+    fn response_quirks(&self) -> Option<&'static dyn ResponseQuirks> {
+        Some(&pull_limit::PullLimits)
     }
 }
 

@@ -4,12 +4,14 @@ mod adapters;
 mod cache;
 mod inspect;
 mod pull;
+mod ratelimit;
 mod tags;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use drag_core::auth::Credentials;
+use drag_core::http::notice::Notices;
 use drag_core::http::retry::RetryPolicy;
 use drag_core::http::trace::Trace;
 use drag_core::patience::{LowSpeed, Patience};
@@ -23,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Adapters => adapters::run(),
         Command::Inspect(args) => inspect::run(args).await,
         Command::Tags(args) => tags::run(args).await,
+        Command::Ratelimit(args) => ratelimit::run(args).await,
         Command::Cache(cmd) => cache::run(cmd),
     }
 }
@@ -49,7 +52,18 @@ fn registry_options(a: &RegistryArgs) -> Result<RegistryOptions, drag_core::Erro
             },
         },
         trace: a.verbose.then(|| Arc::new(StderrTrace) as Arc<dyn Trace>),
+        notices: Some(Arc::new(StderrNotices)),
     })
+}
+
+/// Notices (few Docker Hub pulls left) are warnings on stderr, `-q` or not: they are not
+/// progress.
+struct StderrNotices;
+
+impl Notices for StderrNotices {
+    fn notice(&self, text: &str) {
+        eprintln!("drag: warning: {text}");
+    }
 }
 
 /// `-v`: each request's line on stderr, where messages go (stdout carries only data).

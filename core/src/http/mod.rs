@@ -7,15 +7,19 @@
 //!    request for all the parallel requests that met it), re-scopes when the registry asks;
 //! 3. [`retry`]: sends again after transient failures and retryable statuses, with backoff,
 //!    jitter and `Retry-After`, counting attempts and time for the error that may follow;
-//! 4. [`trace`]: the `-v` trace, one redacted line per attempt;
-//! 5. `send`: the wire, with the header timeout.
+//! 4. [`quirks`] (registry requests only): the adapter reads each answer, may send a notice
+//!    ([`notice`]) and may call an answer final, which stops the retries with its hint;
+//! 5. [`trace`]: the `-v` trace, one redacted line per attempt;
+//! 6. `send`: the wire, with the header timeout.
 //!
 //! [`Stack`] composes them once per registry (see [`crate::registry::Session`]); requests to
 //! other hosts (CDNs, token services elsewhere, foreign layers) take a stack without the auth
 //! layer and without the registry's client certificate. There is no other way to send a
 //! request: uploads will take the same path.
 
+pub mod notice;
 pub(crate) mod policy;
+pub mod quirks;
 pub(crate) mod redirect;
 pub mod retry;
 pub(crate) mod send;
@@ -28,13 +32,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use url::Url;
 
 pub use crate::error::Attempts;
 use crate::error::{Error, Result};
 pub use crate::redacted::RedactedUrl;
+pub use reqwest::header::HeaderMap;
+pub use reqwest::StatusCode;
 pub use send::read_limited;
 
 /// One request as the layers see it. Cloneable, so a layer can send it again.

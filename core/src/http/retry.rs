@@ -81,7 +81,7 @@ pub(crate) fn is_transient(e: &Error) -> bool {
         Error::Http { source, .. } => {
             source.is_timeout() || source.is_connect() || source.is_request() || source.is_body()
         }
-        Error::Registry(e) => is_retryable_status(e.status),
+        Error::Registry(e) => is_retryable_status(e.status) && !e.final_answer,
         Error::Stalled { .. } => true,
         Error::Io { source, .. } => matches!(
             source.kind(),

@@ -19,11 +19,13 @@ use crate::auth::layer::TokenCache;
 use crate::auth::{Authenticator, Credentials};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::http::notice::Notices;
 use crate::http::policy;
+use crate::http::quirks::ResponseQuirks;
 use crate::http::retry::RetryPolicy;
 use crate::http::send::read_limited;
 use crate::http::trace::Trace;
-use crate::http::{Request, Response, Stack};
+use crate::http::{header_str, Request, Response, Stack};
 use crate::manifest::{self, media_type, Descriptor, RawManifest};
 use crate::manifest_cache::ManifestCache;
 use crate::name::ImageName;
@@ -77,6 +79,10 @@ pub(crate) struct SessionConfig {
     pub manifest_cache: Option<Arc<BlobStore>>,
     /// Where the `-v` trace goes, if anywhere.
     pub trace: Option<Arc<dyn Trace>>,
+    /// How the adapter reads its registry's answers, if it does.
+    pub quirks: Option<&'static dyn ResponseQuirks>,
+    /// Where notices go (an adapter's news about its registry), if anywhere.
+    pub notices: Option<Arc<dyn Notices>>,
 }
 
 /// A conversation with one repository of one registry.
@@ -241,9 +247,9 @@ impl Session {
         Ok((m, content_type))
     }
 
-    /// Asks for a manifest's descriptor without its body. Docker Hub does not count HEAD
-    /// requests against its pull limit. None if the registry does not say the digest.
-    pub async fn head_manifest(&self, reference: &str) -> Result<Option<Descriptor>> {
+    /// The headers a registry answers a HEAD of a manifest with: what it says about the
+    /// manifest (and, on Docker Hub, about the pull limit) without serving it.
+    pub async fn manifest_headers(&self, reference: &str) -> Result<HeaderMap> {
         let what = format!("manifest {}:{reference}", self.display_name());
         let url = self.url(&format!("manifests/{reference}"))?;
         let resp = self
@@ -252,16 +258,23 @@ impl Session {
         if !resp.status().is_success() {
             return Err(resp.into_error(what).await);
         }
-        let Some(digest) = resp
-            .header("docker-content-digest")
-            .and_then(|d| Digest::parse(d.trim()).ok())
+        Ok(resp.headers().clone())
+    }
+
+    /// Asks for a manifest's descriptor without its body. Docker Hub does not count HEAD
+    /// requests against its pull limit. None if the registry does not say the digest.
+    pub async fn head_manifest(&self, reference: &str) -> Result<Option<Descriptor>> {
+        let headers = self.manifest_headers(reference).await?;
+        let header = |name: &str| header_str(&headers, name);
+        let Some(digest) =
+            header("docker-content-digest").and_then(|d| Digest::parse(d.trim()).ok())
         else {
             return Ok(None);
         };
-        let Some(size) = resp.header("content-length").and_then(|s| s.parse().ok()) else {
+        let Some(size) = header("content-length").and_then(|s| s.parse().ok()) else {
             return Ok(None);
         };
-        let media_type = resp.header("content-type").unwrap_or_default();
+        let media_type = header("content-type").unwrap_or_default();
         Ok(Some(Descriptor {
             media_type: media_type
                 .split(';')

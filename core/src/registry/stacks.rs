@@ -1,6 +1,7 @@
 //! How a session's requests are sent: the HTTP layers composed, once, for one registry.
 //!
-//! Requests to the registry go Redirect -> Auth -> Retry -> Trace -> wire, over the client with
+//! Requests to the registry go Redirect -> Auth -> Retry -> Quirks -> Trace -> wire (Quirks
+//! when the adapter reads its answers), over the client with
 //! the registry's certificates. Hops to other hosts, and the token service when it lives
 //! elsewhere, go Retry -> Trace -> wire over a client without the registry's client
 //! certificate; a foreign layer's URLs go Redirect -> Retry -> Trace -> wire over that client.
@@ -13,6 +14,7 @@ use super::SessionConfig;
 use crate::auth::layer::Auth;
 use crate::auth::{AuthContext, Scope};
 use crate::error::Result;
+use crate::http::quirks::Quirks;
 use crate::http::redirect::Redirects;
 use crate::http::retry::Retry;
 use crate::http::send::Wire;
@@ -79,8 +81,13 @@ pub(super) fn compose(cfg: &SessionConfig, base: &Url, http: reqwest::Client) ->
     let mut registry: Vec<Arc<dyn Layer>> = vec![
         Arc::new(Redirects::new(base.clone(), cfg.insecure, Some(others))),
         Arc::new(auth),
+        Arc::new(Retry::new(cfg.retry)),
     ];
-    registry.extend(bottom(cfg));
+    // Under the retries, so that an answer the adapter calls final stops them.
+    if let Some(quirks) = cfg.quirks {
+        registry.push(Arc::new(Quirks::new(quirks, cfg.notices.clone())));
+    }
+    registry.extend(traced(cfg));
     let mut foreign: Vec<Arc<dyn Layer>> =
         vec![Arc::new(Redirects::new(base.clone(), cfg.insecure, None))];
     foreign.extend(bottom(cfg));

@@ -62,6 +62,13 @@ pub enum Fault {
         errors: Vec<(String, String)>,
         times: u32,
     },
+    /// Answer the next `times` manifest GETs with `status`, a distribution-style error, and
+    /// `Retry-After` if given: Docker Hub's overall per-second limit is a 429 like this.
+    ManifestStatus {
+        status: u16,
+        retry_after: Option<u32>,
+        times: u32,
+    },
 }
 
 /// Counts down the `times` of the fault at `position`, removing it when used up.
@@ -70,7 +77,8 @@ fn use_once(faults: &mut Vec<Fault>, position: usize) {
         Fault::Status { times, .. }
         | Fault::CdnExpired { times }
         | Fault::TokenStatus { times, .. }
-        | Fault::ManifestErrors { times, .. } => times,
+        | Fault::ManifestErrors { times, .. }
+        | Fault::ManifestStatus { times, .. } => times,
         _ => unreachable!("only faults with `times` are used once at a time"),
     };
     *times = times.saturating_sub(1);
@@ -115,17 +123,41 @@ pub(super) fn take_token_fault(faults: &mut Vec<Fault>) -> Option<Response> {
     ))
 }
 
-/// Takes one use of the first queued `ManifestErrors` fault, if any, and returns its answer.
+/// Takes one use of the first queued `ManifestErrors` or `ManifestStatus` fault, if any, and
+/// returns its answer.
 pub(super) fn take_manifest_fault(faults: &mut Vec<Fault>) -> Option<Response> {
-    let position = faults
-        .iter()
-        .position(|f| matches!(f, Fault::ManifestErrors { .. }))?;
-    let Fault::ManifestErrors { status, errors, .. } = faults[position].clone() else {
-        unreachable!("position found a ManifestErrors fault");
-    };
+    let position = faults.iter().position(|f| {
+        matches!(
+            f,
+            Fault::ManifestErrors { .. } | Fault::ManifestStatus { .. }
+        )
+    })?;
+    let fault = faults[position].clone();
     use_once(faults, position);
-    let status = StatusCode::from_u16(status).expect("valid HTTP status in Fault::ManifestErrors");
-    Some(errors::response_many(status, &errors))
+    match fault {
+        Fault::ManifestErrors { status, errors, .. } => {
+            let status =
+                StatusCode::from_u16(status).expect("valid HTTP status in Fault::ManifestErrors");
+            Some(errors::response_many(status, &errors))
+        }
+        Fault::ManifestStatus {
+            status,
+            retry_after,
+            ..
+        } => {
+            let status =
+                StatusCode::from_u16(status).expect("valid HTTP status in Fault::ManifestStatus");
+            let mut response =
+                errors::response(status, errors::code_for(status), "injected fault", None);
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            Some(response)
+        }
+        _ => unreachable!("position found a manifest fault"),
+    }
 }
 
 /// Takes the first queued `Status` fault, if any, and returns the response it asks for.
@@ -163,7 +195,8 @@ pub(super) fn take_body_fault(faults: &mut Vec<Fault>, digest: &str) -> Option<F
         Fault::Status { .. }
         | Fault::CdnExpired { .. }
         | Fault::TokenStatus { .. }
-        | Fault::ManifestErrors { .. } => false,
+        | Fault::ManifestErrors { .. }
+        | Fault::ManifestStatus { .. } => false,
     })?;
     Some(faults.remove(position))
 }

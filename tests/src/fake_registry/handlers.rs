@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 
-use super::{auth, errors, fault, Shared};
+use super::{auth, errors, fault, pull_limit, Shared};
 use crate::recorded::{Listener, RecordedRequest};
 
 enum Route<'a> {
@@ -107,7 +107,7 @@ fn registry_response(
     }
     match route {
         Route::Base => json_response("{}"),
-        Route::Manifest { repo, reference } => {
+        Route::Manifest { repo, reference } => pull_limit::counted(shared, &parts.method, || {
             let fault = (parts.method == Method::GET)
                 .then(|| {
                     fault::take_manifest_fault(
@@ -116,7 +116,7 @@ fn registry_response(
                 })
                 .flatten();
             fault.unwrap_or_else(|| manifest(shared, repo, reference, &parts.method))
-        }
+        }),
         Route::Blob { repo, digest } => blob(shared, parts, repo, digest),
         Route::Tags { repo } => tags(shared, repo, parts.uri.query().unwrap_or("")),
         Route::Token | Route::Unknown => {

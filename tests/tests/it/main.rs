@@ -25,6 +25,7 @@ mod manifests;
 mod output_places;
 mod platform_names;
 mod proxy;
+mod ratelimit;
 mod real_registry;
 mod rootfs_hostile;
 mod sha512;
