@@ -23,6 +23,7 @@ mod layouts;
 mod manifest_cache;
 mod manifests;
 mod output_places;
+mod progress;
 mod proxy;
 mod real_registry;
 mod rootfs_hostile;
