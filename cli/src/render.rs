@@ -142,8 +142,16 @@ impl Bars {
         }
     }
 
+    /// Clears the bars for good: the tickers stop, so nothing redraws them under the summary
+    /// or an error message.
     fn finish(&self) {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let bars = state.blobs.values().map(|b| &b.bar);
+        for bar in bars.chain(&state.overall).chain(&state.writing) {
+            bar.disable_steady_tick();
+        }
         let _ = self.multi.clear();
+        self.multi.set_draw_target(ProgressDrawTarget::hidden());
     }
 
     fn bar(&self, kind: Kind, len: u64, label: &str) -> ProgressBar {
@@ -246,13 +254,17 @@ impl Bars {
                     o.finish();
                 }
                 self.println(&format!("writing {}", terminal_text::shown(&path)));
-                let writing = self.multi.add(self.bar(Kind::Rate, 0, "writing"));
-                writing.enable_steady_tick(Duration::from_millis(200));
-                state.writing = Some(writing);
             }
             Event::WriteProgress { done, total } => {
+                // Drawn once there is something to show: an empty bar reads as complete.
+                let total = total.max(done);
+                if state.writing.is_none() && total > 0 {
+                    let writing = self.multi.add(self.bar(Kind::Rate, total, "writing"));
+                    writing.enable_steady_tick(Duration::from_millis(200));
+                    state.writing = Some(writing);
+                }
                 if let Some(w) = &state.writing {
-                    w.set_length(total.max(done));
+                    w.set_length(total);
                     w.set_position(done);
                 }
             }
@@ -262,6 +274,13 @@ impl Bars {
                 }
             }
         }
+    }
+}
+
+impl Drop for Bars {
+    /// A failed pull drops the renderer before its error is printed.
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
