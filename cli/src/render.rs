@@ -87,6 +87,9 @@ struct Blob {
     received: u64,
 }
 
+/// How often the overall and writing lines redraw on their own, so speed and ETA move during
+/// a stall and the total keeps up with the blobs.
+const TICK: Duration = Duration::from_millis(100);
 /// The narrowest bar drawn; labels give way first.
 const MIN_BAR: usize = 10;
 /// What a blob line shows besides its label and bar, and the widest it gets: " [", "] ",
@@ -180,7 +183,7 @@ impl Bars {
                 Some(overall) => overall.inc_length(bytes),
                 None => {
                     let overall = self.multi.add(self.bar(Kind::Rate, bytes, "total"));
-                    overall.enable_steady_tick(Duration::from_millis(200));
+                    overall.enable_steady_tick(TICK);
                     state.overall = Some(overall);
                 }
             },
@@ -260,7 +263,7 @@ impl Bars {
                 let total = total.max(done);
                 if state.writing.is_none() && total > 0 {
                     let writing = self.multi.add(self.bar(Kind::Rate, total, "writing"));
-                    writing.enable_steady_tick(Duration::from_millis(200));
+                    writing.enable_steady_tick(TICK);
                     state.writing = Some(writing);
                 }
                 if let Some(w) = &state.writing {

@@ -409,12 +409,12 @@ async fn write_reporting(
         }
     }
     report(&meter);
-    match &place {
-        Place::Replace(p) => {
-            output::meter::size_of(p).map_err(|e| Error::io_path("measuring the output", p, e))
-        }
-        Place::Stdout | Place::Stream(_) => Ok(meter.done()),
-    }
+    Ok(match &place {
+        // What the writer counted is the size too, unless images joined an existing layout;
+        // the output is written either way, so a failed look at it is no failure.
+        Place::Replace(p) => output::meter::size_of(p).unwrap_or_else(|_| meter.done()),
+        Place::Stdout | Place::Stream(_) => meter.done(),
+    })
 }
 
 /// What resolution found for one reference.

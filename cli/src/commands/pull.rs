@@ -25,8 +25,13 @@ pub async fn run(args: PullArgs) -> anyhow::Result<()> {
     if !args.quiet {
         // The digest on a row of its own: with it, a line would not fit 80 columns.
         for image in &report.images {
+            let platform = image
+                .platform
+                .as_ref()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default();
             eprintln!(
-                "{}: {} fetched",
+                "{}{platform}: {} in the registry",
                 image.reference,
                 render::human_bytes(image.size)
             );
