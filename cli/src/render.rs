@@ -5,12 +5,14 @@
 //! trail of half-erased rows on every redraw): a bar per blob, an overall line under them with
 //! bytes done of the total, speed and ETA, then a line for writing the output. Labels shrink
 //! and bars stretch with the width; messages printed above the bars are folded onto several
-//! rows instead of being left to the terminal's wrapping.
+//! rows instead of being left to the terminal's wrapping. When the bars would outgrow the
+//! terminal's height, finished blobs make room, oldest first, so the overall line stays in
+//! sight.
 //!
 //! Events carry registry words (platforms, notes, retry reasons): every line and bar message
 //! is escaped and cut short (see [`drag_core::terminal_text`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -34,7 +36,7 @@ impl Renderer {
         } else if std::io::stderr().is_terminal() {
             Renderer::Bars(Bars::new(
                 ProgressDrawTarget::stderr(),
-                Box::new(|| console::Term::stderr().size().1),
+                Box::new(|| console::Term::stderr().size()),
             ))
         } else {
             Renderer::Lines
@@ -65,14 +67,17 @@ impl Progress for Renderer {
 /// The bars of a pull on a terminal.
 pub struct Bars {
     multi: MultiProgress,
-    /// The terminal's width now (it may change while drag runs).
-    width: Box<dyn Fn() -> u16 + Send + Sync>,
+    /// The terminal's rows and columns now (they may change while drag runs).
+    size: Box<dyn Fn() -> (u16, u16) + Send + Sync>,
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
     blobs: HashMap<Digest, Blob>,
+    /// Blob bars on screen: finished ones (oldest first) and how many in all.
+    finished: VecDeque<Digest>,
+    shown: usize,
     /// The overall line: bytes to download, done, speed, ETA.
     overall: Option<ProgressBar>,
     /// Bytes received over all blobs.
@@ -137,11 +142,47 @@ fn fit(label: &str, width: usize) -> String {
 }
 
 impl Bars {
-    pub fn new(target: ProgressDrawTarget, width: Box<dyn Fn() -> u16 + Send + Sync>) -> Bars {
+    pub fn new(
+        target: ProgressDrawTarget,
+        size: Box<dyn Fn() -> (u16, u16) + Send + Sync>,
+    ) -> Bars {
         Bars {
             multi: MultiProgress::with_draw_target(target),
-            width,
+            size,
             state: Mutex::new(State::default()),
+        }
+    }
+
+    fn width(&self) -> usize {
+        usize::from((self.size)().1)
+    }
+
+    /// Takes finished blob bars off the screen, oldest first, until the blob bars, the
+    /// overall and writing lines and the cursor's row fit the terminal's height.
+    fn make_room(&self, state: &mut State) {
+        let room = usize::from((self.size)().0).saturating_sub(3).max(1);
+        while state.shown > room {
+            let Some(digest) = state.finished.pop_front() else {
+                break;
+            };
+            if let Some(b) = state.blobs.get(&digest) {
+                self.multi.remove(&b.bar);
+                state.shown -= 1;
+            }
+        }
+    }
+
+    /// Takes a blob's bar off the screen for good (it is being replaced).
+    fn forget(&self, state: &mut State, digest: &Digest) {
+        if let Some(old) = state.blobs.remove(digest) {
+            let was_on_screen = match state.finished.iter().position(|d| d == digest) {
+                Some(i) => state.finished.remove(i).is_some(),
+                None => !old.bar.is_finished(),
+            };
+            if was_on_screen {
+                self.multi.remove(&old.bar);
+                state.shown -= 1;
+            }
         }
     }
 
@@ -158,8 +199,7 @@ impl Bars {
     }
 
     fn bar(&self, kind: Kind, len: u64, label: &str) -> ProgressBar {
-        let width = usize::from((self.width)());
-        let (style, label_width) = layout(kind, width);
+        let (style, label_width) = layout(kind, self.width());
         let bar = ProgressBar::hidden();
         bar.set_length(len);
         bar.set_style(style);
@@ -169,7 +209,7 @@ impl Bars {
 
     /// Prints `line` above the bars, folded to the terminal's width.
     fn println(&self, line: &str) {
-        let width = usize::from((self.width)()).saturating_sub(1).max(10);
+        let width = self.width().saturating_sub(1).max(10);
         for row in fold(line, width) {
             let _ = self.multi.println(row);
         }
@@ -189,6 +229,7 @@ impl Bars {
             },
             Event::BlobStarted { digest, size, what } => {
                 let what = terminal_text::shown(&what);
+                self.forget(state, &digest);
                 let bar = self.bar(Kind::Blob, size, &what);
                 let bar = match &state.overall {
                     Some(overall) => self.multi.insert_before(overall, bar),
@@ -203,6 +244,8 @@ impl Bars {
                         received: 0,
                     },
                 );
+                state.shown += 1;
+                self.make_room(state);
             }
             Event::BlobProgress { digest, done } => {
                 if let Some(b) = state.blobs.get_mut(&digest) {
@@ -237,6 +280,8 @@ impl Bars {
                             o.set_position(state.received);
                         }
                     }
+                    state.finished.push_back(digest);
+                    self.make_room(state);
                 }
             }
             Event::BlobRetry { digest, reason } => {
@@ -372,18 +417,55 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    /// A terminal of fixed width that keeps every row drawn on it.
+    /// Recorded where indicatif moves the cursor up to redraw: frames end there.
+    const UP: &str = "\u{0}up";
+
+    /// A terminal of fixed size that keeps every string written to it.
     #[derive(Debug, Clone)]
     struct Screen {
         width: u16,
+        height: u16,
         rows: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Screen {
+        fn new(height: u16, width: u16) -> Screen {
+            Screen {
+                width,
+                height,
+                rows: Arc::default(),
+            }
+        }
+
+        fn bars(&self) -> Bars {
+            let (height, width) = (self.height, self.width);
+            Bars::new(
+                ProgressDrawTarget::term_like(Box::new(self.clone())),
+                Box::new(move || (height, width)),
+            )
+        }
+
+        /// The non-blank lines of the last frame drawn.
+        fn last_frame(&self) -> Vec<String> {
+            let rows = self.rows.lock().unwrap();
+            let start = rows.iter().rposition(|r| r == UP).map_or(0, |i| i + 1);
+            rows[start..]
+                .iter()
+                .filter(|r| !r.trim().is_empty())
+                .cloned()
+                .collect()
+        }
     }
 
     impl indicatif::TermLike for Screen {
         fn width(&self) -> u16 {
             self.width
         }
+        fn height(&self) -> u16 {
+            self.height
+        }
         fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            self.rows.lock().unwrap().push(UP.to_string());
             Ok(())
         }
         fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
@@ -414,14 +496,8 @@ mod tests {
     /// Draws a pull with the widest numbers and labels, a retry and a long note on a terminal
     /// `width` columns wide; returns every row drawn.
     fn draw_pull(width: u16) -> Vec<String> {
-        let screen = Screen {
-            width,
-            rows: Arc::default(),
-        };
-        let bars = Bars::new(
-            ProgressDrawTarget::term_like(Box::new(screen.clone())),
-            Box::new(move || width),
-        );
+        let screen = Screen::new(50, width);
+        let bars = screen.bars();
         // "1024.00 MiB": the widest number indicatif shows.
         let big = (1 << 30) - 1;
         let digests: Vec<Digest> = (0..3)
@@ -463,6 +539,7 @@ mod tests {
         bars.finish();
         let rows = screen.rows.lock().unwrap().clone();
         rows.iter()
+            .filter(|r| *r != UP)
             .flat_map(|r| r.split('\n'))
             .map(|r| console::strip_ansi_codes(r).into_owned())
             .collect()
@@ -499,6 +576,41 @@ mod tests {
     fn no_row_is_wider_than_a_200_or_a_50_column_terminal() {
         assert_fits(200);
         assert_fits(50);
+    }
+
+    #[test]
+    fn finished_blobs_make_room_so_the_overall_line_stays_on_a_short_terminal() {
+        let screen = Screen::new(12, 80);
+        let bars = screen.bars();
+        bars.event(Event::Fetching {
+            blobs: 30,
+            bytes: 30 * 1000,
+        });
+        for i in 0..30u8 {
+            let digest = Digest::parse(&format!("sha256:{:064x}", i)).unwrap();
+            bars.event(Event::BlobStarted {
+                digest: digest.clone(),
+                size: 1000,
+                what: format!("layer {}/30", i + 1),
+            });
+            bars.event(Event::BlobProgress {
+                digest: digest.clone(),
+                done: 1000,
+            });
+            bars.event(Event::BlobDone {
+                digest,
+                cached: false,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let frame = screen.last_frame();
+        assert!(frame.len() <= 12, "{} rows: {frame:#?}", frame.len());
+        assert!(frame.iter().any(|r| r.starts_with("total ")), "{frame:#?}");
+        assert!(
+            frame.iter().any(|r| r.starts_with("layer 30/30 ")),
+            "the newest blob is shown: {frame:#?}"
+        );
+        bars.finish();
     }
 
     #[test]
