@@ -19,6 +19,15 @@ pub enum Event {
         /// The platform chosen from an index (`linux/arm64/v8`); None without an index.
         platform: Option<String>,
     },
+    /// Blobs about to be fetched (downloaded, or found in the cache), before the first of
+    /// them starts: how many and their total size as the manifest gives it. Sent once per
+    /// batch (an image's config, then its layers), so totals add up over a pull.
+    Fetching {
+        /// How many distinct blobs.
+        blobs: usize,
+        /// Their total size in bytes.
+        bytes: u64,
+    },
     /// A blob download (or cache hit) begins.
     BlobStarted {
         /// The blob.
@@ -53,6 +62,14 @@ pub enum Event {
     Writing {
         /// The output path, or `-` for standard output.
         path: String,
+    },
+    /// How far writing the output has come; sent a few times a second while it is written.
+    WriteProgress {
+        /// Bytes written so far.
+        done: u64,
+        /// Bytes the output is expected to take; 0 until the writer knows. For `rootfs` an
+        /// estimate (the layers' uncompressed sizes), so `done` may pass it.
+        total: u64,
     },
     /// Something the user should know (a fallback tag was used, a warning).
     Note(String),

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
@@ -25,6 +26,7 @@ use crate::http::trace::Trace;
 use crate::login;
 use crate::manifest::{Manifest, RawManifest, MAX_INDEX_DEPTH};
 use crate::output::docker::ArchiveOut;
+use crate::output::meter::{Counted, WriteMeter};
 use crate::output::{
     self, AtomicFile, Destination, Format, Place, Pulled, PulledImage, PulledTree, StoredBlob,
     StoredLayer,
@@ -151,6 +153,10 @@ pub struct PullReport {
     pub output: Destination,
     /// One summary per image, in the order given.
     pub images: Vec<PulledSummary>,
+    /// Bytes written: the output file's size, the sum of the file sizes in the layout
+    /// directory (all of them, when images were added to an existing layout), or the bytes
+    /// streamed to standard output, a device or a FIFO.
+    pub written: u64,
 }
 
 /// What was pulled for one reference.
@@ -384,10 +390,50 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     progress.event(Event::Writing {
         path: destination.to_string(),
     });
-    write_output(pulled, opts, place).await?;
+    let written = write_reporting(pulled, opts, place, progress).await?;
     Ok(PullReport {
         output: destination,
         images: summaries,
+        written,
+    })
+}
+
+/// How often writing progress is reported.
+const WRITE_PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// Step 6, reporting how far the writer has come while it runs. Returns the bytes written.
+async fn write_reporting(
+    pulled: Vec<Pulled>,
+    opts: &PullOptions,
+    place: Place,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let meter = Arc::new(WriteMeter::default());
+    let report = |meter: &WriteMeter| {
+        progress.event(Event::WriteProgress {
+            done: meter.done(),
+            total: meter.total(),
+        })
+    };
+    let writing = write_output(pulled, opts, place.clone(), meter.clone());
+    tokio::pin!(writing);
+    let mut tick = tokio::time::interval(WRITE_PROGRESS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            written = &mut writing => {
+                written?;
+                break;
+            }
+            _ = tick.tick() => report(&meter),
+        }
+    }
+    report(&meter);
+    Ok(match &place {
+        // What the writer counted is the size too, unless images joined an existing layout;
+        // the output is written either way, so a failed look at it is no failure.
+        Place::Replace(p) => output::meter::size_of(p).unwrap_or_else(|_| meter.done()),
+        Place::Stdout | Place::Stream(_) => meter.done(),
     })
 }
 
@@ -469,6 +515,10 @@ async fn fetch_image(
             ),
         ));
     }
+    progress.event(Event::Fetching {
+        blobs: 1,
+        bytes: config_job.desc.size,
+    });
     let config = blob::fetch(session, stores, &config_job, progress).await?;
     let config_bytes =
         std::fs::read(&config.path).map_err(|e| Error::io_path("reading", &config.path, e))?;
@@ -541,6 +591,12 @@ async fn fetch_all<'a>(
     // Each digest once, in manifest order (base layers first, as users expect to see them).
     let mut seen = std::collections::HashSet::new();
     let unique: Vec<&BlobJob> = jobs.filter(|j| seen.insert(&j.desc.digest)).collect();
+    progress.event(Event::Fetching {
+        blobs: unique.len(),
+        bytes: unique
+            .iter()
+            .fold(0u64, |n, j| n.saturating_add(j.desc.size)),
+    });
     stream::iter(unique)
         .map(|job| async move {
             let f = blob::fetch(session, stores, job, progress).await?;
@@ -633,8 +689,13 @@ fn opaque_job(desc: crate::manifest::Descriptor, what: String, foreign: bool) ->
     }
 }
 
-/// Step 6: write what the user asked for, atomically.
-async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: Place) -> Result<()> {
+/// Step 6: write what the user asked for, atomically, counting into `meter`.
+async fn write_output(
+    pulled: Vec<Pulled>,
+    opts: &PullOptions,
+    dest: Place,
+    meter: Arc<WriteMeter>,
+) -> Result<()> {
     let decompress = opts.decompress;
     let layout = output::oci::LayoutOptions {
         skip_foreign: opts.skip_foreign,
@@ -645,7 +706,7 @@ async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: Place) -> R
     let format = opts.format;
     tokio::task::spawn_blocking(move || match format {
         Format::Oci => match &dest {
-            Place::Replace(dir) => output::oci::write(&pulled, dir, layout),
+            Place::Replace(dir) => output::oci::write(&pulled, dir, layout, &meter),
             Place::Stdout | Place::Stream(_) => Err(Error::Usage(
                 "--format oci writes a directory, not a stream".into(),
             )),
@@ -659,11 +720,11 @@ async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: Place) -> R
                         file: &mut file,
                         jobs,
                     };
-                    output::docker::write(&images, decompress, out)?;
+                    output::docker::write(&images, decompress, out, &meter)?;
                     file.commit().map(|_| ())
                 }
-                Place::Stdout | Place::Stream(_) => to_destination(&dest, |w| {
-                    output::docker::write(&images, decompress, ArchiveOut::Stream(w))
+                Place::Stdout | Place::Stream(_) => to_destination(&dest, &meter, |w| {
+                    output::docker::write(&images, decompress, ArchiveOut::Stream(w), &meter)
                 }),
             }
         }
@@ -682,7 +743,15 @@ async fn write_output(pulled: Vec<Pulled>, opts: &PullOptions, dest: Place) -> R
                 })
                 .collect::<Result<Vec<_>>>()?;
             let options = output::rootfs::RootfsOptions { strip_privileges };
-            to_destination(&dest, |w| {
+            // The merged tree is not known before it is written: the layers' sizes are
+            // near what it takes.
+            meter.set_total(
+                layers
+                    .iter()
+                    .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+                    .sum(),
+            );
+            to_destination(&dest, &meter, |w| {
                 output::rootfs::write_with(&layers, options, w).map(|_| ())
             })
         }
@@ -704,26 +773,32 @@ fn single_images(pulled: Vec<Pulled>) -> Result<Vec<PulledImage>> {
 }
 
 /// Runs a streaming writer into a file (atomically), a device or FIFO (in place), or
-/// standard output.
+/// standard output, counting what it writes into `meter`.
 fn to_destination(
     dest: &Place,
+    meter: &WriteMeter,
     write: impl FnOnce(&mut dyn output::OutputSink) -> Result<()>,
 ) -> Result<()> {
     match dest {
         Place::Replace(p) => {
             let mut f = AtomicFile::create(p)?;
-            write(&mut f)?;
+            write(&mut Counted {
+                inner: &mut f,
+                meter,
+            })?;
             f.commit().map(|_| ())
         }
         Place::Stream(p) => {
             let file = output::place::open_stream(p)?;
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, Cancellable(file));
+            let out = std::io::BufWriter::with_capacity(1 << 20, Cancellable(file));
+            let mut out = Counted { inner: out, meter };
             write(&mut out)?;
             std::io::Write::flush(&mut out).map_err(|e| Error::io_path("writing", p, e))
         }
         Place::Stdout => {
             let stdout = Cancellable(std::io::stdout());
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout);
+            let out = std::io::BufWriter::with_capacity(1 << 20, stdout);
+            let mut out = Counted { inner: out, meter };
             write(&mut out)?;
             std::io::Write::flush(&mut out).map_err(|e| Error::io("writing to standard output", e))
         }

@@ -23,17 +23,36 @@ pub async fn run(args: PullArgs) -> anyhow::Result<()> {
     };
     renderer.finish();
     if !args.quiet {
+        // The digest on a row of its own: with it, a line would not fit 80 columns.
         for image in &report.images {
+            let platform = image
+                .platform
+                .as_ref()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default();
             eprintln!(
-                "{}: {}@{} ({})",
-                report.output,
+                "{}{platform}: {} in the registry",
                 image.reference,
-                image.digest,
                 render::human_bytes(image.size)
             );
+            eprintln!("  digest {}", image.digest);
         }
+        eprintln!("{}", written_line(&report.output, report.written));
     }
     Ok(())
+}
+
+/// The last line: what was really written (a `--decompress` archive is several times the
+/// compressed size the registry served).
+fn written_line(output: &Destination, bytes: u64) -> String {
+    let size = format!("{} ({bytes} bytes)", render::human_bytes(bytes));
+    match output {
+        Destination::Stdout => format!("streamed {size} to standard output"),
+        Destination::Path(p) => format!(
+            "wrote {}: {size}",
+            drag_core::terminal_text::escape(&p.display().to_string())
+        ),
+    }
 }
 
 fn options(args: &PullArgs) -> Result<PullOptions, Error> {

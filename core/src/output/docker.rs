@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, Result};
 use crate::manifest::{media_type, Compression};
+use crate::output::meter::WriteMeter;
 use crate::output::tarplan::{self, PlanError, Source, TarPlan};
 use crate::output::{AtomicFile, OutputSink, PulledImage, StoredLayer};
 
@@ -33,11 +34,18 @@ pub enum ArchiveOut<'a> {
     Stream(&'a mut dyn OutputSink),
 }
 
-/// Writes the archive for `images`.
-pub fn write(images: &[PulledImage], decompress: bool, out: ArchiveOut<'_>) -> Result<()> {
+/// Writes the archive for `images`. `meter` learns the archive's size; a file's bytes are
+/// counted into it here, a stream's by whoever wraps the stream.
+pub(crate) fn write(
+    images: &[PulledImage],
+    decompress: bool,
+    out: ArchiveOut<'_>,
+    meter: &WriteMeter,
+) -> Result<()> {
     match out {
         ArchiveOut::Stream(sink) => {
             let plan = plan(images, decompress, &mut Uncompressed::default(), None)?;
+            meter.set_total(plan.archive_size()?);
             plan.write_stream(sink).map_err(plan_error)
         }
         ArchiveOut::File { file, jobs } => {
@@ -50,7 +58,7 @@ pub fn write(images: &[PulledImage], decompress: bool, out: ArchiveOut<'_>) -> R
             let mut uncompressed = Uncompressed::default();
             loop {
                 let plan = plan(images, decompress, &mut uncompressed, Some(&scratch_dir))?;
-                match plan.write_file(file, jobs) {
+                match plan.write_file(file, jobs, meter) {
                     Ok(()) => return Ok(()),
                     Err(PlanError::SizeMiss(diff_id)) => {
                         let layer = images

@@ -7,6 +7,7 @@
 
 pub mod atomic;
 pub mod docker;
+pub(crate) mod meter;
 pub mod oci;
 pub mod oci_index;
 pub mod oci_types;
@@ -24,6 +25,10 @@ use crate::platform::Platform;
 
 pub use atomic::AtomicFile;
 pub use place::Place;
+
+/// How much a counted copy moves at a time: big enough for the kernel to copy efficiently,
+/// small enough for progress to move while a large layer is copied.
+pub(crate) const COPY_PIECE: u64 = 16 << 20;
 
 /// Where a streaming writer puts its bytes: a file (atomically) or standard output.
 pub trait OutputSink: std::io::Write {

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::output::meter::WriteMeter;
 use crate::output::oci_index::{LayoutIndex, LayoutLock};
 use crate::output::{oci_types, AtomicFile, OutputSink, Pulled};
 
@@ -31,10 +32,16 @@ pub struct LayoutOptions {
     pub oci_media_types: bool,
 }
 
-/// Writes `images` into the layout at `dir`, creating it if needed.
-pub fn write(images: &[Pulled], dir: &Path, opts: LayoutOptions) -> Result<()> {
+/// Writes `images` into the layout at `dir`, creating it if needed, counting the blobs it
+/// copies into `meter`.
+pub(crate) fn write(
+    images: &[Pulled],
+    dir: &Path,
+    opts: LayoutOptions,
+    meter: &WriteMeter,
+) -> Result<()> {
     if is_layout(dir) {
-        return add_to_layout(images, dir, opts, Sharing::Shared);
+        return add_to_layout(images, dir, opts, Sharing::Shared, meter);
     }
     if dir.exists()
         && fs::read_dir(dir)
@@ -54,14 +61,14 @@ pub fn write(images: &[Pulled], dir: &Path, opts: LayoutOptions) -> Result<()> {
     let _claim = crate::leftovers::claim(tmp.path());
     fs::write(tmp.path().join("oci-layout"), LAYOUT_MARKER)
         .map_err(|e| Error::io_path("writing", tmp.path(), e))?;
-    add_to_layout(images, tmp.path(), opts, Sharing::Private)?;
+    add_to_layout(images, tmp.path(), opts, Sharing::Private, meter)?;
     match move_into_place(tmp.path(), dir) {
         Ok(()) => {
             let _ = tmp.keep();
             Ok(())
         }
         // Another pull created the layout meanwhile: join it (our copy is dropped).
-        Err(_) if is_layout(dir) => add_to_layout(images, dir, opts, Sharing::Shared),
+        Err(_) if is_layout(dir) => add_to_layout(images, dir, opts, Sharing::Shared, meter),
         Err(e) => Err(e),
     }
 }
@@ -97,13 +104,14 @@ fn add_to_layout(
     dir: &Path,
     opts: LayoutOptions,
     sharing: Sharing,
+    meter: &WriteMeter,
 ) -> Result<()> {
     LayoutIndex::read(dir)?;
     let files: Vec<_> = images
         .iter()
         .flat_map(|p| p.blob_files(opts.skip_foreign))
         .collect();
-    copy_blobs(dir, &files)?;
+    copy_blobs(dir, &files, meter)?;
     let mut entries = Vec::new();
     for pulled in images {
         let (mut desc, target) = pulled.root();
@@ -153,26 +161,31 @@ fn blob_path(dir: &Path, d: &Digest) -> PathBuf {
 
 /// Copies stored blobs into the layout, a few at a time (the copies are the kernel's, and
 /// two cores copy faster than one).
-fn copy_blobs(dir: &Path, files: &[(&Digest, &Path)]) -> Result<()> {
+fn copy_blobs(dir: &Path, files: &[(&Digest, &Path)], meter: &WriteMeter) -> Result<()> {
+    let total = files
+        .iter()
+        .map(|(_, source)| fs::metadata(source).map_or(0, |m| m.len()))
+        .sum();
+    meter.restart(total);
     super::run_parallel(files, 4, |(digest, source)| {
-        put_blob_file(dir, digest, source)
+        put_blob_file(dir, digest, source).map(|len| meter.add(len))
     })
 }
 
-/// Copies a stored blob into the layout unless it is already there, intact.
-fn put_blob_file(dir: &Path, d: &Digest, source: &Path) -> Result<()> {
+/// Copies a stored blob into the layout unless it is already there, intact. Returns its size.
+fn put_blob_file(dir: &Path, d: &Digest, source: &Path) -> Result<u64> {
     let dest = blob_path(dir, d);
     let len = fs::metadata(source)
         .map_err(|e| Error::io_path("reading", source, e))?
         .len();
     if holds_blob(&dest, d, len) {
-        return Ok(());
+        return Ok(len);
     }
     let mut tmp = AtomicFile::create(&dest)?;
     let mut f = fs::File::open(source).map_err(|e| Error::io_path("reading", source, e))?;
     tmp.append_file(&mut f, len)
         .map_err(|e| Error::io_path("writing", &dest, e))?;
-    tmp.commit().map(|_| ())
+    tmp.commit().map(|_| len)
 }
 
 fn put_blob_bytes(dir: &Path, d: &Digest, bytes: &[u8]) -> Result<()> {

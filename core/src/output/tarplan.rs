@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::Compression;
+use crate::output::meter::WriteMeter;
 use crate::output::tar_header::{self, Fresh};
 use crate::output::{AtomicFile, OutputSink};
 
@@ -108,6 +109,15 @@ impl TarPlan {
         Ok(blocks)
     }
 
+    /// The archive's size in bytes: headers, padded data and the end-of-archive blocks.
+    pub(crate) fn archive_size(&self) -> Result<u64> {
+        let mut size = 2 * BLOCK;
+        for e in &self.entries {
+            size += Self::header(e)?.len() as u64 + padded(e.size);
+        }
+        Ok(size)
+    }
+
     /// Writes the archive in order to a stream.
     pub(crate) fn write_stream(&self, out: &mut dyn OutputSink) -> Result<(), PlanError> {
         let io_err = |e| Error::io("writing archive", e);
@@ -141,8 +151,13 @@ impl TarPlan {
     }
 
     /// Writes the archive into `file`, with up to `jobs` threads filling entries at their
-    /// offsets.
-    pub(crate) fn write_file(&self, file: &mut AtomicFile, jobs: usize) -> Result<(), PlanError> {
+    /// offsets, counting into `meter` as they go.
+    pub(crate) fn write_file(
+        &self,
+        file: &mut AtomicFile,
+        jobs: usize,
+        meter: &WriteMeter,
+    ) -> Result<(), PlanError> {
         let path = file.temp_path().to_path_buf();
         let io_err = |e| Error::io_path("writing", &path, e);
         // Headers and small entries first, in one pass; big ones are queued.
@@ -166,14 +181,17 @@ impl TarPlan {
             out.get_ref().set_len(offset + 2 * BLOCK).map_err(io_err)?;
             out.flush().map_err(io_err)?;
         }
+        let queued: u64 = queue.iter().map(|(_, e)| e.size).sum();
+        meter.restart(offset + 2 * BLOCK);
+        meter.add(offset + 2 * BLOCK - queued);
         // The biggest first, so the last to finish is small.
         queue.sort_by_key(|(_, e)| std::cmp::Reverse(e.size));
-        super::run_parallel(&queue, jobs, |(at, e)| fill(&path, *at, e))
+        super::run_parallel(&queue, jobs, |(at, e)| fill(&path, *at, e, meter))
     }
 }
 
 /// Writes one entry's data at `at`, through a handle of its own (its own file offset).
-fn fill(path: &Path, at: u64, e: &Entry) -> Result<(), PlanError> {
+fn fill(path: &Path, at: u64, e: &Entry, meter: &WriteMeter) -> Result<(), PlanError> {
     let io_err = |err| Error::io_path("writing", path, err);
     crate::cancel::check()?;
     let mut dest = File::options().write(true).open(path).map_err(io_err)?;
@@ -181,12 +199,19 @@ fn fill(path: &Path, at: u64, e: &Entry) -> Result<(), PlanError> {
     match &e.source {
         Source::File(p) => {
             let mut src = File::open(p).map_err(|err| Error::io_path("reading", p, err))?;
-            // File to file at the handle's offset: copy_file_range on Linux.
-            let n = io::copy(&mut (&mut src).take(e.size), &mut dest).map_err(io_err)?;
-            if n != e.size {
-                return Err(
-                    Error::io_path("reading", p, io::ErrorKind::UnexpectedEof.into()).into(),
-                );
+            // File to file at the handle's offset: copy_file_range on Linux, in pieces so
+            // progress moves during a big copy.
+            let mut left = e.size;
+            while left > 0 {
+                let piece = left.min(super::COPY_PIECE);
+                let n = io::copy(&mut (&mut src).take(piece), &mut dest).map_err(io_err)?;
+                if n != piece {
+                    return Err(
+                        Error::io_path("reading", p, io::ErrorKind::UnexpectedEof.into()).into(),
+                    );
+                }
+                meter.add(n);
+                left -= n;
             }
         }
         Source::Inflate {
@@ -198,6 +223,7 @@ fn fill(path: &Path, at: u64, e: &Entry) -> Result<(), PlanError> {
                 inner: BufWriter::with_capacity(1 << 20, dest),
                 left: e.size,
                 over: false,
+                meter,
             };
             let n = inflate(src, *compression, diff_id, &mut out);
             if out.over || n.as_ref().is_ok_and(|n| *n != e.size) {
@@ -213,13 +239,14 @@ fn fill(path: &Path, at: u64, e: &Entry) -> Result<(), PlanError> {
 
 /// A writer that refuses to go past its entry (a wrong size prediction must not overwrite the
 /// next entry).
-struct Bounded<W: Write> {
+struct Bounded<'m, W: Write> {
     inner: W,
     left: u64,
     over: bool,
+    meter: &'m WriteMeter,
 }
 
-impl<W: Write> Write for Bounded<W> {
+impl<W: Write> Write for Bounded<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.len() as u64 > self.left {
             self.over = true;
@@ -227,6 +254,7 @@ impl<W: Write> Write for Bounded<W> {
         }
         let n = self.inner.write(buf)?;
         self.left -= n as u64;
+        self.meter.add(n as u64);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -316,7 +344,7 @@ mod tests {
     }
 
     #[test]
-    fn names_of_any_length_are_read_back_whole_from_streams_and_files() {
+    fn names_of_any_length_are_read_back_whole_from_streams_and_files_and_every_byte_is_counted() {
         // Around the 100-byte name field, the 155-byte prefix, and the PAX record's length
         // gaining a digit (a record of 99 vs 100 bytes).
         let mut plan = TarPlan::default();
@@ -327,16 +355,25 @@ mod tests {
             plan.add(name.clone(), 3, Source::Bytes(b"abc".to_vec()));
             want.push(name);
         }
+        // And one copied from a file, as stored blobs are.
+        let dir = tempfile::tempdir().unwrap();
+        let blob = dir.path().join("blob");
+        std::fs::write(&blob, vec![9u8; 1000]).unwrap();
+        plan.add("blobs/sha256/f".into(), 1000, Source::File(blob));
+        want.push("blobs/sha256/f".into());
         let mut streamed = std::io::BufWriter::new(Vec::new());
         plan.write_stream(&mut streamed).unwrap();
         let streamed = streamed.into_inner().unwrap();
         assert_eq!(names(&streamed), want);
 
-        let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("out.tar");
         let mut file = AtomicFile::create(&dest).unwrap();
-        plan.write_file(&mut file, 2).unwrap();
+        let meter = WriteMeter::default();
+        plan.write_file(&mut file, 2, &meter).unwrap();
         file.commit().unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), streamed);
+        assert_eq!(plan.archive_size().unwrap(), streamed.len() as u64);
+        assert_eq!(meter.done(), streamed.len() as u64);
+        assert_eq!(meter.total(), streamed.len() as u64);
     }
 }

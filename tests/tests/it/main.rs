@@ -24,6 +24,7 @@ mod manifest_cache;
 mod manifests;
 mod output_places;
 mod platform_names;
+mod progress;
 mod proxy;
 mod ratelimit;
 mod real_registry;
