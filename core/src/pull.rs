@@ -15,7 +15,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use crate::adapter::{self, Adapter, ManifestQuirks, Target};
 use crate::auth::layer::TokenCache;
 use crate::auth::Credentials;
-use crate::blob::{self, BlobJob, Stores};
+use crate::blob::{self, BlobJob};
 use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -31,6 +31,7 @@ use crate::output::{
 use crate::patience::Patience;
 use crate::platform::Platform;
 use crate::progress::{Event, Progress};
+use crate::pull_stores::PullStores;
 use crate::reference::Reference;
 use crate::registry::{Session, SessionConfig};
 use crate::resolve::Resolved;
@@ -113,7 +114,7 @@ pub struct PullOptions {
     pub strip_privileges: bool,
     /// None picks a name from the image (`library_alpine_3.9.tar`); several images need one.
     pub output: Option<Destination>,
-    /// Parallel blob downloads.
+    /// Parallel blob downloads: at least 1 (0 is a usage error).
     pub jobs: usize,
     /// Where blobs are kept between pulls.
     pub cache: Cache,
@@ -231,6 +232,9 @@ fn validate(opts: &PullOptions) -> Result<()> {
     if opts.images.is_empty() {
         return usage("no image given");
     }
+    if opts.jobs == 0 {
+        return usage("--jobs must be at least 1");
+    }
     if opts.skip_foreign && opts.format != Format::Oci {
         return usage("--skip-foreign needs --format oci (a docker archive must hold every layer)");
     }
@@ -282,6 +286,7 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
             "{destination} is a device or FIFO; --format oci writes a directory"
         )));
     }
+    output::place::check_writable(&place, opts.format)?;
     let named;
     let opts = match &opts.output {
         Some(_) => opts,
@@ -295,18 +300,14 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     };
     let clients = Arc::new(opts.registry.http_clients());
     let tokens = Arc::new(TokenCache::default());
-    let store = Arc::new(open_store(&opts.cache, &place)?);
-    let manifest_cache = matches!(opts.cache, Cache::Dir(_)).then(|| store.clone());
     // Uncompressed layers live only as long as this pull (see `blob::Stores`).
-    let scratch = if needs_uncompressed_files(opts) {
-        Some(open_store(&Cache::Disabled, &place)?)
-    } else {
-        None
-    };
-    let stores = Stores {
-        blobs: &store,
-        diffs: scratch.as_ref().unwrap_or(&store),
-    };
+    let stores = PullStores::open(
+        &opts.cache,
+        &place,
+        needs_uncompressed_files(opts),
+        progress,
+    )?;
+    let manifest_cache = stores.manifest_cache();
 
     // `--user` is one registry's login: images fetched from another host go without it.
     let names: Vec<_> = located.iter().map(|l| &l.target.name).collect();
@@ -352,10 +353,10 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
         let quirks = l.adapter;
         pulled.push(match r {
             Found::Image(r) => {
-                Pulled::Image(fetch_image(session, quirks, stores, *r, opts, progress).await?)
+                Pulled::Image(fetch_image(session, quirks, &stores, *r, opts, progress).await?)
             }
             Found::Tree(target, top) => Pulled::Tree(
-                fetch_tree(session, quirks, stores, target, top, opts, progress).await?,
+                fetch_tree(session, quirks, &stores, target, top, opts, progress).await?,
             ),
         });
     }
@@ -410,25 +411,11 @@ fn summarize(p: &Pulled) -> PulledSummary {
     }
 }
 
-fn open_store(cache: &Cache, place: &Place) -> Result<BlobStore> {
-    match cache {
-        Cache::Dir(d) => BlobStore::open(d),
-        Cache::Disabled => {
-            // Never beside a device: that would be /dev for `-o /dev/null`.
-            let dir = match place {
-                Place::Replace(p) => crate::store::ensure_parent(p)?,
-                Place::Stream(_) | Place::Stdout => std::env::temp_dir(),
-            };
-            BlobStore::temporary_in(&dir)
-        }
-    }
-}
-
 /// Steps 4 and 5: the config, then the layers in parallel, each verified into the store.
 async fn fetch_image(
     session: &Session,
     quirks: &dyn ManifestQuirks,
-    stores: Stores<'_>,
+    stores: &PullStores,
     r: Resolved,
     opts: &PullOptions,
     progress: &dyn Progress,
@@ -449,7 +436,7 @@ async fn fetch_image(
             ),
         ));
     }
-    let config = blob::fetch(session, stores, &config_job, progress).await?;
+    let config = stores.fetch(session, &config_job, progress).await?;
     let config_bytes =
         std::fs::read(&config.path).map_err(|e| Error::io_path("reading", &config.path, e))?;
     let diff_ids = ImageConfig::parse(&config_bytes)?.diff_ids()?;
@@ -513,7 +500,7 @@ async fn fetch_image(
 /// Fetches each distinct blob once, several at a time.
 async fn fetch_all<'a>(
     session: &Session,
-    stores: Stores<'_>,
+    stores: &PullStores,
     jobs: impl Iterator<Item = &'a BlobJob>,
     opts: &PullOptions,
     progress: &dyn Progress,
@@ -523,7 +510,7 @@ async fn fetch_all<'a>(
     let unique: Vec<&BlobJob> = jobs.filter(|j| seen.insert(&j.desc.digest)).collect();
     stream::iter(unique)
         .map(|job| async move {
-            let f = blob::fetch(session, stores, job, progress).await?;
+            let f = stores.fetch(session, job, progress).await?;
             Ok::<_, Error>((job.desc.digest.clone(), f))
         })
         .buffer_unordered(opts.jobs.max(1))
@@ -538,7 +525,7 @@ const MAX_TREE_MANIFESTS: usize = 1024;
 async fn fetch_tree(
     session: &Session,
     quirks: &dyn ManifestQuirks,
-    stores: Stores<'_>,
+    stores: &PullStores,
     target: Target,
     top: RawManifest,
     opts: &PullOptions,

@@ -1,5 +1,6 @@
 //! `drag pull`: the CLI side of the pull pipeline (options in, progress and a summary out).
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use drag_core::platform::Platform;
@@ -61,7 +62,17 @@ fn options(args: &PullArgs) -> Result<PullOptions, Error> {
             Destination::Path(p.to_path_buf())
         }
     });
-    opts.jobs = args.jobs.max(1);
+    // As `docker save` does: a tar on a terminal is garbage on the screen, and its escape
+    // sequences act on the terminal. (--format oci says why it cannot go to stdout at all.)
+    if opts.output == Some(Destination::Stdout)
+        && opts.format != Format::Oci
+        && std::io::stdout().is_terminal()
+    {
+        return Err(Error::Usage(
+            "refusing to write a tar to a terminal: redirect stdout or use -o FILE".into(),
+        ));
+    }
+    opts.jobs = args.jobs;
     if args.no_cache {
         opts.cache = Cache::Disabled;
     }
