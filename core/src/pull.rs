@@ -684,16 +684,33 @@ fn to_destination(
         }
         Place::Stream(p) => {
             let file = output::place::open_stream(p)?;
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, Cancellable(file));
-            write(&mut out)?;
-            std::io::Write::flush(&mut out).map_err(|e| Error::io_path("writing", p, e))
+            stream_into(file, write, &format!("writing {}", p.display()))
         }
-        Place::Stdout => {
-            let stdout = Cancellable(std::io::stdout());
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout);
-            write(&mut out)?;
-            std::io::Write::flush(&mut out).map_err(|e| Error::io("writing to standard output", e))
-        }
+        Place::Stdout => stream_into(std::io::stdout(), write, "writing to standard output"),
+    }
+}
+
+/// Streams into `sink`. When the sink itself fails (a full disk, a closed pipe), that is the
+/// error, said as `context`, whichever step of the writer met it: `-o - > /dev/full` reads
+/// "writing to standard output: No space left on device", not the archive entry that was
+/// being written.
+fn stream_into(
+    sink: impl std::io::Write,
+    write: impl FnOnce(&mut dyn output::OutputSink) -> Result<()>,
+    context: &str,
+) -> Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(
+        1 << 20,
+        Cancellable {
+            inner: sink,
+            failure: None,
+        },
+    );
+    let written = write(&mut out)
+        .and_then(|()| std::io::Write::flush(&mut out).map_err(|e| Error::io(context, e)));
+    match (written, out.get_mut().failure.take()) {
+        (Err(_), Some(e)) => Err(Error::io(context, e)),
+        (result, _) => result,
     }
 }
 
@@ -714,15 +731,35 @@ fn default_output_name(target: &Target, format: Format) -> PathBuf {
 }
 
 /// A stream (standard output, a device, a FIFO) that stops taking bytes once the pull is
-/// cancelled.
-struct Cancellable<W>(W);
+/// cancelled, and remembers how it failed.
+struct Cancellable<W> {
+    inner: W,
+    /// The stream's own first error (a copy: the original goes up the writer's path).
+    failure: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> Cancellable<W> {
+    fn note<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r {
+            if self.failure.is_none() {
+                self.failure = Some(match e.raw_os_error() {
+                    Some(code) => std::io::Error::from_raw_os_error(code),
+                    None => std::io::Error::new(e.kind(), e.to_string()),
+                });
+            }
+        }
+        r
+    }
+}
 
 impl<W: std::io::Write> std::io::Write for Cancellable<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         crate::cancel::check_io()?;
-        self.0.write(buf)
+        let r = self.inner.write(buf);
+        self.note(r)
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
+        let r = self.inner.flush();
+        self.note(r)
     }
 }
