@@ -559,7 +559,7 @@ fn help_into_a_closed_pipe_is_141_too() {
     assert_eq!(code, 141, "{stderr}");
     assert_eq!(stderr, "");
     // And normally it is 0 and on stdout.
-    let out = run(&mut Command::new(drag_bin()).arg("--help"));
+    let out = run(Command::new(drag_bin()).arg("--help"));
     out.assert_success();
     assert!(out.stdout_text().contains("Usage:"));
 }
