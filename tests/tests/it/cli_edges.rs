@@ -85,6 +85,16 @@ fn a_cache_that_cannot_be_created_is_one_warning_and_the_pull_goes_on() {
         ["app.tar"],
         "the temporary store beside the output is gone"
     );
+    // -q silences progress, not the warning.
+    let out = run(pull_command(&dir).env("DRAG_CACHE_DIR", &cache).args([
+        "-q",
+        "-o",
+        "quiet.tar",
+        &reference,
+    ]));
+    out.assert_success();
+    assert_one_cache_warning(&out, &cache, "Not a directory");
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 }
 
 #[test]
