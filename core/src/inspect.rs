@@ -2,8 +2,8 @@
 //!
 //! Resolves like a pull (same adapters, same platform choice), then reads only the config.
 //! With the cache, manifests already seen cost a HEAD request and nothing else. A cache that
-//! cannot be written is a warning to the progress sink, as for a pull (see
-//! [`crate::pull_stores`]), and manifests are then only read from it.
+//! cannot be written is a warning to the progress sink, as for a pull, and manifests are then
+//! only read from it.
 
 use std::sync::Arc;
 

@@ -573,3 +573,23 @@ fn help_into_a_closed_pipe_is_141_too() {
     out.assert_success();
     assert!(out.stdout_text().contains("Usage:"));
 }
+
+/// The library refuses it too, before any request: a pull with no download slot would wait
+/// for ever.
+#[tokio::test]
+async fn the_library_refuses_zero_parallel_downloads_before_any_request() {
+    let image = small_image();
+    let (registry, reference) = serving(&image);
+    let dir = fresh_dir("edge-jobs-");
+    let mut opts = drag_core::PullOptions::new(vec![reference]);
+    opts.output = Some(drag_core::Destination::Path(dir.join("app.tar")));
+    opts.cache = drag_core::Cache::Disabled;
+    opts.jobs = 0;
+    let e = drag_core::pull(&opts, &drag_core::progress::Silent)
+        .await
+        .unwrap_err();
+    assert!(e.is_usage(), "{e}");
+    assert_eq!(e.to_string(), "--jobs must be at least 1");
+    assert!(registry.requests().is_empty());
+    assert!(dir_names(&dir).is_empty());
+}
