@@ -45,8 +45,11 @@ fn main() -> std::process::ExitCode {
 /// clap's usage errors (exit 2), and `--help`/`--version`, whose text goes to standard output
 /// and may fail as any output can (clap itself would ignore that and exit 0).
 fn parse_failure(e: &clap::Error) -> std::process::ExitCode {
+    let code = std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
     match e.print() {
-        Ok(()) => std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
+        Ok(()) => code,
+        // A usage error that stderr would not take: nowhere left to say more.
+        Err(_) if e.use_stderr() => code,
         Err(io) => {
             let e = anyhow::Error::from(drag_core::Error::io("writing to standard output", io));
             if stdout::is_closed_pipe(&e) {
