@@ -158,16 +158,17 @@ pub struct PullArgs {
     #[arg(long)]
     pub strip_privileges: bool,
 
-    /// Output path, or `-` for standard output (default: <repository>_<tag>.tar; a
-    /// directory <repository>_<tag> for --format oci).
+    /// Output path, or `-` for standard output, which must then not be a terminal (default:
+    /// <repository>_<tag>.tar; a directory <repository>_<tag> for --format oci).
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
-    /// Parallel blob downloads.
-    #[arg(short, long, value_name = "N", default_value_t = 4)]
+    /// Parallel blob downloads (at least 1).
+    #[arg(short, long, value_name = "N", default_value_t = 4, value_parser = at_least_one)]
     pub jobs: usize,
 
-    /// Do not use or fill the blob cache.
+    /// Do not use or fill the blob cache. (A cache that cannot be written is skipped with a
+    /// warning.)
     #[arg(long)]
     pub no_cache: bool,
 
@@ -193,6 +194,10 @@ pub struct InspectArgs {
     /// characters shown escaped).
     #[arg(long)]
     pub raw: bool,
+
+    /// Do not read or fill the manifest cache.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Args, Debug)]
@@ -235,4 +240,13 @@ pub enum CacheCommand {
     },
     /// Remove everything in the cache.
     Clean,
+}
+
+/// A count that must not be 0 (`-j 0` would download nothing, for ever).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -1,7 +1,9 @@
 //! `inspect`: what an image is, without pulling its layers.
 //!
 //! Resolves like a pull (same adapters, same platform choice), then reads only the config.
-//! With the cache, manifests already seen cost a HEAD request and nothing else.
+//! With the cache, manifests already seen cost a HEAD request and nothing else. A cache that
+//! cannot be written is a warning to the progress sink, as for a pull, and manifests are then
+//! only read from it.
 
 use std::sync::Arc;
 
@@ -13,11 +15,12 @@ use crate::error::Result;
 use crate::http::HeaderMap;
 use crate::manifest::Manifest;
 use crate::platform::Platform;
+use crate::progress::{Event, Progress, Silent};
 use crate::pull::{locate, open_session, wanted_platform, Cache, RegistryOptions};
+use crate::pull_stores;
 use crate::registry::tag_list::TagList;
 use crate::registry::Session;
 use crate::resolve::{describe_platforms, Resolved};
-use crate::store::BlobStore;
 
 /// What to inspect and how to reach it.
 #[derive(Clone, Debug)]
@@ -29,27 +32,28 @@ pub struct InspectOptions {
     /// The platform to pick from an index; None means the adapter's default, else
     /// linux/amd64.
     pub platform: Option<Platform>,
-    /// Where manifests seen before are kept.
+    /// Where manifests seen before are kept ([`Cache::Disabled`]: nowhere).
     pub cache: Cache,
 }
 
 /// The manifest bytes exactly as served: the index or image the reference names, or with a
-/// platform, the image chosen from the index.
-pub async fn raw_manifest(opts: &InspectOptions) -> Result<Vec<u8>> {
+/// platform, the image chosen from the index. Warnings and notes go to `progress`.
+pub async fn raw_manifest(opts: &InspectOptions, progress: &dyn Progress) -> Result<Vec<u8>> {
     if opts.platform.is_none() {
-        let (located, session) = connect(&opts.image, &opts.registry, &opts.cache).await?;
+        let (located, session) =
+            connect(&opts.image, &opts.registry, &opts.cache, progress).await?;
         return Ok(session
             .get_manifest(&located.target.manifest_reference())
             .await?
             .bytes);
     }
-    let (_, r) = resolve_image(opts).await?;
+    let (_, r) = resolve_image(opts, progress).await?;
     Ok(r.image.bytes)
 }
 
-/// A JSON description of the image.
-pub async fn inspect(opts: &InspectOptions) -> Result<Value> {
-    let (session, r) = resolve_image(opts).await?;
+/// A JSON description of the image. Warnings and notes go to `progress`.
+pub async fn inspect(opts: &InspectOptions, progress: &dyn Progress) -> Result<Value> {
+    let (session, r) = resolve_image(opts, progress).await?;
     let config_bytes = session
         .get_blob_bytes(&r.manifest.config, MAX_CONFIG_BYTES)
         .await?;
@@ -115,13 +119,11 @@ async fn connect(
     image: &str,
     registry: &RegistryOptions,
     cache: &Cache,
+    progress: &dyn Progress,
 ) -> Result<(crate::pull::Located, Session)> {
     let located = locate(image, registry)?;
     let clients = Arc::new(registry.http_clients());
-    let cache = match cache {
-        Cache::Dir(d) => Some(Arc::new(BlobStore::open(d)?)),
-        Cache::Disabled => None,
-    };
+    let cache = pull_stores::manifest_cache(cache, progress);
     let session = open_session(
         &located,
         registry,
@@ -134,19 +136,25 @@ async fn connect(
 }
 
 /// The image for the wanted platform, resolved as a pull would.
-async fn resolve_image(opts: &InspectOptions) -> Result<(Session, Resolved)> {
-    let (located, session) = connect(&opts.image, &opts.registry, &opts.cache).await?;
+async fn resolve_image(
+    opts: &InspectOptions,
+    progress: &dyn Progress,
+) -> Result<(Session, Resolved)> {
+    let (located, session) = connect(&opts.image, &opts.registry, &opts.cache, progress).await?;
     let wanted = wanted_platform(&located, opts.platform.as_ref());
     let r = located
         .adapter
         .resolve(&session, &located.target, &wanted)
         .await?;
+    for note in &r.notes {
+        progress.event(Event::Note(note.clone()));
+    }
     Ok((session, r))
 }
 
 /// Every valid tag of the repository a reference names (see [`crate::registry::tag_list`]).
 pub async fn tags(image: &str, registry: &RegistryOptions) -> Result<TagList> {
-    let (_, session) = connect(image, registry, &Cache::Disabled).await?;
+    let (_, session) = connect(image, registry, &Cache::Disabled, &Silent).await?;
     session.list_tags().await
 }
 
@@ -154,7 +162,7 @@ pub async fn tags(image: &str, registry: &RegistryOptions) -> Result<TagList> {
 /// what a registry says about an image, or about its limits (Docker Hub's pull counters; it
 /// does not count a HEAD as a pull). The adapter reads them.
 pub async fn manifest_headers(image: &str, registry: &RegistryOptions) -> Result<HeaderMap> {
-    let (located, session) = connect(image, registry, &Cache::Disabled).await?;
+    let (located, session) = connect(image, registry, &Cache::Disabled, &Silent).await?;
     session
         .manifest_headers(&located.target.manifest_reference())
         .await

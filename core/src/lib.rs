@@ -66,6 +66,7 @@ pub(crate) mod leftovers;
 pub(crate) mod login;
 pub(crate) mod manifest_cache;
 pub(crate) mod output;
+pub(crate) mod pull_stores;
 mod redacted;
 pub(crate) mod store;
 pub(crate) mod tls;

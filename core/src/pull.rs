@@ -16,7 +16,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use crate::adapter::{self, Adapter, ManifestQuirks, Target};
 use crate::auth::layer::TokenCache;
 use crate::auth::Credentials;
-use crate::blob::{self, BlobJob, Stores};
+use crate::blob::{self, BlobJob};
 use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -34,6 +34,7 @@ use crate::output::{
 use crate::patience::Patience;
 use crate::platform::{Platform, Wanted};
 use crate::progress::{Event, Progress};
+use crate::pull_stores::PullStores;
 use crate::reference::Reference;
 use crate::registry::{Session, SessionConfig};
 use crate::resolve::Resolved;
@@ -118,7 +119,7 @@ pub struct PullOptions {
     pub strip_privileges: bool,
     /// None picks a name from the image (`library_alpine_3.9.tar`); several images need one.
     pub output: Option<Destination>,
-    /// Parallel blob downloads.
+    /// Parallel blob downloads: at least 1 (0 is a usage error).
     pub jobs: usize,
     /// Where blobs are kept between pulls.
     pub cache: Cache,
@@ -257,6 +258,9 @@ fn validate(opts: &PullOptions) -> Result<()> {
     if opts.images.is_empty() {
         return usage("no image given");
     }
+    if opts.jobs == 0 {
+        return usage("--jobs must be at least 1");
+    }
     if opts.skip_foreign && opts.format != Format::Oci {
         return usage("--skip-foreign needs --format oci (a docker archive must hold every layer)");
     }
@@ -308,6 +312,7 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
             "{destination} is a device or FIFO; --format oci writes a directory"
         )));
     }
+    output::place::check_writable(&place, opts.format)?;
     let named;
     let opts = match &opts.output {
         Some(_) => opts,
@@ -321,18 +326,14 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     };
     let clients = Arc::new(opts.registry.http_clients());
     let tokens = Arc::new(TokenCache::default());
-    let store = Arc::new(open_store(&opts.cache, &place)?);
-    let manifest_cache = matches!(opts.cache, Cache::Dir(_)).then(|| store.clone());
     // Uncompressed layers live only as long as this pull (see `blob::Stores`).
-    let scratch = if needs_uncompressed_files(opts) {
-        Some(open_store(&Cache::Disabled, &place)?)
-    } else {
-        None
-    };
-    let stores = Stores {
-        blobs: &store,
-        diffs: scratch.as_ref().unwrap_or(&store),
-    };
+    let stores = PullStores::open(
+        &opts.cache,
+        &place,
+        needs_uncompressed_files(opts),
+        progress,
+    )?;
+    let manifest_cache = stores.manifest_cache();
 
     // `--user` is one registry's login: images fetched from another host go without it.
     let names: Vec<_> = located.iter().map(|l| &l.target.name).collect();
@@ -378,10 +379,10 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
         let quirks = l.adapter;
         pulled.push(match r {
             Found::Image(r) => {
-                Pulled::Image(fetch_image(session, quirks, stores, *r, opts, progress).await?)
+                Pulled::Image(fetch_image(session, quirks, &stores, *r, opts, progress).await?)
             }
             Found::Tree(target, top) => Pulled::Tree(
-                fetch_tree(session, quirks, stores, target, top, opts, progress).await?,
+                fetch_tree(session, quirks, &stores, target, top, opts, progress).await?,
             ),
         });
     }
@@ -476,25 +477,11 @@ fn summarize(p: &Pulled) -> PulledSummary {
     }
 }
 
-fn open_store(cache: &Cache, place: &Place) -> Result<BlobStore> {
-    match cache {
-        Cache::Dir(d) => BlobStore::open(d),
-        Cache::Disabled => {
-            // Never beside a device: that would be /dev for `-o /dev/null`.
-            let dir = match place {
-                Place::Replace(p) => crate::store::ensure_parent(p)?,
-                Place::Stream(_) | Place::Stdout => std::env::temp_dir(),
-            };
-            BlobStore::temporary_in(&dir)
-        }
-    }
-}
-
 /// Steps 4 and 5: the config, then the layers in parallel, each verified into the store.
 async fn fetch_image(
     session: &Session,
     quirks: &dyn ManifestQuirks,
-    stores: Stores<'_>,
+    stores: &PullStores,
     r: Resolved,
     opts: &PullOptions,
     progress: &dyn Progress,
@@ -519,7 +506,7 @@ async fn fetch_image(
         blobs: 1,
         bytes: config_job.desc.size,
     });
-    let config = blob::fetch(session, stores, &config_job, progress).await?;
+    let config = stores.fetch(session, &config_job, progress).await?;
     let config_bytes =
         std::fs::read(&config.path).map_err(|e| Error::io_path("reading", &config.path, e))?;
     let diff_ids = ImageConfig::parse(&config_bytes)?.diff_ids()?;
@@ -583,7 +570,7 @@ async fn fetch_image(
 /// Fetches each distinct blob once, several at a time.
 async fn fetch_all<'a>(
     session: &Session,
-    stores: Stores<'_>,
+    stores: &PullStores,
     jobs: impl Iterator<Item = &'a BlobJob>,
     opts: &PullOptions,
     progress: &dyn Progress,
@@ -599,7 +586,7 @@ async fn fetch_all<'a>(
     });
     stream::iter(unique)
         .map(|job| async move {
-            let f = blob::fetch(session, stores, job, progress).await?;
+            let f = stores.fetch(session, job, progress).await?;
             Ok::<_, Error>((job.desc.digest.clone(), f))
         })
         .buffer_unordered(opts.jobs.max(1))
@@ -614,7 +601,7 @@ const MAX_TREE_MANIFESTS: usize = 1024;
 async fn fetch_tree(
     session: &Session,
     quirks: &dyn ManifestQuirks,
-    stores: Stores<'_>,
+    stores: &PullStores,
     target: Target,
     top: RawManifest,
     opts: &PullOptions,
@@ -790,18 +777,43 @@ fn to_destination(
         }
         Place::Stream(p) => {
             let file = output::place::open_stream(p)?;
-            let out = std::io::BufWriter::with_capacity(1 << 20, Cancellable(file));
-            let mut out = Counted { inner: out, meter };
-            write(&mut out)?;
-            std::io::Write::flush(&mut out).map_err(|e| Error::io_path("writing", p, e))
+            stream_into(file, write, &format!("writing {}", p.display()), meter)
         }
-        Place::Stdout => {
-            let stdout = Cancellable(std::io::stdout());
-            let out = std::io::BufWriter::with_capacity(1 << 20, stdout);
-            let mut out = Counted { inner: out, meter };
-            write(&mut out)?;
-            std::io::Write::flush(&mut out).map_err(|e| Error::io("writing to standard output", e))
-        }
+        Place::Stdout => stream_into(
+            std::io::stdout(),
+            write,
+            "writing to standard output",
+            meter,
+        ),
+    }
+}
+
+/// Streams into `sink`. When the sink itself fails (a full disk, a closed pipe), that is the
+/// error, said as `context`, whichever step of the writer met it: `-o - > /dev/full` reads
+/// "writing to standard output: No space left on device", not the archive entry that was
+/// being written.
+fn stream_into(
+    sink: impl std::io::Write,
+    write: impl FnOnce(&mut dyn output::OutputSink) -> Result<()>,
+    context: &str,
+    meter: &WriteMeter,
+) -> Result<()> {
+    let buffered = std::io::BufWriter::with_capacity(
+        1 << 20,
+        Cancellable {
+            inner: sink,
+            failure: None,
+        },
+    );
+    let mut out = Counted {
+        inner: buffered,
+        meter,
+    };
+    let written = write(&mut out)
+        .and_then(|()| std::io::Write::flush(&mut out).map_err(|e| Error::io(context, e)));
+    match (written, out.inner.get_mut().failure.take()) {
+        (Err(_), Some(e)) => Err(Error::io(context, e)),
+        (result, _) => result,
     }
 }
 
@@ -822,15 +834,35 @@ fn default_output_name(target: &Target, format: Format) -> PathBuf {
 }
 
 /// A stream (standard output, a device, a FIFO) that stops taking bytes once the pull is
-/// cancelled.
-struct Cancellable<W>(W);
+/// cancelled, and remembers how it failed.
+struct Cancellable<W> {
+    inner: W,
+    /// The stream's own first error (a copy: the original goes up the writer's path).
+    failure: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> Cancellable<W> {
+    fn note<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r {
+            if self.failure.is_none() {
+                self.failure = Some(match e.raw_os_error() {
+                    Some(code) => std::io::Error::from_raw_os_error(code),
+                    None => std::io::Error::new(e.kind(), e.to_string()),
+                });
+            }
+        }
+        r
+    }
+}
 
 impl<W: std::io::Write> std::io::Write for Cancellable<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         crate::cancel::check_io()?;
-        self.0.write(buf)
+        let r = self.inner.write(buf);
+        self.note(r)
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
+        let r = self.inner.flush();
+        self.note(r)
     }
 }

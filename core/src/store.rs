@@ -7,9 +7,17 @@
 //!
 //! Layout: `blobs/<alg>/<hex>` holds blobs as served, `diffs/<alg>/<hex>` uncompressed layers
 //! named by diff ID, `tmp/` downloads in progress.
+//!
+//! Every file the store writes (blobs, manifests, partial downloads) gets the mode a plain
+//! create asks for, 0666 less the umask (0644 usually), whichever path wrote it.
+//!
+//! A store may sit over a read-only *lower* store that lookups fall through to: when the
+//! user's cache cannot be written, a pull still finds what it holds and writes the rest to a
+//! temporary store (see [`crate::pull_stores`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -19,6 +27,8 @@ pub struct BlobStore {
     root: PathBuf,
     /// Keeps a `--no-cache` store alive for the pull, and removes it afterwards.
     _temporary: Option<(tempfile::TempDir, Option<crate::leftovers::Claim>)>,
+    /// Looked in when this store lacks a file; never written.
+    lower: Option<Arc<BlobStore>>,
 }
 
 /// Which side of the store a file lives in.
@@ -47,6 +57,9 @@ impl BlobStore {
             .or_else(|| user_dirs::cache_home().map(|p| p.join("drag")))
     }
 
+    /// The store at `root`, created if missing, after checking that a file can be created
+    /// in it: a read-only or foreign-owned cache fails here, before any download, rather than
+    /// in the middle of one.
     pub fn open(root: impl Into<PathBuf>) -> Result<BlobStore> {
         let root = root.into();
         for d in ["blobs", "diffs", "tmp"] {
@@ -54,10 +67,28 @@ impl BlobStore {
             fs::create_dir_all(&p)
                 .map_err(|e| Error::io_path("creating cache directory", &p, e))?;
         }
-        Ok(BlobStore {
+        let store = BlobStore {
             root,
             _temporary: None,
+            lower: None,
+        };
+        drop(store.temp_file()?);
+        Ok(store)
+    }
+
+    /// The store at `root` for lookups only, when it is there: nothing is created or written.
+    pub fn open_read_only(root: &Path) -> Option<BlobStore> {
+        root.join("blobs").is_dir().then(|| BlobStore {
+            root: root.to_path_buf(),
+            _temporary: None,
+            lower: None,
         })
+    }
+
+    /// This store, falling back to `lower` for files it lacks.
+    pub fn over(mut self, lower: Option<Arc<BlobStore>>) -> BlobStore {
+        self.lower = lower;
+        self
     }
 
     /// A store that lives only as long as this value, in `parent` (so renames out of it stay
@@ -86,15 +117,17 @@ impl BlobStore {
             .join(digest.hex())
     }
 
-    /// The stored file, if present (and of the expected size, when one is known).
+    /// The stored file, if present (and of the expected size, when one is known), here or
+    /// in the lower store.
     pub fn lookup(&self, kind: Kind, digest: &Digest, size: Option<u64>) -> Option<PathBuf> {
         let p = self.path(kind, digest);
-        let meta = fs::metadata(&p).ok()?;
-        if !meta.is_file() || size.is_some_and(|s| s != meta.len()) {
-            return None;
+        match fs::metadata(&p) {
+            Ok(meta) if meta.is_file() && size.is_none_or(|s| s == meta.len()) => {
+                touch(&p);
+                Some(p)
+            }
+            _ => self.lower.as_ref()?.lookup(kind, digest, size),
         }
-        touch(&p);
-        Some(p)
     }
 
     /// Where downloads in progress live.
@@ -102,11 +135,11 @@ impl BlobStore {
         self.root.join("tmp")
     }
 
-    /// A new temporary file for a download in progress.
+    /// A new temporary file for a download in progress (or a manifest), with the mode every
+    /// stored file gets.
     pub fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
         let dir = self.temp_dir();
-        tempfile::Builder::new()
-            .prefix("dl-")
+        shared_file_mode(tempfile::Builder::new().prefix("dl-"))
             .tempfile_in(&dir)
             .map_err(|e| Error::io_path("creating a temporary file in", &dir, e))
     }
@@ -181,6 +214,25 @@ impl BlobStore {
     }
 }
 
+/// Asks for 0666, as `open(2)` in a shell's `>` does, instead of tempfile's private 0600, so
+/// the umask decides: a blob written to a temporary file gets the mode of one written to its
+/// partial file (opened with `OpenOptions`, 0666), and a manifest the mode of a blob. (Reading
+/// the umask instead would mean `umask(2)`, which changes it for every thread.)
+#[cfg(unix)]
+fn shared_file_mode<'a, 'b, 'c>(
+    b: &'c mut tempfile::Builder<'a, 'b>,
+) -> &'c mut tempfile::Builder<'a, 'b> {
+    use std::os::unix::fs::PermissionsExt;
+    b.permissions(fs::Permissions::from_mode(0o666))
+}
+
+#[cfg(not(unix))]
+fn shared_file_mode<'a, 'b, 'c>(
+    b: &'c mut tempfile::Builder<'a, 'b>,
+) -> &'c mut tempfile::Builder<'a, 'b> {
+    b
+}
+
 /// Marks a blob as recently used, for `cache prune --older-than`.
 fn touch(p: &Path) {
     if let Ok(f) = fs::File::options().append(true).open(p) {
@@ -225,6 +277,43 @@ mod tests {
         let linked = store.link(&p, Kind::Diff, &d).unwrap();
         assert_eq!(fs::read(linked).unwrap(), b"hello");
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_lookup_falls_through_to_the_lower_store_and_writes_stay_above() {
+        let lower_dir = tempfile::tempdir().unwrap();
+        let lower = BlobStore::open(lower_dir.path()).unwrap();
+        let d = Digest::sha256_of(b"cached");
+        let mut t = lower.temp_file().unwrap();
+        t.write_all(b"cached").unwrap();
+        let in_lower = lower.commit(Kind::Blob, &d, t).unwrap();
+        let read_only = BlobStore::open_read_only(lower_dir.path()).map(Arc::new);
+        assert!(read_only.is_some(), "an existing store opens for reading");
+        let upper_dir = tempfile::tempdir().unwrap();
+        let upper = BlobStore::temporary_in(upper_dir.path())
+            .unwrap()
+            .over(read_only);
+        assert_eq!(upper.lookup(Kind::Blob, &d, Some(6)), Some(in_lower));
+        assert!(
+            upper.lookup(Kind::Blob, &d, Some(7)).is_none(),
+            "size still checked"
+        );
+        let other = Digest::sha256_of(b"new");
+        let mut t = upper.temp_file().unwrap();
+        t.write_all(b"new").unwrap();
+        let stored = upper.commit(Kind::Blob, &other, t).unwrap();
+        assert!(stored.starts_with(upper.root()), "{}", stored.display());
+        assert!(!lower.path(Kind::Blob, &other).exists());
+    }
+
+    #[test]
+    fn a_store_where_no_file_can_be_created_does_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        fs::write(&file, "").unwrap();
+        let e = BlobStore::open(file.join("cache")).unwrap_err();
+        assert!(e.to_string().contains("creating cache directory"), "{e}");
+        assert!(BlobStore::open_read_only(&file.join("cache")).is_none());
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod recorded;
 mod server;
 pub mod static_host;
 pub mod tar_readers;
+pub mod tmpfs;
 pub mod tools;
 
 pub use digest::sha256_digest;

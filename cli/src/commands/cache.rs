@@ -12,24 +12,34 @@ pub fn run(cmd: CacheCommand) -> anyhow::Result<()> {
     match cmd {
         CacheCommand::Info => {
             let i = cache::info(&root)?;
-            println!("cache: {}", root.display());
-            println!("blobs: {} ({})", i.blobs.files, human_bytes(i.blobs.bytes));
-            println!(
-                "manifests: {} ({})",
-                i.manifests.files,
-                human_bytes(i.manifests.bytes)
-            );
-            println!(
-                "uncompressed layers: {} ({})",
-                i.diffs.files,
-                human_bytes(i.diffs.bytes)
-            );
-            println!(
-                "partial downloads: {} ({})",
-                i.partial.files,
-                human_bytes(i.partial.bytes)
-            );
-            println!("total: {}", human_bytes(i.total_bytes()));
+            crate::stdout::write(|out| {
+                writeln!(out, "cache: {}", root.display())?;
+                writeln!(
+                    out,
+                    "blobs: {} ({})",
+                    i.blobs.files,
+                    human_bytes(i.blobs.bytes)
+                )?;
+                writeln!(
+                    out,
+                    "manifests: {} ({})",
+                    i.manifests.files,
+                    human_bytes(i.manifests.bytes)
+                )?;
+                writeln!(
+                    out,
+                    "uncompressed layers: {} ({})",
+                    i.diffs.files,
+                    human_bytes(i.diffs.bytes)
+                )?;
+                writeln!(
+                    out,
+                    "partial downloads: {} ({})",
+                    i.partial.files,
+                    human_bytes(i.partial.bytes)
+                )?;
+                writeln!(out, "total: {}", human_bytes(i.total_bytes()))
+            })?;
         }
         CacheCommand::Prune { keep, older_than } => {
             if keep.is_none() && older_than.is_none() {

@@ -1,10 +1,12 @@
 //! `drag pull`: the CLI side of the pull pipeline (options in, progress and a summary out).
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use drag_core::platform::Platform;
+use drag_core::progress::{Event, Progress};
 use drag_core::pull::Cache;
-use drag_core::{Destination, Error, Format, PullOptions};
+use drag_core::{terminal_text, Destination, Error, Format, PullOptions};
 
 use crate::args::{FormatArg, PullArgs};
 use crate::render::{self, Renderer};
@@ -12,8 +14,12 @@ use crate::render::{self, Renderer};
 pub async fn run(args: PullArgs) -> anyhow::Result<()> {
     let opts = options(&args)?;
     let renderer = Renderer::new(args.quiet);
+    let progress = NotesEvenWhenQuiet {
+        renderer: &renderer,
+        quiet: args.quiet,
+    };
     let report = tokio::select! {
-        r = drag_core::pull(&opts, &renderer) => r?,
+        r = drag_core::pull(&opts, &progress) => r?,
         _ = super::interrupted() => {
             // Blocking writers see this and remove their temporary files; partial blobs
             // stay in the cache for the next run.
@@ -80,9 +86,40 @@ fn options(args: &PullArgs) -> Result<PullOptions, Error> {
             Destination::Path(p.to_path_buf())
         }
     });
-    opts.jobs = args.jobs.max(1);
+    // As `docker save` does: a tar on a terminal is garbage on the screen, and its escape
+    // sequences act on the terminal. (--format oci says why it cannot go to stdout at all.)
+    if opts.output == Some(Destination::Stdout)
+        && opts.format != Format::Oci
+        && std::io::stdout().is_terminal()
+    {
+        return Err(Error::Usage(
+            "refusing to write a tar to a terminal: redirect stdout or use -o FILE".into(),
+        ));
+    }
+    opts.jobs = args.jobs;
     if args.no_cache {
         opts.cache = Cache::Disabled;
     }
     Ok(opts)
+}
+
+/// The longest note shown, as for the renderer's lines.
+const MAX_NOTE_CHARS: usize = 1000;
+
+/// `-q` silences progress, not what the user should know: notes (a warning that the cache is
+/// not used, a fallback tag, a login not sent) are still one line each on stderr.
+struct NotesEvenWhenQuiet<'a> {
+    renderer: &'a Renderer,
+    quiet: bool,
+}
+
+impl Progress for NotesEvenWhenQuiet<'_> {
+    fn event(&self, event: Event) {
+        match event {
+            Event::Note(note) if self.quiet => {
+                eprintln!("{}", terminal_text::shown_up_to(&note, MAX_NOTE_CHARS));
+            }
+            other => self.renderer.event(other),
+        }
+    }
 }

@@ -4,8 +4,6 @@
 //! hold no character a terminal or a script could trip on; entries that are not tags are left
 //! out and counted on stderr, the first one shown escaped.
 
-use std::io::Write;
-
 use drag_core::terminal_text;
 
 use crate::args::TagsArgs;
@@ -13,11 +11,12 @@ use crate::args::TagsArgs;
 pub async fn run(args: TagsArgs) -> anyhow::Result<()> {
     let registry = super::registry_options(&args.registry)?;
     let list = drag_core::inspect::tags(&args.repository, &registry).await?;
-    let mut out = std::io::stdout().lock();
-    for t in &list.tags {
-        writeln!(out, "{t}")?;
-    }
-    out.flush()?;
+    crate::stdout::write(|out| {
+        for t in &list.tags {
+            writeln!(out, "{t}")?;
+        }
+        Ok(())
+    })?;
     if list.invalid > 0 {
         eprintln!(
             "drag: warning: left out {} entries of the tag list that are not valid tags (the first: \"{}\")",

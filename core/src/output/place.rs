@@ -7,6 +7,10 @@
 //! place, streaming, as `-o -` writes to standard output; and a symbolic link is followed, its
 //! final target replaced atomically and the link kept.
 //!
+//! Before anything is downloaded, [`check_writable`] makes sure the output can be written
+//! there: a download that can only end in "is a directory" or "read-only file system" is
+//! time and, for Docker Hub, pull quota wasted.
+//!
 //! Following links by hand skips the kernel's `fs.protected_symlinks` check, which stops root
 //! from following another user's link planted in `/tmp` (`/tmp/app.tar -> /etc/shadow`, or
 //! `-> /dev/sda`). So each hop applies that rule itself.
@@ -15,7 +19,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::Destination;
+use super::{Destination, Format};
 use crate::error::{Error, Result};
 
 /// Symlinks followed before giving up, as the kernel's own limit (ELOOP).
@@ -40,6 +44,120 @@ impl Place {
     }
 }
 
+/// Checks, before any download, that an output in `format` can be written at `place`: no
+/// directory where a tar goes, nothing but an OCI layout or an empty directory where a layout
+/// goes, and a directory to build it in that takes new files (its nearest existing ancestor,
+/// when directories are still to be created). Devices, FIFOs and standard output are opened
+/// only when written.
+pub fn check_writable(place: &Place, format: Format) -> Result<()> {
+    let Place::Replace(path) = place else {
+        return Ok(());
+    };
+    let existing = match fs::metadata(path) {
+        Ok(m) => Some(m),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            None
+        }
+        Err(e) => return Err(Error::io_path("looking at", path, e)),
+    };
+    match (format, existing) {
+        (Format::Oci, Some(m)) if m.is_dir() => {
+            if path.join("oci-layout").is_file() {
+                // Images are added to the layout in place.
+                return probe(path);
+            }
+            let empty = fs::read_dir(path)
+                .map_err(|e| Error::io_path("reading", path, e))?
+                .next()
+                .is_none();
+            if !empty {
+                return Err(Error::Usage(format!(
+                    "{} exists and is not an OCI layout; choose another -o",
+                    path.display()
+                )));
+            }
+        }
+        (Format::Oci, Some(_)) => {
+            return Err(Error::Usage(format!(
+                "{} is a file, and --format oci writes a directory (an OCI layout); choose \
+                 another -o",
+                path.display()
+            )))
+        }
+        (_, Some(m)) if m.is_dir() => {
+            return Err(Error::Usage(format!(
+                "{} is a directory, and --format {} writes a tar file; name a file, e.g. -o {}",
+                path.display(),
+                format.name(),
+                path.join("image.tar").display()
+            )))
+        }
+        _ => {}
+    }
+    probe(&existing_ancestor(path)?)
+}
+
+/// The directory `path` goes into, or the nearest ancestor of it that exists (the writers
+/// create the rest).
+fn existing_ancestor(path: &Path) -> Result<PathBuf> {
+    let mut dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    loop {
+        match fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => return Ok(dir),
+            Ok(_) => return Err(unwritable(&dir, not_a_directory())),
+            // Not there, or under a file: the file is found further up.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                dir = match dir.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+            }
+            Err(e) => return Err(unwritable(&dir, e)),
+        }
+    }
+}
+
+/// ENOTDIR as the system words it, as every other file system error drag shows.
+fn not_a_directory() -> io::Error {
+    #[cfg(unix)]
+    return io::Error::from_raw_os_error(libc::ENOTDIR);
+    #[cfg(not(unix))]
+    io::Error::from(io::ErrorKind::NotADirectory)
+}
+
+/// Creates and removes a file in `dir`: the one test that sees read-only mounts, ACLs and
+/// full inode tables alike (root passes every permission check, the file system's do not).
+fn probe(dir: &Path) -> Result<()> {
+    tempfile::Builder::new()
+        .prefix(".drag-probe-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| unwritable(dir, e))
+}
+
+fn unwritable(dir: &Path, e: io::Error) -> Error {
+    Error::io(
+        format!(
+            "cannot write the output in {} (choose another -o)",
+            dir.display()
+        ),
+        e,
+    )
+}
+
 /// Looks at what `dest` names on disk.
 pub fn resolve(dest: &Destination) -> Result<Place> {
     let path = match dest {
@@ -48,7 +166,15 @@ pub fn resolve(dest: &Destination) -> Result<Place> {
     };
     let meta = match fs::metadata(&path) {
         Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Place::Replace(path)),
+        // Under a file: `check_writable` says so, with what to do.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(Place::Replace(path))
+        }
         Err(e) => return Err(Error::io_path("looking at", &path, e)),
     };
     if is_special(&meta) {
@@ -75,7 +201,14 @@ fn follow_links(path: &Path) -> Result<PathBuf> {
                 };
             }
             Ok(_) => return Ok(current),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(current)
+            }
             Err(e) => return Err(Error::io_path("looking at", &current, e)),
         }
     }
@@ -218,6 +351,58 @@ mod tests {
         symlink("a", dir.path().join("b")).unwrap();
         let e = resolve(&Destination::Path(dir.path().join("a"))).unwrap_err();
         assert!(e.to_string().contains("symbolic links"), "{e}");
+    }
+
+    fn check(p: &Path, format: Format) -> Result<()> {
+        check_writable(&place(p), format)
+    }
+
+    #[test]
+    fn an_output_of_the_wrong_kind_is_refused_before_any_download() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, "x").unwrap();
+        let e = check(&file, Format::Oci).unwrap_err();
+        assert!(e.is_usage(), "{e}");
+        assert!(e.to_string().contains("choose another -o"), "{e}");
+        let e = check(dir.path(), Format::Docker).unwrap_err();
+        assert!(e.is_usage(), "{e}");
+        assert!(e.to_string().contains("image.tar"), "{e}");
+        let e = check(dir.path(), Format::Oci).unwrap_err();
+        assert!(e.to_string().contains("not an OCI layout"), "{e}");
+        // Replaced or created: a file for a tar, an empty directory or a layout for oci.
+        check(&file, Format::Docker).unwrap();
+        check(&dir.path().join("new/sub/out.tar"), Format::Rootfs).unwrap();
+        let empty = dir.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        check(&empty, Format::Oci).unwrap();
+        fs::write(empty.join("oci-layout"), "{}").unwrap();
+        check(&empty, Format::Oci).unwrap();
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no probe left behind, no directory created"
+        );
+    }
+
+    #[test]
+    fn an_output_under_a_file_is_unwritable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, "x").unwrap();
+        let e = check(&file.join("sub/out.tar"), Format::Docker).unwrap_err();
+        assert!(
+            !e.is_usage(),
+            "a failure of the file system, not of usage: {e}"
+        );
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!(
+                "cannot write the output in {} (choose another -o): ",
+                file.display()
+            )),
+            "the file itself is named: {shown}"
+        );
     }
 
     #[test]

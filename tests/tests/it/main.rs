@@ -11,6 +11,7 @@ use drag_adapter_oci as _;
 
 mod cache;
 mod cli;
+mod cli_edges;
 mod credential_hosts;
 mod credentials;
 mod dockerhub;
