@@ -63,10 +63,10 @@ pub enum Error {
 
     /// The request never got an answer (connection, TLS, timeout).
     #[error(
-        "{context}: {}{}{}{attempts}",
+        "{context}: {}{}{attempts}{}",
         url.as_ref().map(|u| format!("{u}: ")).unwrap_or_default(),
         fmt_reqwest(source),
-        hint.map(|h| format!(": {h}")).unwrap_or_default()
+        hint.as_ref().map(|h| format!(": {h}")).unwrap_or_default()
     )]
     Http {
         /// What was asked for.
@@ -76,8 +76,9 @@ pub enum Error {
         /// What failed, as reqwest saw it.
         #[source]
         source: reqwest::Error,
-        /// What to do about it, when the failure says (an untrusted certificate wants a CA).
-        hint: Option<&'static str>,
+        /// What to do about it, when the failure says (an untrusted certificate wants a CA, a
+        /// name that does not resolve wants the network checked); see [`crate::hints`].
+        hint: Option<String>,
         /// The attempts made before giving up.
         attempts: Attempts,
     },
@@ -340,6 +341,9 @@ pub struct RegistryError {
     pub url: Option<RedactedUrl>,
     /// The attempts it took to get this answer.
     pub attempts: Attempts,
+    /// What to do about it, when the refusal says (a login, a repository that may not
+    /// exist); see [`crate::hints`].
+    pub hint: Option<String>,
 }
 
 /// One entry of a registry's error document: `{"code": ..., "message": ...}`, or a token
@@ -408,6 +412,7 @@ impl RegistryError {
             retry_after: None,
             url: None,
             attempts: Attempts::default(),
+            hint: None,
         }
     }
 
@@ -462,7 +467,11 @@ impl fmt::Display for RegistryError {
         if let Some(url) = &self.url {
             write!(f, " from {url}")?;
         }
-        write!(f, "{})", self.attempts)
+        write!(f, "{})", self.attempts)?;
+        if let Some(hint) = &self.hint {
+            write!(f, ": {hint}")?;
+        }
+        Ok(())
     }
 }
 

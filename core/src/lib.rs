@@ -29,8 +29,8 @@
 //! resolver may call [`resolve::resolve`] and the [`registry::Session`] it is handed, and its
 //! authenticator answers challenges with what [`auth`] and [`http`] give it. A library user
 //! calls [`pull()`] (and [`cancel_pulls`] when it gives up on one), [`inspect`] or [`cache`],
-//! sets [`RegistryOptions`] (with [`http::retry::RetryPolicy`], [`patience`] and an
-//! [`http::trace::Trace`] sink), watches [`progress`] events, handles [`Error`], and can make
+//! sets [`RegistryOptions`] (with [`http::retry::RetryPolicy`], [`patience`], an
+//! [`http::trace::Trace`] sink and an [`http::notice::Notices`] sink), watches [`progress`] events, handles [`Error`], and can make
 //! registry text safe for a terminal with [`terminal_text`]. The blob store and fetcher, the
 //! output writers, the manifest cache, the HTTP clients and the other helpers are internal and
 //! change freely.
@@ -61,6 +61,7 @@ pub mod registry;
 pub(crate) mod blob;
 pub(crate) mod cancel;
 pub(crate) mod config;
+pub(crate) mod hints;
 pub(crate) mod leftovers;
 pub(crate) mod login;
 pub(crate) mod manifest_cache;

@@ -20,6 +20,7 @@ use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::http::retry::RetryPolicy;
+use crate::http::notice::Notices;
 use crate::http::trace::Trace;
 use crate::login;
 use crate::manifest::{Manifest, RawManifest, MAX_INDEX_DEPTH};
@@ -80,6 +81,9 @@ pub struct RegistryOptions {
     pub patience: Patience,
     /// Where the `-v` trace of every request goes, if anywhere.
     pub trace: Option<Arc<dyn Trace>>,
+    /// Where retries are told as they happen (`retrying in 1.2 s (2/5): connection
+    /// refused`), if anywhere.
+    pub notices: Option<Arc<dyn Notices>>,
 }
 
 impl RegistryOptions {
@@ -213,6 +217,8 @@ pub(crate) async fn open_session(
         patience: opts.patience,
         manifest_cache,
         trace: opts.trace.clone(),
+        notices: opts.notices.clone(),
+        login_host: login::contacted_host(&located.target.name, opts.endpoint.as_deref())?,
     })
     .await
 }

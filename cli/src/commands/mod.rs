@@ -49,6 +49,7 @@ fn registry_options(a: &RegistryArgs) -> Result<RegistryOptions, drag_core::Erro
             },
         },
         trace: a.verbose.then(|| Arc::new(StderrTrace) as Arc<dyn Trace>),
+        notices: Some(Arc::new(crate::notices::Stderr)),
     })
 }
 

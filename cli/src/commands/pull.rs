@@ -1,19 +1,23 @@
 //! `drag pull`: the CLI side of the pull pipeline (options in, progress and a summary out).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use drag_core::platform::Platform;
 use drag_core::pull::Cache;
 use drag_core::{Destination, Error, Format, PullOptions};
 
 use crate::args::{FormatArg, PullArgs};
+use crate::notices::AsNotes;
 use crate::render::{self, Renderer};
 
 pub async fn run(args: PullArgs) -> anyhow::Result<()> {
-    let opts = options(&args)?;
-    let renderer = Renderer::new(args.quiet);
+    let mut opts = options(&args)?;
+    let renderer = Arc::new(Renderer::new(args.quiet));
+    // Retries are told above the bars, and not at all with -q.
+    opts.registry.notices = Some(Arc::new(AsNotes(renderer.clone())));
     let report = tokio::select! {
-        r = drag_core::pull(&opts, &renderer) => r?,
+        r = drag_core::pull(&opts, &*renderer) => r?,
         _ = super::interrupted() => {
             // Blocking writers see this and remove their temporary files; partial blobs
             // stay in the cache for the next run.

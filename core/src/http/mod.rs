@@ -6,7 +6,8 @@
 //! 2. `auth` (in [`crate::auth`], whose answers it uses): attaches the cached credential, answers a 401 challenge once (one token
 //!    request for all the parallel requests that met it), re-scopes when the registry asks;
 //! 3. [`retry`]: sends again after transient failures and retryable statuses, with backoff,
-//!    jitter and `Retry-After`, counting attempts and time for the error that may follow;
+//!    jitter and `Retry-After`, counting attempts and time for the error that may follow, and
+//!    telling each retry to the [`notice`] sink;
 //! 4. [`trace`]: the `-v` trace, one redacted line per attempt;
 //! 5. `send`: the wire, with the header timeout.
 //!
@@ -15,6 +16,8 @@
 //! layer and without the registry's client certificate. There is no other way to send a
 //! request: uploads will take the same path.
 
+pub(crate) mod no_answer;
+pub mod notice;
 pub(crate) mod policy;
 pub(crate) mod redirect;
 pub mod retry;
@@ -93,6 +96,9 @@ pub struct Response {
     pub url: RedactedUrl,
     /// The attempts it took.
     pub attempts: Attempts,
+    /// What the auth layer knows of this request (for whom to log in, what was sent), for
+    /// the hint of the error a refusal becomes.
+    pub(crate) access: Option<Arc<crate::hints::Access>>,
 }
 
 impl Response {
@@ -104,6 +110,7 @@ impl Response {
                 count: 1,
                 elapsed: Duration::ZERO,
             },
+            access: None,
             inner,
         }
     }

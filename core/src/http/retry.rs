@@ -6,8 +6,18 @@
 //! request's budget and counts what it took, so the error that ends it can say so. [`Retry`]
 //! is the layer that uses them for whole requests; the blob fetcher uses a [`Backoff`] of its
 //! own for resuming a body with `Range`.
+//!
+//! Every retry the layer makes is told to the [notices](super::notice) sink, with its wait and
+//! its reason (`retrying in 1.2 s (2/5): connection refused (registry.example)`): a pull that
+//! waits must say why. With the default policy a refused or reset connection is given up after
+//! six attempts and about 8 s of waiting (0.25 + 0.5 + 1 + 2 + 4 s, each ±25 %).
+//!
+//! A host name that does not resolve is retried once only, quickly ([`UNRESOLVED_WAIT`]): a
+//! resolver's hiccup deserves a second chance, but a name that is wrong, or a machine that is
+//! offline, does not get better in the next 8 s, and the user should hear so at once.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,7 +25,8 @@ use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::http::tls_trouble::tls_trouble;
+use crate::http::no_answer::{no_answer, NoAnswer};
+use crate::http::notice::Notices;
 use crate::http::{Attempts, Layer, Next, Request, Response};
 
 /// How often and how patiently to retry transient failures.
@@ -73,14 +84,33 @@ pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-/// True when sending the same request again may succeed.
-pub(crate) fn is_transient(e: &Error) -> bool {
-    match e {
-        // A handshake that failed once fails again.
-        Error::Http { source, .. } if tls_trouble(source).is_some() => false,
-        Error::Http { source, .. } => {
-            source.is_timeout() || source.is_connect() || source.is_request() || source.is_body()
-        }
+/// The one wait before retrying a host name that did not resolve.
+pub const UNRESOLVED_WAIT: Duration = Duration::from_millis(500);
+
+/// Whether, and how often, a failure is worth sending the same request again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Again {
+    /// Not at all: it would fail the same way.
+    Never,
+    /// Once, quickly: a host name that did not resolve.
+    Once,
+    /// Within the policy's budget.
+    Budget,
+}
+
+fn again(e: &Error) -> Again {
+    let transient = match e {
+        Error::Http { source, .. } => match no_answer(source) {
+            // A handshake that failed once fails again.
+            NoAnswer::Tls(_) => false,
+            NoAnswer::Unresolved => return Again::Once,
+            _ => {
+                source.is_timeout()
+                    || source.is_connect()
+                    || source.is_request()
+                    || source.is_body()
+            }
+        },
         Error::Registry(e) => is_retryable_status(e.status),
         Error::Stalled { .. } => true,
         Error::Io { source, .. } => matches!(
@@ -91,6 +121,21 @@ pub(crate) fn is_transient(e: &Error) -> bool {
                 | io::ErrorKind::TimedOut
         ),
         _ => false,
+    };
+    if transient {
+        Again::Budget
+    } else {
+        Again::Never
+    }
+}
+
+/// The few words a notice gives for a failure.
+fn reason(e: &Error) -> String {
+    match e {
+        Error::Http { source, .. } => no_answer(source).words().to_string(),
+        Error::Stalled { reason, .. } => reason.clone(),
+        Error::Registry(e) => format!("HTTP {}", e.status),
+        other => other.to_string(),
     }
 }
 
@@ -109,6 +154,11 @@ impl Backoff {
             retries: 0,
             started: Instant::now(),
         }
+    }
+
+    /// The retries the policy allows.
+    pub fn budget(&self) -> u32 {
+        self.policy.retries
     }
 
     /// Spends one retry and says how long to wait before it, or None when the budget is
@@ -132,15 +182,42 @@ impl Backoff {
 }
 
 /// The retry layer: sends again after a transient failure or a retryable status, within the
-/// policy's budget, and stamps the answer (or the error) with the attempts it took.
+/// policy's budget, tells each retry to the notices sink, and stamps the answer (or the error)
+/// with the attempts it took.
 pub struct Retry {
     policy: RetryPolicy,
+    notices: Option<Arc<dyn Notices>>,
 }
 
 impl Retry {
-    /// A layer retrying as `policy` says.
+    /// A layer retrying as `policy` says, silently.
     pub fn new(policy: RetryPolicy) -> Retry {
-        Retry { policy }
+        Retry {
+            policy,
+            notices: None,
+        }
+    }
+
+    /// The same layer, telling each retry to `notices`.
+    pub fn telling(mut self, notices: Option<Arc<dyn Notices>>) -> Retry {
+        self.notices = notices;
+        self
+    }
+
+    /// `retrying in 1.2 s (2/5): connection refused (registry.example)`.
+    fn tell(&self, req: &Request, wait: Duration, retry: u32, of: u32, why: &str) {
+        let Some(notices) = &self.notices else {
+            return;
+        };
+        let host = match (req.url.host_str(), req.url.port()) {
+            (Some(h), Some(p)) => format!(" ({h}:{p})"),
+            (Some(h), None) => format!(" ({h})"),
+            _ => String::new(),
+        };
+        notices.notice(&format!(
+            "retrying in {:.1} s ({retry}/{of}): {why}{host}",
+            wait.as_secs_f64()
+        ));
     }
 }
 
@@ -148,12 +225,15 @@ impl Retry {
 impl Layer for Retry {
     async fn send(&self, req: Request, next: Next<'_>) -> Result<Response> {
         let mut backoff = Backoff::new(self.policy);
+        let mut retried_unresolved = false;
         loop {
             match next.run(req.clone()).await {
                 Ok(mut resp) if is_retryable_status(resp.status().as_u16()) => {
                     match backoff.next_delay(retry_after(resp.headers())) {
                         Some(wait) => {
+                            let why = format!("HTTP {}", resp.status());
                             drop(resp);
+                            self.tell(&req, wait, backoff.retries, backoff.budget(), &why);
                             tokio::time::sleep(wait).await;
                         }
                         // The last answer is the answer: the caller reads its error body.
@@ -167,11 +247,23 @@ impl Layer for Retry {
                     resp.attempts = backoff.attempts();
                     return Ok(resp);
                 }
-                Err(e) if is_transient(&e) => match backoff.next_delay(None) {
-                    Some(wait) => tokio::time::sleep(wait).await,
-                    None => return Err(e.after(backoff.attempts())),
-                },
-                Err(e) => return Err(e.after(backoff.attempts())),
+                Err(e) => {
+                    let (wait, of) = match again(&e) {
+                        Again::Budget => (backoff.next_delay(None), backoff.budget()),
+                        Again::Once if !retried_unresolved => {
+                            retried_unresolved = true;
+                            let wait = backoff.next_delay(None).map(|w| w.min(UNRESOLVED_WAIT));
+                            (wait, 1)
+                        }
+                        Again::Once | Again::Never => (None, 0),
+                    };
+                    let Some(wait) = wait else {
+                        return Err(e.after(backoff.attempts()));
+                    };
+                    let retry = if of == 1 { 1 } else { backoff.retries };
+                    self.tell(&req, wait, retry, of, &reason(&e));
+                    tokio::time::sleep(wait).await;
+                }
             }
         }
     }
