@@ -12,7 +12,10 @@ use drag_core::terminal_text;
 const MAX_LINE_CHARS: usize = 500;
 
 fn line(notice: &str) -> String {
-    format!("drag: {}", terminal_text::shown_up_to(notice, MAX_LINE_CHARS))
+    format!(
+        "drag: {}",
+        terminal_text::shown_up_to(notice, MAX_LINE_CHARS)
+    )
 }
 
 /// Notices straight to stderr, for the commands without progress output.

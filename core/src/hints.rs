@@ -89,7 +89,11 @@ pub(crate) fn token_refused(access: &Access) -> String {
 
 /// The hint for a registry's error answer, from its status, its first error code and what the
 /// auth layer knows about the request.
-pub(crate) fn for_refusal(access: Option<&Access>, status: u16, code: Option<&str>) -> Option<String> {
+pub(crate) fn for_refusal(
+    access: Option<&Access>,
+    status: u16,
+    code: Option<&str>,
+) -> Option<String> {
     let access = access?;
     let host = access.login_host.as_str();
     if code == Some("NAME_UNKNOWN") {
@@ -154,8 +158,116 @@ fn network(scheme: &str) -> String {
         .iter()
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
     if set {
-        format!("check the network and the proxy in {var} (or ALL_PROXY), or use --endpoint URL for a mirror")
+        format!(
+            "check the network and the proxy in {var} (or ALL_PROXY), or use --endpoint URL \
+             for a mirror"
+        )
     } else {
         format!("check the network; behind a proxy, set {var}; or use --endpoint URL for a mirror")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(login: Option<&str>, sent: Sent) -> Access {
+        Access {
+            login_host: "registry.example".into(),
+            login: login.map(|from| Login {
+                user: "me".into(),
+                from: from.into(),
+            }),
+            sent,
+        }
+    }
+
+    #[test]
+    fn a_missing_login_a_refused_login_and_a_missing_repository_read_differently() {
+        let anonymous = for_refusal(Some(&access(None, Sent::Nothing)), 401, None).unwrap();
+        assert!(
+            anonymous
+                .starts_with("registry.example wants a login: `podman login registry.example`"),
+            "{anonymous}"
+        );
+        let hub = for_refusal(Some(&access(None, Sent::Token)), 401, Some("UNAUTHORIZED")).unwrap();
+        assert!(
+            hub.starts_with("no such repository, or it is private"),
+            "{hub}"
+        );
+        let wrong = for_refusal(Some(&access(Some("--user"), Sent::Basic)), 401, None).unwrap();
+        assert!(
+            wrong.starts_with(
+                "the registry refused the credentials for registry.example from --user (user me)"
+            ),
+            "{wrong}"
+        );
+        let unknown = for_refusal(
+            Some(&access(Some("--user"), Sent::Token)),
+            404,
+            Some("NAME_UNKNOWN"),
+        )
+        .unwrap();
+        assert!(unknown.starts_with("no such repository"), "{unknown}");
+        let token = token_refused(&access(Some("/home/me/.docker/config.json"), Sent::Nothing));
+        assert!(
+            token.contains("from /home/me/.docker/config.json (user me)"),
+            "{token}"
+        );
+        assert_eq!(token_refused(&access(None, Sent::Nothing)), anonymous);
+        // Other refusals, and answers the auth layer did not see, get no hint.
+        assert_eq!(
+            for_refusal(
+                Some(&access(None, Sent::Token)),
+                404,
+                Some("MANIFEST_UNKNOWN")
+            ),
+            None
+        );
+        assert_eq!(
+            for_refusal(Some(&access(None, Sent::Token)), 403, Some("DENIED")),
+            None
+        );
+        assert_eq!(for_refusal(None, 401, None), None);
+    }
+
+    #[test]
+    fn a_remote_host_that_cannot_be_reached_gets_the_network_hint_and_loopback_the_registry_one() {
+        for why in [NoAnswer::Refused, NoAnswer::Reset, NoAnswer::TimedOut] {
+            let remote = no_answer(why, "https", "registry.example", false).unwrap();
+            assert!(
+                remote.starts_with("registry.example cannot be reached: check the network"),
+                "{remote}"
+            );
+            assert!(remote.contains("HTTPS_PROXY"), "{remote}");
+            assert!(remote.contains("--endpoint URL for a mirror"), "{remote}");
+        }
+        let plain = no_answer(NoAnswer::Refused, "http", "registry.example", false).unwrap();
+        assert!(plain.contains("HTTP_PROXY"), "{plain}");
+        let local = no_answer(NoAnswer::Refused, "http", "127.0.0.1:5000", true).unwrap();
+        assert_eq!(
+            local,
+            "nothing answers at 127.0.0.1:5000: is the registry running?"
+        );
+        let tls = no_answer(
+            NoAnswer::Tls(TlsTrouble::NotTls),
+            "https",
+            "127.0.0.1:5000",
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            tls,
+            "127.0.0.1:5000 speaks plain HTTP: use http://127.0.0.1:5000 (loopback, or with \
+             --insecure)"
+        );
+        assert_eq!(
+            no_answer(NoAnswer::Other, "https", "registry.example", false),
+            None
+        );
+        assert_eq!(
+            no_answer(NoAnswer::Closed, "http", "registry.example", false),
+            None
+        );
     }
 }

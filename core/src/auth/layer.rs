@@ -102,7 +102,10 @@ impl Auth {
             login_host: crate::terminal_text::shown(&self.login_host),
             login: self.ctx.credentials.as_ref().map(|c| Login {
                 user: crate::terminal_text::shown(&c.username),
-                from: c.source.clone().unwrap_or_else(|| "the configuration".into()),
+                from: c
+                    .source
+                    .clone()
+                    .unwrap_or_else(|| "the configuration".into()),
             }),
             sent: match sent {
                 None => Sent::Nothing,

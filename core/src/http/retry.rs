@@ -293,6 +293,37 @@ mod tests {
         scripted::stack(vec![Arc::new(Retry::new(fast(retries)))])
     }
 
+    #[derive(Default)]
+    struct Told(std::sync::Mutex<Vec<String>>);
+
+    impl Notices for Told {
+        fn notice(&self, line: &str) {
+            self.0.lock().unwrap().push(line.to_string());
+        }
+    }
+
+    impl Told {
+        fn lines(&self) -> Vec<String> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    fn telling(policy: RetryPolicy) -> (Stack, Arc<Told>) {
+        let told = Arc::new(Told::default());
+        let layer = Retry::new(policy).telling(Some(told.clone() as Arc<dyn Notices>));
+        (scripted::stack(vec![Arc::new(layer)]), told)
+    }
+
+    /// A loopback URL where nothing listens (a port that was free a moment ago).
+    fn refusing_url() -> url::Url {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        url::Url::parse(&format!("http://127.0.0.1:{port}/v2/")).unwrap()
+    }
+
     #[test]
     fn backoff_grows_and_honours_retry_after() {
         let p = RetryPolicy::default();
@@ -392,6 +423,81 @@ mod tests {
         assert!(matches!(e, Error::Http { .. }), "{e}");
         assert!(e.to_string().contains(" after 3 attempts in "), "{e}");
         assert_eq!(server.seen().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn each_retry_is_told_with_its_wait_its_count_and_the_status() {
+        let server = Scripted::start(vec![
+            Reply::status(503),
+            Reply::status(502),
+            Reply::status(200),
+        ])
+        .await;
+        let (stack, told) = telling(fast(4));
+        stack.send(server.get("/m")).await.unwrap();
+        let host = server.url("/").host_str().unwrap().to_string();
+        let port = server.url("/").port().unwrap();
+        let lines = told.lines();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(
+            lines[0],
+            format!("retrying in 0.0 s (1/4): HTTP 503 Service Unavailable ({host}:{port})")
+        );
+        assert_eq!(
+            lines[1],
+            format!("retrying in 0.0 s (2/4): HTTP 502 Bad Gateway ({host}:{port})")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_told_at_each_retry_and_ends_asking_for_the_registry() {
+        let (stack, told) = telling(fast(2));
+        let url = refusing_url();
+        let e = stack
+            .send(Request::new(Method::GET, url.clone(), "manifest a:1"))
+            .await
+            .unwrap_err();
+        let at = format!("127.0.0.1:{}", url.port().unwrap());
+        assert_eq!(
+            told.lines(),
+            [
+                format!("retrying in 0.0 s (1/2): connection refused ({at})"),
+                format!("retrying in 0.0 s (2/2): connection refused ({at})"),
+            ]
+        );
+        let shown = e.to_string();
+        assert!(shown.contains(" after 3 attempts in "), "{shown}");
+        assert!(
+            shown.ends_with(&format!(
+                ": nothing answers at {at}: is the registry running?"
+            )),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_that_does_not_resolve_is_retried_once_and_quickly() {
+        // A patient policy: five retries, the first after 10 s. The name gets one, soon.
+        let (stack, told) = telling(RetryPolicy {
+            retries: 5,
+            base_delay: Duration::from_secs(10),
+            max_delay: Duration::from_secs(20),
+        });
+        let url = url::Url::parse("https://nonexistent.invalid/v2/").unwrap();
+        let e = stack
+            .send(Request::new(Method::GET, url, "manifest a:1"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            told.lines(),
+            ["retrying in 0.5 s (1/1): name does not resolve (nonexistent.invalid)"]
+        );
+        let shown = e.to_string();
+        assert!(shown.contains(" after 2 attempts in "), "{shown}");
+        assert!(
+            shown.contains(": nonexistent.invalid does not resolve: check the network"),
+            "{shown}"
+        );
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ mod cli;
 mod credential_hosts;
 mod credentials;
 mod dockerhub;
+mod error_hints;
 mod faults;
 mod formats;
 mod hostile;
