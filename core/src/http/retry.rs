@@ -12,6 +12,10 @@
 //! waits must say why. With the default policy a refused or reset connection is given up after
 //! six attempts and about 8 s of waiting (0.25 + 0.5 + 1 + 2 + 4 s, each ±25 %).
 //!
+//! A connection attempt that times out costs a whole connect timeout (10 s, see
+//! [`crate::transport`]): none is retried after [`RetryPolicy::connect_window`] (15 s), so a
+//! host that drops our packets is given up on after two attempts, in about 20 s.
+//!
 //! A host name that does not resolve is retried once only, quickly ([`UNRESOLVED_WAIT`]): a
 //! resolver's hiccup deserves a second chance, but a name that is wrong, or a machine that is
 //! offline, does not get better in the next 8 s, and the user should hear so at once.
@@ -38,6 +42,11 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// The longest wait between attempts, unless the server asks for longer.
     pub max_delay: Duration,
+    /// No retry of a connection attempt that timed out starts once this long has passed
+    /// since the first attempt. Each such attempt costs a whole connect timeout, so without
+    /// this a host that drops our packets would hold a pull for minutes; with it, the user
+    /// hears within about this long plus one connect timeout.
+    pub connect_window: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -46,6 +55,7 @@ impl Default for RetryPolicy {
             retries: 5,
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(20),
+            connect_window: Duration::from_secs(15),
         }
     }
 }
@@ -127,6 +137,12 @@ fn again(e: &Error) -> Again {
     } else {
         Again::Never
     }
+}
+
+/// True for a connection attempt that timed out (a host that drops our packets).
+fn connect_timed_out(e: &Error) -> bool {
+    matches!(e, Error::Http { source, .. }
+        if source.is_connect() && no_answer(source) == NoAnswer::TimedOut)
 }
 
 /// The few words a notice gives for a failure.
@@ -249,6 +265,12 @@ impl Layer for Retry {
                 }
                 Err(e) => {
                     let (wait, of) = match again(&e) {
+                        Again::Budget
+                            if connect_timed_out(&e)
+                                && backoff.started.elapsed() >= self.policy.connect_window =>
+                        {
+                            (None, 0)
+                        }
                         Again::Budget => (backoff.next_delay(None), backoff.budget()),
                         Again::Once if !retried_unresolved => {
                             retried_unresolved = true;
@@ -286,6 +308,7 @@ mod tests {
             retries,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(5),
+            ..RetryPolicy::default()
         }
     }
 
@@ -482,6 +505,7 @@ mod tests {
             retries: 5,
             base_delay: Duration::from_secs(10),
             max_delay: Duration::from_secs(20),
+            ..RetryPolicy::default()
         });
         let url = url::Url::parse("https://nonexistent.invalid/v2/").unwrap();
         let e = stack
@@ -497,6 +521,47 @@ mod tests {
         assert!(
             shown.contains(": nonexistent.invalid does not resolve: check the network"),
             "{shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn connections_that_time_out_are_not_retried_past_the_connect_window() {
+        // A listener whose one-place queue is full drops further connection attempts, as a
+        // firewall that drops packets does: connecting times out.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _queued = std::net::TcpStream::connect(addr).unwrap();
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let told = Arc::new(Told::default());
+        let policy = RetryPolicy {
+            connect_window: Duration::from_millis(700),
+            ..fast(10)
+        };
+        let layer = Retry::new(policy).telling(Some(told.clone() as Arc<dyn Notices>));
+        let stack = Stack::new(
+            vec![Arc::new(layer)],
+            crate::http::send::Wire::new(client, crate::patience::Patience::default()),
+        );
+        let url = url::Url::parse(&format!("http://{addr}/v2/")).unwrap();
+        let e = stack
+            .send(Request::new(Method::GET, url, "manifest a:1"))
+            .await
+            .unwrap_err();
+        // Attempts at 0, 0.3 and 0.6 s start inside the window; the one ending at 0.9 s is
+        // the last. Ten retries would have taken 3.3 s.
+        let Error::Http { attempts, .. } = &e else {
+            panic!("{e}");
+        };
+        assert_eq!(attempts.count, 3, "{e}");
+        assert!(
+            told.lines().iter().all(|l| l.contains("): timed out (")),
+            "{:?}",
+            told.lines()
         );
     }
 
