@@ -287,6 +287,16 @@ impl Error {
         }
     }
 
+    /// What to do about it, when the failure says (see [`crate::hints`]): the end of the
+    /// error's message, after its last `": "`.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Http { hint, .. } => hint.as_deref(),
+            Error::Registry(e) => e.hint.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The registry's error code, when the failure came from one (`MANIFEST_UNKNOWN`...).
     pub fn registry_code(&self) -> Option<&str> {
         match self {
