@@ -127,6 +127,11 @@ pub(crate) fn no_answer(why: NoAnswer, scheme: &str, host: &str, loopback: bool)
         NoAnswer::Refused if loopback => {
             format!("nothing answers at {host}: is the registry running?")
         }
+        NoAnswer::Proxy => format!(
+            "the proxy in {} would not connect to {host}: check the proxy, or exempt {host} \
+             with NO_PROXY",
+            proxy_var(scheme)
+        ),
         NoAnswer::Refused | NoAnswer::Reset | NoAnswer::TimedOut => {
             format!("{host} cannot be reached: {}", network(scheme))
         }
@@ -146,14 +151,19 @@ pub(crate) fn plain_http(host: &str) -> String {
     format!("{host} speaks plain HTTP: use http://{host} (loopback, or with --insecure)")
 }
 
-/// What to check when the network fails us. reqwest reads the proxy variables (as curl
-/// does): name the one that applies, and whether it is already set.
-fn network(scheme: &str) -> String {
-    let var = if scheme == "http" {
+/// The proxy variable for `scheme`.
+fn proxy_var(scheme: &str) -> &'static str {
+    if scheme == "http" {
         "HTTP_PROXY"
     } else {
         "HTTPS_PROXY"
-    };
+    }
+}
+
+/// What to check when the network fails us. reqwest reads the proxy variables (as curl
+/// does): name the one that applies, and whether it is already set.
+fn network(scheme: &str) -> String {
+    let var = proxy_var(scheme);
     let set = [var, &var.to_ascii_lowercase(), "ALL_PROXY", "all_proxy"]
         .iter()
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));

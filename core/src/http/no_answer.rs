@@ -21,6 +21,8 @@ pub(crate) enum NoAnswer {
     TimedOut,
     /// The connection closed with the request unanswered.
     Closed,
+    /// The proxy (`HTTPS_PROXY`) would not open a tunnel to the host.
+    Proxy,
     /// The TLS handshake failed.
     Tls(TlsTrouble),
     /// Anything else.
@@ -36,6 +38,7 @@ impl NoAnswer {
             NoAnswer::Reset => "connection reset",
             NoAnswer::TimedOut => "timed out",
             NoAnswer::Closed => "connection closed before answering",
+            NoAnswer::Proxy => "the proxy refused the tunnel",
             NoAnswer::Tls(_) => "TLS handshake failed",
             NoAnswer::Other => "no answer",
         }
@@ -66,6 +69,10 @@ pub(crate) fn no_answer(e: &reqwest::Error) -> NoAnswer {
         let text = cause.to_string();
         if text.contains("channel closed") {
             return NoAnswer::Closed;
+        }
+        // hyper-util's tunnel through an HTTP proxy, when the CONNECT is not answered 200.
+        if text.starts_with("tunnel error") {
+            return NoAnswer::Proxy;
         }
     }
     if e.is_timeout() {

@@ -62,6 +62,8 @@ fn network_hint(host: &str) -> String {
 #[test]
 fn a_name_that_does_not_resolve_fails_at_once_saying_to_check_the_network() {
     let dir = fresh_dir("unresolved-");
+    // The first test to run builds drag: not to be timed.
+    drag_tests::drag_bin();
     let started = Instant::now();
     let out = pull(&dir, &["-o", "out.tar", "nonexistent.invalid/team/app:1"]);
     let took = started.elapsed();
@@ -317,5 +319,47 @@ fn a_login_the_registry_still_refuses_for_a_repository_says_which_and_why() {
              is wrong"
         )),
         "{line}"
+    );
+}
+
+/// The network hint says to set HTTPS_PROXY: drag must honour it for an https registry (the
+/// HTTP_PROXY side is in `proxy.rs`). A listener playing the proxy sees drag's CONNECT for the
+/// registry's host, and refuses it.
+#[test]
+fn https_proxy_named_by_the_hint_is_honoured_for_https_registries() {
+    use std::io::{BufRead, BufReader, Write};
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = proxy.local_addr().unwrap().port();
+    let seen = std::thread::spawn(move || {
+        let (conn, _) = proxy.accept().unwrap();
+        let mut first = String::new();
+        BufReader::new(&conn).read_line(&mut first).unwrap();
+        let _ = (&conn).write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
+        first
+    });
+    let dir = fresh_dir("hints-proxy-");
+    let out = run(pull_command(&dir)
+        .env("HTTPS_PROXY", format!("http://127.0.0.1:{port}"))
+        .args([
+            "--retries",
+            "0",
+            "-o",
+            "out.tar",
+            "registry.invalid/team/app:1",
+        ]));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let first = seen.join().unwrap();
+    assert!(
+        first.starts_with("CONNECT registry.invalid:443 HTTP/1.1"),
+        "{first:?}"
+    );
+    // The proxy refused the tunnel: the hint says so, naming the variable.
+    assert!(
+        error_line(&out).ends_with(
+            ": the proxy in HTTPS_PROXY would not connect to registry.invalid: check the \
+             proxy, or exempt registry.invalid with NO_PROXY"
+        ),
+        "{}",
+        out.stderr
     );
 }
