@@ -44,8 +44,10 @@ pub struct RegistryArgs {
     pub registry: Option<String>,
 
     /// Send requests to this base URL instead of the registry's own (a mirror, an
-    /// air-gapped copy, a test registry); names are still normalized by the adapter. Logins
-    /// from the auth files are the endpoint's own, never the named registry's.
+    /// air-gapped copy, a test registry); names are still normalized by the adapter. A URL
+    /// without a scheme (`mirror.example:5000`) means https; a plain-HTTP registry needs
+    /// `http://` (loopback hosts, or with --insecure). Logins from the auth files are the
+    /// endpoint's own, never the named registry's.
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 

@@ -13,6 +13,7 @@ use drag_adapter_oci as _;
 mod args;
 mod commands;
 mod failure;
+mod notices;
 mod render;
 mod stdout;
 

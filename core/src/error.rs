@@ -63,10 +63,10 @@ pub enum Error {
 
     /// The request never got an answer (connection, TLS, timeout).
     #[error(
-        "{context}: {}{}{}{attempts}",
+        "{context}: {}{}{attempts}{}",
         url.as_ref().map(|u| format!("{u}: ")).unwrap_or_default(),
         fmt_reqwest(source),
-        hint.map(|h| format!(": {h}")).unwrap_or_default()
+        hint.as_ref().map(|h| format!(": {h}")).unwrap_or_default()
     )]
     Http {
         /// What was asked for.
@@ -76,8 +76,9 @@ pub enum Error {
         /// What failed, as reqwest saw it.
         #[source]
         source: reqwest::Error,
-        /// What to do about it, when the failure says (an untrusted certificate wants a CA).
-        hint: Option<&'static str>,
+        /// What to do about it, when the failure says (an untrusted certificate wants a CA, a
+        /// name that does not resolve wants the network checked); see [`crate::hints`].
+        hint: Option<String>,
         /// The attempts made before giving up.
         attempts: Attempts,
     },
@@ -311,6 +312,16 @@ impl Error {
         }
     }
 
+    /// What to do about it, when the failure says (see [`crate::hints`]): the end of the
+    /// error's message, after its last `": "`.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Http { hint, .. } => hint.as_deref(),
+            Error::Registry(e) => e.hint.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The registry's error code, when the failure came from one (`MANIFEST_UNKNOWN`...).
     pub fn registry_code(&self) -> Option<&str> {
         match self {
@@ -365,7 +376,8 @@ pub struct RegistryError {
     pub url: Option<RedactedUrl>,
     /// The attempts it took to get this answer.
     pub attempts: Attempts,
-    /// What to do about it, when the adapter knows (Docker Hub's spent pull limit: log in).
+    /// What to do about it: what the refusal says (a login, a repository that may not exist;
+    /// see [`crate::hints`]), or what the adapter knows (Docker Hub's spent pull limit).
     pub hint: Option<String>,
     /// True when the adapter called the answer final: sending the request again cannot help,
     /// whatever its status says (see [`crate::http::quirks`]).

@@ -62,6 +62,7 @@ pub mod registry;
 pub(crate) mod blob;
 pub(crate) mod cancel;
 pub(crate) mod config;
+pub(crate) mod hints;
 pub(crate) mod leftovers;
 pub(crate) mod login;
 pub(crate) mod manifest_cache;

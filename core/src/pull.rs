@@ -84,7 +84,9 @@ pub struct RegistryOptions {
     pub patience: Patience,
     /// Where the `-v` trace of every request goes, if anywhere.
     pub trace: Option<Arc<dyn Trace>>,
-    /// Where notices go: an adapter's news about its registry (few Docker Hub pulls left).
+    /// Where notices go, if anywhere: retries as they happen (`retrying in 1.2 s (2/5):
+    /// connection refused`) and an adapter's news about its registry (few Docker Hub pulls
+    /// left).
     pub notices: Option<Arc<dyn Notices>>,
 }
 
@@ -234,6 +236,7 @@ pub(crate) async fn open_session(
         trace: opts.trace.clone(),
         quirks: located.adapter.response_quirks(),
         notices: opts.notices.clone(),
+        login_host: login::contacted_host(&located.target.name, opts.endpoint.as_deref())?,
     })
     .await
 }

@@ -25,6 +25,11 @@ use crate::tls::RegistryCerts;
 
 pub const USER_AGENT: &str = concat!("drag/", env!("CARGO_PKG_VERSION"));
 
+/// How long one connection attempt (TCP and TLS) may take. A registry that answers at all
+/// connects in well under a second; a host that drops our packets never does, and each
+/// retry of it costs this much again (see [`crate::http::retry`]'s connect window).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// An HTTP client: no automatic redirects, no transparent decompression (it would change the
 /// bytes we hash), TLS verified unless `insecure`, plus a registry's own CAs and client
 /// certificate.
@@ -40,7 +45,7 @@ pub fn client(certs: RegistryCerts, insecure: bool, patience: Patience) -> Resul
     let mut builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(30).min(patience.header_timeout))
+        .connect_timeout(CONNECT_TIMEOUT.min(patience.header_timeout))
         .read_timeout(backstop)
         .pool_max_idle_per_host(16)
         .tls_built_in_root_certs(true)

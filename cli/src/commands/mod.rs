@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drag_core::auth::Credentials;
-use drag_core::http::notice::Notices;
 use drag_core::http::retry::RetryPolicy;
 use drag_core::http::trace::Trace;
 use drag_core::patience::{LowSpeed, Patience};
@@ -52,18 +51,8 @@ fn registry_options(a: &RegistryArgs) -> Result<RegistryOptions, drag_core::Erro
             },
         },
         trace: a.verbose.then(|| Arc::new(StderrTrace) as Arc<dyn Trace>),
-        notices: Some(Arc::new(StderrNotices)),
+        notices: Some(Arc::new(crate::notices::Stderr)),
     })
-}
-
-/// Notices (few Docker Hub pulls left) are warnings on stderr, `-q` or not: they are not
-/// progress.
-struct StderrNotices;
-
-impl Notices for StderrNotices {
-    fn notice(&self, text: &str) {
-        eprintln!("drag: warning: {text}");
-    }
 }
 
 /// `-v`: each request's line on stderr, where messages go (stdout carries only data).

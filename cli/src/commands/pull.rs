@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Arc;
 
 use drag_core::platform::Platform;
 use drag_core::progress::{Event, Progress};
@@ -9,17 +10,23 @@ use drag_core::pull::Cache;
 use drag_core::{terminal_text, Destination, Error, Format, PullOptions};
 
 use crate::args::{FormatArg, PullArgs};
+use crate::notices::AsNotes;
 use crate::render::{self, Renderer};
 
 pub async fn run(args: PullArgs) -> anyhow::Result<()> {
-    let opts = options(&args)?;
-    let renderer = Renderer::new(args.quiet);
-    let progress = NotesEvenWhenQuiet {
-        renderer: &renderer,
+    let mut opts = options(&args)?;
+    let renderer = Arc::new(Renderer::new(args.quiet));
+    let progress = Arc::new(NotesEvenWhenQuiet {
+        renderer: renderer.clone(),
         quiet: args.quiet,
-    };
+    });
+    // Retries are told above the bars, and not at all with -q; warnings even then.
+    opts.registry.notices = Some(Arc::new(AsNotes {
+        renderer: renderer.clone(),
+        loud: progress.clone(),
+    }));
     let report = tokio::select! {
-        r = drag_core::pull(&opts, &progress) => r?,
+        r = drag_core::pull(&opts, &*progress) => r?,
         _ = super::interrupted() => {
             // Blocking writers see this and remove their temporary files; partial blobs
             // stay in the cache for the next run.
@@ -108,12 +115,12 @@ const MAX_NOTE_CHARS: usize = 1000;
 
 /// `-q` silences progress, not what the user should know: notes (a warning that the cache is
 /// not used, a fallback tag, a login not sent) are still one line each on stderr.
-struct NotesEvenWhenQuiet<'a> {
-    renderer: &'a Renderer,
+struct NotesEvenWhenQuiet {
+    renderer: Arc<Renderer>,
     quiet: bool,
 }
 
-impl Progress for NotesEvenWhenQuiet<'_> {
+impl Progress for NotesEvenWhenQuiet {
     fn event(&self, event: Event) {
         match event {
             Event::Note(note) if self.quiet => {

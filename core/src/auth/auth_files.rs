@@ -100,7 +100,11 @@ fn lookup_in(
         });
     if let Some((helper, server)) = helper {
         if let Some(found) = cred_helper::get(helper, server)? {
-            return Ok(Some(found));
+            let source = format!(
+                "credential helper docker-credential-{helper} (named in {})",
+                path.display()
+            );
+            return Ok(Some(found.from_source(source)));
         }
     }
     for key in scoped_keys(registry, repository).iter().chain(keys) {
@@ -109,7 +113,7 @@ fn lookup_in(
         };
         let entry: AuthEntry = serde_json::from_value(value.clone()).unwrap_or_default();
         if let Some(found) = entry_credentials(entry).map_err(|reason| bad(path, key, reason))? {
-            return Ok(Some(found));
+            return Ok(Some(found.from_source(path.display().to_string())));
         }
     }
     Ok(None)
@@ -175,6 +179,7 @@ fn entry_credentials(entry: AuthEntry) -> std::result::Result<Option<Credentials
         return Ok(Some(Credentials {
             username: entry.username.unwrap_or_default(),
             secret: Secret::IdentityToken(token),
+            source: None,
         }));
     }
     if let Some(auth) = entry.auth.filter(|a| !a.is_empty()) {

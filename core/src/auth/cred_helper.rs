@@ -107,6 +107,7 @@ fn ask(program: &str, server: &str) -> Result<Option<Credentials>> {
     Ok(Some(Credentials {
         username: answer.username,
         secret,
+        source: None,
     }))
 }
 

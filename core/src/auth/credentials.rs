@@ -6,13 +6,24 @@ use base64::Engine as _;
 use crate::error::{Error, Result};
 
 /// A user's login for one registry (`--user`, an auth file, a credential helper).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Credentials {
     /// The user name.
     pub username: String,
     /// What proves it.
     pub secret: Secret,
+    /// Where it was found (`--user`, an auth file's path, a credential helper), for the
+    /// message when a registry refuses it; not part of its identity.
+    pub source: Option<String>,
 }
+
+impl PartialEq for Credentials {
+    fn eq(&self, other: &Credentials) -> bool {
+        self.username == other.username && self.secret == other.secret
+    }
+}
+
+impl Eq for Credentials {}
 
 /// What proves a user name.
 #[derive(Clone, PartialEq, Eq)]
@@ -51,7 +62,7 @@ impl Credentials {
         if u.is_empty() {
             return Err(Error::Usage("--user has an empty user name".into()));
         }
-        Ok(Credentials::password(u, p))
+        Ok(Credentials::password(u, p).from_source("--user"))
     }
 
     /// A user name and password.
@@ -59,7 +70,14 @@ impl Credentials {
         Credentials {
             username: username.to_string(),
             secret: Secret::Password(password.to_string()),
+            source: None,
         }
+    }
+
+    /// The same login, saying where it was found.
+    pub fn from_source(mut self, source: impl Into<String>) -> Credentials {
+        self.source = Some(source.into());
+        self
     }
 
     /// `Authorization: Basic ...`, for credentials that have a password.
@@ -99,6 +117,7 @@ mod tests {
         let token = Credentials {
             username: "<token>".into(),
             secret: Secret::IdentityToken("refresh-me".into()),
+            source: None,
         };
         assert!(token.basic_header().is_none());
         assert_eq!(token.identity_token(), Some("refresh-me"));

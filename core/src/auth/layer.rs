@@ -9,6 +9,11 @@
 //! for (`insufficient_scope`, as when pushing mounts a blob from another repository) widens the
 //! session's scopes for the next token: re-scoping. Requests to any other origin pass through
 //! untouched: credentials are for the registry they were given for.
+//!
+//! The layer is also where it is known whether a refused request carried a login, and where
+//! that login came from: it stamps refusals (401, and 404s that may be a private repository)
+//! with those facts, and the error they become ends with the matching hint (see
+//! [`crate::hints`]): how to log in, a refused password, or a repository that may not exist.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +24,8 @@ use reqwest::StatusCode;
 
 use crate::auth::challenge::{parse_all, Challenge};
 use crate::auth::{AuthContext, Authenticator, Credential, Scope};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::hints::{self, Access, Login, Sent};
 use crate::http::policy::same_origin;
 use crate::http::{Layer, Next, Request, Response};
 
@@ -61,6 +67,8 @@ pub struct Auth {
     scopes: Mutex<Vec<Scope>>,
     /// Serializes challenge answers, so parallel requests that all meet a 401 ask once.
     answering: tokio::sync::Mutex<()>,
+    /// The host a login for this registry is made for, as messages name it.
+    login_host: String,
 }
 
 impl Auth {
@@ -73,11 +81,46 @@ impl Auth {
     ) -> Auth {
         Auth {
             authenticator,
-            ctx,
             tokens,
+            login_host: ctx.registry.host_str().unwrap_or_default().to_string(),
             scopes: Mutex::new(vec![scope]),
             answering: tokio::sync::Mutex::new(()),
+            ctx,
         }
+    }
+
+    /// The same layer, naming `host` as the one to log in to (`docker.io` rather than the
+    /// `registry-1.docker.io` contacted): the auth files' key for this registry.
+    pub fn login_host(mut self, host: String) -> Auth {
+        self.login_host = host;
+        self
+    }
+
+    /// The facts of a request that carried `sent`.
+    fn access(&self, sent: Option<&Credential>) -> Access {
+        Access {
+            login_host: crate::terminal_text::shown(&self.login_host),
+            login: self.ctx.credentials.as_ref().map(|c| Login {
+                user: crate::terminal_text::shown(&c.username),
+                from: c
+                    .source
+                    .clone()
+                    .unwrap_or_else(|| "the configuration".into()),
+            }),
+            sent: match sent {
+                None => Sent::Nothing,
+                Some(c) if c.header.starts_with("Basic ") => Sent::Basic,
+                Some(_) => Sent::Token,
+            },
+        }
+    }
+
+    /// `resp`, stamped with what the request carried when the registry refused it.
+    fn stamped(&self, mut resp: Response, sent: Option<&Credential>) -> Response {
+        if matches!(resp.status().as_u16(), 401 | 404) {
+            resp.access = Some(Arc::new(self.access(sent)));
+        }
+        resp
     }
 
     fn scopes(&self) -> Vec<Scope> {
@@ -176,12 +219,23 @@ impl Layer for Auth {
         }
         let (first, cred) = self.with_credential(req.clone());
         let resp = next.run(first).await?;
-        if resp.status() != StatusCode::UNAUTHORIZED || !self.answer(&resp, cred.as_ref()).await? {
-            return Ok(resp);
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Ok(self.stamped(resp, cred.as_ref()));
+        }
+        match self.answer(&resp, cred.as_ref()).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(self.stamped(resp, cred.as_ref())),
+            // The token service refused: the login, or anonymous access.
+            Err(Error::Registry(mut e)) if matches!(e.status, 401 | 403) => {
+                e.hint = Some(hints::token_refused(&self.access(None)));
+                return Err(Error::Registry(e));
+            }
+            Err(e) => return Err(e),
         }
         drop(resp);
-        let (again, _) = self.with_credential(req);
-        next.run(again).await
+        let (again, cred) = self.with_credential(req);
+        let resp = next.run(again).await?;
+        Ok(self.stamped(resp, cred.as_ref()))
     }
 }
 

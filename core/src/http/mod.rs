@@ -6,9 +6,10 @@
 //! 2. `auth` (in [`crate::auth`], whose answers it uses): attaches the cached credential, answers a 401 challenge once (one token
 //!    request for all the parallel requests that met it), re-scopes when the registry asks;
 //! 3. [`retry`]: sends again after transient failures and retryable statuses, with backoff,
-//!    jitter and `Retry-After`, counting attempts and time for the error that may follow;
+//!    jitter and `Retry-After`, counting attempts and time for the error that may follow, and
+//!    telling each retry to the [`notice`] sink;
 //! 4. [`quirks`] (registry requests only): the adapter reads each answer, may send a notice
-//!    ([`notice`]) and may call an answer final, which stops the retries with its hint;
+//!    and may call an answer final, which stops the retries with its hint;
 //! 5. [`trace`]: the `-v` trace, one redacted line per attempt;
 //! 6. `send`: the wire, with the header timeout.
 //!
@@ -17,6 +18,7 @@
 //! layer and without the registry's client certificate. There is no other way to send a
 //! request: uploads will take the same path.
 
+pub(crate) mod no_answer;
 pub mod notice;
 pub(crate) mod policy;
 pub mod quirks;
@@ -98,6 +100,9 @@ pub struct Response {
     pub url: RedactedUrl,
     /// The attempts it took.
     pub attempts: Attempts,
+    /// What the auth layer knows of this request (for whom to log in, what was sent), for
+    /// the hint of the error a refusal becomes.
+    pub(crate) access: Option<Arc<crate::hints::Access>>,
 }
 
 impl Response {
@@ -109,6 +114,7 @@ impl Response {
                 count: 1,
                 elapsed: Duration::ZERO,
             },
+            access: None,
             inner,
         }
     }

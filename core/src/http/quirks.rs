@@ -92,7 +92,7 @@ impl Quirks {
     fn notice(&self, text: &str) {
         if let Some(sink) = &self.notices {
             if !self.noticed.swap(true, Ordering::Relaxed) {
-                sink.notice(text);
+                sink.warning(text);
             }
         }
     }
@@ -217,6 +217,7 @@ mod tests {
             retries: 3,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(5),
+            ..RetryPolicy::default()
         };
         scripted::stack(vec![
             Arc::new(Retry::new(policy)),

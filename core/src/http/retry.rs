@@ -6,8 +6,22 @@
 //! request's budget and counts what it took, so the error that ends it can say so. [`Retry`]
 //! is the layer that uses them for whole requests; the blob fetcher uses a [`Backoff`] of its
 //! own for resuming a body with `Range`.
+//!
+//! Every retry the layer makes is told to the [notices](super::notice) sink, with its wait and
+//! its reason (`retrying in 1.2 s (2/5): connection refused (registry.example)`): a pull that
+//! waits must say why. With the default policy a refused or reset connection is given up after
+//! six attempts and about 8 s of waiting (0.25 + 0.5 + 1 + 2 + 4 s, each ±25 %).
+//!
+//! A connection attempt that times out costs a whole connect timeout (10 s, see
+//! [`crate::transport`]): none is retried after [`RetryPolicy::connect_window`] (15 s), so a
+//! host that drops our packets is given up on after two attempts, in about 20 s.
+//!
+//! A host name that does not resolve is retried once only, quickly ([`UNRESOLVED_WAIT`]): a
+//! resolver's hiccup deserves a second chance, but a name that is wrong, or a machine that is
+//! offline, does not get better in the next 8 s, and the user should hear so at once.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,7 +29,8 @@ use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::http::tls_trouble::tls_trouble;
+use crate::http::no_answer::{no_answer, NoAnswer};
+use crate::http::notice::Notices;
 use crate::http::{Attempts, Layer, Next, Request, Response};
 
 /// How often and how patiently to retry transient failures.
@@ -27,6 +42,11 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// The longest wait between attempts, unless the server asks for longer.
     pub max_delay: Duration,
+    /// No retry of a connection attempt that timed out starts once this long has passed
+    /// since the first attempt. Each such attempt costs a whole connect timeout, so without
+    /// this a host that drops our packets would hold a pull for minutes; with it, the user
+    /// hears within about this long plus one connect timeout.
+    pub connect_window: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -35,6 +55,7 @@ impl Default for RetryPolicy {
             retries: 5,
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(20),
+            connect_window: Duration::from_secs(15),
         }
     }
 }
@@ -73,14 +94,33 @@ pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-/// True when sending the same request again may succeed.
-pub(crate) fn is_transient(e: &Error) -> bool {
-    match e {
-        // A handshake that failed once fails again.
-        Error::Http { source, .. } if tls_trouble(source).is_some() => false,
-        Error::Http { source, .. } => {
-            source.is_timeout() || source.is_connect() || source.is_request() || source.is_body()
-        }
+/// The one wait before retrying a host name that did not resolve.
+pub const UNRESOLVED_WAIT: Duration = Duration::from_millis(500);
+
+/// Whether, and how often, a failure is worth sending the same request again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Again {
+    /// Not at all: it would fail the same way.
+    Never,
+    /// Once, quickly: a host name that did not resolve.
+    Once,
+    /// Within the policy's budget.
+    Budget,
+}
+
+fn again(e: &Error) -> Again {
+    let transient = match e {
+        Error::Http { source, .. } => match no_answer(source) {
+            // A handshake that failed once fails again.
+            NoAnswer::Tls(_) => false,
+            NoAnswer::Unresolved => return Again::Once,
+            _ => {
+                source.is_timeout()
+                    || source.is_connect()
+                    || source.is_request()
+                    || source.is_body()
+            }
+        },
         Error::Registry(e) => is_retryable_status(e.status) && !e.final_answer,
         Error::Stalled { .. } => true,
         Error::Io { source, .. } => matches!(
@@ -91,6 +131,27 @@ pub(crate) fn is_transient(e: &Error) -> bool {
                 | io::ErrorKind::TimedOut
         ),
         _ => false,
+    };
+    if transient {
+        Again::Budget
+    } else {
+        Again::Never
+    }
+}
+
+/// True for a connection attempt that timed out (a host that drops our packets).
+fn connect_timed_out(e: &Error) -> bool {
+    matches!(e, Error::Http { source, .. }
+        if source.is_connect() && no_answer(source) == NoAnswer::TimedOut)
+}
+
+/// The few words a notice gives for a failure.
+fn reason(e: &Error) -> String {
+    match e {
+        Error::Http { source, .. } => no_answer(source).words().to_string(),
+        Error::Stalled { reason, .. } => reason.clone(),
+        Error::Registry(e) => format!("HTTP {}", e.status),
+        other => other.to_string(),
     }
 }
 
@@ -109,6 +170,11 @@ impl Backoff {
             retries: 0,
             started: Instant::now(),
         }
+    }
+
+    /// The retries the policy allows.
+    pub fn budget(&self) -> u32 {
+        self.policy.retries
     }
 
     /// Spends one retry and says how long to wait before it, or None when the budget is
@@ -132,15 +198,42 @@ impl Backoff {
 }
 
 /// The retry layer: sends again after a transient failure or a retryable status, within the
-/// policy's budget, and stamps the answer (or the error) with the attempts it took.
+/// policy's budget, tells each retry to the notices sink, and stamps the answer (or the error)
+/// with the attempts it took.
 pub struct Retry {
     policy: RetryPolicy,
+    notices: Option<Arc<dyn Notices>>,
 }
 
 impl Retry {
-    /// A layer retrying as `policy` says.
+    /// A layer retrying as `policy` says, silently.
     pub fn new(policy: RetryPolicy) -> Retry {
-        Retry { policy }
+        Retry {
+            policy,
+            notices: None,
+        }
+    }
+
+    /// The same layer, telling each retry to `notices`.
+    pub fn telling(mut self, notices: Option<Arc<dyn Notices>>) -> Retry {
+        self.notices = notices;
+        self
+    }
+
+    /// `retrying in 1.2 s (2/5): connection refused (registry.example)`.
+    fn tell(&self, req: &Request, wait: Duration, retry: u32, of: u32, why: &str) {
+        let Some(notices) = &self.notices else {
+            return;
+        };
+        let host = match (req.url.host_str(), req.url.port()) {
+            (Some(h), Some(p)) => format!(" ({h}:{p})"),
+            (Some(h), None) => format!(" ({h})"),
+            _ => String::new(),
+        };
+        notices.notice(&format!(
+            "retrying in {:.1} s ({retry}/{of}): {why}{host}",
+            wait.as_secs_f64()
+        ));
     }
 }
 
@@ -148,12 +241,15 @@ impl Retry {
 impl Layer for Retry {
     async fn send(&self, req: Request, next: Next<'_>) -> Result<Response> {
         let mut backoff = Backoff::new(self.policy);
+        let mut retried_unresolved = false;
         loop {
             match next.run(req.clone()).await {
                 Ok(mut resp) if is_retryable_status(resp.status().as_u16()) => {
                     match backoff.next_delay(retry_after(resp.headers())) {
                         Some(wait) => {
+                            let why = format!("HTTP {}", resp.status());
                             drop(resp);
+                            self.tell(&req, wait, backoff.retries, backoff.budget(), &why);
                             tokio::time::sleep(wait).await;
                         }
                         // The last answer is the answer: the caller reads its error body.
@@ -167,11 +263,29 @@ impl Layer for Retry {
                     resp.attempts = backoff.attempts();
                     return Ok(resp);
                 }
-                Err(e) if is_transient(&e) => match backoff.next_delay(None) {
-                    Some(wait) => tokio::time::sleep(wait).await,
-                    None => return Err(e.after(backoff.attempts())),
-                },
-                Err(e) => return Err(e.after(backoff.attempts())),
+                Err(e) => {
+                    let (wait, of) = match again(&e) {
+                        Again::Budget
+                            if connect_timed_out(&e)
+                                && backoff.started.elapsed() >= self.policy.connect_window =>
+                        {
+                            (None, 0)
+                        }
+                        Again::Budget => (backoff.next_delay(None), backoff.budget()),
+                        Again::Once if !retried_unresolved => {
+                            retried_unresolved = true;
+                            let wait = backoff.next_delay(None).map(|w| w.min(UNRESOLVED_WAIT));
+                            (wait, 1)
+                        }
+                        Again::Once | Again::Never => (None, 0),
+                    };
+                    let Some(wait) = wait else {
+                        return Err(e.after(backoff.attempts()));
+                    };
+                    let retry = if of == 1 { 1 } else { backoff.retries };
+                    self.tell(&req, wait, retry, of, &reason(&e));
+                    tokio::time::sleep(wait).await;
+                }
             }
         }
     }
@@ -194,11 +308,43 @@ mod tests {
             retries,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(5),
+            ..RetryPolicy::default()
         }
     }
 
     fn retrying(retries: u32) -> Stack {
         scripted::stack(vec![Arc::new(Retry::new(fast(retries)))])
+    }
+
+    #[derive(Default)]
+    struct Told(std::sync::Mutex<Vec<String>>);
+
+    impl Notices for Told {
+        fn notice(&self, line: &str) {
+            self.0.lock().unwrap().push(line.to_string());
+        }
+    }
+
+    impl Told {
+        fn lines(&self) -> Vec<String> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    fn telling(policy: RetryPolicy) -> (Stack, Arc<Told>) {
+        let told = Arc::new(Told::default());
+        let layer = Retry::new(policy).telling(Some(told.clone() as Arc<dyn Notices>));
+        (scripted::stack(vec![Arc::new(layer)]), told)
+    }
+
+    /// A loopback URL where nothing listens (a port that was free a moment ago).
+    fn refusing_url() -> url::Url {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        url::Url::parse(&format!("http://127.0.0.1:{port}/v2/")).unwrap()
     }
 
     #[test]
@@ -300,6 +446,124 @@ mod tests {
         assert!(matches!(e, Error::Http { .. }), "{e}");
         assert!(e.to_string().contains(" after 3 attempts in "), "{e}");
         assert_eq!(server.seen().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn each_retry_is_told_with_its_wait_its_count_and_the_status() {
+        let server = Scripted::start(vec![
+            Reply::status(503),
+            Reply::status(502),
+            Reply::status(200),
+        ])
+        .await;
+        let (stack, told) = telling(fast(4));
+        stack.send(server.get("/m")).await.unwrap();
+        let host = server.url("/").host_str().unwrap().to_string();
+        let port = server.url("/").port().unwrap();
+        let lines = told.lines();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(
+            lines[0],
+            format!("retrying in 0.0 s (1/4): HTTP 503 Service Unavailable ({host}:{port})")
+        );
+        assert_eq!(
+            lines[1],
+            format!("retrying in 0.0 s (2/4): HTTP 502 Bad Gateway ({host}:{port})")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_told_at_each_retry_and_ends_asking_for_the_registry() {
+        let (stack, told) = telling(fast(2));
+        let url = refusing_url();
+        let e = stack
+            .send(Request::new(Method::GET, url.clone(), "manifest a:1"))
+            .await
+            .unwrap_err();
+        let at = format!("127.0.0.1:{}", url.port().unwrap());
+        assert_eq!(
+            told.lines(),
+            [
+                format!("retrying in 0.0 s (1/2): connection refused ({at})"),
+                format!("retrying in 0.0 s (2/2): connection refused ({at})"),
+            ]
+        );
+        let shown = e.to_string();
+        assert!(shown.contains(" after 3 attempts in "), "{shown}");
+        assert!(
+            shown.ends_with(&format!(
+                ": nothing answers at {at}: is the registry running?"
+            )),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_that_does_not_resolve_is_retried_once_and_quickly() {
+        // A patient policy: five retries, the first after 10 s. The name gets one, soon.
+        let (stack, told) = telling(RetryPolicy {
+            retries: 5,
+            base_delay: Duration::from_secs(10),
+            max_delay: Duration::from_secs(20),
+            ..RetryPolicy::default()
+        });
+        let url = url::Url::parse("https://nonexistent.invalid/v2/").unwrap();
+        let e = stack
+            .send(Request::new(Method::GET, url, "manifest a:1"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            told.lines(),
+            ["retrying in 0.5 s (1/1): name does not resolve (nonexistent.invalid)"]
+        );
+        let shown = e.to_string();
+        assert!(shown.contains(" after 2 attempts in "), "{shown}");
+        assert!(
+            shown.contains(": nonexistent.invalid does not resolve: check the network"),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn connections_that_time_out_are_not_retried_past_the_connect_window() {
+        // A listener whose one-place queue is full drops further connection attempts, as a
+        // firewall that drops packets does: connecting times out.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _queued = std::net::TcpStream::connect(addr).unwrap();
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let told = Arc::new(Told::default());
+        let policy = RetryPolicy {
+            connect_window: Duration::from_millis(700),
+            ..fast(10)
+        };
+        let layer = Retry::new(policy).telling(Some(told.clone() as Arc<dyn Notices>));
+        let stack = Stack::new(
+            vec![Arc::new(layer)],
+            crate::http::send::Wire::new(client, crate::patience::Patience::default()),
+        );
+        let url = url::Url::parse(&format!("http://{addr}/v2/")).unwrap();
+        let e = stack
+            .send(Request::new(Method::GET, url, "manifest a:1"))
+            .await
+            .unwrap_err();
+        // Attempts at 0, 0.3 and 0.6 s start inside the window (fewer on a slow machine);
+        // ten retries would have taken 3.3 s.
+        let Error::Http { attempts, .. } = &e else {
+            panic!("{e}");
+        };
+        assert!((2..=3).contains(&attempts.count), "{e}");
+        let lines = told.lines();
+        assert_eq!(lines.len() as u32, attempts.count - 1, "{lines:?}");
+        assert!(
+            lines.iter().all(|l| l.contains("): timed out (")),
+            "{lines:?}"
+        );
     }
 
     #[tokio::test]

@@ -7,9 +7,12 @@
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, RegistryError, Result};
-use crate::http::tls_trouble::{tls_trouble, TlsTrouble};
+use crate::hints;
+use crate::http::no_answer::no_answer;
+use crate::http::policy::is_loopback_host;
 use crate::http::{Body, RedactedUrl, Request, Response};
 use crate::patience::{BodyWatch, LowSpeed, Patience};
+use crate::terminal_text;
 
 /// A client and how long it waits: the wire under one stack.
 pub struct Wire {
@@ -53,27 +56,20 @@ impl Wire {
     }
 }
 
-/// A request that got no answer, with what to do about it when the TLS handshake says.
+/// A request that got no answer, with what to do about it when the failure says (see
+/// [`crate::hints::no_answer`]).
 fn failed(req: &Request, source: reqwest::Error) -> Error {
-    let hint = match tls_trouble(&source) {
-        Some(TlsTrouble::UntrustedServer) => Some(
-            "the registry's certificate is not trusted: give its CA with --cert-dir DIR or in \
-             certs.d/HOST:PORT/ca.crt (see the README), or use --insecure",
-        ),
-        Some(TlsTrouble::ClientCertificate) => Some(
-            "the registry refused our client certificate or wants one: put NAME.cert and \
-             NAME.key in --cert-dir DIR or certs.d/HOST:PORT (see the README)",
-        ),
-        // Under TLS 1.3 a server refuses a missing client certificate only after the client
-        // has finished its side of the handshake; when its alert beats our request, all that
-        // reaches us is a connection that closed before answering.
-        None if req.url.scheme() == "https" && closed_before_answering(&source) => Some(
-            "the registry closed the connection before answering: if it wants a client \
-             certificate, put NAME.cert and NAME.key in --cert-dir DIR or certs.d/HOST:PORT \
-             (see the README)",
-        ),
-        _ => None,
+    let host = req.url.host_str().unwrap_or_default();
+    let authority = match req.url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
     };
+    let hint = hints::no_answer(
+        no_answer(&source),
+        req.url.scheme(),
+        &terminal_text::shown(&authority),
+        is_loopback_host(host),
+    );
     Error::Http {
         context: req.what.clone(),
         url: Some(Box::new(RedactedUrl::new(&req.url))),
@@ -81,18 +77,6 @@ fn failed(req: &Request, source: reqwest::Error) -> Error {
         hint,
         attempts: Default::default(),
     }
-}
-
-/// True for a connection that closed with our request unanswered (hyper's "channel closed").
-fn closed_before_answering(e: &reqwest::Error) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        if c.to_string().contains("channel closed") {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
 }
 
 /// Reads a whole (small) body, refusing more than `limit` bytes, so a hostile server cannot
@@ -134,11 +118,12 @@ const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
 
 /// Turns an error answer into an error, reading a bounded part of its body for a bounded
 /// time (a body that does not come in time is left out of the message).
-pub async fn error_from_response(what: String, resp: Response) -> Error {
+pub async fn error_from_response(what: String, mut resp: Response) -> Error {
     let status = resp.status().as_u16();
     let retry_after = super::retry::retry_after(resp.headers());
     let url = resp.url.clone();
     let attempts = resp.attempts;
+    let access = resp.access.take();
     let patience = Patience {
         header_timeout: ERROR_BODY_WAIT,
         read_timeout: ERROR_BODY_WAIT,
@@ -157,5 +142,6 @@ pub async fn error_from_response(what: String, resp: Response) -> Error {
     e.retry_after = retry_after;
     e.url = Some(url);
     e.attempts = attempts;
+    e.hint = hints::for_refusal(access.as_deref(), status, e.code());
     Error::from(e)
 }

@@ -1,7 +1,8 @@
 //! What a failed TLS handshake says about the server, read out of reqwest's error chain.
 //!
 //! Two places need to know: the scheme probe (a plain-HTTP answer means the registry speaks
-//! HTTP) and the error message (an untrusted certificate wants `--cert-dir`, not a retry).
+//! HTTP) and [`super::no_answer`], for the retry layer (a failed handshake fails again) and the
+//! error's hint (an untrusted certificate wants `--cert-dir`; plain HTTP wants `http://`).
 
 use std::io;
 
@@ -56,7 +57,7 @@ pub fn tls_trouble(e: &reqwest::Error) -> Option<TlsTrouble> {
 
 /// An error and its causes. reqwest buries the TLS error in an `io::Error`, whose `source()`
 /// skips the error it wraps, hence `get_ref`.
-fn causes<'a>(
+pub(crate) fn causes<'a>(
     e: &'a (dyn std::error::Error + 'static),
 ) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
     std::iter::successors(Some(e), |cause| {

@@ -81,8 +81,11 @@ pub(crate) struct SessionConfig {
     pub trace: Option<Arc<dyn Trace>>,
     /// How the adapter reads its registry's answers, if it does.
     pub quirks: Option<&'static dyn ResponseQuirks>,
-    /// Where notices go (an adapter's news about its registry), if anywhere.
+    /// Where notices go (retries, an adapter's news about its registry), if anywhere.
     pub notices: Option<Arc<dyn Notices>>,
+    /// The host a login for this registry is for (`docker.io`, or the `--endpoint` host), as
+    /// hints name it (see `login::contacted_host`).
+    pub login_host: String,
 }
 
 /// A conversation with one repository of one registry.
@@ -182,13 +185,13 @@ impl Session {
         let cache = ManifestCache::new(store, self.base.as_str(), &self.name.repository);
         let digest = match Digest::parse(reference) {
             Ok(d) => Some(d),
-            // A registry that does not answer HEAD usefully just costs us the GET.
-            Err(_) => self
-                .head_manifest(reference)
-                .await
-                .ok()
-                .flatten()
-                .map(|d| d.digest),
+            Err(_) => match self.head_manifest(reference).await {
+                Ok(d) => d.map(|d| d.digest),
+                // No answer at all: the GET would meet the same, after as many retries again.
+                Err(e @ (Error::Http { .. } | Error::Stalled { .. })) => return Err(e),
+                // A registry that does not answer HEAD usefully just costs us the GET.
+                Err(_) => None,
+            },
         };
         if let Some(m) = digest.and_then(|d| cache.get(&d)) {
             return Ok(m);

@@ -39,9 +39,11 @@ fn traced(cfg: &SessionConfig) -> Vec<Arc<dyn Layer>> {
     }
 }
 
-/// Retry and trace: the bottom of every stack that sends real requests.
+/// Retry (telling each retry to the notices sink) and trace: the bottom of every stack that
+/// sends real requests.
 fn bottom(cfg: &SessionConfig) -> Vec<Arc<dyn Layer>> {
-    let mut layers: Vec<Arc<dyn Layer>> = vec![Arc::new(Retry::new(cfg.retry))];
+    let retry = Retry::new(cfg.retry).telling(cfg.notices.clone());
+    let mut layers: Vec<Arc<dyn Layer>> = vec![Arc::new(retry)];
     layers.extend(traced(cfg));
     layers
 }
@@ -77,7 +79,8 @@ pub(super) fn compose(cfg: &SessionConfig, base: &Url, http: reqwest::Client) ->
         },
         cfg.tokens.clone(),
         Scope::pull(&cfg.name.repository),
-    );
+    )
+    .login_host(cfg.login_host.clone());
     let mut registry: Vec<Arc<dyn Layer>> = vec![
         Arc::new(Redirects::new(base.clone(), cfg.insecure, Some(others))),
         Arc::new(auth),

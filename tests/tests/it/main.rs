@@ -15,6 +15,7 @@ mod cli_edges;
 mod credential_hosts;
 mod credentials;
 mod dockerhub;
+mod error_hints;
 mod faults;
 mod formats;
 mod hostile;

@@ -1,0 +1,283 @@
+//! What to do about a failure, in words: every hint an error ends with is written here, so
+//! messages that send the user somewhere send them the same way, and the README can quote one
+//! place.
+//!
+//! The facts a hint needs are gathered where they are known: the wire knows why a request got
+//! no answer ([`crate::http::no_answer`]), the auth layer knows whether credentials were sent
+//! and where they came from ([`Access`]), the error document knows the registry's code.
+
+use crate::http::no_answer::NoAnswer;
+use crate::http::tls_trouble::TlsTrouble;
+
+/// What the auth layer knows about a request the registry refused: for whom to log in, and
+/// what was sent.
+#[derive(Clone, Debug)]
+pub(crate) struct Access {
+    /// The host a login is for (`docker.io`, or the `--endpoint` host), as `podman login`
+    /// and the auth files name it.
+    pub login_host: String,
+    /// The configured login, if any: its user name and where it was found.
+    pub login: Option<Login>,
+    /// What the refused request carried.
+    pub sent: Sent,
+}
+
+/// A configured login, as messages name it.
+#[derive(Clone, Debug)]
+pub(crate) struct Login {
+    /// The user name.
+    pub user: String,
+    /// Where it came from (`--user`, an auth file, a credential helper).
+    pub from: String,
+}
+
+/// What a request carried in `Authorization`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Nothing: the registry's challenge could not be answered.
+    Nothing,
+    /// A token from the token service.
+    Token,
+    /// The login itself (Basic).
+    Basic,
+}
+
+/// How to log in to `host`, for the end of a hint.
+fn how_to_log_in(host: &str) -> String {
+    format!("`podman login {host}`, `docker login {host}`, or --user USER:PASSWORD")
+}
+
+/// A registry wants a login and none is configured.
+pub(crate) fn needs_login(host: &str) -> String {
+    format!("{host} wants a login: {}", how_to_log_in(host))
+}
+
+/// A repository the registry says it does not have, or will not show without a login (Docker
+/// Hub answers 401 for both).
+pub(crate) fn no_such_repository(host: &str) -> String {
+    format!(
+        "no such repository, or it is private: log in if it is yours ({})",
+        how_to_log_in(host)
+    )
+}
+
+/// A login the token service or the registry refused outright.
+pub(crate) fn credentials_refused(host: &str, login: &Login) -> String {
+    format!(
+        "the registry refused the credentials for {host} from {} (user {}): check the password, \
+         or log in again with `podman login {host}` or `docker login {host}`",
+        login.from, login.user
+    )
+}
+
+/// A login the token service accepted, with which the registry still refused the repository.
+fn login_not_enough(host: &str, login: &Login) -> String {
+    format!(
+        "the registry refused the credentials for {host} from {} (user {}) for this repository: \
+         there is no such repository, or {} may not pull it, or the password is wrong",
+        login.from, login.user, login.user
+    )
+}
+
+/// The hint for the token service's refusal (401 or 403) of a token.
+pub(crate) fn token_refused(access: &Access) -> String {
+    match &access.login {
+        Some(login) => credentials_refused(&access.login_host, login),
+        None => needs_login(&access.login_host),
+    }
+}
+
+/// The hint for a registry's error answer, from its status, its first error code and what the
+/// auth layer knows about the request.
+pub(crate) fn for_refusal(
+    access: Option<&Access>,
+    status: u16,
+    code: Option<&str>,
+) -> Option<String> {
+    let access = access?;
+    let host = access.login_host.as_str();
+    if code == Some("NAME_UNKNOWN") {
+        return Some(no_such_repository(host));
+    }
+    if status != 401 {
+        return None;
+    }
+    Some(match (&access.login, access.sent) {
+        (None, Sent::Token) => no_such_repository(host),
+        (None, _) => needs_login(host),
+        (Some(login), Sent::Token) => login_not_enough(host, login),
+        (Some(login), _) => credentials_refused(host, login),
+    })
+}
+
+/// The hint for a request that got no answer, with the host named: where the failure says
+/// what to do (a name that does not resolve, a refused or silent connection, TLS trouble).
+pub(crate) fn no_answer(why: NoAnswer, scheme: &str, host: &str, loopback: bool) -> Option<String> {
+    Some(match why {
+        NoAnswer::Tls(TlsTrouble::UntrustedServer) => "the registry's certificate is not \
+             trusted: give its CA with --cert-dir DIR or in certs.d/HOST:PORT/ca.crt (see the \
+             README), or use --insecure"
+            .to_string(),
+        NoAnswer::Tls(TlsTrouble::ClientCertificate) => "the registry refused our client \
+             certificate or wants one: put NAME.cert and NAME.key in --cert-dir DIR or \
+             certs.d/HOST:PORT (see the README)"
+            .to_string(),
+        NoAnswer::Tls(TlsTrouble::NotTls) => plain_http(host),
+        NoAnswer::Unresolved => format!("{host} does not resolve: {}", network(scheme)),
+        NoAnswer::Refused if loopback => {
+            format!("nothing answers at {host}: is the registry running?")
+        }
+        NoAnswer::Proxy => format!(
+            "the proxy in {} would not connect to {host}: check the proxy, or exempt {host} \
+             with NO_PROXY",
+            proxy_var(scheme)
+        ),
+        NoAnswer::Refused | NoAnswer::Reset | NoAnswer::TimedOut => {
+            format!("{host} cannot be reached: {}", network(scheme))
+        }
+        // Under TLS 1.3 a server refuses a missing client certificate only after the client
+        // has finished its side of the handshake; when its alert beats our request, all that
+        // reaches us is a connection that closed before answering.
+        NoAnswer::Closed if scheme == "https" => "the registry closed the connection before \
+             answering: if it wants a client certificate, put NAME.cert and NAME.key in \
+             --cert-dir DIR or certs.d/HOST:PORT (see the README)"
+            .to_string(),
+        _ => return None,
+    })
+}
+
+/// A TLS handshake answered in plain text.
+pub(crate) fn plain_http(host: &str) -> String {
+    format!("{host} speaks plain HTTP: use http://{host} (loopback, or with --insecure)")
+}
+
+/// The proxy variable for `scheme`.
+fn proxy_var(scheme: &str) -> &'static str {
+    if scheme == "http" {
+        "HTTP_PROXY"
+    } else {
+        "HTTPS_PROXY"
+    }
+}
+
+/// What to check when the network fails us. reqwest reads the proxy variables (as curl
+/// does): name the one that applies, and whether it is already set.
+fn network(scheme: &str) -> String {
+    let var = proxy_var(scheme);
+    let set = [var, &var.to_ascii_lowercase(), "ALL_PROXY", "all_proxy"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    if set {
+        format!(
+            "check the network and the proxy in {var} (or ALL_PROXY), or use --endpoint URL \
+             for a mirror"
+        )
+    } else {
+        format!("check the network; behind a proxy, set {var}; or use --endpoint URL for a mirror")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(login: Option<&str>, sent: Sent) -> Access {
+        Access {
+            login_host: "registry.example".into(),
+            login: login.map(|from| Login {
+                user: "me".into(),
+                from: from.into(),
+            }),
+            sent,
+        }
+    }
+
+    #[test]
+    fn a_missing_login_a_refused_login_and_a_missing_repository_read_differently() {
+        let anonymous = for_refusal(Some(&access(None, Sent::Nothing)), 401, None).unwrap();
+        assert!(
+            anonymous
+                .starts_with("registry.example wants a login: `podman login registry.example`"),
+            "{anonymous}"
+        );
+        let hub = for_refusal(Some(&access(None, Sent::Token)), 401, Some("UNAUTHORIZED")).unwrap();
+        assert!(
+            hub.starts_with("no such repository, or it is private"),
+            "{hub}"
+        );
+        let wrong = for_refusal(Some(&access(Some("--user"), Sent::Basic)), 401, None).unwrap();
+        assert!(
+            wrong.starts_with(
+                "the registry refused the credentials for registry.example from --user (user me)"
+            ),
+            "{wrong}"
+        );
+        let unknown = for_refusal(
+            Some(&access(Some("--user"), Sent::Token)),
+            404,
+            Some("NAME_UNKNOWN"),
+        )
+        .unwrap();
+        assert!(unknown.starts_with("no such repository"), "{unknown}");
+        let token = token_refused(&access(Some("/home/me/.docker/config.json"), Sent::Nothing));
+        assert!(
+            token.contains("from /home/me/.docker/config.json (user me)"),
+            "{token}"
+        );
+        assert_eq!(token_refused(&access(None, Sent::Nothing)), anonymous);
+        // Other refusals, and answers the auth layer did not see, get no hint.
+        assert_eq!(
+            for_refusal(
+                Some(&access(None, Sent::Token)),
+                404,
+                Some("MANIFEST_UNKNOWN")
+            ),
+            None
+        );
+        assert_eq!(
+            for_refusal(Some(&access(None, Sent::Token)), 403, Some("DENIED")),
+            None
+        );
+        assert_eq!(for_refusal(None, 401, None), None);
+    }
+
+    #[test]
+    fn a_remote_host_that_cannot_be_reached_gets_the_network_hint_and_loopback_the_registry_one() {
+        for why in [NoAnswer::Refused, NoAnswer::Reset, NoAnswer::TimedOut] {
+            let remote = no_answer(why, "https", "registry.example", false).unwrap();
+            assert!(
+                remote.starts_with("registry.example cannot be reached: check the network"),
+                "{remote}"
+            );
+            assert!(remote.contains("HTTPS_PROXY"), "{remote}");
+            assert!(remote.contains("--endpoint URL for a mirror"), "{remote}");
+        }
+        let plain = no_answer(NoAnswer::Refused, "http", "registry.example", false).unwrap();
+        assert!(plain.contains("HTTP_PROXY"), "{plain}");
+        let local = no_answer(NoAnswer::Refused, "http", "127.0.0.1:5000", true).unwrap();
+        assert_eq!(
+            local,
+            "nothing answers at 127.0.0.1:5000: is the registry running?"
+        );
+        let tls = no_answer(
+            NoAnswer::Tls(TlsTrouble::NotTls),
+            "https",
+            "127.0.0.1:5000",
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            tls,
+            "127.0.0.1:5000 speaks plain HTTP: use http://127.0.0.1:5000 (loopback, or with \
+             --insecure)"
+        );
+        assert_eq!(
+            no_answer(NoAnswer::Other, "https", "registry.example", false),
+            None
+        );
+        assert_eq!(
+            no_answer(NoAnswer::Closed, "http", "registry.example", false),
+            None
+        );
+    }
+}
