@@ -13,6 +13,7 @@ mod cache;
 mod cli;
 mod credential_hosts;
 mod credentials;
+mod docker_load;
 mod dockerhub;
 mod faults;
 mod formats;
