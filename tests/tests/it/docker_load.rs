@@ -355,3 +355,35 @@ fn docker_20_10_loads_an_archive_piped_from_standard_output() {
     );
     assert_loaded(docker, &reference, &image);
 }
+
+#[test]
+fn keep_zstd_archives_load_only_where_docker_reads_zstd() {
+    let Some(docker) = Dockerd::shared() else {
+        return;
+    };
+    let registry = FakeRegistry::start();
+    let image = image(ManifestFormat::Oci, "load-kept", &[Compression::Zstd]);
+    registry.push_image("kept", "1", &image);
+    let reference = format!("{}/kept:1", registry.host());
+    let dir = fresh_dir("docker-load-kept-");
+    pull(&dir, &["-q", "--keep-zstd", "-o", "kept.tar", &reference]).assert_success();
+    let version = docker.docker(&["version", "--format", "{{.Server.Version}}"]);
+    let out = docker
+        .command()
+        .args(["load", "-i", &dir.join("kept.tar").display().to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run docker load");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Docker reads zstd layers since 23.0: the reason drag's default uncompresses them.
+    if version.trim().starts_with("20.") {
+        assert!(
+            !out.status.success(),
+            "Docker {version} loaded a zstd layer"
+        );
+        assert!(stderr.contains("unexpected EOF"), "{stderr}");
+    } else {
+        assert!(out.status.success(), "Docker {version}: {stderr}");
+        assert_loaded(docker, &reference, &image);
+    }
+}
