@@ -138,6 +138,12 @@ pub struct PullArgs {
     #[arg(long)]
     pub decompress: bool,
 
+    /// With --format docker: keep zstd layers compressed. By default they are stored
+    /// uncompressed, named by diff ID, because Docker 20.10 (Debian 12, Ubuntu 22.04) cannot
+    /// load them; Docker 23 and later, podman and containerd can.
+    #[arg(long)]
+    pub keep_zstd: bool,
+
     /// With --format oci: keep the whole index and every platform's image.
     #[arg(long)]
     pub all_platforms: bool,

@@ -24,8 +24,8 @@ use crate::http::notice::Notices;
 use crate::http::retry::RetryPolicy;
 use crate::http::trace::Trace;
 use crate::login;
-use crate::manifest::{Manifest, RawManifest, MAX_INDEX_DEPTH};
-use crate::output::docker::ArchiveOut;
+use crate::manifest::{Compression, Manifest, RawManifest, MAX_INDEX_DEPTH};
+use crate::output::docker::{ArchiveOut, LayerForm};
 use crate::output::meter::{Counted, WriteMeter};
 use crate::output::{
     self, AtomicFile, Destination, Format, Place, Pulled, PulledImage, PulledTree, StoredBlob,
@@ -110,6 +110,9 @@ pub struct PullOptions {
     pub format: Format,
     /// Store layers uncompressed, named by diff ID.
     pub decompress: bool,
+    /// `--format docker`: keep zstd layers as served. By default they are stored uncompressed,
+    /// because Docker 20.10 cannot load them (Docker 23 and later, podman and containerd can).
+    pub keep_zstd: bool,
     /// `--format oci`: keep the whole index and every platform's image.
     pub all_platforms: bool,
     /// `--format oci`: leave foreign layers out of the layout.
@@ -138,6 +141,7 @@ impl PullOptions {
             platform: None,
             format: Format::Docker,
             decompress: false,
+            keep_zstd: false,
             all_platforms: false,
             skip_foreign: false,
             oci_media_types: false,
@@ -285,6 +289,14 @@ fn validate(opts: &PullOptions) -> Result<()> {
     if opts.decompress && opts.format != Format::Docker {
         return usage("--decompress applies to --format docker only");
     }
+    if opts.keep_zstd && opts.format != Format::Docker {
+        return usage("--keep-zstd applies to --format docker only");
+    }
+    if opts.keep_zstd && opts.decompress {
+        return usage(
+            "--keep-zstd contradicts --decompress, which stores every layer uncompressed",
+        );
+    }
     Ok(())
 }
 
@@ -333,7 +345,7 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     let stores = PullStores::open(
         &opts.cache,
         &place,
-        needs_uncompressed_files(opts),
+        may_need_uncompressed_files(opts),
         progress,
     )?;
     let manifest_cache = stores.manifest_cache();
@@ -449,15 +461,32 @@ enum Found {
     Tree(Target, RawManifest),
 }
 
-/// True when layers must exist as uncompressed files before the output is written: the
-/// rootfs writer reads them, and a stream cannot take a layer whose size is only predicted.
-/// (A docker archive written to a file inflates layers straight into place.)
-fn needs_uncompressed_files(opts: &PullOptions) -> bool {
+/// True when a layer whose bytes are `compression` must exist as an uncompressed file before
+/// the output is written: the rootfs writer reads them, and a stream cannot take a layer whose
+/// size is only predicted. (A docker archive written to a file inflates layers straight into
+/// place.)
+fn needs_uncompressed_file(opts: &PullOptions, compression: Compression) -> bool {
     let streams = opts
         .output
         .as_ref()
         .is_some_and(|d| output::place::resolve(d).is_ok_and(|p| p.is_stream()));
-    opts.format == Format::Rootfs || (opts.decompress && streams)
+    opts.format == Format::Rootfs
+        || (opts.format == Format::Docker && streams && layer_form(opts).uncompresses(compression))
+}
+
+/// True when some layer may need an uncompressed file (zstd ones are stored uncompressed in
+/// every form but `--keep-zstd`, which keeps them all as served).
+fn may_need_uncompressed_files(opts: &PullOptions) -> bool {
+    needs_uncompressed_file(opts, Compression::Zstd)
+}
+
+/// How a docker archive stores layers.
+fn layer_form(opts: &PullOptions) -> LayerForm {
+    match (opts.decompress, opts.keep_zstd) {
+        (true, _) => LayerForm::Uncompressed,
+        (false, true) => LayerForm::AsServed,
+        (false, false) => LayerForm::ZstdUncompressed,
+    }
 }
 
 fn summarize(p: &Pulled) -> PulledSummary {
@@ -523,7 +552,6 @@ async fn fetch_image(
             ),
         ));
     }
-    let want_diffs = needs_uncompressed_files(opts);
     let total = r.manifest.layers.len();
     let jobs: Vec<BlobJob> = r
         .manifest
@@ -532,11 +560,12 @@ async fn fetch_image(
         .zip(&diff_ids)
         .enumerate()
         .map(|(i, (desc, diff_id))| {
+            let compression = quirks.layer_compression(desc)?;
             Ok(BlobJob {
                 desc: desc.clone(),
                 what: format!("layer {}/{total} {}", i + 1, desc.digest.short()),
-                compression: Some(quirks.layer_compression(desc)?),
-                diff_id: want_diffs.then(|| diff_id.clone()),
+                compression: Some(compression),
+                diff_id: needs_uncompressed_file(opts, compression).then(|| diff_id.clone()),
                 foreign: quirks.is_foreign(desc),
             })
         })
@@ -686,7 +715,7 @@ async fn write_output(
     dest: Place,
     meter: Arc<WriteMeter>,
 ) -> Result<()> {
-    let decompress = opts.decompress;
+    let form = layer_form(opts);
     let layout = output::oci::LayoutOptions {
         skip_foreign: opts.skip_foreign,
         oci_media_types: opts.oci_media_types,
@@ -710,11 +739,11 @@ async fn write_output(
                         file: &mut file,
                         jobs,
                     };
-                    output::docker::write(&images, decompress, out, &meter)?;
+                    output::docker::write(&images, form, out, &meter)?;
                     file.commit().map(|_| ())
                 }
                 Place::Stdout | Place::Stream(_) => to_destination(&dest, &meter, |w| {
-                    output::docker::write(&images, decompress, ArchiveOut::Stream(w), &meter)
+                    output::docker::write(&images, form, ArchiveOut::Stream(w), &meter)
                 }),
             }
         }

@@ -62,18 +62,36 @@ pub fn json_entry(entries: &BTreeMap<String, Entry>, name: &str) -> serde_json::
 /// How an archive stores an image's layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stored {
-    /// As the registry served them, named by their digest.
+    /// drag's default: as served, except zstd layers, stored decompressed and named by diff ID
+    /// (Docker 20.10 cannot load zstd layers).
+    Default,
+    /// As the registry served them, named by their digest (`--keep-zstd`).
     AsServed,
     /// Decompressed (`--decompress`), named by their diff ID.
     Decompressed,
 }
 
-/// Asserts that a pulled archive's entries hold `image` byte for byte: its config and every
-/// layer blob, and that `manifest.json` lists those layers in manifest order. Checking the
-/// config alone would pass for a pull that dropped or corrupted a layer.
+/// Asserts that a pulled archive's entries hold `image` byte for byte as drag stores it by
+/// default ([`Stored::Default`]): its config and every layer, and that `manifest.json` lists
+/// those layers in manifest order. Checking the config alone would pass for a pull that
+/// dropped or corrupted a layer.
 #[track_caller]
 pub fn assert_entries_hold_image(entries: &BTreeMap<String, Entry>, image: &Image) {
-    assert_entries_hold_image_stored(entries, image, Stored::AsServed);
+    assert_entries_hold_image_stored(entries, image, Stored::Default);
+}
+
+/// Whether `stored` keeps `layer` decompressed, named by its diff ID.
+pub fn stored_decompressed(stored: Stored, layer: &crate::Layer) -> bool {
+    match stored {
+        Stored::Default => is_zstd(layer),
+        Stored::AsServed => false,
+        Stored::Decompressed => true,
+    }
+}
+
+/// Whether a layer is served zstd-compressed (by its media type, as drag checks it).
+pub fn is_zstd(layer: &crate::Layer) -> bool {
+    layer.blob.media_type.ends_with("zstd")
 }
 
 /// [`assert_entries_hold_image`] for an archive that stores layers as `stored` says.
@@ -91,9 +109,10 @@ pub fn assert_entries_hold_image_stored(
     );
     let mut expected = Vec::new();
     for l in &image.layers {
-        let (name, want) = match stored {
-            Stored::AsServed => (blob_path(&l.blob.digest), l.blob.bytes.as_ref()),
-            Stored::Decompressed => (blob_path(&l.diff_id), l.uncompressed.as_slice()),
+        let (name, want) = if stored_decompressed(stored, l) {
+            (blob_path(&l.diff_id), l.uncompressed.as_slice())
+        } else {
+            (blob_path(&l.blob.digest), l.blob.bytes.as_ref())
         };
         assert_same_bytes(&format!("layer {name}"), &entry(entries, &name).data, want);
         expected.push(name);

@@ -12,6 +12,7 @@
 //!   reached them (requests, connections, when);
 //! - [`RealRegistry`]: the reference registry implementation as a child process;
 //! - [`require_tool`] / [`tools::skip`]: skopeo, podman, umoci... or a visible skip;
+//! - [`Dockerd`]: a private Docker 20.10 daemon shared by a test binary, for `docker load`;
 //! - [`tar_readers`]: GNU tar, busybox tar and Python's tarfile, which must all agree;
 //! - [`drag_cli`]: the `drag` binary built from this workspace, and running it
 //!   ([`pull`] for the common `drag pull` in a directory);
@@ -20,6 +21,7 @@
 pub mod archive;
 pub mod bytes;
 pub mod digest;
+pub mod dockerd;
 pub mod drag_cli;
 pub mod fake_registry;
 pub mod hostile;
@@ -37,6 +39,7 @@ pub mod tmpfs;
 pub mod tools;
 
 pub use digest::sha256_digest;
+pub use dockerd::Dockerd;
 pub use drag_cli::{drag, drag_bin, pull, run, DragOutput};
 pub use fake_registry::{AuthMode, FakeRegistry, Fault, PullLimit, TokenField, TokenRequest};
 pub use hostile::{HostileServer, SilentServer};

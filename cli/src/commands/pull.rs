@@ -82,6 +82,7 @@ fn options(args: &PullArgs) -> Result<PullOptions, Error> {
         FormatArg::Rootfs => Format::Rootfs,
     };
     opts.decompress = args.decompress;
+    opts.keep_zstd = args.keep_zstd;
     opts.all_platforms = args.all_platforms;
     opts.skip_foreign = args.skip_foreign;
     opts.oci_media_types = args.oci_media_types;

@@ -4,9 +4,19 @@
 //! Contents: `oci-layout`, `index.json` (naming each image with the annotations containerd
 //! and Docker read), `blobs/<alg>/...` (config byte-for-byte as served, layers, manifests),
 //! `manifest.json` (`Config`, `RepoTags`, `Layers`, `LayerSources` for foreign layers) and
-//! `repositories`. Layers stay as served; with `decompress` they are stored uncompressed and
-//! named by diff ID, and a matching OCI manifest is written for the layout view. Blobs shared
-//! by several images are stored once.
+//! `repositories`. Blobs shared by several images are stored once.
+//!
+//! How layers are stored is a [`LayerForm`]. By default they stay as served, except zstd
+//! layers: Docker 20.10 (Debian 12's and Ubuntu 22.04's `docker.io`) cannot load those, so
+//! they are stored uncompressed and named by diff ID, as `--decompress` stores every layer.
+//! Uncompressing rather than recompressing to gzip: inflating a zstd layer took a seventh of
+//! the time gzip level 1 took to recompress it (level 6: a thirtieth), it keeps the blob's
+//! digest equal to the diff ID the config already names, and its size is known in advance, so
+//! it is inflated straight into place; a gzip copy would be a blob no registry has, its digest
+//! and size known only after compressing it to a scratch file. The price is a larger archive
+//! (about three times the zstd layers), which `docker load` uncompresses anyway. When
+//! a layer is stored uncompressed, the archive's OCI view gets a manifest naming the blobs it
+//! holds, and the config stays byte-identical, so the image ID does not change.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -29,22 +39,44 @@ pub enum ArchiveOut<'a> {
         file: &'a mut AtomicFile,
         jobs: usize,
     },
-    /// A stream (stdout): written in order; with `decompress`, every layer must already have
-    /// its uncompressed file.
+    /// A stream (stdout): written in order; every layer stored uncompressed must already have
+    /// its uncompressed file (a predicted size cannot be corrected once streamed).
     Stream(&'a mut dyn OutputSink),
+}
+
+/// How an archive stores layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerForm {
+    /// Every layer uncompressed, named by diff ID (`--decompress`), as `docker save` does.
+    Uncompressed,
+    /// As served, except zstd layers, stored uncompressed: what Docker 20.10 loads (default).
+    ZstdUncompressed,
+    /// Every layer as served (`--keep-zstd`), for engines that read zstd layers.
+    AsServed,
+}
+
+impl LayerForm {
+    /// Whether a layer whose bytes are `compression` is stored uncompressed.
+    pub fn uncompresses(self, compression: Compression) -> bool {
+        match self {
+            LayerForm::Uncompressed => true,
+            LayerForm::ZstdUncompressed => compression == Compression::Zstd,
+            LayerForm::AsServed => false,
+        }
+    }
 }
 
 /// Writes the archive for `images`. `meter` learns the archive's size; a file's bytes are
 /// counted into it here, a stream's by whoever wraps the stream.
 pub(crate) fn write(
     images: &[PulledImage],
-    decompress: bool,
+    form: LayerForm,
     out: ArchiveOut<'_>,
     meter: &WriteMeter,
 ) -> Result<()> {
     match out {
         ArchiveOut::Stream(sink) => {
-            let plan = plan(images, decompress, &mut Uncompressed::default(), None)?;
+            let plan = plan(images, form, &mut Uncompressed::default(), None)?;
             meter.set_total(plan.archive_size()?);
             plan.write_stream(sink).map_err(plan_error)
         }
@@ -57,7 +89,7 @@ pub(crate) fn write(
                 .unwrap_or_default();
             let mut uncompressed = Uncompressed::default();
             loop {
-                let plan = plan(images, decompress, &mut uncompressed, Some(&scratch_dir))?;
+                let plan = plan(images, form, &mut uncompressed, Some(&scratch_dir))?;
                 match plan.write_file(file, jobs, meter) {
                     Ok(()) => return Ok(()),
                     Err(PlanError::SizeMiss(diff_id)) => {
@@ -128,7 +160,7 @@ fn layer_path(layer: &StoredLayer) -> Result<&Path> {
 /// Plans the whole archive.
 fn plan(
     images: &[PulledImage],
-    decompress: bool,
+    form: LayerForm,
     uncompressed: &mut Uncompressed,
     scratch: Option<&Path>,
 ) -> Result<TarPlan> {
@@ -142,14 +174,17 @@ fn plan(
         add_file(&mut w, &image.config.desc.digest, &image.config.path)?;
         let mut layer_paths = Vec::new();
         let mut layer_sources = serde_json::Map::new();
-        let mut diff_sizes = Vec::new();
+        // The size of each layer stored uncompressed; None for one stored as served.
+        let mut uncompressed_sizes = Vec::new();
         for layer in &image.layers {
-            let name = if decompress {
+            let src = layer_path(layer)?;
+            let name = if form.uncompresses(layer_compression(src)) {
                 let size = add_uncompressed(&mut w, layer, uncompressed, scratch)?;
-                diff_sizes.push(size);
+                uncompressed_sizes.push(Some(size));
                 blob_name(&layer.diff_id)
             } else {
-                add_file(&mut w, &layer.desc.digest, layer_path(layer)?)?;
+                add_file(&mut w, &layer.desc.digest, src)?;
+                uncompressed_sizes.push(None);
                 blob_name(&layer.desc.digest)
             };
             layer_paths.push(name);
@@ -161,8 +196,9 @@ fn plan(
                 );
             }
         }
-        let (manifest_bytes, manifest_digest, manifest_type) = if decompress {
-            let bytes = uncompressed_manifest(image, &diff_sizes)?;
+        let rewritten = uncompressed_sizes.iter().any(Option::is_some);
+        let (manifest_bytes, manifest_digest, manifest_type) = if rewritten {
+            let bytes = stored_manifest(image, &uncompressed_sizes)?;
             let d = Digest::sha256_of(&bytes);
             (bytes, d, media_type::OCI_MANIFEST.to_string())
         } else {
@@ -321,11 +357,19 @@ fn add_uncompressed(
     Ok(len)
 }
 
-/// The OCI manifest for the uncompressed layers, written when layers are decompressed so the
-/// OCI view of the archive stays consistent with the blobs it holds.
-fn uncompressed_manifest(image: &PulledImage, sizes: &[u64]) -> Result<Vec<u8>> {
+/// The OCI manifest for the layers as stored, written when any is stored uncompressed so the
+/// OCI view of the archive names the blobs it holds. `sizes` has the uncompressed size of each
+/// layer stored uncompressed; the others keep their descriptors as served.
+fn stored_manifest(image: &PulledImage, sizes: &[Option<u64>]) -> Result<Vec<u8>> {
     let mut layers = Vec::new();
     for (l, size) in image.layers.iter().zip(sizes) {
+        let Some(size) = size else {
+            layers.push(
+                serde_json::to_value(&l.desc)
+                    .map_err(|e| Error::manifest("layer descriptor", e.to_string()))?,
+            );
+            continue;
+        };
         let mut d = json!({
             "mediaType": if l.foreign {
                 "application/vnd.oci.image.layer.nondistributable.v1.tar"

@@ -721,7 +721,7 @@ fn several_images_go_into_one_archive_sharing_blobs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn zstd_layers_in_a_docker_archive_load_with_podman() {
+async fn zstd_layers_kept_by_keep_zstd_load_with_podman() {
     let Some(registry) = RealRegistry::start().await else {
         return;
     };
@@ -756,9 +756,23 @@ async fn zstd_layers_in_a_docker_archive_load_with_podman() {
         let archive = dir.join(format!("{repo}.tar"));
         pull(
             &dir,
-            &["-q", "-o", &archive.display().to_string(), &reference],
+            &[
+                "-q",
+                "--keep-zstd",
+                "-o",
+                &archive.display().to_string(),
+                &reference,
+            ],
         )
         .assert_success();
+        let blobs = read_tar(&archive);
+        for l in &image.layers {
+            assert!(
+                blobs.contains_key(&blob_path(&l.blob.digest)),
+                "{repo}: zstd layer {} not kept",
+                l.blob.digest
+            );
+        }
         let names = podman.load(&archive);
         assert!(names.contains(&reference), "{reference}: {names:?}");
         assert_eq!(

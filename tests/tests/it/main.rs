@@ -14,6 +14,7 @@ mod cli;
 mod cli_edges;
 mod credential_hosts;
 mod credentials;
+mod docker_load;
 mod dockerhub;
 mod error_hints;
 mod faults;

@@ -75,7 +75,7 @@ fn sha512_blobs_keep_their_full_names_in_a_docker_archive() {
             "blobs/sha512/".len() + 128
         );
         let stored = match extra {
-            None => Stored::AsServed,
+            None => Stored::Default,
             Some(_) => Stored::Decompressed,
         };
         assert_entries_hold_image_stored(&read_tar(&archive), &image, stored);

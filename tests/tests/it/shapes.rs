@@ -162,7 +162,7 @@ fn every_compression_image(format: ManifestFormat) -> Image {
 }
 
 #[test]
-fn layers_of_every_compression_are_stored_as_served() {
+fn layers_of_every_compression_are_stored_as_served_with_keep_zstd() {
     for format in [ManifestFormat::Docker, ManifestFormat::Oci] {
         let registry = FakeRegistry::start();
         let image = every_compression_image(format);
@@ -182,8 +182,10 @@ fn layers_of_every_compression_are_stored_as_served() {
         registry.push_image("app", "1", &image);
         let dir = fresh_dir("compressions-");
         let reference = format!("{}/app:1", registry.host());
-        pull(&dir, &[&reference]).assert_success();
-        assert_archive_holds(&dir.join("app_1.tar"), &image, &reference);
+        pull(&dir, &["--keep-zstd", &reference]).assert_success();
+        let tar = read_tar(&dir.join("app_1.tar"));
+        assert_entries_hold_image_stored(&tar, &image, Stored::AsServed);
+        assert_entries_keep_manifest(&tar, &image);
     }
 }
 
