@@ -93,12 +93,23 @@ impl Resolver for Mcr {
             repository: repository.clone(),
             reason,
         };
-        // The tag list is only where other spellings are looked for: when it cannot be read,
-        // what the manifest request found is what the user needs to hear.
+        // The tag list is only where other spellings are looked for: when the registry refuses
+        // it, what the manifest request found is what the user needs to hear. When it is
+        // unreadable otherwise (too long, malformed), that is said too, once.
         let tags = match session.list_tags().await {
             Ok(list) => list.tags,
             Err(Error::Interrupted) => return Err(Error::Interrupted),
-            Err(_) => return Err(unresolved(miss.describe(tag))),
+            Err(Error::Registry(_)) => return Err(unresolved(miss.describe(tag))),
+            Err(e) => {
+                let why = match &e {
+                    Error::Manifest { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                };
+                return Err(unresolved(format!(
+                    "{}; its tag list, where other spellings are looked for, is unreadable: {why}",
+                    miss.describe(tag)
+                )));
+            }
         };
         let arch = wanted.platform.normalized().architecture;
         let candidates = arch_specific_tags(tag, &arch, &tags);

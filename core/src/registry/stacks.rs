@@ -84,7 +84,7 @@ pub(super) fn compose(cfg: &SessionConfig, base: &Url, http: reqwest::Client) ->
     let mut registry: Vec<Arc<dyn Layer>> = vec![
         Arc::new(Redirects::new(base.clone(), cfg.insecure, Some(others))),
         Arc::new(auth),
-        Arc::new(Retry::new(cfg.retry)),
+        Arc::new(Retry::new(cfg.retry).telling(cfg.notices.clone())),
     ];
     // Under the retries, so that an answer the adapter calls final stops them.
     if let Some(quirks) = cfg.quirks {
