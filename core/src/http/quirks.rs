@@ -13,7 +13,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
@@ -21,9 +20,8 @@ use reqwest::StatusCode;
 
 use crate::error::{Error, RegistryError, Result};
 use crate::http::notice::Notices;
-use crate::http::send::read_limited;
+use crate::http::send::error_body;
 use crate::http::{Layer, Next, Request, Response};
-use crate::patience::{LowSpeed, Patience};
 
 /// An adapter's reading of its registry's answers. Every method has a default that reads
 /// nothing into them.
@@ -62,10 +60,6 @@ pub enum Answer {
     /// Undecided until the error body is read: [`ResponseQuirks::inspect_error`] decides.
     ReadError,
 }
-
-/// The most of an error body read for the adapter, and for how long.
-const ERROR_BODY_LIMIT: usize = 64 << 10;
-const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
 
 /// The layer that asks the adapter about each answer.
 pub(crate) struct Quirks {
@@ -139,20 +133,7 @@ async fn read_error(what: &str, resp: Response) -> (RegistryError, Response) {
     let headers = resp.headers().clone();
     let answered = resp.answered.clone();
     let (url, attempts) = (resp.url.clone(), resp.attempts);
-    let patience = Patience {
-        header_timeout: ERROR_BODY_WAIT,
-        read_timeout: ERROR_BODY_WAIT,
-        low_speed: LowSpeed {
-            bytes_per_sec: 0,
-            time: ERROR_BODY_WAIT,
-        },
-    };
-    let read = read_limited(resp, ERROR_BODY_LIMIT, "error body", &patience);
-    let body = tokio::time::timeout(ERROR_BODY_WAIT, read)
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .unwrap_or_default();
+    let body = error_body(resp).await;
     let mut e = RegistryError::from_body(what, status.as_u16(), &body);
     e.retry_after = super::retry::retry_after(&headers);
     e.url = Some(url);
@@ -168,6 +149,7 @@ async fn read_error(what: &str, resp: Response) -> (RegistryError, Response) {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+    use std::time::Duration;
 
     use super::*;
     use crate::http::retry::{Retry, RetryPolicy};

@@ -116,14 +116,9 @@ pub async fn read_limited(
 const ERROR_BODY_LIMIT: usize = 64 << 10;
 const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
 
-/// Turns an error answer into an error, reading a bounded part of its body for a bounded
-/// time (a body that does not come in time is left out of the message).
-pub async fn error_from_response(what: String, mut resp: Response) -> Error {
-    let status = resp.status().as_u16();
-    let retry_after = super::retry::retry_after(resp.headers());
-    let url = resp.url.clone();
-    let attempts = resp.attempts;
-    let access = resp.access.take();
+/// An error answer's body: a bounded part of it, for a bounded time (a body that does not come
+/// in time is left out: it only adds words to a status).
+pub(crate) async fn error_body(resp: Response) -> Vec<u8> {
     let patience = Patience {
         header_timeout: ERROR_BODY_WAIT,
         read_timeout: ERROR_BODY_WAIT,
@@ -133,11 +128,21 @@ pub async fn error_from_response(what: String, mut resp: Response) -> Error {
         },
     };
     let read = read_limited(resp, ERROR_BODY_LIMIT, "error body", &patience);
-    let body = tokio::time::timeout(ERROR_BODY_WAIT, read)
+    tokio::time::timeout(ERROR_BODY_WAIT, read)
         .await
         .ok()
         .and_then(|r| r.ok())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Turns an error answer into an error, with what [`error_body`] reads of its body.
+pub async fn error_from_response(what: String, mut resp: Response) -> Error {
+    let status = resp.status().as_u16();
+    let retry_after = super::retry::retry_after(resp.headers());
+    let url = resp.url.clone();
+    let attempts = resp.attempts;
+    let access = resp.access.take();
+    let body = error_body(resp).await;
     let mut e = RegistryError::from_body(what, status, &body);
     e.retry_after = retry_after;
     e.url = Some(url);
