@@ -214,6 +214,11 @@ pub struct TagsArgs {
     #[arg(value_name = "REPOSITORY")]
     pub repository: String,
 
+    /// Also list entries that are digests spelled as tags (`sha256__<hex>`, as Artifactory
+    /// lists the manifests it holds by digest); hidden by default.
+    #[arg(long)]
+    pub all: bool,
+
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

@@ -32,6 +32,15 @@ use crate::image::{Blob, Image};
 use crate::recorded::{Listener, RecordedRequest};
 use crate::server::{bind_loopback, local_addr, BackgroundServer};
 
+/// When a registry built with [`FakeRegistryBuilder::gzip`] encodes its bodies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gzip {
+    /// Unless the request's `Accept-Encoding` names `identity` (Red Hat).
+    UnlessIdentity,
+    /// Whatever the request says: a server drag must refuse.
+    Always,
+}
+
 /// Options for a [`FakeRegistry`]; from [`FakeRegistry::builder`].
 #[derive(Clone, Debug)]
 pub struct FakeRegistryBuilder {
@@ -46,6 +55,9 @@ struct Config {
     docker_content_digest: bool,
     ranges: bool,
     pull_limit: Option<PullLimit>,
+    gzip: Option<Gzip>,
+    null_tags: bool,
+    challenge_only_at_base: bool,
 }
 
 impl FakeRegistryBuilder {
@@ -86,6 +98,26 @@ impl FakeRegistryBuilder {
     /// GET once none are left gets Docker Hub's 429 `TOOMANYREQUESTS`. HEADs are not counted.
     pub fn pull_limit(mut self, limit: PullLimit) -> Self {
         self.config.pull_limit = Some(limit);
+        self
+    }
+
+    /// Gzips successful GET bodies and says `Content-Encoding: gzip` (without
+    /// `Content-Length`), as Red Hat's registry does (see [`Gzip`]).
+    pub fn gzip(mut self, when: Gzip) -> Self {
+        self.config.gzip = Some(when);
+        self
+    }
+
+    /// Tag lists carry `null` entries among the tags, as Nexus sends.
+    pub fn null_tags(mut self, on: bool) -> Self {
+        self.config.null_tags = on;
+        self
+    }
+
+    /// Refusals (401) outside `/v2/` carry no `WWW-Authenticate`; only `/v2/` says the
+    /// challenge, as GCR and Artifact Registry do.
+    pub fn challenge_only_at_base(mut self, on: bool) -> Self {
+        self.config.challenge_only_at_base = on;
         self
     }
 
@@ -176,6 +208,9 @@ impl FakeRegistry {
                 docker_content_digest: true,
                 ranges: true,
                 pull_limit: None,
+                gzip: None,
+                null_tags: false,
+                challenge_only_at_base: false,
             },
         }
     }

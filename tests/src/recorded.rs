@@ -37,6 +37,7 @@ pub struct RecordedRequest {
     pub range: Option<String>,
     pub accept: Option<String>,
     pub user_agent: Option<String>,
+    pub accept_encoding: Option<String>,
     /// When the server received it. Timing checks measure the gap between two requests the
     /// server saw, which excludes process start-up and is not stretched by a slow machine
     /// the way wall time around a spawned `drag` is.
@@ -73,6 +74,7 @@ impl RecordedRequest {
             range: header(header::RANGE),
             accept: header(header::ACCEPT),
             user_agent: header(header::USER_AGENT),
+            accept_encoding: header(header::ACCEPT_ENCODING),
             received_at: Instant::now(),
         }
     }

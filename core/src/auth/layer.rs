@@ -10,6 +10,10 @@
 //! session's scopes for the next token: re-scoping. Requests to any other origin pass through
 //! untouched: credentials are for the registry they were given for.
 //!
+//! A 401 that carries no challenge (GCR, Artifact Registry) is answered as Docker does: the
+//! layer asks `/v2/` for the registry's challenge, once per session, through the layers below
+//! it, and answers that one; later challenge-less 401s reuse what `/v2/` said.
+//!
 //! The layer is also where it is known whether a refused request carried a login, and where
 //! that login came from: it stamps refusals (401, and 404s that may be a private repository)
 //! with those facts, and the error they become ends with the matching hint (see
@@ -20,7 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use reqwest::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 
 use crate::auth::challenge::{parse_all, Challenge};
 use crate::auth::{AuthContext, Authenticator, Credential, Scope};
@@ -69,6 +73,8 @@ pub struct Auth {
     answering: tokio::sync::Mutex<()>,
     /// The host a login for this registry is made for, as messages name it.
     login_host: String,
+    /// What `/v2/` challenged with, once asked (see [`Auth::challenges`]).
+    pinged: tokio::sync::Mutex<Option<Vec<Challenge>>>,
 }
 
 impl Auth {
@@ -85,6 +91,7 @@ impl Auth {
             login_host: ctx.registry.host_str().unwrap_or_default().to_string(),
             scopes: Mutex::new(vec![scope]),
             answering: tokio::sync::Mutex::new(()),
+            pinged: tokio::sync::Mutex::new(None),
             ctx,
         }
     }
@@ -159,15 +166,52 @@ impl Auth {
         added
     }
 
-    /// Gets a credential for a 401. False if there is nothing to answer with.
-    async fn answer(&self, resp: &Response, stale: Option<&Credential>) -> Result<bool> {
-        let values: Vec<&str> = resp
-            .headers()
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        let challenges = parse_all(values);
+    /// The challenges of a 401; when it carries none, those of `/v2/`, asked once per session
+    /// (without a credential, through `next`) and remembered.
+    async fn challenges(&self, resp: &Response, next: Next<'_>) -> Result<Vec<Challenge>> {
+        let carried = parse_all(
+            resp.headers()
+                .get_all(WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        );
+        if !carried.is_empty() {
+            return Ok(carried);
+        }
+        let mut pinged = self.pinged.lock().await;
+        if let Some(known) = &*pinged {
+            return Ok(known.clone());
+        }
+        let url = self
+            .ctx
+            .registry
+            .join("v2/")
+            .map_err(|e| Error::Usage(format!("bad registry URL: {e}")))?;
+        let ping = next
+            .run(Request::new(
+                Method::GET,
+                url,
+                "the registry's challenge (GET /v2/)",
+            ))
+            .await?;
+        let found = if ping.status() == StatusCode::UNAUTHORIZED {
+            parse_all(
+                ping.headers()
+                    .get_all(WWW_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok()),
+            )
+        } else {
+            Vec::new()
+        };
+        drop(ping);
+        *pinged = Some(found.clone());
+        Ok(found)
+    }
+
+    /// Gets a credential for a 401 that challenged with `challenges`. False if there is
+    /// nothing to answer with.
+    async fn answer(&self, challenges: Vec<Challenge>, stale: Option<&Credential>) -> Result<bool> {
         if challenges.is_empty() {
             return Ok(false);
         }
@@ -222,7 +266,8 @@ impl Layer for Auth {
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(self.stamped(resp, cred.as_ref()));
         }
-        match self.answer(&resp, cred.as_ref()).await {
+        let challenges = self.challenges(&resp, next).await?;
+        match self.answer(challenges, cred.as_ref()).await {
             Ok(true) => {}
             Ok(false) => return Ok(self.stamped(resp, cred.as_ref())),
             // The token service refused: the login, or anonymous access.

@@ -3,8 +3,15 @@
 //! A server that accepts and never answers must not hold us, so the wait for response headers
 //! (connecting included) is bounded by `--header-timeout`; bodies are read with
 //! [`BodyWatch`] and a size cap, so a hostile server can neither stall nor flood us.
+//!
+//! Every request says `Accept-Encoding: identity`: digests and sizes are of the bytes as
+//! stored, and some registries (Red Hat's) gzip bodies unless told not to. A body that still
+//! comes encoded is refused rather than decoded: its length and digest would not be the
+//! stored blob's, and decoding a server's choice of encoding is one more thing to trust.
 
 use std::time::{Duration, Instant};
+
+use reqwest::header;
 
 use crate::error::{Error, RegistryError, Result};
 use crate::hints;
@@ -31,7 +38,8 @@ impl Wire {
         let mut builder = self
             .client
             .request(req.method.clone(), req.url.clone())
-            .headers(req.headers.clone());
+            .headers(req.headers.clone())
+            .header(header::ACCEPT_ENCODING, "identity");
         builder = match &req.body {
             Body::Empty => builder,
             Body::Bytes(b) => builder.body(b.clone()),
@@ -40,6 +48,17 @@ impl Wire {
         let started = Instant::now();
         match tokio::time::timeout(self.patience.header_timeout, builder.send()).await {
             Ok(Ok(resp)) => {
+                if let Some(encoding) = unasked_encoding(&req, &resp) {
+                    return Err(Error::Refused {
+                        url: RedactedUrl::new(&req.url).to_string(),
+                        reason: format!(
+                            "the server sent the body with Content-Encoding: {} though drag \
+                             asked for identity; drag verifies bodies as stored and does not \
+                             decode them",
+                            terminal_text::shown(&encoding)
+                        ),
+                    });
+                }
                 let mut r = Response::new(resp, &req.url);
                 r.attempts.elapsed = started.elapsed();
                 Ok(r)
@@ -54,6 +73,18 @@ impl Wire {
             )),
         }
     }
+}
+
+/// The `Content-Encoding` of a successful answer with a body, when it is not `identity`.
+fn unasked_encoding(req: &Request, resp: &reqwest::Response) -> Option<String> {
+    if req.method == reqwest::Method::HEAD || !resp.status().is_success() {
+        return None;
+    }
+    let encoding = resp.headers().get(header::CONTENT_ENCODING)?;
+    let encoding = String::from_utf8_lossy(encoding.as_bytes())
+        .trim()
+        .to_string();
+    (!encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity")).then_some(encoding)
 }
 
 /// A request that got no answer, with what to do about it when the failure says (see

@@ -37,11 +37,33 @@ pub struct TagList {
     pub invalid: usize,
     /// The first of them, escaped and cut short, for a message.
     pub first_invalid: Option<String>,
+    /// How many entries looked like digests (`sha256__<hex>`, as Artifactory lists), kept in
+    /// `tags` and left to the caller to show or hide (see [`TagList::is_digest_like`]).
+    pub digest_like: usize,
+    /// How many entries were JSON `null` (Nexus), skipped.
+    nulls: usize,
 }
 
 impl TagList {
+    /// Whether `tag` is a digest spelled as a tag, `<algorithm>__<hex>`, as Artifactory lists
+    /// the manifests it holds by digest: not a name anyone gave the image.
+    pub fn is_digest_like(tag: &str) -> bool {
+        let Some((algorithm, hex)) = tag.split_once("__") else {
+            return false;
+        };
+        let hex_len = match algorithm {
+            "sha256" => 64,
+            "sha512" => 128,
+            _ => return false,
+        };
+        hex.len() == hex_len && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
+
     fn add(&mut self, tag: String) {
         if is_valid_tag(&tag) {
+            if TagList::is_digest_like(&tag) {
+                self.digest_like += 1;
+            }
             self.tags.push(tag);
         } else {
             self.invalid += 1;
@@ -52,7 +74,7 @@ impl TagList {
     }
 
     fn entries(&self) -> usize {
-        self.tags.len() + self.invalid
+        self.tags.len() + self.invalid + self.nulls
     }
 }
 
@@ -164,8 +186,11 @@ fn read_page(body: &[u8], list: &mut TagList) -> serde_json::Result<()> {
                 if self.0.entries() >= MAX_TAGS {
                     return Err(serde::de::Error::custom("too many tags"));
                 }
-                match seq.next_element::<String>()? {
-                    Some(tag) => self.0.add(tag),
+                // Nexus puts `null` among the tags; it names nothing, so it is skipped, and
+                // not counted among the entries that are not tags.
+                match seq.next_element::<Option<String>>()? {
+                    Some(Some(tag)) => self.0.add(tag),
+                    Some(None) => self.0.nulls += 1,
                     None => return Ok(()),
                 }
             }
@@ -231,6 +256,25 @@ mod tests {
     }
 
     #[test]
+    fn digest_like_entries_are_kept_and_counted() {
+        let hex = "0123456789abcdef".repeat(4);
+        let mut list = TagList::default();
+        for t in [
+            format!("sha256__{hex}"),
+            "1.0".to_string(),
+            format!("sha256__{}", &hex[1..]),
+            format!("md5__{hex}"),
+            format!("sha256__{}", hex.to_uppercase()),
+        ] {
+            list.add(t);
+        }
+        assert_eq!(list.tags.len(), 5);
+        assert_eq!(list.digest_like, 1);
+        assert!(TagList::is_digest_like(&format!("sha256__{hex}")));
+        assert!(!TagList::is_digest_like("sha256__abc"));
+    }
+
+    #[test]
     fn a_page_is_read_entry_by_entry_and_stops_at_the_tag_limit() {
         let mut list = TagList::default();
         read_page(
@@ -240,6 +284,9 @@ mod tests {
         .unwrap();
         read_page(br#"{"name":"x","tags":null}"#, &mut list).unwrap();
         assert_eq!(list.tags, ["a", "b"]);
+        read_page(br#"{"tags":[null,"c",null]}"#, &mut list).unwrap();
+        assert_eq!(list.tags, ["a", "b", "c"]);
+        assert_eq!(list.invalid, 0);
         assert!(read_page(br#"{"tags":"a"}"#, &mut list).is_err());
         assert!(read_page(br#"{"tags":["c"]} trailing"#, &mut list).is_err());
 

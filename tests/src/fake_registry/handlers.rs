@@ -61,11 +61,51 @@ pub(super) async fn registry(State(shared): State<Arc<Shared>>, request: Request
         &parts.headers,
     ));
     let mut response = registry_response(&shared, &parts, form.as_deref());
+    if shared.config.challenge_only_at_base
+        && response.status() == StatusCode::UNAUTHORIZED
+        && !matches!(route(parts.uri.path()), Route::Base)
+    {
+        response.headers_mut().remove(header::WWW_AUTHENTICATE);
+    }
+    let encode = match shared.config.gzip {
+        None => false,
+        Some(super::Gzip::Always) => true,
+        Some(super::Gzip::UnlessIdentity) => !asks_identity(&parts.headers),
+    };
+    if encode && parts.method == Method::GET && response.status().is_success() {
+        response = gzipped(response).await;
+    }
     response.headers_mut().insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
     );
     response
+}
+
+fn asks_identity(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| coding.split(';').next().unwrap_or("").trim() == "identity")
+}
+
+/// `response` with its body gzipped, as a registry that encodes what it sends.
+async fn gzipped(response: Response) -> Response {
+    use std::io::Write;
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("fake registry body");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&bytes).expect("gzip in memory");
+    let encoded = encoder.finish().expect("gzip in memory");
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    Response::from_parts(parts, Body::from(encoded))
 }
 
 fn registry_response(
@@ -268,7 +308,17 @@ fn tags(shared: &Shared, repo: &str, query: &str) -> Response {
         (None, None) => usize::MAX,
     };
     let page: Vec<String> = after.iter().take(limit).cloned().collect();
-    let body = serde_json::json!({"name": repo, "tags": page}).to_string();
+    let mut entries: Vec<serde_json::Value> = page.iter().map(|t| t.as_str().into()).collect();
+    if shared.config.null_tags {
+        // Nexus's shape: nulls at both ends and between tags.
+        let mut with_nulls = vec![serde_json::Value::Null];
+        for e in entries {
+            with_nulls.push(e);
+            with_nulls.push(serde_json::Value::Null);
+        }
+        entries = with_nulls;
+    }
+    let body = serde_json::json!({"name": repo, "tags": entries}).to_string();
     let mut response = json_response(&body);
     if after.len() > page.len() {
         if let Some(last) = page.last() {

@@ -29,6 +29,7 @@ mod output_places;
 mod platform_names;
 mod progress;
 mod proxy;
+mod quirks;
 mod ratelimit;
 mod real_registry;
 mod rootfs_hostile;

@@ -128,15 +128,6 @@ async fn a_challenge_naming_another_scope_widens_the_token_request() {
 }
 
 #[tokio::test]
-async fn a_401_without_a_challenge_is_the_answer() {
-    let server = Scripted::start(vec![Reply::status(401)]).await;
-    let stack = auth_stack(&server, None);
-    let resp = stack.send(server.get("/v2/a/manifests/1")).await.unwrap();
-    assert_eq!(resp.status(), 401);
-    assert_eq!(server.seen().len(), 1);
-}
-
-#[tokio::test]
 async fn the_registry_credential_never_reaches_another_origin() {
     let server = Scripted::start(vec![
         Reply::status(401).header("www-authenticate", r#"Basic realm="reg""#),
@@ -151,4 +142,57 @@ async fn the_registry_credential_never_reaches_another_origin() {
         .is_some_and(|h| h.starts_with("Basic ")));
     stack.send(elsewhere.get("/blob")).await.unwrap();
     assert_eq!(elsewhere.seen()[0].header("authorization"), None);
+}
+
+#[tokio::test]
+async fn a_401_without_a_challenge_asks_v2_once_for_it() {
+    let server = Scripted::start(vec![]).await;
+    server.then(vec![
+        // GCR's shape: a 401 that says nothing of how to authenticate.
+        Reply::status(401),
+        bearer(&server, ""),
+        token("t1"),
+        Reply::status(200).body("manifest"),
+        // The token is revoked: again no challenge, answered from what /v2/ said.
+        Reply::status(401),
+        token("t2"),
+        Reply::status(200).body("blob"),
+    ]);
+    let stack = auth_stack(&server, None);
+    let resp = stack.send(server.get("/v2/a/manifests/1")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = stack.send(server.get("/v2/a/blobs/x")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = server.seen();
+    let targets: Vec<&str> = seen.iter().map(|s| s.target.as_str()).collect();
+    assert_eq!(seen.len(), 7, "{targets:?}");
+    assert_eq!(targets[1], "/v2/");
+    assert_eq!(seen[1].header("authorization"), None);
+    assert!(targets[2].starts_with("/token?"), "{targets:?}");
+    assert!(
+        targets[2].contains("scope=repository%3Aa%3Apull"),
+        "{targets:?}"
+    );
+    assert_eq!(seen[3].header("authorization"), Some("Bearer t1"));
+    assert!(targets[5].starts_with("/token?"), "{targets:?}");
+    assert_eq!(seen[6].header("authorization"), Some("Bearer t2"));
+    assert_eq!(targets.iter().filter(|t| **t == "/v2/").count(), 1);
+}
+
+#[tokio::test]
+async fn a_401_without_a_challenge_stays_a_401_when_v2_names_none() {
+    let server = Scripted::start(vec![]).await;
+    server.then(vec![
+        Reply::status(401),
+        Reply::status(200),
+        Reply::status(401),
+    ]);
+    let stack = auth_stack(&server, None);
+    let resp = stack.send(server.get("/v2/a/manifests/1")).await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = stack.send(server.get("/v2/a/manifests/2")).await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let seen = server.seen();
+    let targets: Vec<&str> = seen.iter().map(|s| s.target.as_str()).collect();
+    assert_eq!(targets, ["/v2/a/manifests/1", "/v2/", "/v2/a/manifests/2"]);
 }
