@@ -7,6 +7,8 @@
 //! [`MAX_TAG_LIST_BYTES`] of page bodies, [`MAX_PAGES`] requests; a page URL that comes back
 //! is a loop. Entries that are not tags (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`) are left out and
 //! counted: they could carry escape sequences to a terminal, or names we would then request.
+//! `null` entries (Nexus sends them) name nothing and are skipped. Digests spelled as tags
+//! (`sha256__<hex>`, Artifactory) are kept and counted, for the caller to hide.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
