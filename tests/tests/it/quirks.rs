@@ -127,3 +127,56 @@ fn pull_asks_v2_for_the_challenge_a_401_does_not_carry() {
     assert_eq!(pings, 1, "one ping per session");
     assert!(!registry.token_requests().is_empty());
 }
+
+/// registry.k8s.io answers manifest (and blob) requests with a 307 to another host. A front
+/// server here does the same, sending every `/v2/…` request to the fake registry, another
+/// origin: the pull follows each redirect and verifies what comes back as usual.
+#[test]
+fn manifests_redirected_to_another_host_are_followed() {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+
+    let registry = FakeRegistry::start();
+    let image = image();
+    registry.push_image("team/app", "1", &image);
+    let target = registry.url();
+    let front = drag_tests::HostileServer::start(move |_| {
+        axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let target = target.clone();
+            async move {
+                let path = req.uri().path().to_string();
+                if path == "/v2/" {
+                    return StatusCode::OK.into_response();
+                }
+                let to = format!("{target}{path}");
+                (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, to)]).into_response()
+            }
+        })
+    });
+    let dir = fresh_dir("k8s-redirect-");
+    let out = pull(
+        &dir,
+        &["--endpoint", &front.url(), "team/app:1", "-o", "out.tar"],
+    );
+    out.assert_success();
+    assert_entries_hold_image(&read_tar(&dir.join("out.tar")), &image);
+    let redirected: Vec<String> = front
+        .requests()
+        .into_iter()
+        .map(|r| r.path_and_query)
+        .filter(|p| p.contains("/manifests/"))
+        .collect();
+    assert!(
+        !redirected.is_empty(),
+        "the manifest request went to the front first"
+    );
+    let served: Vec<String> = registry
+        .requests()
+        .into_iter()
+        .map(|r| r.path_and_query)
+        .collect();
+    assert!(
+        served.iter().any(|p| p == "/v2/team/app/manifests/1"),
+        "the registry served the manifest after the redirect: {served:?}"
+    );
+}
