@@ -63,6 +63,7 @@ pub(crate) mod blob;
 pub(crate) mod cancel;
 pub(crate) mod config;
 pub(crate) mod hints;
+pub(crate) mod host_pattern;
 pub(crate) mod leftovers;
 pub(crate) mod login;
 pub(crate) mod manifest_cache;
