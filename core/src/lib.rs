@@ -20,7 +20,8 @@
 //! println!("{} {}", report.output, report.images[0].digest);
 //! # Ok(()) }
 //! ```
-//! (Link at least one adapter crate into the program, or no registry is known.)
+//! (Link the adapters into the program, or no registry is known: the `drag-adapters` crate
+//! links them all, or name one adapter crate in code.)
 //!
 //! # What is stable
 //!

@@ -15,8 +15,19 @@ pub fn run() -> anyhow::Result<()> {
             (a.name(), hosts, a.summary())
         })
         .collect();
-    let name_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(9);
-    let hosts_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(5);
+    // Columns as wide as their widest cell, and never narrower than they have always been.
+    let name_width = rows
+        .iter()
+        .map(|r| r.0.len() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let hosts_width = rows
+        .iter()
+        .map(|r| r.1.len() + 2)
+        .max()
+        .unwrap_or(0)
+        .max(50);
     crate::stdout::write(|out| {
         writeln!(
             out,
