@@ -1,14 +1,13 @@
 //! `drag`: pull container images without a Docker daemon.
 //!
 //! The binary only parses arguments and hands over to a command; the work is in drag-core and
-//! the adapters, which must be referenced here or the linker drops their registration.
+//! the adapters, which must be referenced here (through drag-adapters, which names them all)
+//! or the linker drops their registration.
 //!
 //! Exit codes: 0 ok, 1 failed, 2 usage, 130 interrupted (see `failure`), and 141 when the
 //! reader of drag's output closed it (see `stdout`), quietly, as a program killed by SIGPIPE.
 
-use drag_adapter_dockerhub as _;
-use drag_adapter_mcr as _;
-use drag_adapter_oci as _;
+use drag_adapters as _;
 
 mod args;
 mod commands;

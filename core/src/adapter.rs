@@ -14,6 +14,7 @@
 use async_trait::async_trait;
 
 use crate::error::{Error, Result};
+use crate::host_pattern;
 use crate::manifest::{self, Descriptor};
 use crate::platform::{Platform, Wanted};
 use crate::reference::Reference;
@@ -32,7 +33,10 @@ pub trait Adapter: Authenticator + Resolver + ManifestQuirks + Send + Sync + 'st
     /// One line for `drag adapters`.
     fn summary(&self) -> &'static str;
 
-    /// The hosts this adapter claims; empty for the catch-all adapter.
+    /// The hosts this adapter claims, as hosts (`gcr.io`) or host patterns (`*.gcr.io`,
+    /// `*-docker.pkg.dev`): a `*` stands for one or more characters within one DNS label, case
+    /// is ignored, and a port is part of the host (`localhost:5000` is not `localhost`). Empty
+    /// for the catch-all adapter. `drag adapters` shows them as written.
     fn hosts(&self) -> &'static [&'static str];
 
     /// True for the adapter that serves every host no other adapter claims.
@@ -45,10 +49,12 @@ pub trait Adapter: Authenticator + Resolver + ManifestQuirks + Send + Sync + 'st
         false
     }
 
-    /// True if this adapter serves `host`; the default looks in [`hosts`](Adapter::hosts),
-    /// ignoring case.
+    /// True if this adapter serves `host` (`name[:port]` as the reference writes it); the
+    /// default matches it against the hosts and patterns of [`hosts`](Adapter::hosts).
     fn claims(&self, host: &str) -> bool {
-        self.hosts().iter().any(|h| h.eq_ignore_ascii_case(host))
+        self.hosts()
+            .iter()
+            .any(|pattern| host_pattern::matches(pattern, host))
     }
 
     /// Turns a parsed reference into a canonical target (adds default registry, path prefix
@@ -141,13 +147,10 @@ pub(crate) fn by_name(name: &str) -> Result<&'static dyn Adapter> {
 pub(crate) fn for_reference(reference: &Reference) -> Result<&'static dyn Adapter> {
     let adapters = all();
     let found = match reference.domain() {
-        Some(host) => adapters
-            .iter()
-            .find(|a| a.claims(host))
-            .or_else(|| adapters.iter().find(|a| a.is_catch_all())),
-        None => adapters.iter().find(|a| a.claims_unqualified()),
+        Some(host) => for_host(&adapters, host),
+        None => adapters.iter().find(|a| a.claims_unqualified()).copied(),
     };
-    found.copied().ok_or_else(|| {
+    found.ok_or_else(|| {
         Error::Usage(format!(
             "no registered adapter serves {reference} (registered: {})",
             adapters
@@ -157,6 +160,23 @@ pub(crate) fn for_reference(reference: &Reference) -> Result<&'static dyn Adapte
                 .join(", ")
         ))
     })
+}
+
+/// The adapter serving `host`: one that lists it literally first, so a registry with its own
+/// adapter is not taken by another's pattern (`eu.gcr.io` over `*.gcr.io`); then the first, by
+/// name, that claims it; else the catch-all.
+fn for_host(adapters: &[&'static dyn Adapter], host: &str) -> Option<&'static dyn Adapter> {
+    let literally = |a: &&&'static dyn Adapter| {
+        a.hosts()
+            .iter()
+            .any(|h| host_pattern::is_literal(h) && h.eq_ignore_ascii_case(host))
+    };
+    adapters
+        .iter()
+        .find(literally)
+        .or_else(|| adapters.iter().find(|a| a.claims(host)))
+        .or_else(|| adapters.iter().find(|a| a.is_catch_all()))
+        .copied()
 }
 
 /// Docker's familiar form of a name: the registry is dropped for `default_registry`, and so is
@@ -170,5 +190,100 @@ pub fn familiar_name(registry: &str, repository: &str, default_registry: Option<
             .to_string()
     } else {
         format!("{registry}/{repository}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An adapter that only claims hosts; naming is never reached here.
+    struct Claims {
+        name: &'static str,
+        hosts: &'static [&'static str],
+        catch_all: bool,
+    }
+
+    impl Adapter for Claims {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn summary(&self) -> &'static str {
+            "test"
+        }
+        fn hosts(&self) -> &'static [&'static str] {
+            self.hosts
+        }
+        fn is_catch_all(&self) -> bool {
+            self.catch_all
+        }
+        fn normalize(&self, reference: &Reference) -> Result<Target> {
+            Err(Error::Usage(format!("not for {reference}")))
+        }
+    }
+    impl Authenticator for Claims {}
+    impl Resolver for Claims {}
+    impl ManifestQuirks for Claims {}
+
+    static GCR: Claims = Claims {
+        name: "gcr",
+        hosts: &["gcr.io", "*.gcr.io", "*-docker.pkg.dev"],
+        catch_all: false,
+    };
+    static ECR: Claims = Claims {
+        name: "ecr",
+        hosts: &["*.dkr.ecr.*.amazonaws.com"],
+        catch_all: false,
+    };
+    // Sorts before `gcr`, and claims one of its pattern's hosts by name.
+    static EU: Claims = Claims {
+        name: "eu",
+        hosts: &["eu.gcr.io"],
+        catch_all: false,
+    };
+    static OCI: Claims = Claims {
+        name: "oci",
+        hosts: &[],
+        catch_all: true,
+    };
+
+    fn chosen(adapters: &[&'static dyn Adapter], host: &str) -> &'static str {
+        for_host(adapters, host).map_or("none", |a| a.name())
+    }
+
+    #[test]
+    fn the_default_claims_matches_host_patterns() {
+        assert!(GCR.claims("gcr.io"));
+        assert!(GCR.claims("us.gcr.io"));
+        assert!(GCR.claims("Europe-West1-Docker.pkg.dev"));
+        assert!(!GCR.claims("pkg.dev"));
+        assert!(!GCR.claims("us.gcr.io:5000"));
+        assert!(ECR.claims("123456789012.dkr.ecr.us-east-1.amazonaws.com"));
+        assert!(!ECR.claims("dkr.ecr.us-east-1.amazonaws.com"));
+    }
+
+    #[test]
+    fn a_host_goes_to_the_adapter_whose_pattern_claims_it_else_the_catch_all() {
+        let adapters: [&'static dyn Adapter; 3] = [&ECR, &GCR, &OCI];
+        assert_eq!(chosen(&adapters, "asia.gcr.io"), "gcr");
+        assert_eq!(chosen(&adapters, "us-docker.pkg.dev"), "gcr");
+        assert_eq!(
+            chosen(&adapters, "1.dkr.ecr.eu-west-1.amazonaws.com"),
+            "ecr"
+        );
+        assert_eq!(chosen(&adapters, "gcr.io.example"), "oci");
+        assert_eq!(chosen(&adapters, "localhost:5000"), "oci");
+        assert_eq!(chosen(&[&GCR], "localhost:5000"), "none");
+    }
+
+    #[test]
+    fn a_literal_host_wins_over_another_adapters_pattern() {
+        let adapters: [&'static dyn Adapter; 3] = [&EU, &GCR, &OCI];
+        assert_eq!(chosen(&adapters, "eu.gcr.io"), "eu");
+        assert_eq!(chosen(&adapters, "EU.gcr.io"), "eu");
+        assert_eq!(chosen(&adapters, "us.gcr.io"), "gcr");
+        // Even when the pattern's adapter comes first.
+        let adapters: [&'static dyn Adapter; 2] = [&GCR, &EU];
+        assert_eq!(chosen(&adapters, "eu.gcr.io"), "eu");
     }
 }

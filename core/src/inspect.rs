@@ -47,13 +47,14 @@ pub async fn raw_manifest(opts: &InspectOptions, progress: &dyn Progress) -> Res
             .await?
             .bytes);
     }
-    let (_, r) = resolve_image(opts, progress).await?;
+    let (_, _, r) = resolve_image(opts, progress).await?;
     Ok(r.image.bytes)
 }
 
-/// A JSON description of the image. Warnings and notes go to `progress`.
+/// A JSON description of the image, naming the adapter that resolved it (`"adapter"`).
+/// Warnings and notes go to `progress`.
 pub async fn inspect(opts: &InspectOptions, progress: &dyn Progress) -> Result<Value> {
-    let (session, r) = resolve_image(opts, progress).await?;
+    let (located, session, r) = resolve_image(opts, progress).await?;
     let config_bytes = session
         .get_blob_bytes(&r.manifest.config, MAX_CONFIG_BYTES)
         .await?;
@@ -81,6 +82,7 @@ pub async fn inspect(opts: &InspectOptions, progress: &dyn Progress) -> Result<V
     let runtime = |k: &str| config.runtime(k).cloned().unwrap_or(Value::Null);
     let mut out = json!({
         "reference": r.target.full_name(),
+        "adapter": located.adapter.name(),
         "registry": r.target.name.registry,
         "repository": r.target.name.repository,
         "tag": r.target.tag,
@@ -135,11 +137,11 @@ async fn connect(
     Ok((located, session))
 }
 
-/// The image for the wanted platform, resolved as a pull would.
+/// The image for the wanted platform, resolved as a pull would, with what resolved it.
 async fn resolve_image(
     opts: &InspectOptions,
     progress: &dyn Progress,
-) -> Result<(Session, Resolved)> {
+) -> Result<(crate::pull::Located, Session, Resolved)> {
     let (located, session) = connect(&opts.image, &opts.registry, &opts.cache, progress).await?;
     let wanted = wanted_platform(&located, opts.platform.as_ref());
     let r = located
@@ -149,7 +151,7 @@ async fn resolve_image(
     for note in &r.notes {
         progress.event(Event::Note(note.clone()));
     }
-    Ok((session, r))
+    Ok((located, session, r))
 }
 
 /// Every valid tag of the repository a reference names (see [`crate::registry::tag_list`]).

@@ -20,7 +20,8 @@
 //! println!("{} {}", report.output, report.images[0].digest);
 //! # Ok(()) }
 //! ```
-//! (Link at least one adapter crate into the program, or no registry is known.)
+//! (Link the adapters into the program, or no registry is known: the `drag-adapters` crate
+//! links them all, or name one adapter crate in code.)
 //!
 //! # What is stable
 //!
@@ -63,6 +64,7 @@ pub(crate) mod blob;
 pub(crate) mod cancel;
 pub(crate) mod config;
 pub(crate) mod hints;
+pub(crate) mod host_pattern;
 pub(crate) mod leftovers;
 pub(crate) mod login;
 pub(crate) mod manifest_cache;

@@ -2,11 +2,11 @@
 //!
 //! A HEAD of a manifest carries the same `ratelimit-*` headers as the GET a pull makes, and
 //! Docker Hub does not count it, so asking costs nothing. The figures are Docker Hub's; what
-//! they mean is read by the Docker Hub adapter ([`drag_adapter_dockerhub::PullLimit`]).
+//! they mean is read by the Docker Hub adapter ([`drag_adapters::dockerhub::PullLimit`]).
 
 use std::io::Write;
 
-use drag_adapter_dockerhub::PullLimit;
+use drag_adapters::dockerhub::PullLimit;
 use serde_json::json;
 
 use crate::args::RatelimitArgs;

@@ -2,21 +2,42 @@
 
 use drag_tests::{drag, run};
 
+/// `drag adapters` lists exactly the adapters adapters/all declares (its Cargo.toml's
+/// `drag-adapter-*` lines), each with the hosts and host patterns it claims.
 #[test]
 fn adapters_lists_every_linked_adapter() {
     let out = run(drag().arg("adapters"));
     out.assert_success();
     let text = out.stdout_text();
-    for (name, host) in [
-        ("dockerhub", "registry-1.docker.io"),
-        ("mcr", "mcr.microsoft.com"),
-        ("oci", "(any other host)"),
-    ] {
+    let mut declared = drag_adapters::NAMES.to_vec();
+    declared.sort_unstable();
+    let listed: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        listed, declared,
+        "`drag adapters` against adapters/all:\n{text}"
+    );
+
+    // The adapters this test binary links are the same ones; their hosts are on their lines.
+    let linked = drag_core::adapter::all();
+    let names: Vec<&str> = linked.iter().map(|a| a.name()).collect();
+    assert_eq!(names, declared, "adapters registered in the test binary");
+    for adapter in linked {
         let line = text
             .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("adapter {name} missing from `drag adapters`:\n{text}"));
-        assert!(line.contains(host), "{line}");
+            .find(|l| l.split_whitespace().next() == Some(adapter.name()))
+            .unwrap_or_else(|| panic!("{} missing:\n{text}", adapter.name()));
+        let hosts = if adapter.is_catch_all() {
+            "(any other host)".to_string()
+        } else {
+            adapter.hosts().join(", ")
+        };
+        assert!(!hosts.is_empty(), "{} claims no host", adapter.name());
+        assert!(line.contains(&hosts), "{line}");
+        assert!(line.ends_with(adapter.summary()), "{line}");
     }
 }
 

@@ -5,10 +5,9 @@
 //! (skopeo, podman, umoci, tar) where they are installed.
 
 // Link every adapter, as the CLI does, so library-level tests see them registered.
-use drag_adapter_dockerhub as _;
-use drag_adapter_mcr as _;
-use drag_adapter_oci as _;
+use drag_adapters as _;
 
+mod adapter_named;
 mod cache;
 mod cli;
 mod cli_edges;
