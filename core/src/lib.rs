@@ -63,6 +63,7 @@ pub mod registry;
 pub(crate) mod blob;
 pub(crate) mod cancel;
 pub(crate) mod config;
+pub(crate) mod file_mode;
 pub(crate) mod hints;
 pub(crate) mod host_pattern;
 pub(crate) mod leftovers;

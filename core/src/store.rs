@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::file_mode::new_file_mode;
 use crate::user_dirs;
 
 pub struct BlobStore {
@@ -139,7 +140,7 @@ impl BlobStore {
     /// stored file gets.
     pub fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
         let dir = self.temp_dir();
-        shared_file_mode(tempfile::Builder::new().prefix("dl-"))
+        new_file_mode(tempfile::Builder::new().prefix("dl-"))
             .tempfile_in(&dir)
             .map_err(|e| Error::io_path("creating a temporary file in", &dir, e))
     }
@@ -212,25 +213,6 @@ impl BlobStore {
         let _ = tmp_path.keep();
         Ok(dest)
     }
-}
-
-/// Asks for 0666, as `open(2)` in a shell's `>` does, instead of tempfile's private 0600, so
-/// the umask decides: a blob written to a temporary file gets the mode of one written to its
-/// partial file (opened with `OpenOptions`, 0666), and a manifest the mode of a blob. (Reading
-/// the umask instead would mean `umask(2)`, which changes it for every thread.)
-#[cfg(unix)]
-fn shared_file_mode<'a, 'b, 'c>(
-    b: &'c mut tempfile::Builder<'a, 'b>,
-) -> &'c mut tempfile::Builder<'a, 'b> {
-    use std::os::unix::fs::PermissionsExt;
-    b.permissions(fs::Permissions::from_mode(0o666))
-}
-
-#[cfg(not(unix))]
-fn shared_file_mode<'a, 'b, 'c>(
-    b: &'c mut tempfile::Builder<'a, 'b>,
-) -> &'c mut tempfile::Builder<'a, 'b> {
-    b
 }
 
 /// Marks a blob as recently used, for `cache prune --older-than`.

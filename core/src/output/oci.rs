@@ -55,7 +55,7 @@ pub(crate) fn write(
     }
     let parent = crate::store::ensure_parent(dir)?;
     crate::leftovers::sweep(&parent, TEMP_LAYOUT_PREFIX, "");
-    let tmp = super::atomic::new_dir_mode(tempfile::Builder::new().prefix(TEMP_LAYOUT_PREFIX))
+    let tmp = crate::file_mode::new_dir_mode(tempfile::Builder::new().prefix(TEMP_LAYOUT_PREFIX))
         .tempdir_in(&parent)
         .map_err(|e| Error::io_path("creating a temporary layout in", &parent, e))?;
     let _claim = crate::leftovers::claim(tmp.path());
