@@ -194,6 +194,23 @@ pub fn dir_names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Every file under `dir`, at any depth. Panics if a directory cannot be read: the callers
+/// look at a directory that must exist (a cache after a pull).
+pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 /// Every entry name of a tar in archive order, duplicates included (a
 /// [`read_tar_bytes`] map would hide a blob stored twice).
 pub fn entry_names(bytes: &[u8]) -> Vec<String> {

@@ -1,8 +1,9 @@
 //! `drag cache`: info, prune and clean over a cache that real pulls filled.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use drag_tests::archive::files_under;
 use drag_tests::drag_cli::{fresh_dir, pull_command};
 use drag_tests::{drag, run, Compression, FakeRegistry, ImageBuilder, LayerBuilder};
 
@@ -37,20 +38,6 @@ fn cache_cmd(cache: &std::path::Path, args: &[&str]) -> drag_tests::DragOutput {
     let mut cmd = drag();
     cmd.env("DRAG_CACHE_DIR", cache).arg("cache").args(args);
     run(&mut cmd)
-}
-
-/// Every file in the cache, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 fn set_mtime(path: &Path, when: SystemTime) {

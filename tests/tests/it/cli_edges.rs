@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use drag_tests::archive::{assert_archive_holds_image, dir_names};
+use drag_tests::archive::{assert_archive_holds_image, dir_names, files_under};
 use drag_tests::bytes::noise;
 use drag_tests::drag_cli::{drag_after, fresh_dir, pull_command, with_drag_env};
 use drag_tests::tmpfs::Tmpfs;
@@ -223,20 +223,6 @@ fn a_cache_that_fills_up_mid_pull_is_one_warning_and_the_pull_goes_on() {
         dir_names(&cache.join("tmp"))
     );
     assert_eq!(dir_names(&dir), ["app.tar"]);
-}
-
-/// Every file in the cache, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 /// Blobs and manifests get one mode, the one the umask gives a new file (they used to differ:
