@@ -83,6 +83,14 @@ pub trait Adapter: Authenticator + Resolver + ManifestQuirks + Send + Sync + 'st
     fn response_quirks(&self) -> Option<&'static dyn ResponseQuirks> {
         None
     }
+
+    /// The most tags to ask for per page of a tag list, for a registry that caps the page
+    /// size (ECR refuses `n` over 1000): the first page asks `?n=` this, and a `Link` to the
+    /// next page asking for more is cut down to it. None (the default) asks for no size and
+    /// follows the registry's pages as they come.
+    fn tag_page_size(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Turns a target into the image manifest to pull.

@@ -20,6 +20,10 @@ pub(crate) struct Access {
     pub login: Option<Login>,
     /// What the refused request carried.
     pub sent: Sent,
+    /// How to log in to this registry when its adapter knows a better way than `podman
+    /// login` (ECR's `aws ecr get-login-password | drag login ...`); see
+    /// [`crate::auth::Authenticator::how_to_log_in`].
+    pub how: Option<String>,
 }
 
 /// A configured login, as messages name it.
@@ -42,30 +46,40 @@ pub(crate) enum Sent {
     Basic,
 }
 
-/// How to log in to `host`, for the end of a hint.
-fn how_to_log_in(host: &str) -> String {
-    format!("`podman login {host}`, `docker login {host}`, or --user USER:PASSWORD")
+/// How to log in to the registry `access` names, for the end of a hint: the adapter's way if
+/// it has one, else the usual commands.
+fn how_to_log_in(access: &Access) -> String {
+    let host = &access.login_host;
+    match &access.how {
+        Some(how) => how.clone(),
+        None => format!("`podman login {host}`, `docker login {host}`, or --user USER:PASSWORD"),
+    }
 }
 
 /// A registry wants a login and none is configured.
-pub(crate) fn needs_login(host: &str) -> String {
-    format!("{host} wants a login: {}", how_to_log_in(host))
+pub(crate) fn needs_login(access: &Access) -> String {
+    format!("{} wants a login: {}", access.login_host, how_to_log_in(access))
 }
 
 /// A repository the registry says it does not have, or will not show without a login (Docker
 /// Hub answers 401 for both).
-pub(crate) fn no_such_repository(host: &str) -> String {
+pub(crate) fn no_such_repository(access: &Access) -> String {
     format!(
         "no such repository, or it is private: log in if it is yours ({})",
-        how_to_log_in(host)
+        how_to_log_in(access)
     )
 }
 
 /// A login the token service or the registry refused outright.
-pub(crate) fn credentials_refused(host: &str, login: &Login) -> String {
+pub(crate) fn credentials_refused(access: &Access, login: &Login) -> String {
+    let host = &access.login_host;
+    let again = match &access.how {
+        Some(how) => format!("log in again: {how}"),
+        None => format!("log in again with `podman login {host}` or `docker login {host}`"),
+    };
     format!(
         "the registry refused the credentials for {host} from {} (user {}): check the password, \
-         or log in again with `podman login {host}` or `docker login {host}`",
+         or {again}",
         login.from, login.user
     )
 }
@@ -82,8 +96,8 @@ fn login_not_enough(host: &str, login: &Login) -> String {
 /// The hint for the token service's refusal (401 or 403) of a token.
 pub(crate) fn token_refused(access: &Access) -> String {
     match &access.login {
-        Some(login) => credentials_refused(&access.login_host, login),
-        None => needs_login(&access.login_host),
+        Some(login) => credentials_refused(access, login),
+        None => needs_login(access),
     }
 }
 
@@ -97,16 +111,16 @@ pub(crate) fn for_refusal(
     let access = access?;
     let host = access.login_host.as_str();
     if code == Some("NAME_UNKNOWN") {
-        return Some(no_such_repository(host));
+        return Some(no_such_repository(access));
     }
     if status != 401 {
         return None;
     }
     Some(match (&access.login, access.sent) {
-        (None, Sent::Token) => no_such_repository(host),
-        (None, _) => needs_login(host),
+        (None, Sent::Token) => no_such_repository(access),
+        (None, _) => needs_login(access),
         (Some(login), Sent::Token) => login_not_enough(host, login),
-        (Some(login), _) => credentials_refused(host, login),
+        (Some(login), _) => credentials_refused(access, login),
     })
 }
 
@@ -189,6 +203,7 @@ mod tests {
                 from: from.into(),
             }),
             sent,
+            how: None,
         }
     }
 
@@ -239,6 +254,28 @@ mod tests {
             None
         );
         assert_eq!(for_refusal(None, 401, None), None);
+    }
+
+    #[test]
+    fn an_adapters_way_to_log_in_replaces_the_usual_commands() {
+        let mut ecr = access(None, Sent::Nothing);
+        ecr.how = Some("`aws ecr get-login-password | drag login ...`".into());
+        let hint = for_refusal(Some(&ecr), 401, None).unwrap();
+        assert_eq!(
+            hint,
+            "registry.example wants a login: `aws ecr get-login-password | drag login ...`"
+        );
+        ecr.login = Some(Login {
+            user: "AWS".into(),
+            from: "--user".into(),
+        });
+        ecr.sent = Sent::Basic;
+        let hint = for_refusal(Some(&ecr), 401, None).unwrap();
+        assert!(
+            hint.ends_with("log in again: `aws ecr get-login-password | drag login ...`"),
+            "{hint}"
+        );
+        assert!(!hint.contains("podman"), "{hint}");
     }
 
     #[test]

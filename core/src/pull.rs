@@ -239,6 +239,7 @@ pub(crate) async fn open_session(
         manifest_cache,
         trace: opts.trace.clone(),
         quirks: located.adapter.response_quirks(),
+        tag_page_size: located.adapter.tag_page_size(),
         notices: opts.notices.clone(),
         login_host: login::contacted_host(&located.target.name, opts.endpoint.as_deref())?,
     })

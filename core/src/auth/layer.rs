@@ -119,6 +119,10 @@ impl Auth {
                 Some(c) if c.header.starts_with("Basic ") => Sent::Basic,
                 Some(_) => Sent::Token,
             },
+            how: self
+                .authenticator
+                .how_to_log_in(&self.login_host)
+                .map(|how| crate::terminal_text::shown(&how)),
         }
     }
 

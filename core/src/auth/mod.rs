@@ -29,7 +29,7 @@ use crate::http::{Body, RedactedUrl, Request, Stack};
 use crate::patience::Patience;
 use crate::terminal_text::shown;
 use challenge::Challenge;
-pub use credentials::Credentials;
+pub use credentials::{Credentials, Secret};
 
 /// Answers a registry's `WWW-Authenticate` challenge for the scopes a session needs.
 #[async_trait]
@@ -43,6 +43,14 @@ pub trait Authenticator: Send + Sync {
         scopes: &[Scope],
     ) -> Result<Option<Credential>> {
         answer_challenges(ctx, challenges, scopes).await
+    }
+
+    /// How a user logs in to `host` (as hints name it), when this registry has its own way:
+    /// ECR's `aws ecr get-login-password | drag login --username AWS --password-stdin HOST`.
+    /// None says the usual `podman login HOST` / `docker login HOST` / `--user`. Error
+    /// messages end with it when the registry wants a login or refused one.
+    fn how_to_log_in(&self, _host: &str) -> Option<String> {
+        None
     }
 }
 
@@ -101,6 +109,20 @@ pub struct AuthContext {
 }
 
 impl AuthContext {
+    /// The same context with other credentials: for an adapter whose registry expects a login
+    /// to be used another way than it was given (ACR's null-GUID user whose password is a
+    /// refresh token; Harbor, whose token service takes no POST).
+    pub fn with_credentials(&self, credentials: Option<Credentials>) -> AuthContext {
+        AuthContext {
+            registry_stack: self.registry_stack.clone(),
+            other_stack: self.other_stack.clone(),
+            registry: self.registry.clone(),
+            credentials,
+            insecure: self.insecure,
+            patience: self.patience,
+        }
+    }
+
     /// The stack for a request to `url`: the registry's for its own origin, else the other.
     pub fn stack_for(&self, url: &url::Url) -> &Stack {
         if policy::same_origin(url, &self.registry) {
@@ -139,6 +161,34 @@ pub async fn answer_challenges(
             }));
     }
     Ok(None)
+}
+
+/// The challenges the registry's `/v2/` answers an anonymous GET with (none if it answers
+/// anything but 401): where a registry says how it wants to be asked when a refusal elsewhere
+/// says it differently (Harbor answers a stale token with a `Basic` challenge; its `/v2/` says
+/// `Bearer`). Sent below the auth layer, without credentials.
+pub async fn registry_challenges(ctx: &AuthContext) -> Result<Vec<Challenge>> {
+    let url = ctx
+        .registry
+        .join("v2/")
+        .map_err(|e| Error::Usage(format!("bad registry URL: {e}")))?;
+    let ping = ctx
+        .registry_stack
+        .send(Request::new(
+            Method::GET,
+            url,
+            "the registry's challenge (GET /v2/)",
+        ))
+        .await?;
+    if ping.status() != reqwest::StatusCode::UNAUTHORIZED {
+        return Ok(Vec::new());
+    }
+    Ok(challenge::parse_all(
+        ping.headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -81,6 +81,8 @@ pub(crate) struct SessionConfig {
     pub trace: Option<Arc<dyn Trace>>,
     /// How the adapter reads its registry's answers, if it does.
     pub quirks: Option<&'static dyn ResponseQuirks>,
+    /// The most tags to ask for per page (see [`crate::adapter::Adapter::tag_page_size`]).
+    pub tag_page_size: Option<usize>,
     /// Where notices go (retries, an adapter's news about its registry), if anywhere.
     pub notices: Option<Arc<dyn Notices>>,
     /// The host a login for this registry is for (`docker.io`, or the `--endpoint` host), as
@@ -101,6 +103,7 @@ pub struct Session {
     retry: RetryPolicy,
     patience: Patience,
     manifest_cache: Option<Arc<BlobStore>>,
+    tag_page_size: Option<usize>,
 }
 
 /// A successful blob response and where it came from (after redirects).
@@ -134,6 +137,7 @@ impl Session {
             retry: cfg.retry,
             patience: cfg.patience,
             manifest_cache: cfg.manifest_cache,
+            tag_page_size: cfg.tag_page_size,
         })
     }
 
@@ -155,6 +159,11 @@ impl Session {
     /// How long to wait for headers and bodies.
     pub(crate) fn patience(&self) -> Patience {
         self.patience
+    }
+
+    /// The most tags to ask for per page of the tag list, if the registry caps it.
+    pub(crate) fn tag_page_size(&self) -> Option<usize> {
+        self.tag_page_size
     }
 
     /// The registry's base URL (after `--endpoint` and the HTTPS-or-HTTP probe).

@@ -7,7 +7,9 @@
 //! [`MAX_TAG_LIST_BYTES`] of page bodies, [`MAX_PAGES`] requests; a page URL that comes back
 //! is a loop. Entries that are not tags (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`) are left out and
 //! counted: they could carry escape sequences to a terminal, or names we would then request.
-//! `null` entries (Nexus sends them) name nothing and are skipped. Digests spelled as tags
+//! `null` entries (Nexus sends them) name nothing and are skipped. A registry that caps the page
+//! size (ECR: `n` at most 1000) is asked for that size, and never for more, even when its own
+//! `Link` would. Digests spelled as tags
 //! (`sha256__<hex>`, Artifactory) are kept and counted, for the caller to hide.
 
 use std::collections::HashSet;
@@ -84,6 +86,10 @@ impl TagList {
 pub(crate) async fn list(session: &Session) -> Result<TagList> {
     let what = format!("tags of {}", session.display_name());
     let mut url = session.url("tags/list")?;
+    let page_size = session.tag_page_size();
+    if let Some(n) = page_size {
+        url.query_pairs_mut().append_pair("n", &n.to_string());
+    }
     let mut list = TagList::default();
     let mut budget = MAX_TAG_LIST_BYTES;
     // Hashes, not URLs: a hostile Link may be long, and only equality matters.
@@ -133,7 +139,10 @@ pub(crate) async fn list(session: &Session) -> Result<TagList> {
                 ),
             ));
         }
-        url = joined;
+        url = match page_size {
+            Some(cap) => at_most(joined, cap),
+            None => joined,
+        };
     }
     Err(too_big(&what, "pages", MAX_PAGES))
 }
@@ -211,6 +220,28 @@ fn too_big(what: &str, unit: &str, limit: usize) -> Error {
     )
 }
 
+/// `url` with every `n` over `cap` (or not a number) cut down to `cap`: a registry's `Link`
+/// may carry back a size the registry itself refuses.
+fn at_most(mut url: url::Url, cap: usize) -> url::Url {
+    let too_big = |v: &str| !matches!(v.parse::<usize>(), Ok(n) if n <= cap);
+    if !url.query_pairs().any(|(k, v)| k == "n" && too_big(&v)) {
+        return url;
+    }
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "n" && too_big(&v) {
+                cap.to_string()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url
+}
+
 /// The target of `Link: <url>; rel="next"`.
 fn next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
@@ -237,6 +268,23 @@ mod tests {
             Some("/v2/x/tags/list?last=b&n=2")
         );
         assert_eq!(next_link(r#"</a>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn a_next_page_never_asks_for_more_than_the_cap() {
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        let big = url("https://r.example/v2/a/tags/list?last=x&n=5000");
+        assert_eq!(
+            at_most(big, 1000).as_str(),
+            "https://r.example/v2/a/tags/list?last=x&n=1000"
+        );
+        let odd = url("https://r.example/v2/a/tags/list?n=lots&last=x");
+        assert_eq!(
+            at_most(odd, 1000).as_str(),
+            "https://r.example/v2/a/tags/list?n=1000&last=x"
+        );
+        let fine = "https://r.example/v2/a/tags/list?last=x%2By&n=100";
+        assert_eq!(at_most(url(fine), 1000).as_str(), fine);
     }
 
     #[test]
