@@ -13,6 +13,7 @@
 //! `drag` binary while it serves.
 
 mod auth;
+mod cloud;
 mod errors;
 mod fault;
 mod handlers;
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 
 pub use auth::{AuthMode, TokenField, TokenRequest, SERVICE};
+pub use cloud::{basic_login, TokenLogins, ECR_EXPIRED_MESSAGE};
 pub use fault::Fault;
 pub use pull_limit::{PullLimit, SPENT_MESSAGE};
 
@@ -58,6 +60,12 @@ struct Config {
     gzip: Option<Gzip>,
     null_tags: bool,
     challenge_only_at_base: bool,
+    basic_challenge: Option<String>,
+    expired_password: Option<String>,
+    tags_n_cap: Option<usize>,
+    blob_head_unauthorized: bool,
+    token_logins: Option<TokenLogins>,
+    stale_token_challenge: Option<String>,
 }
 
 impl FakeRegistryBuilder {
@@ -118,6 +126,48 @@ impl FakeRegistryBuilder {
     /// challenge, as GCR and Artifact Registry do.
     pub fn challenge_only_at_base(mut self, on: bool) -> Self {
         self.config.challenge_only_at_base = on;
+        self
+    }
+
+    /// In [`AuthMode::Basic`], refusals challenge with this `WWW-Authenticate` value (ECR:
+    /// `Basic realm="https://HOST/",service="ecr.amazonaws.com"`).
+    pub fn basic_challenge(mut self, challenge: &str) -> Self {
+        self.config.basic_challenge = Some(challenge.to_string());
+        self
+    }
+
+    /// In [`AuthMode::Basic`], the user's login with this password has expired: requests
+    /// carrying it get ECR's 403 `DENIED` "Your authorization token has expired".
+    pub fn expired_password(mut self, password: &str) -> Self {
+        self.config.expired_password = Some(password.to_string());
+        self
+    }
+
+    /// Tag lists honour `n` as the page size, and answer 400 to an `n` over `cap` (ECR:
+    /// 1000); without `n`, pages are [`FakeRegistryBuilder::tags_page_size`] long.
+    pub fn tags_n_cap(mut self, cap: usize) -> Self {
+        self.config.tags_n_cap = Some(cap);
+        self
+    }
+
+    /// HEAD on a blob answers 401 with a Bearer challenge even with a valid token, as ECR
+    /// Public does.
+    pub fn blob_head_unauthorized(mut self, on: bool) -> Self {
+        self.config.blob_head_unauthorized = on;
+        self
+    }
+
+    /// The token service issues tokens only to these logins (see [`TokenLogins`]).
+    pub fn token_logins(mut self, logins: TokenLogins) -> Self {
+        self.config.token_logins = Some(logins);
+        self
+    }
+
+    /// In [`AuthMode::Bearer`], a request carrying an expired, revoked or under-scoped token
+    /// is challenged with this value instead of a Bearer challenge (Harbor: `Basic
+    /// realm="harbor"`); requests without a token still get the Bearer one.
+    pub fn stale_token_challenge(mut self, challenge: &str) -> Self {
+        self.config.stale_token_challenge = Some(challenge.to_string());
         self
     }
 
@@ -211,6 +261,12 @@ impl FakeRegistry {
                 gzip: None,
                 null_tags: false,
                 challenge_only_at_base: false,
+                basic_challenge: None,
+                expired_password: None,
+                tags_n_cap: None,
+                blob_head_unauthorized: false,
+                token_logins: None,
+                stale_token_challenge: None,
             },
         }
     }

@@ -41,7 +41,10 @@ pub mod tools;
 pub use digest::sha256_digest;
 pub use dockerd::Dockerd;
 pub use drag_cli::{drag, drag_bin, pull, run, DragOutput};
-pub use fake_registry::{AuthMode, FakeRegistry, Fault, Gzip, PullLimit, TokenField, TokenRequest};
+pub use fake_registry::{
+    basic_login, AuthMode, FakeRegistry, Fault, Gzip, PullLimit, TokenField, TokenLogins,
+    TokenRequest,
+};
 pub use hostile::{HostileServer, SilentServer};
 pub use image::{
     attestation_for, media_types, Blob, Compression, ForeignLayer, Image, ImageBuilder,

@@ -67,7 +67,7 @@ pub struct TokenRequest {
     /// The OAuth2 form's `grant_type` and `refresh_token`, when POSTed.
     pub grant_type: Option<String>,
     pub refresh_token: Option<String>,
-    /// The token issued in answer.
+    /// The token issued in answer; empty when the service refused (see `TokenLogins`).
     pub token: String,
 }
 
@@ -94,9 +94,22 @@ pub(super) fn refusal(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
             );
+            if let Some(expired) = &shared.config.expired_password {
+                let stale = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{expired}"))
+                );
+                if presented == Some(stale.as_str()) {
+                    return Some(super::cloud::ecr_expired());
+                }
+            }
             (presented != Some(expected.as_str())).then(|| {
                 unauthorized(
-                    format!("Basic realm=\"{SERVICE}\""),
+                    shared
+                        .config
+                        .basic_challenge
+                        .clone()
+                        .unwrap_or_else(|| format!("Basic realm=\"{SERVICE}\"")),
                     "basic credentials required",
                 )
             })
@@ -119,6 +132,13 @@ pub(super) fn refusal(
             });
             match verdict {
                 Some(None) => None,
+                Some(Some(_)) if shared.config.stale_token_challenge.is_some() => {
+                    let challenge = shared.config.stale_token_challenge.clone();
+                    Some(unauthorized(
+                        challenge.unwrap_or_default(),
+                        "unauthorized to access repository",
+                    ))
+                }
                 error => {
                     let mut challenge = format!(
                         "Bearer realm=\"{}/token\",service=\"{SERVICE}\"",
@@ -193,6 +213,32 @@ pub(super) fn token_endpoint(
     }
 
     let mut state = shared.state.lock().expect("fake registry state");
+    let request = |token: String| TokenRequest {
+        scopes: scopes.clone(),
+        service: service.clone(),
+        authorization: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        method: if form.is_some() { "POST" } else { "GET" }.to_string(),
+        grant_type: grant_type.clone(),
+        refresh_token: refresh_token.clone(),
+        token,
+    };
+    if let Some(logins) = &shared.config.token_logins {
+        let refused = logins.refusal(
+            headers,
+            form,
+            grant_type.as_deref(),
+            refresh_token.as_deref(),
+        );
+        if let Some(response) = refused {
+            // Recorded with no token issued.
+            let refused = request(String::new());
+            state.token_requests.push(refused);
+            return response;
+        }
+    }
     state.next_token += 1;
     let token = format!("fake-token-{}", state.next_token);
     state.tokens.insert(
@@ -203,18 +249,8 @@ pub(super) fn token_endpoint(
             expires_at: expires_in.and_then(|s| Instant::now().checked_add(Duration::from_secs(s))),
         },
     );
-    state.token_requests.push(TokenRequest {
-        scopes,
-        service,
-        authorization: headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        method: if form.is_some() { "POST" } else { "GET" }.to_string(),
-        grant_type,
-        refresh_token,
-        token: token.clone(),
-    });
+    let issued = request(token.clone());
+    state.token_requests.push(issued);
     drop(state);
 
     let mut body = serde_json::Map::new();

@@ -157,6 +157,14 @@ fn registry_response(
                 .flatten();
             fault.unwrap_or_else(|| manifest(shared, repo, reference, &parts.method))
         }),
+        Route::Blob { .. }
+            if shared.config.blob_head_unauthorized && parts.method == Method::HEAD =>
+        {
+            // ECR Public: a blob HEAD is refused whatever token it carries.
+            auth::refusal(shared, &axum::http::HeaderMap::new(), repo).unwrap_or_else(|| {
+                errors::response(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "HEAD refused", None)
+            })
+        }
         Route::Blob { repo, digest } => blob(shared, parts, repo, digest),
         Route::Tags { repo } => tags(shared, repo, parts.uri.query().unwrap_or("")),
         Route::Token | Route::Unknown => {
@@ -301,7 +309,13 @@ fn tags(shared: &Shared, repo: &str, query: &str) -> Response {
         Some(last) => all.into_iter().filter(|t| t > last).collect(),
         None => all,
     };
+    if let (Some(n), Some(cap)) = (n, shared.config.tags_n_cap) {
+        if n > cap {
+            return super::cloud::page_too_large(n, cap);
+        }
+    }
     let limit = match (n, shared.config.tags_page_size) {
+        (Some(n), _) if shared.config.tags_n_cap.is_some() => n,
         (Some(n), Some(page)) => n.min(page),
         (Some(n), None) => n,
         (None, Some(page)) => page,
