@@ -58,7 +58,11 @@ fn how_to_log_in(access: &Access) -> String {
 
 /// A registry wants a login and none is configured.
 pub(crate) fn needs_login(access: &Access) -> String {
-    format!("{} wants a login: {}", access.login_host, how_to_log_in(access))
+    format!(
+        "{} wants a login: {}",
+        access.login_host,
+        how_to_log_in(access)
+    )
 }
 
 /// A repository the registry says it does not have, or will not show without a login (Docker

@@ -66,7 +66,11 @@ mod tests {
                 .answer,
             Answer::ReadError
         );
-        for s in [StatusCode::OK, StatusCode::UNAUTHORIZED, StatusCode::NOT_FOUND] {
+        for s in [
+            StatusCode::OK,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::NOT_FOUND,
+        ] {
             assert_eq!(
                 ExpiredLogin.inspect_response(s, &h).answer,
                 Answer::AsItsStatusSays

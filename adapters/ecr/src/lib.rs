@@ -175,7 +175,10 @@ mod tests {
             region("123456789012.dkr.ecr.us-east-1.amazonaws.com"),
             Some("us-east-1")
         );
-        assert_eq!(region("1.dkr.ecr.cn-north-1.amazonaws.com.cn"), Some("cn-north-1"));
+        assert_eq!(
+            region("1.dkr.ecr.cn-north-1.amazonaws.com.cn"),
+            Some("cn-north-1")
+        );
         assert_eq!(region("1.dkr-ecr.eu-west-1.on.aws"), Some("eu-west-1"));
         assert_eq!(region("127.0.0.1:5000"), None);
         assert_eq!(

@@ -1,7 +1,13 @@
 //! `drag adapters`: which registries drag knows, as a table on stdout.
 //!
 //! The HOSTS column shows what each adapter claims as it wrote it, host patterns included
-//! (`*.gcr.io`), so a user can see which adapter a host will get.
+//! (`*.gcr.io`), so a user can see which adapter a host will get. A self-hosted family
+//! (Harbor) claims no host: it serves only what `--registry` gives it.
+
+/// The HOSTS cell of an adapter that claims no host.
+fn self_hosted(name: &str) -> String {
+    format!("(self-hosted: --registry {name})")
+}
 
 pub fn run() -> anyhow::Result<()> {
     let rows: Vec<(&str, String, &str)> = drag_core::adapter::all()
@@ -9,6 +15,8 @@ pub fn run() -> anyhow::Result<()> {
         .map(|a| {
             let hosts = if a.is_catch_all() {
                 "(any other host)".to_string()
+            } else if a.hosts().is_empty() {
+                self_hosted(a.name())
             } else {
                 a.hosts().join(", ")
             };

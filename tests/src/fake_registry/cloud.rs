@@ -37,14 +37,19 @@ impl TokenLogins {
     ) -> Option<Response> {
         let accepted = match form {
             Some(_) if !self.post => {
-                return Some((StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed").into_response())
+                return Some(
+                    (StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed").into_response(),
+                )
             }
             Some(_) => {
                 grant_type == Some("refresh_token")
                     && refresh_token.is_some_and(|t| self.refresh_tokens.iter().any(|r| r == t))
             }
-            None => basic_login(headers)
-                .is_some_and(|login| self.basic.iter().any(|(u, p)| (u, p) == (&login.0, &login.1))),
+            None => basic_login(headers).is_some_and(|login| {
+                self.basic
+                    .iter()
+                    .any(|(u, p)| (u, p) == (&login.0, &login.1))
+            }),
         };
         (!accepted).then(|| {
             errors::response(

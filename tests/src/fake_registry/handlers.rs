@@ -162,7 +162,12 @@ fn registry_response(
         {
             // ECR Public: a blob HEAD is refused whatever token it carries.
             auth::refusal(shared, &axum::http::HeaderMap::new(), repo).unwrap_or_else(|| {
-                errors::response(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "HEAD refused", None)
+                errors::response(
+                    StatusCode::UNAUTHORIZED,
+                    "UNAUTHORIZED",
+                    "HEAD refused",
+                    None,
+                )
             })
         }
         Route::Blob { repo, digest } => blob(shared, parts, repo, digest),

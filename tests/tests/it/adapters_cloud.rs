@@ -122,7 +122,10 @@ fn ecr_pull_answers_the_basic_challenge_with_the_aws_login_and_hashes_manifests(
         let login = basic_login_of(r).expect("the manifest GET carried Basic");
         assert_eq!(login, ("AWS".to_string(), ECR_TOKEN.to_string()));
     }
-    assert!(registry.token_requests().is_empty(), "ECR has no token service");
+    assert!(
+        registry.token_requests().is_empty(),
+        "ECR has no token service"
+    );
 
     // No Docker-Content-Digest: a digest reference is checked against the body's hash, so
     // the right digest pulls and a forged one (the same manifest filed under another digest)
@@ -183,7 +186,13 @@ fn ecr_without_a_login_says_to_log_in_with_get_login_password() {
     let reference = format!("{ECR_HOST}/team/app:1");
     let out = pull(
         &dir,
-        &["--registry", "ecr", "--endpoint", &registry.url(), &reference],
+        &[
+            "--registry",
+            "ecr",
+            "--endpoint",
+            &registry.url(),
+            &reference,
+        ],
     );
     out.assert_failure();
     let expected = format!(
@@ -368,7 +377,10 @@ fn acr_null_guid_login_is_a_refresh_token_exchanged_by_post() {
         assert_eq!(t.grant_type.as_deref(), Some("refresh_token"));
         assert_eq!(t.refresh_token.as_deref(), Some(ACR_REFRESH));
         assert!(!t.token.is_empty(), "refused: {t:?}");
-        assert_eq!(t.authorization, None, "the refresh token never goes as Basic");
+        assert_eq!(
+            t.authorization, None,
+            "the refresh token never goes as Basic"
+        );
     }
 }
 
@@ -443,7 +455,10 @@ fn assert_tokens_by_get_as_the_robot(registry: &FakeRegistry) {
     for t in &tokens {
         assert_eq!(t.method, "GET", "{t:?}");
         let mut headers = axum::http::HeaderMap::new();
-        let auth = t.authorization.as_deref().expect("token GET carried a login");
+        let auth = t
+            .authorization
+            .as_deref()
+            .expect("token GET carried a login");
         headers.insert(axum::http::header::AUTHORIZATION, auth.parse().unwrap());
         assert_eq!(
             basic_login(&headers),
@@ -470,11 +485,7 @@ fn harbor_basic_rechallenge_of_a_stale_token_gets_a_new_token_not_the_password()
     stall_first_layer(&registry, &image);
     let dir = fresh_dir("harbor-stale-");
     let user = format!("{ROBOT}:s3cret");
-    harbor_pull(
-        &registry,
-        &dir,
-        pull_command(&dir).args(["--user", &user]),
-    );
+    harbor_pull(&registry, &dir, pull_command(&dir).args(["--user", &user]));
     assert_entries_hold_image(&read_tar(&dir.join("out.tar")), &image);
     let tokens = registry.token_requests();
     assert!(issued(&tokens).len() >= 2, "re-scoped: {tokens:?}");

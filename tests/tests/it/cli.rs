@@ -32,6 +32,8 @@ fn adapters_lists_every_linked_adapter() {
             .unwrap_or_else(|| panic!("{} missing:\n{text}", adapter.name()));
         let hosts = if adapter.is_catch_all() {
             "(any other host)".to_string()
+        } else if adapter.hosts().is_empty() {
+            format!("(self-hosted: --registry {})", adapter.name())
         } else {
             adapter.hosts().join(", ")
         };
