@@ -48,6 +48,7 @@ pub mod platform;
 pub mod progress;
 pub mod pull;
 pub mod reference;
+pub mod registry_config;
 pub mod resolve;
 pub mod terminal_text;
 
@@ -69,6 +70,7 @@ pub(crate) mod host_pattern;
 pub(crate) mod leftovers;
 pub(crate) mod login;
 pub(crate) mod manifest_cache;
+pub(crate) mod mirrors;
 pub(crate) mod output;
 pub(crate) mod pull_stores;
 mod redacted;
@@ -83,6 +85,7 @@ pub use error::{Error, RegistryError, Result};
 pub use output::{Destination, Format};
 pub use pull::{pull, Cache, PullOptions, PullReport, PulledSummary, RegistryOptions};
 pub use redacted::RedactedUrl;
+pub use registry_config::RegistryConfig;
 
 /// Adapters implement async traits; re-exported so they need not pin the same version.
 pub use async_trait::async_trait;

@@ -36,6 +36,9 @@ fn registry_options(a: &RegistryArgs) -> Result<RegistryOptions, drag_core::Erro
         endpoint: a.endpoint.clone(),
         insecure: a.insecure,
         cert_dir: a.cert_dir.clone(),
+        // Read for every command that reaches a registry, so a broken file stops it before
+        // any request.
+        config: drag_core::RegistryConfig::from_environment()?,
         auth_file: a.authfile.clone(),
         credentials: a.user.as_deref().map(Credentials::parse).transpose()?,
         retry: RetryPolicy {
