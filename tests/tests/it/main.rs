@@ -11,6 +11,7 @@ mod adapter_named;
 mod cache;
 mod cli;
 mod cli_edges;
+mod config_file;
 mod credential_hosts;
 mod credentials;
 mod docker_load;
