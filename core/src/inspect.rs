@@ -14,16 +14,16 @@ use crate::config::{ImageConfig, MAX_CONFIG_BYTES};
 use crate::error::Result;
 use crate::http::HeaderMap;
 use crate::manifest::Manifest;
-use crate::platform::Platform;
 use crate::mirrors::Reading;
+use crate::platform::Platform;
 use crate::progress::{Event, Progress};
 use crate::pull::{locate, open_session, wanted_platform, Cache, RegistryOptions};
 use crate::pull_stores;
-use crate::registry::tag_list::TagList;
 use crate::redacted::RedactedUrl;
+use crate::registry::tag_list::TagList;
 use crate::registry::Session;
-use crate::transport::HttpClients;
 use crate::resolve::{describe_platforms, Resolved};
+use crate::transport::HttpClients;
 
 /// What to inspect and how to reach it.
 #[derive(Clone, Debug)]

@@ -25,6 +25,7 @@ use crate::http::retry::RetryPolicy;
 use crate::http::trace::Trace;
 use crate::login;
 use crate::manifest::{Compression, Manifest, RawManifest, MAX_INDEX_DEPTH};
+use crate::mirrors::Reading;
 use crate::output::docker::{ArchiveOut, LayerForm};
 use crate::output::meter::{Counted, WriteMeter};
 use crate::output::{
@@ -36,11 +37,10 @@ use crate::platform::{Platform, Wanted};
 use crate::progress::{Event, Progress};
 use crate::pull_stores::PullStores;
 use crate::reference::Reference;
-use crate::mirrors::Reading;
 use crate::registry::{Session, SessionConfig};
+use crate::registry_config::RegistryConfig;
 use crate::resolve::Resolved;
 use crate::store::BlobStore;
-use crate::registry_config::RegistryConfig;
 use crate::transport::{Connection, HttpClients};
 
 /// Where blobs are kept between pulls.
@@ -274,7 +274,16 @@ pub(crate) async fn open_session(
     manifest_cache: Option<Arc<BlobStore>>,
 ) -> Result<Session> {
     let source = Source::registry(opts);
-    open_session_at(located, opts, &source, opts.retry, clients, tokens, manifest_cache).await
+    open_session_at(
+        located,
+        opts,
+        &source,
+        opts.retry,
+        clients,
+        tokens,
+        manifest_cache,
+    )
+    .await
 }
 
 /// A session with the repository at `source`, retrying as `retry` says. Its credentials and

@@ -199,7 +199,10 @@ impl RegistryConfig {
 
 /// One entry checked: a plausible host key, a registered adapter, http(s) mirrors without
 /// credentials. Mirrors come back as base URLs ending in `/`.
-fn check_entry(host: &str, mut settings: HostSettings) -> std::result::Result<HostSettings, String> {
+fn check_entry(
+    host: &str,
+    mut settings: HostSettings,
+) -> std::result::Result<HostSettings, String> {
     let at = format!("registries.{host:?}");
     if host.is_empty()
         || host.contains(['/', '@', ' ', '\\'])
@@ -267,8 +270,14 @@ mod tests {
         .unwrap();
         let h = c.for_host("harbor.CORP.example").unwrap();
         assert_eq!(h.mirrors, ["http://127.0.0.1:5000/"]);
-        assert_eq!(h.insecure, None, "a literal entry is not blended with a pattern");
-        assert_eq!(c.entry_for("a.eu.corp.example").unwrap().0, "*.eu.corp.example");
+        assert_eq!(
+            h.insecure, None,
+            "a literal entry is not blended with a pattern"
+        );
+        assert_eq!(
+            c.entry_for("a.eu.corp.example").unwrap().0,
+            "*.eu.corp.example"
+        );
         assert_eq!(c.for_host("b.corp.example").unwrap().insecure, Some(true));
         assert!(c.for_host("corp.example").is_none());
         assert!(c.for_host("b.corp.example:5000").is_none());

@@ -139,8 +139,8 @@ impl HttpClients {
     /// The probe goes through `probe`, a stack without retries (one answer settles it) whose
     /// wire waits at most [`PROBE_WAIT`] for it.
     pub async fn settle_scheme(&self, probe: &Stack, base: Url, insecure: bool) -> Url {
-        let may_be_plain = base.scheme() == "https"
-            && (insecure || base.host_str().is_some_and(is_loopback_host));
+        let may_be_plain =
+            base.scheme() == "https" && (insecure || base.host_str().is_some_and(is_loopback_host));
         if !may_be_plain {
             return base;
         }

@@ -2,6 +2,7 @@
 
 mod adapters;
 mod cache;
+mod config;
 mod inspect;
 mod pull;
 mod ratelimit;
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tags(args) => tags::run(args).await,
         Command::Ratelimit(args) => ratelimit::run(args).await,
         Command::Cache(cmd) => cache::run(cmd),
+        Command::Config(cmd) => config::run(cmd),
     }
 }
 

@@ -8,8 +8,8 @@ use std::process::Command;
 use drag_tests::archive::assert_archive_holds_image;
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::{
-    drag, free_port, run, Compression, DragOutput, FakeRegistry, Image, ImageBuilder,
-    LayerBuilder, RealRegistry, TestPki,
+    drag, free_port, run, Compression, DragOutput, FakeRegistry, Image, ImageBuilder, LayerBuilder,
+    RealRegistry, TestPki,
 };
 
 fn small_image(text: &str) -> Image {
@@ -126,7 +126,8 @@ fn an_unreachable_mirror_is_skipped_and_the_next_serves_everything() {
         out.stderr
     );
     assert!(
-        out.stderr.contains(&format!("served by mirror {}/", mirror.url())),
+        out.stderr
+            .contains(&format!("served by mirror {}/", mirror.url())),
         "stderr says which mirror served: {}",
         out.stderr
     );
@@ -178,7 +179,8 @@ fn a_mirror_without_the_image_passes_to_the_next_then_the_registry() {
             "the {name} mirror was not asked: {asked:?}"
         );
         assert!(
-            out.stderr.contains(&format!("mirror {}/ skipped", mirror.url())),
+            out.stderr
+                .contains(&format!("mirror {}/ skipped", mirror.url())),
             "{}",
             out.stderr
         );
@@ -218,10 +220,9 @@ fn endpoint_flag_ignores_the_configured_mirrors() {
     assert!(!image_requests(&origin).is_empty());
 
     // Without --endpoint the same config reads through the mirror (whose host is loopback).
-    let out = run(drag_with(&config).current_dir(&dir).args([
-        "inspect",
-        "registry.corp.example/team/app:1",
-    ]));
+    let out = run(drag_with(&config)
+        .current_dir(&dir)
+        .args(["inspect", "registry.corp.example/team/app:1"]));
     let v = inspect_json(&out);
     assert_eq!(v["endpoint"], format!("{}/", mirror.url()));
 }
@@ -232,8 +233,14 @@ fn config_mistakes_stop_the_command_before_any_request_naming_file_and_line() {
     registry.push_image("app", "1", &small_image("never\n"));
     let reference = format!("{}/app:1", registry.host());
     let cases = [
-        ("[registries.\"a.example\"]\ninsecure = true\nmirorrs = []\n", "line 3"),
-        ("[registries.\"a.example\"]\nadapter = \"nosuch\"\n", "adapter"),
+        (
+            "[registries.\"a.example\"]\ninsecure = true\nmirorrs = []\n",
+            "line 3",
+        ),
+        (
+            "[registries.\"a.example\"]\nadapter = \"nosuch\"\n",
+            "adapter",
+        ),
         (
             "[registries.\"a.example\"]\nmirrors = [\"ftp://m.example\"]\n",
             "mirrors[0]",
@@ -377,4 +384,41 @@ async fn per_host_certs_dir_trusts_that_hosts_ca_and_cert_dir_flag_overrides_it(
     let out = pull_into(drag_with(&config), &dir, "flag", &reference, &flag);
     out.assert_failure();
     assert!(out.stderr.contains("not trusted"), "{}", out.stderr);
+}
+
+#[test]
+fn config_show_prints_the_entry_a_host_takes_and_config_path_the_file() {
+    let config = config_file(
+        "[registries.\"*.corp.example\"]\ninsecure = true\n\
+         [registries.\"harbor.corp.example\"]\nadapter = \"oci\"\n\
+         mirrors = [\"https://mirror.corp.example:5000\"]\n",
+    );
+    let out = run(drag_with(&config).args(["config", "path"]));
+    out.assert_success();
+    assert_eq!(out.stdout_text().trim(), config.display().to_string());
+
+    let out = run(drag_with(&config).args(["config", "show", "harbor.corp.example"]));
+    out.assert_success();
+    let shown = out.stdout_text();
+    assert!(shown.contains("adapter = \"oci\""), "{shown}");
+    assert!(
+        shown.contains("mirrors = [\"https://mirror.corp.example:5000/\"]"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("insecure"),
+        "a literal entry is not blended: {shown}"
+    );
+
+    let out = run(drag_with(&config).args(["config", "show", "nexus.corp.example"]));
+    let shown = out.stdout_text();
+    assert!(
+        shown.contains("pattern *.corp.example") && shown.contains("insecure = true"),
+        "{shown}"
+    );
+    // What `show` prints is a config file again.
+    let all = run(drag_with(&config).args(["config", "show"]));
+    let again = config_file(&all.stdout_text());
+    let out = run(drag_with(&again).args(["config", "show"]));
+    assert_eq!(out.stdout_text(), all.stdout_text());
 }
