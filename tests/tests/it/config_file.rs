@@ -8,8 +8,8 @@ use std::process::Command;
 use drag_tests::archive::assert_archive_holds_image;
 use drag_tests::drag_cli::fresh_dir;
 use drag_tests::{
-    drag, free_port, run, Compression, DragOutput, FakeRegistry, Image, ImageBuilder, LayerBuilder,
-    RealRegistry, TestPki,
+    drag, free_port, run, AuthMode, Compression, DragOutput, FakeRegistry, Fault, Image,
+    ImageBuilder, LayerBuilder, RealRegistry, TestPki,
 };
 
 fn small_image(text: &str) -> Image {
@@ -189,6 +189,76 @@ fn a_mirror_without_the_image_passes_to_the_next_then_the_registry() {
     assert!(!out.stderr.contains("served by mirror"), "{}", out.stderr);
     let v = inspect_json(&run(drag_with(&config).args(["inspect", &reference])));
     assert_eq!(v["endpoint"], format!("{}/", origin.url()));
+}
+
+#[test]
+fn mirrors_answering_5xx_or_401_are_skipped_but_a_wrong_digest_is_an_error() {
+    let origin = FakeRegistry::start();
+    let down = FakeRegistry::start();
+    let locked = FakeRegistry::builder()
+        .auth(AuthMode::Basic {
+            user: "u".into(),
+            pass: "p".into(),
+        })
+        .start();
+    let image = small_image("statuses\n");
+    for r in [&origin, &down, &locked] {
+        r.push_image("team/app", "1", &image);
+    }
+    down.fault(Fault::ManifestErrors {
+        status: 503,
+        errors: vec![("UNAVAILABLE".into(), "maintenance".into())],
+        times: 10,
+    });
+    let config = config_file(&format!(
+        "[registries.\"{}\"]\nmirrors = [\"{}\", \"{}\"]\n",
+        origin.host(),
+        down.url(),
+        locked.url()
+    ));
+    let reference = format!("{}/team/app:1", origin.host());
+    let dir = fresh_dir("mirrors-");
+    let out = run(drag_with(&config)
+        .current_dir(&dir)
+        .args(["pull", "-o", "app.tar", &reference]));
+    out.assert_success();
+    assert_archive_holds_image(&dir.join("app.tar"), &image);
+    for mirror in [&down, &locked] {
+        assert!(
+            out.stderr
+                .contains(&format!("mirror {}/ skipped", mirror.url())),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(!image_requests(&origin).is_empty());
+
+    // A mirror serving other bytes for a digest is not passed over: the pull fails.
+    let other = small_image("not the same image\n");
+    let liar = FakeRegistry::start();
+    for layer in &other.layers {
+        liar.push_blob("team/app", &layer.blob);
+    }
+    liar.push_blob("team/app", &other.config);
+    liar.push_manifest("team/app", &image.manifest.digest, &other.manifest);
+    let config = config_file(&format!(
+        "[registries.\"{}\"]\nmirrors = [\"{}\"]\n",
+        origin.host(),
+        liar.url()
+    ));
+    origin.clear_requests();
+    let by_digest = format!("{}/team/app@{}", origin.host(), image.manifest.digest);
+    let out = run(drag_with(&config)
+        .current_dir(&dir)
+        .args(["pull", "-o", "liar.tar", &by_digest]));
+    out.assert_failure();
+    assert!(out.stderr.contains("digest mismatch"), "{}", out.stderr);
+    assert!(
+        image_requests(&origin).is_empty(),
+        "{:?}",
+        image_requests(&origin)
+    );
+    assert!(!dir.join("liar.tar").exists());
 }
 
 #[test]
