@@ -31,7 +31,8 @@
 //! itself) and the [`registry::Session`] it is handed, and its
 //! authenticator answers challenges with what [`auth`] and [`http`] give it. A library user
 //! calls [`pull()`] (and [`cancel_pulls`] when it gives up on one), [`inspect`] or [`cache`],
-//! sets [`RegistryOptions`] (with [`http::retry::RetryPolicy`], [`patience`], an
+//! sets [`RegistryOptions`] (with a [`RegistryConfig`] of per-host settings,
+//! [`http::retry::RetryPolicy`], [`patience`], an
 //! [`http::trace::Trace`] sink and an [`http::notice::Notices`] sink), watches [`progress`] events, handles [`Error`], and can make
 //! registry text safe for a terminal with [`terminal_text`]. The blob store and fetcher, the
 //! output writers, the manifest cache, the HTTP clients and the other helpers are internal and

@@ -19,7 +19,7 @@
 //! ```
 //!
 //! Keys are hosts as references write them (`host[:port]`, `docker.io` for Docker Hub), or
-//! host patterns (see [`crate::host_pattern`]). A host takes one entry, never a blend: its
+//! host patterns as adapters claim hosts with (`*` within one DNS label: `*.corp.example`). A host takes one entry, never a blend: its
 //! literal entry, else the most specific pattern that matches it (the longest; equal lengths
 //! by name). The file is checked whole before anything is pulled: unknown keys, a bad adapter
 //! name or a mirror that is not an http(s) URL are errors, not silently ignored.
