@@ -34,12 +34,28 @@ pub enum Command {
     Cache(CacheCommand),
     /// List the registered registry adapters and the hosts they claim.
     Adapters,
+    /// Show the config file ($DRAG_CONFIG, else $XDG_CONFIG_HOME/drag/config.toml, else
+    /// ~/.config/drag/config.toml): per registry host, adapter, mirrors, insecure, certs.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the path of the config file drag reads (it may not exist).
+    Path,
+    /// Print the config's entries, or with HOST the one entry that applies to it.
+    Show {
+        /// A registry host as references write it (`host[:port]`, `docker.io`).
+        host: Option<String>,
+    },
 }
 
 /// How to reach the registry; shared by every command that talks to one.
 #[derive(Args, Debug, Clone)]
 pub struct RegistryArgs {
-    /// Use this adapter instead of choosing one by the image's host (see `drag adapters`).
+    /// Use this adapter instead of choosing one by the image's host (see `drag adapters`)
+    /// or the config file's `adapter` for it.
     #[arg(long, value_name = "NAME")]
     pub registry: Option<String>,
 
@@ -47,16 +63,18 @@ pub struct RegistryArgs {
     /// air-gapped copy, a test registry); names are still normalized by the adapter. A URL
     /// without a scheme (`mirror.example:5000`) means https; a plain-HTTP registry needs
     /// `http://` (loopback hosts, or with --insecure). Logins from the auth files are the
-    /// endpoint's own, never the named registry's.
+    /// endpoint's own, never the named registry's. The config file's mirrors are not tried.
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 
-    /// Allow plain HTTP to hosts that are not loopback, and do not verify TLS certificates.
+    /// Allow plain HTTP to hosts that are not loopback, and do not verify TLS certificates,
+    /// for every host (the config file's `insecure` says it for one host).
     #[arg(long)]
     pub insecure: bool,
 
     /// A directory of certificates for the registry, as in Docker's certs.d: `*.crt` CAs to
-    /// trust, `NAME.cert` + `NAME.key` a client certificate (default: the first of
+    /// trust, `NAME.cert` + `NAME.key` a client certificate (default: the
+    /// config file's `certs` for the host, else the first of
     /// ~/.config/containers/certs.d/HOST[:PORT], /etc/containers/certs.d/..., /etc/docker/certs.d/...).
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,

@@ -222,6 +222,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// The config file (see [`crate::registry_config`]) cannot be read or says something drag
+    /// cannot use.
+    #[error("config file {}: {reason}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line or key when known.
+        reason: String,
+    },
+
     /// Authentication could not be completed.
     #[error("authentication failed: {0}")]
     Auth(String),
@@ -256,7 +266,11 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::Reference(_) | Error::Platform(_) | Error::Usage(_) | Error::UnknownAdapter(_)
+            Error::Reference(_)
+                | Error::Platform(_)
+                | Error::Usage(_)
+                | Error::UnknownAdapter(_)
+                | Error::Config { .. }
         )
     }
 

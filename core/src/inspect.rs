@@ -14,13 +14,16 @@ use crate::config::{ImageConfig, MAX_CONFIG_BYTES};
 use crate::error::Result;
 use crate::http::HeaderMap;
 use crate::manifest::Manifest;
+use crate::mirrors::Reading;
 use crate::platform::Platform;
-use crate::progress::{Event, Progress, Silent};
+use crate::progress::{Event, Progress};
 use crate::pull::{locate, open_session, wanted_platform, Cache, RegistryOptions};
 use crate::pull_stores;
+use crate::redacted::RedactedUrl;
 use crate::registry::tag_list::TagList;
 use crate::registry::Session;
 use crate::resolve::{describe_platforms, Resolved};
+use crate::transport::HttpClients;
 
 /// What to inspect and how to reach it.
 #[derive(Clone, Debug)]
@@ -40,19 +43,24 @@ pub struct InspectOptions {
 /// platform, the image chosen from the index. Warnings and notes go to `progress`.
 pub async fn raw_manifest(opts: &InspectOptions, progress: &dyn Progress) -> Result<Vec<u8>> {
     if opts.platform.is_none() {
-        let (located, session) =
-            connect(&opts.image, &opts.registry, &opts.cache, progress).await?;
-        return Ok(session
-            .get_manifest(&located.target.manifest_reference())
-            .await?
-            .bytes);
+        let located = locate(&opts.image, &opts.registry)?;
+        let (clients, tokens) = shared(&opts.registry);
+        let cache = pull_stores::manifest_cache(&opts.cache, progress);
+        let reading = Reading::new(&located, &opts.registry, &clients, &tokens, cache);
+        let reference = located.target.manifest_reference();
+        let reference = &reference;
+        let served = reading
+            .first_serving(|s| Box::pin(async move { s.get_manifest(reference).await }))
+            .await?;
+        return Ok(served.value.bytes);
     }
     let (_, _, r) = resolve_image(opts, progress).await?;
     Ok(r.image.bytes)
 }
 
-/// A JSON description of the image, naming the adapter that resolved it (`"adapter"`).
-/// Warnings and notes go to `progress`.
+/// A JSON description of the image, naming the adapter that resolved it (`"adapter"`) and
+/// the base URL that served it (`"endpoint"`: the registry's, or a mirror's). Warnings and
+/// notes go to `progress`.
 pub async fn inspect(opts: &InspectOptions, progress: &dyn Progress) -> Result<Value> {
     let (located, session, r) = resolve_image(opts, progress).await?;
     let config_bytes = session
@@ -83,6 +91,7 @@ pub async fn inspect(opts: &InspectOptions, progress: &dyn Progress) -> Result<V
     let mut out = json!({
         "reference": r.target.full_name(),
         "adapter": located.adapter.name(),
+        "endpoint": RedactedUrl::new(session.base()).to_string(),
         "registry": r.target.name.registry,
         "repository": r.target.name.repository,
         "tag": r.target.tag,
@@ -116,47 +125,55 @@ pub async fn inspect(opts: &InspectOptions, progress: &dyn Progress) -> Result<V
     Ok(out)
 }
 
-/// A session for one reference, with the manifest cache when there is one.
+/// The HTTP clients and token cache one command's sessions share.
+fn shared(registry: &RegistryOptions) -> (Arc<HttpClients>, Arc<TokenCache>) {
+    (
+        Arc::new(registry.http_clients()),
+        Arc::new(TokenCache::default()),
+    )
+}
+
+/// A session with the registry itself (or `--endpoint`) for one reference, without the
+/// config's mirrors: for what only the registry can answer (its tags, its limits).
 async fn connect(
     image: &str,
     registry: &RegistryOptions,
-    cache: &Cache,
-    progress: &dyn Progress,
 ) -> Result<(crate::pull::Located, Session)> {
     let located = locate(image, registry)?;
-    let clients = Arc::new(registry.http_clients());
-    let cache = pull_stores::manifest_cache(cache, progress);
-    let session = open_session(
-        &located,
-        registry,
-        &clients,
-        &Arc::new(TokenCache::default()),
-        cache,
-    )
-    .await?;
+    let (clients, tokens) = shared(registry);
+    let session = open_session(&located, registry, &clients, &tokens, None).await?;
     Ok((located, session))
 }
 
-/// The image for the wanted platform, resolved as a pull would, with what resolved it.
+/// The image for the wanted platform, resolved as a pull would (through the config's mirrors,
+/// if any), with what resolved it and the session of the source that served it.
 async fn resolve_image(
     opts: &InspectOptions,
     progress: &dyn Progress,
-) -> Result<(crate::pull::Located, Session, Resolved)> {
-    let (located, session) = connect(&opts.image, &opts.registry, &opts.cache, progress).await?;
+) -> Result<(crate::pull::Located, Arc<Session>, Resolved)> {
+    let located = locate(&opts.image, &opts.registry)?;
+    let (clients, tokens) = shared(&opts.registry);
+    let cache = pull_stores::manifest_cache(&opts.cache, progress);
     let wanted = wanted_platform(&located, opts.platform.as_ref());
-    let r = located
-        .adapter
-        .resolve(&session, &located.target, &wanted)
-        .await?;
-    for note in &r.notes {
+    let served = {
+        let reading = Reading::new(&located, &opts.registry, &clients, &tokens, cache);
+        let (l, wanted) = (&located, &wanted);
+        reading
+            .first_serving(|s| {
+                Box::pin(async move { l.adapter.resolve(&s, &l.target, wanted).await })
+            })
+            .await?
+    };
+    served.tell(progress);
+    for note in &served.value.notes {
         progress.event(Event::Note(note.clone()));
     }
-    Ok((located, session, r))
+    Ok((located, served.session, served.value))
 }
 
 /// Every valid tag of the repository a reference names (see [`crate::registry::tag_list`]).
 pub async fn tags(image: &str, registry: &RegistryOptions) -> Result<TagList> {
-    let (_, session) = connect(image, registry, &Cache::Disabled, &Silent).await?;
+    let (_, session) = connect(image, registry).await?;
     session.list_tags().await
 }
 
@@ -164,7 +181,7 @@ pub async fn tags(image: &str, registry: &RegistryOptions) -> Result<TagList> {
 /// what a registry says about an image, or about its limits (Docker Hub's pull counters; it
 /// does not count a HEAD as a pull). The adapter reads them.
 pub async fn manifest_headers(image: &str, registry: &RegistryOptions) -> Result<HeaderMap> {
-    let (located, session) = connect(image, registry, &Cache::Disabled, &Silent).await?;
+    let (located, session) = connect(image, registry).await?;
     session
         .manifest_headers(&located.target.manifest_reference())
         .await

@@ -31,7 +31,8 @@
 //! itself) and the [`registry::Session`] it is handed, and its
 //! authenticator answers challenges with what [`auth`] and [`http`] give it. A library user
 //! calls [`pull()`] (and [`cancel_pulls`] when it gives up on one), [`inspect`] or [`cache`],
-//! sets [`RegistryOptions`] (with [`http::retry::RetryPolicy`], [`patience`], an
+//! sets [`RegistryOptions`] (with a [`RegistryConfig`] of per-host settings,
+//! [`http::retry::RetryPolicy`], [`patience`], an
 //! [`http::trace::Trace`] sink and an [`http::notice::Notices`] sink), watches [`progress`] events, handles [`Error`], and can make
 //! registry text safe for a terminal with [`terminal_text`]. The blob store and fetcher, the
 //! output writers, the manifest cache, the HTTP clients and the other helpers are internal and
@@ -48,6 +49,7 @@ pub mod platform;
 pub mod progress;
 pub mod pull;
 pub mod reference;
+pub mod registry_config;
 pub mod resolve;
 pub mod terminal_text;
 
@@ -69,6 +71,7 @@ pub(crate) mod host_pattern;
 pub(crate) mod leftovers;
 pub(crate) mod login;
 pub(crate) mod manifest_cache;
+pub(crate) mod mirrors;
 pub(crate) mod output;
 pub(crate) mod pull_stores;
 mod redacted;
@@ -83,6 +86,7 @@ pub use error::{Error, RegistryError, Result};
 pub use output::{Destination, Format};
 pub use pull::{pull, Cache, PullOptions, PullReport, PulledSummary, RegistryOptions};
 pub use redacted::RedactedUrl;
+pub use registry_config::RegistryConfig;
 
 /// Adapters implement async traits; re-exported so they need not pin the same version.
 pub use async_trait::async_trait;

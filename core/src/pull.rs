@@ -25,6 +25,7 @@ use crate::http::retry::RetryPolicy;
 use crate::http::trace::Trace;
 use crate::login;
 use crate::manifest::{Compression, Manifest, RawManifest, MAX_INDEX_DEPTH};
+use crate::mirrors::Reading;
 use crate::output::docker::{ArchiveOut, LayerForm};
 use crate::output::meter::{Counted, WriteMeter};
 use crate::output::{
@@ -37,9 +38,10 @@ use crate::progress::{Event, Progress};
 use crate::pull_stores::PullStores;
 use crate::reference::Reference;
 use crate::registry::{Session, SessionConfig};
+use crate::registry_config::RegistryConfig;
 use crate::resolve::Resolved;
 use crate::store::BlobStore;
-use crate::transport::HttpClients;
+use crate::transport::{Connection, HttpClients};
 
 /// Where blobs are kept between pulls.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,17 +61,24 @@ impl Default for Cache {
 }
 
 /// How to reach registries: shared by `pull`, `inspect` and `tags`.
+///
+/// The settings here are the command line's and win for the call: `adapter` over the config's
+/// `adapter`, `endpoint` over its `mirrors` (none are tried then), a true `insecure` and a
+/// `cert_dir` over the host's `insecure` and `certs`.
 #[derive(Clone, Debug, Default)]
 pub struct RegistryOptions {
     /// Use this adapter (by name) instead of picking one by host.
     pub adapter: Option<String>,
     /// Send requests to this base URL instead of the adapter's (`--endpoint`).
     pub endpoint: Option<String>,
-    /// Allow plain HTTP to non-loopback hosts and skip TLS verification.
+    /// Allow plain HTTP to non-loopback hosts and skip TLS verification, for every host.
     pub insecure: bool,
     /// A certs.d-style directory for every registry (`--cert-dir`), instead of looking in
     /// the containers and Docker certs.d directories.
     pub cert_dir: Option<PathBuf>,
+    /// Settings per registry host: adapter, mirrors, `insecure`, certificates (the config
+    /// file; see [`crate::registry_config`]).
+    pub config: RegistryConfig,
     /// Credentials (`--user`): sent to the host the first image is fetched from, and for
     /// every other image fetched from that same host. The other images, and all of them when
     /// None, use what podman's and Docker's auth files (and their credential helpers) hold for
@@ -93,7 +102,20 @@ pub struct RegistryOptions {
 impl RegistryOptions {
     /// The HTTP clients these options call for.
     pub(crate) fn http_clients(&self) -> HttpClients {
-        HttpClients::new(self.cert_dir.clone(), self.insecure, self.patience)
+        HttpClients::new(self.patience)
+    }
+
+    /// How connections to `host` (`host[:port]`, as auth files and the config key it) are
+    /// made: the command line's `--insecure` and `--cert-dir`, else the host's config entry.
+    pub(crate) fn connection(&self, host: &str) -> Connection {
+        let entry = self.config.for_host(host);
+        Connection {
+            cert_dir: self
+                .cert_dir
+                .clone()
+                .or_else(|| entry.and_then(|e| e.certs.clone())),
+            insecure: self.insecure || entry.and_then(|e| e.insecure).unwrap_or(false),
+        }
     }
 }
 
@@ -186,18 +208,64 @@ pub(crate) struct Located {
     pub target: Target,
 }
 
-/// Step 1: parse a reference and normalize it with its adapter.
+/// Step 1: parse a reference and normalize it with its adapter: the one `--registry` names,
+/// else the one the config names for the reference's host, else the one claiming the host.
 pub(crate) fn locate(input: &str, opts: &RegistryOptions) -> Result<Located> {
     let reference = Reference::parse(input)?;
     let adapter = match &opts.adapter {
         Some(name) => adapter::by_name(name)?,
-        None => adapter::for_reference(&reference)?,
+        None => match configured_adapter(&reference, &opts.config)? {
+            Some(a) => a,
+            None => adapter::for_reference(&reference)?,
+        },
     };
     let target = adapter.normalize(&reference)?;
     Ok(Located { adapter, target })
 }
 
-/// Step 2: a session with the repository's registry.
+/// The adapter the config names for the reference's host (for a reference without one, the
+/// host its default adapter gives it: `docker.io`).
+fn configured_adapter(
+    reference: &Reference,
+    config: &RegistryConfig,
+) -> Result<Option<&'static dyn Adapter>> {
+    if config.is_empty() {
+        return Ok(None);
+    }
+    let host = match reference.domain() {
+        Some(host) => host.to_string(),
+        None => {
+            let default = adapter::for_reference(reference)?;
+            default.normalize(reference)?.name.registry
+        }
+    };
+    match config.for_host(&host).and_then(|e| e.adapter.as_deref()) {
+        Some(name) => adapter::by_name(name).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Where a session sends its requests: the registry itself (at `--endpoint` when given), or
+/// one of the mirrors the config names for it.
+#[derive(Clone, Debug)]
+pub(crate) struct Source {
+    /// The base URL; None for the adapter's endpoint.
+    pub endpoint: Option<String>,
+    /// True for a mirror from the config: it gets no `--user` (a login belongs to its host).
+    pub mirror: bool,
+}
+
+impl Source {
+    /// The registry itself, or `--endpoint`.
+    pub(crate) fn registry(opts: &RegistryOptions) -> Source {
+        Source {
+            endpoint: opts.endpoint.clone(),
+            mirror: false,
+        }
+    }
+}
+
+/// Step 2: a session with the repository's registry (or `--endpoint`).
 pub(crate) async fn open_session(
     located: &Located,
     opts: &RegistryOptions,
@@ -205,43 +273,71 @@ pub(crate) async fn open_session(
     tokens: &Arc<TokenCache>,
     manifest_cache: Option<Arc<BlobStore>>,
 ) -> Result<Session> {
-    let credentials = login::credentials(
-        located.adapter,
-        &located.target.name,
-        opts.endpoint.as_deref(),
-        opts.credentials.as_ref(),
-        opts.auth_file.as_deref(),
+    let source = Source::registry(opts);
+    open_session_at(
+        located,
+        opts,
+        &source,
+        opts.retry,
+        clients,
+        tokens,
+        manifest_cache,
     )
-    .await?;
-    let endpoint = opts
+    .await
+}
+
+/// A session with the repository at `source`, retrying as `retry` says. Its credentials and
+/// connection settings are those of the host contacted.
+pub(crate) async fn open_session_at(
+    located: &Located,
+    opts: &RegistryOptions,
+    source: &Source,
+    retry: RetryPolicy,
+    clients: &Arc<HttpClients>,
+    tokens: &Arc<TokenCache>,
+    manifest_cache: Option<Arc<BlobStore>>,
+) -> Result<Session> {
+    let name = &located.target.name;
+    let at = source.endpoint.as_deref();
+    let user = match source.mirror {
+        true => None,
+        false => opts.credentials.as_ref(),
+    };
+    let credentials =
+        login::credentials(located.adapter, name, at, user, opts.auth_file.as_deref()).await?;
+    let endpoint = source
         .endpoint
         .clone()
-        .unwrap_or_else(|| located.adapter.endpoint(&located.target.name));
+        .unwrap_or_else(|| located.adapter.endpoint(name));
+    let contacted = login::contacted_host(name, at)?;
+    let connection = opts.connection(&contacted);
     if let Some(trace) = &opts.trace {
         trace.line(&format!(
-            "{}: adapter {}, endpoint {}",
+            "{}: adapter {}, {} {}",
             crate::terminal_text::shown(&located.target.full_name()),
             located.adapter.name(),
+            if source.mirror { "mirror" } else { "endpoint" },
             crate::terminal_text::shown(&endpoint),
         ));
     }
     Session::new(SessionConfig {
         authenticator: located.adapter,
-        name: located.target.name.clone(),
+        name: name.clone(),
         endpoint,
-        probe_scheme: opts.endpoint.is_none(),
-        insecure: opts.insecure,
+        probe_scheme: source.endpoint.is_none(),
+        insecure: connection.insecure,
+        cert_dir: connection.cert_dir,
         credentials,
         clients: clients.clone(),
         tokens: tokens.clone(),
-        retry: opts.retry,
+        retry,
         patience: opts.patience,
         manifest_cache,
         trace: opts.trace.clone(),
         quirks: located.adapter.response_quirks(),
         tag_page_size: located.adapter.tag_page_size(),
         notices: opts.notices.clone(),
-        login_host: login::contacted_host(&located.target.name, opts.endpoint.as_deref())?,
+        login_host: contacted,
     })
     .await
 }
@@ -369,13 +465,25 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     let mut resolved = Vec::new();
     for (l, user) in located.iter().zip(user_applies) {
         let registry = if user { &opts.registry } else { &without_user };
-        let session = open_session(l, registry, &clients, &tokens, manifest_cache.clone()).await?;
-        let r = if opts.all_platforms {
-            let top = session.get_manifest(&l.target.manifest_reference()).await?;
-            Found::Tree(l.target.clone(), top)
+        let reading = Reading::new(l, registry, &clients, &tokens, manifest_cache.clone());
+        let (session, r) = if opts.all_platforms {
+            let reference = l.target.manifest_reference();
+            let reference = &reference;
+            let served = reading
+                .first_serving(|s| Box::pin(async move { s.get_manifest(reference).await }))
+                .await?;
+            served.tell(progress);
+            (served.session, Found::Tree(l.target.clone(), served.value))
         } else {
             let wanted = wanted_platform(l, opts.platform.as_ref());
-            let r = l.adapter.resolve(&session, &l.target, &wanted).await?;
+            let wanted = &wanted;
+            let served = reading
+                .first_serving(|s| {
+                    Box::pin(async move { l.adapter.resolve(&s, &l.target, wanted).await })
+                })
+                .await?;
+            served.tell(progress);
+            let (session, r) = (served.session, served.value);
             for note in &r.notes {
                 progress.event(Event::Note(note.clone()));
             }
@@ -384,7 +492,7 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
                 digest: r.image.digest.clone(),
                 platform: r.platform.as_ref().map(|p| p.to_string()),
             });
-            Found::Image(Box::new(r))
+            (session, Found::Image(Box::new(r)))
         };
         sessions.push(session);
         resolved.push(r);

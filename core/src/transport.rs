@@ -62,27 +62,34 @@ pub fn client(certs: RegistryCerts, insecure: bool, patience: Patience) -> Resul
         .map_err(|e| Error::http("building the HTTP client", e))
 }
 
-/// One client per registry host, built on first use with that registry's certificates and
-/// then shared, so parallel requests to a registry reuse its connections. Requests to other
-/// hosts the registry sends us to (a CDN, a token service elsewhere, foreign-layer URLs) use
-/// a second client that trusts the same CAs but presents no client certificate: that
-/// certificate says who we are, and is for the registry it was issued for.
+/// How connections to one host are made: the certificates and whether TLS is verified. The
+/// command line's `--cert-dir` / `--insecure` or the host's config entry decide (see
+/// [`crate::RegistryOptions`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Connection {
+    /// A certs.d-style directory replacing the default certs.d lookup.
+    pub cert_dir: Option<PathBuf>,
+    /// Plain HTTP to hosts that are not loopback, and TLS unverified.
+    pub insecure: bool,
+}
+
+/// One client per registry host and connection settings, built on first use with that
+/// registry's certificates and then shared, so parallel requests to a registry reuse its
+/// connections. Requests to other hosts the registry sends us to (a CDN, a token service
+/// elsewhere, foreign-layer URLs) use a second client that trusts the same CAs but presents no
+/// client certificate: that certificate says who we are, and is for the registry it was issued
+/// for.
 #[derive(Debug, Default)]
 pub struct HttpClients {
-    /// `--cert-dir`: replaces the certs.d lookup for every registry.
-    cert_dir: Option<PathBuf>,
-    insecure: bool,
     patience: Patience,
-    built: Mutex<HashMap<String, reqwest::Client>>,
+    built: Mutex<HashMap<(String, Connection), reqwest::Client>>,
     /// What [`HttpClients::settle_scheme`] found, per registry base, so one run asks once.
     settled: Mutex<HashMap<Url, Url>>,
 }
 
 impl HttpClients {
-    pub fn new(cert_dir: Option<PathBuf>, insecure: bool, patience: Patience) -> HttpClients {
+    pub fn new(patience: Patience) -> HttpClients {
         HttpClients {
-            cert_dir,
-            insecure,
             patience,
             built: Mutex::default(),
             settled: Mutex::default(),
@@ -90,32 +97,33 @@ impl HttpClients {
     }
 
     /// The client for the registry at `base`.
-    pub fn for_registry(&self, base: &Url) -> Result<reqwest::Client> {
-        self.built(base, true)
+    pub fn for_registry(&self, base: &Url, how: &Connection) -> Result<reqwest::Client> {
+        self.built(base, how, true)
     }
 
     /// The client for hosts the registry at `base` sends us to: its CAs, no client certificate.
-    pub fn for_other_hosts(&self, base: &Url) -> Result<reqwest::Client> {
-        self.built(base, false)
+    pub fn for_other_hosts(&self, base: &Url, how: &Connection) -> Result<reqwest::Client> {
+        self.built(base, how, false)
     }
 
     /// The client for `base`'s certificates, with or without its client identity, built once.
-    fn built(&self, base: &Url, with_identity: bool) -> Result<reqwest::Client> {
+    fn built(&self, base: &Url, how: &Connection, with_identity: bool) -> Result<reqwest::Client> {
         let key = format!(
             "{}://{}{}",
             base.scheme(),
             crate::tls::host_dir_name(base).unwrap_or_default(),
             if with_identity { "" } else { " (other hosts)" }
         );
+        let key = (key, how.clone());
         let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = built.get(&key) {
             return Ok(c.clone());
         }
-        let mut certs = crate::tls::for_registry(base, self.cert_dir.as_deref())?;
+        let mut certs = crate::tls::for_registry(base, how.cert_dir.as_deref())?;
         if !with_identity {
             certs.identity = None;
         }
-        let c = client(certs, self.insecure, self.patience)?;
+        let c = client(certs, how.insecure, self.patience)?;
         built.insert(key, c.clone());
         Ok(c)
     }
@@ -130,9 +138,9 @@ impl HttpClients {
     ///
     /// The probe goes through `probe`, a stack without retries (one answer settles it) whose
     /// wire waits at most [`PROBE_WAIT`] for it.
-    pub async fn settle_scheme(&self, probe: &Stack, base: Url) -> Url {
-        let may_be_plain = base.scheme() == "https"
-            && (self.insecure || base.host_str().is_some_and(is_loopback_host));
+    pub async fn settle_scheme(&self, probe: &Stack, base: Url, insecure: bool) -> Url {
+        let may_be_plain =
+            base.scheme() == "https" && (insecure || base.host_str().is_some_and(is_loopback_host));
         if !may_be_plain {
             return base;
         }

@@ -2,6 +2,7 @@
 
 mod adapters;
 mod cache;
+mod config;
 mod inspect;
 mod pull;
 mod ratelimit;
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tags(args) => tags::run(args).await,
         Command::Ratelimit(args) => ratelimit::run(args).await,
         Command::Cache(cmd) => cache::run(cmd),
+        Command::Config(cmd) => config::run(cmd),
     }
 }
 
@@ -36,6 +38,9 @@ fn registry_options(a: &RegistryArgs) -> Result<RegistryOptions, drag_core::Erro
         endpoint: a.endpoint.clone(),
         insecure: a.insecure,
         cert_dir: a.cert_dir.clone(),
+        // Read for every command that reaches a registry, so a broken file stops it before
+        // any request.
+        config: drag_core::RegistryConfig::from_environment()?,
         auth_file: a.authfile.clone(),
         credentials: a.user.as_deref().map(Credentials::parse).transpose()?,
         retry: RetryPolicy {

@@ -62,8 +62,10 @@ pub(crate) struct SessionConfig {
     /// Whether a loopback (or `--insecure`) endpoint named without a scheme may turn out to
     /// speak plain HTTP; false when the user gave `--endpoint`, which says what it means.
     pub probe_scheme: bool,
-    /// `--insecure`.
+    /// `--insecure`, or the host's config entry.
     pub insecure: bool,
+    /// `--cert-dir`, or the host's config entry.
+    pub cert_dir: Option<std::path::PathBuf>,
     /// The user's credentials for this registry.
     pub credentials: Option<Credentials>,
     /// Where the session gets its HTTP client (per registry host, for its certificates).
@@ -88,6 +90,16 @@ pub(crate) struct SessionConfig {
     /// The host a login for this registry is for (`docker.io`, or the `--endpoint` host), as
     /// hints name it (see `login::contacted_host`).
     pub login_host: String,
+}
+
+impl SessionConfig {
+    /// How the session's connections are made.
+    pub(crate) fn connection(&self) -> crate::transport::Connection {
+        crate::transport::Connection {
+            cert_dir: self.cert_dir.clone(),
+            insecure: self.insecure,
+        }
+    }
 }
 
 /// A conversation with one repository of one registry.
@@ -119,11 +131,11 @@ impl Session {
     /// loopback (or `--insecure`) registry named without a scheme speaks TLS.
     pub(crate) async fn new(cfg: SessionConfig) -> Result<Session> {
         let mut base = endpoint_url(&cfg.endpoint)?;
-        let http = cfg.clients.for_registry(&base)?;
+        let http = cfg.clients.for_registry(&base, &cfg.connection())?;
         if cfg.probe_scheme {
             base = cfg
                 .clients
-                .settle_scheme(&stacks::probe(&cfg, &http), base)
+                .settle_scheme(&stacks::probe(&cfg, &http), base, cfg.insecure)
                 .await;
         }
         policy::check_url(&base, cfg.insecure)?;

@@ -59,7 +59,7 @@ pub(super) fn probe(cfg: &SessionConfig, http: &reqwest::Client) -> Stack {
 
 /// The stacks for the registry at `base`, whose client is `http`.
 pub(super) fn compose(cfg: &SessionConfig, base: &Url, http: reqwest::Client) -> Result<Stacks> {
-    let http_other = cfg.clients.for_other_hosts(base)?;
+    let http_other = cfg.clients.for_other_hosts(base, &cfg.connection())?;
     let others = Arc::new(Stack::new(
         bottom(cfg),
         Wire::new(http_other.clone(), cfg.patience),

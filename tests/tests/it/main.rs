@@ -12,6 +12,7 @@ mod adapters_cloud;
 mod cache;
 mod cli;
 mod cli_edges;
+mod config_file;
 mod credential_hosts;
 mod credentials;
 mod docker_load;
