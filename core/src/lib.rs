@@ -30,7 +30,7 @@
 //! resolver may call [`resolve::resolve`] (or [`resolve::descend`] from a manifest it fetched
 //! itself) and the [`registry::Session`] it is handed, and its
 //! authenticator answers challenges with what [`auth`] and [`http`] give it. A library user
-//! calls [`pull()`] (and [`cancel_pulls`] when it gives up on one), [`inspect`] or [`cache`],
+//! calls [`pull()`] (and [`cancel_pulls`] when it gives up on one), [`inspect`], [`cache`] or [`login`],
 //! sets [`RegistryOptions`] (with [`http::retry::RetryPolicy`], [`patience`], an
 //! [`http::trace::Trace`] sink and an [`http::notice::Notices`] sink), watches [`progress`] events, handles [`Error`], and can make
 //! registry text safe for a terminal with [`terminal_text`]. The blob store and fetcher, the
@@ -43,6 +43,7 @@ pub mod adapter;
 pub mod cache;
 pub mod digest;
 pub mod inspect;
+pub mod login;
 pub mod manifest;
 pub mod platform;
 pub mod progress;
@@ -67,7 +68,6 @@ pub(crate) mod file_mode;
 pub(crate) mod hints;
 pub(crate) mod host_pattern;
 pub(crate) mod leftovers;
-pub(crate) mod login;
 pub(crate) mod manifest_cache;
 pub(crate) mod output;
 pub(crate) mod pull_stores;

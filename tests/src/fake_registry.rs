@@ -58,6 +58,7 @@ struct Config {
     gzip: Option<Gzip>,
     null_tags: bool,
     challenge_only_at_base: bool,
+    token_login: Option<(String, String)>,
 }
 
 impl FakeRegistryBuilder {
@@ -118,6 +119,14 @@ impl FakeRegistryBuilder {
     /// challenge, as GCR and Artifact Registry do.
     pub fn challenge_only_at_base(mut self, on: bool) -> Self {
         self.config.challenge_only_at_base = on;
+        self
+    }
+
+    /// With [`AuthMode::Bearer`]: `/token` issues tokens only to requests carrying Basic
+    /// credentials for `user`/`pass`, as a private registry's token service does; others get
+    /// Docker Hub's 401 `{"details": "incorrect username or password"}`.
+    pub fn token_login(mut self, user: &str, pass: &str) -> Self {
+        self.config.token_login = Some((user.to_string(), pass.to_string()));
         self
     }
 
@@ -211,6 +220,7 @@ impl FakeRegistry {
                 gzip: None,
                 null_tags: false,
                 challenge_only_at_base: false,
+                token_login: None,
             },
         }
     }

@@ -3,6 +3,7 @@
 mod adapters;
 mod cache;
 mod inspect;
+mod login;
 mod pull;
 mod ratelimit;
 mod tags;
@@ -26,6 +27,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tags(args) => tags::run(args).await,
         Command::Ratelimit(args) => ratelimit::run(args).await,
         Command::Cache(cmd) => cache::run(cmd),
+        Command::Login(args) => login::login(args).await,
+        Command::Logout(args) => login::logout(args),
     }
 }
 
