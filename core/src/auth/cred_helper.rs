@@ -53,6 +53,16 @@ pub fn get(name: &str, server: &str) -> Result<Option<Credentials>> {
 /// Has helper `name` keep `credentials` for `server`. A password only: an identity token is
 /// what a registry hands out, never what a user types.
 pub fn store(name: &str, server: &str, credentials: &Credentials) -> Result<()> {
+    keep(&program(name)?, server, credentials)
+}
+
+/// Has helper `name` forget `server`; `Ok(false)` when it held nothing for it.
+pub fn erase(name: &str, server: &str) -> Result<bool> {
+    forget(&program(name)?, server)
+}
+
+/// Runs `program store` with the protocol's JSON on stdin.
+fn keep(program: &str, server: &str, credentials: &Credentials) -> Result<()> {
     let Secret::Password(secret) = &credentials.secret else {
         return Err(Error::Auth("only a password can be stored".into()));
     };
@@ -61,25 +71,23 @@ pub fn store(name: &str, server: &str, credentials: &Credentials) -> Result<()> 
         "Username": credentials.username,
         "Secret": secret,
     });
-    let program = program(name)?;
-    let (status, out) = run_installed(&program, "store", request.to_string().as_bytes())?;
+    let (status, out) = run_installed(program, "store", request.to_string().as_bytes())?;
     if !status.success() {
-        return Err(failed(&program, status, &out));
+        return Err(failed(program, status, &out));
     }
     Ok(())
 }
 
-/// Has helper `name` forget `server`; `Ok(false)` when it held nothing for it.
-pub fn erase(name: &str, server: &str) -> Result<bool> {
-    let program = program(name)?;
-    let (status, out) = run_installed(&program, "erase", server.as_bytes())?;
+/// Runs `program erase` with `server` on stdin.
+fn forget(program: &str, server: &str) -> Result<bool> {
+    let (status, out) = run_installed(program, "erase", server.as_bytes())?;
     if status.success() {
         return Ok(true);
     }
     if String::from_utf8_lossy(&out).contains(NOT_FOUND) {
         return Ok(false);
     }
-    Err(failed(&program, status, &out))
+    Err(failed(program, status, &out))
 }
 
 /// Runs `program get` with `server` on stdin and reads its answer.
@@ -217,6 +225,48 @@ mod tests {
         assert!(e.contains("keychain locked"), "{e}");
         let p = helper(dir.path(), "not json", 0);
         assert!(ask(&p, "x").is_err());
+    }
+
+    #[test]
+    fn store_and_erase_send_the_protocols_input_and_read_its_verdicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("docker-credential-rec");
+        let log = dir.path().join("log");
+        let missing = dir.path().join("missing");
+        let script = format!(
+            "#!/bin/sh\nprintf '%s ' \"$1\" >> '{log}'\ncat >> '{log}'\necho >> '{log}'\n\
+             if [ -e '{missing}' ]; then echo 'credentials not found in native keychain'; exit 1; fi\n",
+            log = log.display(),
+            missing = missing.display(),
+        );
+        std::fs::write(&bin, script).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let program = bin.display().to_string();
+        keep(&program, "h:5000", &Credentials::password("alice", "s\"3")).unwrap();
+        assert!(forget(&program, "h:5000").unwrap());
+        let logged = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<&str> = logged.lines().collect();
+        let (action, json) = lines[0].split_once(' ').unwrap();
+        assert_eq!(action, "store");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(json).unwrap(),
+            serde_json::json!({"ServerURL": "h:5000", "Username": "alice", "Secret": "s\"3"})
+        );
+        assert_eq!(lines[1], "erase h:5000");
+        // Nothing held: not an error, but not erased either.
+        std::fs::write(&missing, "").unwrap();
+        assert!(!forget(&program, "h:5000").unwrap());
+        let e = keep(&program, "h", &Credentials::password("a", "b")).unwrap_err();
+        assert!(e.to_string().contains("credentials not found"), "{e}");
+        let absent = dir
+            .path()
+            .join("docker-credential-absent")
+            .display()
+            .to_string();
+        let e = keep(&absent, "h", &Credentials::password("a", "b")).unwrap_err();
+        assert!(e.to_string().contains("not installed"), "{e}");
+        assert!(store("../x", "h", &Credentials::password("a", "b")).is_err());
+        assert!(erase("", "h").is_err());
     }
 
     #[test]
