@@ -44,7 +44,7 @@ pub(crate) enum Sent {
 
 /// How to log in to `host`, for the end of a hint.
 fn how_to_log_in(host: &str) -> String {
-    format!("`podman login {host}`, `docker login {host}`, or --user USER:PASSWORD")
+    format!("`drag login {host}` (or podman's or docker's), or --user USER:PASSWORD")
 }
 
 /// A registry wants a login and none is configured.
@@ -65,7 +65,7 @@ pub(crate) fn no_such_repository(host: &str) -> String {
 pub(crate) fn credentials_refused(host: &str, login: &Login) -> String {
     format!(
         "the registry refused the credentials for {host} from {} (user {}): check the password, \
-         or log in again with `podman login {host}` or `docker login {host}`",
+         or log in again with `drag login {host}`",
         login.from, login.user
     )
 }
@@ -196,8 +196,7 @@ mod tests {
     fn a_missing_login_a_refused_login_and_a_missing_repository_read_differently() {
         let anonymous = for_refusal(Some(&access(None, Sent::Nothing)), 401, None).unwrap();
         assert!(
-            anonymous
-                .starts_with("registry.example wants a login: `podman login registry.example`"),
+            anonymous.starts_with("registry.example wants a login: `drag login registry.example`"),
             "{anonymous}"
         );
         let hub = for_refusal(Some(&access(None, Sent::Token)), 401, Some("UNAUTHORIZED")).unwrap();
