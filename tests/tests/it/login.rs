@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use drag_tests::drag_cli::{fresh_dir, pull_command};
+use drag_tests::drag_cli::{fresh_dir, pull_command, with_drag_env};
 use drag_tests::{
-    drag, require_tool, run, AuthMode, Compression, DragOutput, FakeRegistry, Image, ImageBuilder,
-    LayerBuilder, RealRegistry,
+    drag, drag_bin, require_tool, run, AuthMode, Compression, DragOutput, FakeRegistry, Image,
+    ImageBuilder, LayerBuilder, RealRegistry,
 };
 
 fn image() -> Image {
@@ -447,6 +447,54 @@ fn without_a_terminal_login_needs_password_stdin() {
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
     assert!(!docker_config.join("config.json").exists());
     assert!(registry.token_requests().is_empty(), "nothing was sent");
+}
+
+/// On a terminal (a pseudo-terminal from `script`), the user name is asked and echoed, the
+/// password is asked without echo, and the login is checked and kept as with --password-stdin.
+#[test]
+fn on_a_terminal_the_password_is_asked_without_echo() {
+    let Some(script) = require_tool("script") else {
+        return;
+    };
+    let registry = private_registry();
+    let dir = fresh_dir("login-tty-");
+    let docker_config = dir.join("docker");
+    let typescript = dir.join("typescript");
+    // The password is typed once the prompt is up: typed earlier, it would be discarded when
+    // echo is turned off, as on any terminal.
+    let typist = format!(
+        "echo alice; i=0; until grep -q 'Password:' '{ts}' 2>/dev/null || [ $i -ge 300 ]; do \
+         i=$((i+1)); sleep 0.1; done; sleep 0.5; echo s3cret; sleep 2",
+        ts = typescript.display()
+    );
+    let command = format!(
+        "({typist}) | '{script}' -qfec \"'{drag}' login {host}\" '{ts}'",
+        script = script.display(),
+        drag = drag_bin().display(),
+        host = registry.host(),
+        ts = typescript.display(),
+    );
+    let out = run(with_drag_env("sh")
+        .env("DOCKER_CONFIG", &docker_config)
+        .arg("-c")
+        .arg(command));
+    let shown = std::fs::read_to_string(&typescript).unwrap_or_default();
+    assert!(out.success(), "{shown}");
+    // The terminal echoes the user name (here before the prompt: it was typed ahead).
+    assert!(
+        shown.contains("Username:") && shown.contains("alice"),
+        "{shown}"
+    );
+    assert!(shown.contains("Password:"), "{shown}");
+    assert!(shown.contains("Login Succeeded"), "{shown}");
+    assert!(
+        !shown.contains("s3cret"),
+        "the password is not echoed: {shown}"
+    );
+    assert_eq!(
+        config_json(&docker_config)["auths"][registry.host()]["auth"],
+        basic("alice", "s3cret")
+    );
 }
 
 #[test]
