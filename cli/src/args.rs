@@ -88,7 +88,7 @@ pub struct LogoutArgs {
 /// Where a login is kept, and which adapter's keys name it.
 #[derive(Args, Debug)]
 pub struct LoginPlaceArgs {
-    /// Keep the login in this file (Docker's config.json format) instead of
+    /// The file logins are kept in (Docker's config.json format), instead of
     /// $DOCKER_CONFIG/config.json, else ~/.docker/config.json.
     #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
