@@ -38,6 +38,12 @@ pub enum Command {
     /// ~/.config/drag/config.toml): per registry host, adapter, mirrors, insecure, certs.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Log in to a registry: check the login with it, then keep it where `docker login` does
+    /// (Docker's config.json, or its credential helper), so docker, podman and skopeo see it
+    /// too.
+    Login(LoginArgs),
+    /// Remove the login for a registry from where `drag login` keeps it.
+    Logout(LogoutArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -49,6 +55,63 @@ pub enum ConfigCommand {
         /// A registry host as references write it (`host[:port]`, `docker.io`).
         host: Option<String>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// The registry, as for `docker login`: `docker.io`, `ghcr.io`, `localhost:5000`, or a
+    /// URL (`https://registry.example:5000`; `http://` for a plain-HTTP registry).
+    #[arg(value_name = "HOST")]
+    pub host: String,
+
+    /// The user name (default: asked on the terminal).
+    #[arg(short, long, value_name = "USER")]
+    pub username: Option<String>,
+
+    /// Read the password from standard input (one line; a trailing newline is dropped). Without
+    /// it the password is asked on the terminal, without echo; it is never an argument.
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    #[command(flatten)]
+    pub place: LoginPlaceArgs,
+
+    /// Allow plain HTTP to hosts that are not loopback, and do not verify TLS certificates.
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// A certs.d-style directory of certificates for the registry (default: its entry in
+    /// ~/.config/containers/certs.d, /etc/containers/certs.d, /etc/docker/certs.d).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+
+    /// Trace every HTTP request on stderr (no credentials are shown).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// The registry, as given to `drag login`.
+    #[arg(value_name = "HOST")]
+    pub host: String,
+
+    #[command(flatten)]
+    pub place: LoginPlaceArgs,
+}
+
+/// Where a login is kept, and which adapter's keys name it.
+#[derive(Args, Debug)]
+pub struct LoginPlaceArgs {
+    /// The file logins are kept in (Docker's config.json format), instead of
+    /// $DOCKER_CONFIG/config.json, else ~/.docker/config.json.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+
+    /// Use this adapter instead of choosing one by the host (see `drag adapters`): it decides
+    /// the key the login is kept under.
+    #[arg(long, value_name = "NAME")]
+    pub registry: Option<String>,
 }
 
 /// How to reach the registry; shared by every command that talks to one.

@@ -170,6 +170,12 @@ pub(crate) fn for_reference(reference: &Reference) -> Result<&'static dyn Adapte
     })
 }
 
+/// The adapter serving a registry host (`drag login HOST`), as [`for_reference`] picks it.
+pub(crate) fn for_registry_host(host: &str) -> Result<&'static dyn Adapter> {
+    for_host(&all(), host)
+        .ok_or_else(|| Error::Usage(format!("no registered adapter serves {host}")))
+}
+
 /// The adapter serving `host`: one that lists it literally first, so a registry with its own
 /// adapter is not taken by another's pattern (`eu.gcr.io` over `*.gcr.io`); then the first, by
 /// name, that claims it; else the catch-all.

@@ -250,6 +250,15 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// `drag logout` for a registry with no login where it looked.
+    #[error("not logged in to {host} (looked in {looked})")]
+    NotLoggedIn {
+        /// The registry.
+        host: String,
+        /// The file (and credential helper) looked in.
+        looked: String,
+    },
+
     /// The pull was interrupted (Ctrl-C).
     #[error("interrupted")]
     Interrupted,

@@ -52,7 +52,7 @@ fn how_to_log_in(access: &Access) -> String {
     let host = &access.login_host;
     match &access.how {
         Some(how) => how.clone(),
-        None => format!("`podman login {host}`, `docker login {host}`, or --user USER:PASSWORD"),
+        None => format!("`drag login {host}` (or podman's or docker's), or --user USER:PASSWORD"),
     }
 }
 
@@ -79,7 +79,7 @@ pub(crate) fn credentials_refused(access: &Access, login: &Login) -> String {
     let host = &access.login_host;
     let again = match &access.how {
         Some(how) => format!("log in again: {how}"),
-        None => format!("log in again with `podman login {host}` or `docker login {host}`"),
+        None => format!("log in again with `drag login {host}`"),
     };
     format!(
         "the registry refused the credentials for {host} from {} (user {}): check the password, \
@@ -215,8 +215,7 @@ mod tests {
     fn a_missing_login_a_refused_login_and_a_missing_repository_read_differently() {
         let anonymous = for_refusal(Some(&access(None, Sent::Nothing)), 401, None).unwrap();
         assert!(
-            anonymous
-                .starts_with("registry.example wants a login: `podman login registry.example`"),
+            anonymous.starts_with("registry.example wants a login: `drag login registry.example`"),
             "{anonymous}"
         );
         let hub = for_refusal(Some(&access(None, Sent::Token)), 401, Some("UNAUTHORIZED")).unwrap();

@@ -30,7 +30,7 @@
 //! resolver may call [`resolve::resolve`] (or [`resolve::descend`] from a manifest it fetched
 //! itself) and the [`registry::Session`] it is handed, and its
 //! authenticator answers challenges with what [`auth`] and [`http`] give it. A library user
-//! calls [`pull()`] (and [`cancel_pulls`] when it gives up on one), [`inspect`] or [`cache`],
+//! calls [`pull()`] (and [`cancel_pulls`] when it gives up on one), [`inspect`], [`cache`] or [`login`],
 //! sets [`RegistryOptions`] (with a [`RegistryConfig`] of per-host settings,
 //! [`http::retry::RetryPolicy`], [`patience`], an
 //! [`http::trace::Trace`] sink and an [`http::notice::Notices`] sink), watches [`progress`] events, handles [`Error`], and can make
@@ -44,6 +44,7 @@ pub mod adapter;
 pub mod cache;
 pub mod digest;
 pub mod inspect;
+pub mod login;
 pub mod manifest;
 pub mod platform;
 pub mod progress;
@@ -69,7 +70,6 @@ pub(crate) mod file_mode;
 pub(crate) mod hints;
 pub(crate) mod host_pattern;
 pub(crate) mod leftovers;
-pub(crate) mod login;
 pub(crate) mod manifest_cache;
 pub(crate) mod mirrors;
 pub(crate) mod output;

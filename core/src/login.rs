@@ -1,4 +1,9 @@
-//! Which login a registry session gets, and for which host.
+//! Logins: checking and keeping them (`drag login`, `drag logout`), and which login a registry
+//! session gets, for which host.
+//!
+//! `drag login HOST` settles HOST with its adapter ([`LoginHost`]), asks the registry whether
+//! it takes the login ([`check()`]), and only then keeps it where `docker login` would
+//! ([`docker_config`]); [`login()`] does all three. [`logout()`] removes it.
 //!
 //! A login belongs to the host it was made for. drag contacts either the registry an image
 //! names (at its adapter's endpoint) or, with `--endpoint`, another host (a mirror, an
@@ -11,6 +16,14 @@
 //! fetched from that same host. An image fetched from another host never gets it; it gets its
 //! own entry from the auth files, if there is one, and the user is told.
 
+pub mod check;
+pub mod docker_config;
+mod host;
+
+pub use check::{check, Checked};
+pub use docker_config::Place;
+pub use host::LoginHost;
+
 use crate::adapter::{Adapter, ImageName};
 use crate::auth::{auth_files, Credentials};
 use crate::error::{Error, Result};
@@ -18,7 +31,7 @@ use crate::registry;
 
 /// Where the requests for `name` go, the way auth files key hosts: the `host[:port]` of
 /// `--endpoint` when given, else the registry the image names (whose adapter knows its keys).
-pub fn contacted_host(name: &ImageName, endpoint: Option<&str>) -> Result<String> {
+pub(crate) fn contacted_host(name: &ImageName, endpoint: Option<&str>) -> Result<String> {
     match endpoint {
         Some(raw) => Ok(authority(&registry::endpoint_url(raw)?)),
         None => Ok(name.registry.clone()),
@@ -37,7 +50,7 @@ fn authority(url: &url::Url) -> String {
 
 /// The credentials a session for `name` sends: `user` when the caller says `--user` applies
 /// here, else what the auth files hold for the host contacted (`only` is `--authfile`).
-pub async fn credentials(
+pub(crate) async fn credentials(
     adapter: &'static dyn Adapter,
     name: &ImageName,
     endpoint: Option<&str>,
@@ -68,7 +81,7 @@ pub async fn credentials(
 
 /// Which of a command's images `--user` goes to: those fetched from the same host as the
 /// first. For each image left out, a note for the user says why it goes without.
-pub fn user_applies(
+pub(crate) fn user_applies(
     names: &[&ImageName],
     endpoint: Option<&str>,
 ) -> Result<(Vec<bool>, Vec<String>)> {
@@ -91,6 +104,79 @@ pub fn user_applies(
         applies.push(same);
     }
     Ok((applies, notes))
+}
+
+/// What [`login()`] did.
+#[derive(Clone, Debug)]
+pub struct LoginReport {
+    /// The registry, settled by its adapter.
+    pub host: LoginHost,
+    /// What the registry said of the login.
+    pub checked: Checked,
+    /// Where the login is kept.
+    pub stored: Place,
+}
+
+/// Logs in to `host` as `docker login` does: checks `credentials` with the registry, then
+/// keeps them in `opts.auth_file`, else Docker's `config.json` (see [`docker_config`]).
+/// `opts.adapter` and `opts.endpoint` choose the adapter and where the check goes, as for a
+/// pull; `opts.credentials` is not used. Nothing is stored when the registry refuses.
+pub async fn login(
+    host: &str,
+    credentials: &Credentials,
+    opts: &crate::RegistryOptions,
+) -> Result<LoginReport> {
+    let adapter = opts
+        .adapter
+        .clone()
+        .or_else(|| configured_adapter(host, &opts.config));
+    let host = LoginHost::resolve(host, adapter.as_deref(), opts.endpoint.as_deref())?;
+    let path = match &opts.auth_file {
+        Some(p) => p.clone(),
+        None => docker_config::default_path()?,
+    };
+    let checked = check(&host, credentials, opts).await?;
+    let (stored_host, stored_credentials) = (host.clone(), credentials.clone());
+    // Reading and writing files and running a credential helper: not on the async threads.
+    let stored = tokio::task::spawn_blocking(move || {
+        docker_config::save(&stored_host, &stored_credentials, &path)
+    })
+    .await
+    .map_err(|e| Error::Auth(format!("storing the login: {e}")))??;
+    Ok(LoginReport {
+        host,
+        checked,
+        stored,
+    })
+}
+
+/// Removes the login for `host` from `auth_file`, else Docker's `config.json`: its credential
+/// helper's, and every entry a lookup for `host` would find in that file. `adapter` chooses
+/// the adapter, as `--registry` does. Not logged in is [`Error::NotLoggedIn`].
+pub fn logout(
+    host: &str,
+    adapter: Option<&str>,
+    auth_file: Option<&std::path::Path>,
+    config: &crate::RegistryConfig,
+) -> Result<(LoginHost, Place)> {
+    let adapter = adapter
+        .map(String::from)
+        .or_else(|| configured_adapter(host, config));
+    let host = LoginHost::resolve(host, adapter.as_deref(), None)?;
+    let path = match auth_file {
+        Some(p) => p.to_path_buf(),
+        None => docker_config::default_path()?,
+    };
+    let place = docker_config::remove(&host, &path)?;
+    Ok((host, place))
+}
+
+/// The adapter the config file names for the host in `input` (`drag login HOST`), as it
+/// would for a pull from that host: a self-hosted Harbor keeps its login under its adapter's
+/// keys without `--registry` each time.
+fn configured_adapter(input: &str, config: &crate::RegistryConfig) -> Option<String> {
+    let (host, _) = host::split(input).ok()?;
+    config.for_host(&host)?.adapter.clone()
 }
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ struct Config {
     blob_head_unauthorized: bool,
     token_logins: Option<TokenLogins>,
     stale_token_challenge: Option<String>,
+    token_login: Option<(String, String)>,
 }
 
 impl FakeRegistryBuilder {
@@ -171,6 +172,14 @@ impl FakeRegistryBuilder {
         self
     }
 
+    /// With [`AuthMode::Bearer`]: `/token` issues tokens only to requests carrying Basic
+    /// credentials for `user`/`pass`, as a private registry's token service does; others get
+    /// Docker Hub's 401 `{"details": "incorrect username or password"}`.
+    pub fn token_login(mut self, user: &str, pass: &str) -> Self {
+        self.config.token_login = Some((user.to_string(), pass.to_string()));
+        self
+    }
+
     /// Binds both listeners on 127.0.0.1 and starts serving; ready on return.
     pub fn start(self) -> FakeRegistry {
         let registry_listener = bind_loopback();
@@ -267,6 +276,7 @@ impl FakeRegistry {
                 blob_head_unauthorized: false,
                 token_logins: None,
                 stale_token_challenge: None,
+                token_login: None,
             },
         }
     }

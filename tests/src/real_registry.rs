@@ -38,6 +38,8 @@ pub struct RealRegistry {
 struct Setup<'a> {
     extra_yaml: &'a str,
     tls: Option<(&'a TestPki, bool)>,
+    /// One htpasswd user, `(user, password)`: every request then needs Basic credentials.
+    htpasswd: Option<(&'a str, &'a str)>,
 }
 
 impl Drop for RealRegistry {
@@ -87,15 +89,33 @@ impl RealRegistry {
         RealRegistry::start_setup(Setup {
             extra_yaml,
             tls: Some((pki, require_client_cert)),
+            ..Setup::default()
+        })
+        .await
+    }
+
+    /// A registry that wants HTTP Basic credentials for `user`/`password` (distribution's
+    /// htpasswd auth, the way most self-hosted registries are locked). The support client
+    /// sends them, so pushes work. `None` (test skipped) without `docker-registry`, or
+    /// without a way to make a bcrypt hash (`htpasswd` from apache2-utils, or python3's
+    /// `crypt`).
+    pub async fn start_htpasswd(user: &str, password: &str) -> Option<RealRegistry> {
+        RealRegistry::start_setup(Setup {
+            htpasswd: Some((user, password)),
+            ..Setup::default()
         })
         .await
     }
 
     async fn start_setup(setup: Setup<'_>) -> Option<RealRegistry> {
         let binary = require_tool("docker-registry")?;
+        let htpasswd = match setup.htpasswd {
+            Some((user, password)) => Some(htpasswd_line(user, password)?),
+            None => None,
+        };
         let mut last_log = String::new();
         for _ in 0..START_ATTEMPTS {
-            match RealRegistry::try_start(&binary, &setup).await {
+            match RealRegistry::try_start(&binary, &setup, htpasswd.as_deref()).await {
                 Ok(registry) => return Some(registry),
                 Err(log) => last_log = log,
             }
@@ -105,7 +125,11 @@ impl RealRegistry {
         );
     }
 
-    async fn try_start(binary: &PathBuf, setup: &Setup<'_>) -> Result<RealRegistry, String> {
+    async fn try_start(
+        binary: &PathBuf,
+        setup: &Setup<'_>,
+        htpasswd: Option<&str>,
+    ) -> Result<RealRegistry, String> {
         let dir = tempfile::Builder::new()
             .prefix("drag-real-registry-")
             .tempdir()
@@ -114,12 +138,23 @@ impl RealRegistry {
         let storage = dir.path().join("storage");
         let config_path = dir.path().join("config.yml");
         let log_path = dir.path().join("registry.log");
+        let auth_yaml = match htpasswd {
+            Some(line) => {
+                let path = dir.path().join("htpasswd");
+                std::fs::write(&path, format!("{line}\n")).expect("write htpasswd");
+                format!(
+                    "auth:\n  htpasswd:\n    realm: drag-test\n    path: {}\n",
+                    path.display()
+                )
+            }
+            None => String::new(),
+        };
         let config = format!(
             "version: 0.1\n\
              log:\n  level: warn\n  formatter: text\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
              http:\n  addr: 127.0.0.1:{port}\n{tls}\
-             {extra_yaml}\n",
+             {auth_yaml}{extra_yaml}\n",
             storage = storage.display(),
             tls = setup.tls.map(tls_yaml).unwrap_or_default(),
             extra_yaml = setup.extra_yaml,
@@ -139,9 +174,10 @@ impl RealRegistry {
             port,
             scheme: if setup.tls.is_some() { "https" } else { "http" },
             dir,
-            client: match setup.tls {
-                Some((pki, client_cert)) => tls_client(pki, client_cert),
-                None => crate::http_client(),
+            client: match (setup.tls, setup.htpasswd) {
+                (Some((pki, client_cert)), _) => tls_client(pki, client_cert),
+                (None, Some((user, password))) => basic_client(user, password),
+                (None, None) => crate::http_client(),
             },
         };
         registry.wait_ready().await?;
@@ -338,4 +374,57 @@ fn tls_client(pki: &TestPki, client_cert: bool) -> reqwest::Client {
             builder.identity(reqwest::Identity::from_pem(&identity).expect("client identity"));
     }
     builder.build().expect("build TLS reqwest client")
+}
+
+/// The support client for an htpasswd registry: sends `user`/`password` with every request.
+fn basic_client(user: &str, password: &str) -> reqwest::Client {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Basic {token}").parse().expect("header value"),
+    );
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .default_headers(headers)
+        .build()
+        .expect("build reqwest client")
+}
+
+/// `user:<bcrypt hash>`, the only htpasswd format distribution takes: from `htpasswd -nbB`
+/// (apache2-utils), else python3's `crypt`. `None` after a skip when neither can make one.
+fn htpasswd_line(user: &str, password: &str) -> Option<String> {
+    let attempts: [(&str, Vec<&str>); 2] = [
+        ("htpasswd", vec!["-nbB", user, password]),
+        (
+            "python3",
+            vec![
+                "-W",
+                "ignore",
+                "-c",
+                "import crypt, sys; print(sys.argv[1] + ':' + \
+                 crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                user,
+                password,
+            ],
+        ),
+    ];
+    for (tool, args) in attempts {
+        let Some(path) = crate::tools::find_tool(tool) else {
+            continue;
+        };
+        let Ok(out) = Command::new(path).args(&args).output() else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().next().unwrap_or_default().trim().to_string();
+        if out.status.success() && line.starts_with(&format!("{user}:$2")) {
+            return Some(line);
+        }
+    }
+    require_tool("htpasswd")?;
+    panic!("htpasswd is installed but made no bcrypt line");
 }

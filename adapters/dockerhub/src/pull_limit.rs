@@ -105,7 +105,7 @@ impl PullLimit {
         }
         if self.counts_an_address() {
             text.push_str(
-                "; log in to raise the limit (docker login, podman login docker.io, or --user)",
+                "; log in to raise the limit (drag login docker.io, docker login, or --user)",
             );
         }
         text
@@ -123,7 +123,7 @@ impl PullLimit {
             text.push_str(&format!(" ({})", said.join(" ")));
         }
         if self.counts_an_address() {
-            text.push_str(": log in to raise it (docker login, podman login docker.io, or --user)");
+            text.push_str(": log in to raise it (drag login docker.io, docker login, or --user)");
         }
         match (self.reset_secs, self.window_secs) {
             (Some(s), _) => text.push_str(&format!("; it resets in {}", duration(s))),
@@ -258,7 +258,7 @@ mod tests {
             v.notice.as_deref(),
             Some(
                 "3 of 100 Docker Hub pulls left in this 6 h window (for 1.2.3.4); log in to \
-                 raise the limit (docker login, podman login docker.io, or --user)"
+                 raise the limit (drag login docker.io, docker login, or --user)"
             )
         );
         assert_eq!(v.answer, Answer::AsItsStatusSays);
@@ -287,7 +287,7 @@ mod tests {
             v.answer,
             Answer::Final(
                 "Docker Hub's pull limit is spent (100 per 6 h for 1.2.3.4): log in to raise \
-                 it (docker login, podman login docker.io, or --user); it resets within 6 h"
+                 it (drag login docker.io, docker login, or --user); it resets within 6 h"
                     .into()
             )
         );
@@ -318,8 +318,8 @@ mod tests {
         assert_eq!(
             PullLimits.inspect_error(&e, &HeaderMap::new()).as_deref(),
             Some(
-                "Docker Hub's pull limit is spent: log in to raise it (docker login, podman \
-                 login docker.io, or --user); it resets in 25 min"
+                "Docker Hub's pull limit is spent: log in to raise it (drag login docker.io, docker \
+                 login, or --user); it resets in 25 min"
             )
         );
     }

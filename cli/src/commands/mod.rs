@@ -4,6 +4,7 @@ mod adapters;
 mod cache;
 mod config;
 mod inspect;
+mod login;
 mod pull;
 mod ratelimit;
 mod tags;
@@ -28,6 +29,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ratelimit(args) => ratelimit::run(args).await,
         Command::Cache(cmd) => cache::run(cmd),
         Command::Config(cmd) => config::run(cmd),
+        Command::Login(args) => login::login(args).await,
+        Command::Logout(args) => login::logout(args),
     }
 }
 

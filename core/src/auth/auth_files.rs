@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::user_dirs::{self, env_path};
 
 /// Larger than any real auth file; a bigger one is not read.
-const MAX_FILE: u64 = 4 << 20;
+pub(crate) const MAX_FILE: u64 = 4 << 20;
 
 #[derive(Deserialize, Default)]
 struct AuthFile {
@@ -155,6 +155,13 @@ fn find_entry<'a>(
     auths: &'a serde_json::Map<String, serde_json::Value>,
     key: &str,
 ) -> Option<&'a serde_json::Value> {
+    auths
+        .get(key)
+        .or_else(|| auths.iter().find(|(k, _)| same_key(k, key)).map(|(_, v)| v))
+}
+
+/// True when two `auths` keys name the same registry in the spellings [`find_entry`] accepts.
+pub(crate) fn same_key(a: &str, b: &str) -> bool {
     let normalize = |k: &str| {
         let k = k
             .trim_start_matches("https://")
@@ -165,13 +172,7 @@ fn find_entry<'a>(
             .unwrap_or(k)
             .to_ascii_lowercase()
     };
-    let want = normalize(key);
-    auths.get(key).or_else(|| {
-        auths
-            .iter()
-            .find(|(k, _)| normalize(k) == want)
-            .map(|(_, v)| v)
-    })
+    normalize(a) == normalize(b)
 }
 
 fn entry_credentials(entry: AuthEntry) -> std::result::Result<Option<Credentials>, String> {

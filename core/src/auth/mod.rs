@@ -8,8 +8,8 @@
 
 pub(crate) mod auth_files;
 pub mod challenge;
-mod cred_helper;
-mod credentials;
+pub(crate) mod cred_helper;
+pub(crate) mod credentials;
 pub(crate) mod layer;
 pub(crate) mod realm;
 
@@ -240,7 +240,12 @@ pub async fn fetch_token(
         .map(|s| s.0.as_str())
         .collect::<Vec<_>>()
         .join(" ");
-    let what = format!("token for {scope_words} from {}", RedactedUrl::new(&url));
+    // `drag login` asks for no scope, as `docker login` does: a token that only proves the
+    // password.
+    let what = match scope_words.as_str() {
+        "" => format!("token from {}", RedactedUrl::new(&url)),
+        words => format!("token for {words} from {}", RedactedUrl::new(&url)),
+    };
     let req = if let Some(refresh_token) = identity {
         // The OAuth2 form of the token protocol: an identity token is a refresh token.
         let mut form = url::form_urlencoded::Serializer::new(String::new());

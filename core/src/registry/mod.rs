@@ -102,6 +102,22 @@ impl SessionConfig {
     }
 }
 
+/// What a login check (`login::check`) talks to the registry `cfg` names through: its base
+/// URL settled as a session's is (the HTTPS probe, URL policy), and its stacks without the
+/// auth layer. `cfg.credentials` are the ones being checked.
+pub(crate) async fn login_context(cfg: &SessionConfig) -> Result<crate::auth::AuthContext> {
+    let mut base = endpoint_url(&cfg.endpoint)?;
+    let http = cfg.clients.for_registry(&base, &cfg.connection())?;
+    if cfg.probe_scheme {
+        base = cfg
+            .clients
+            .settle_scheme(&stacks::probe(cfg, &http), base, cfg.insecure)
+            .await;
+    }
+    policy::check_url(&base, cfg.insecure)?;
+    stacks::unauthenticated(cfg, &base, http)
+}
+
 /// A conversation with one repository of one registry.
 pub struct Session {
     name: ImageName,

@@ -57,6 +57,39 @@ pub(super) fn probe(cfg: &SessionConfig, http: &reqwest::Client) -> Stack {
     Stack::new(traced(cfg), Wire::new(http.clone(), wait))
 }
 
+/// What an authenticator for the registry at `base` (whose client is `http`) sends its own
+/// requests through: retries and the trace, no auth layer; `others` for other hosts.
+fn auth_context(
+    cfg: &SessionConfig,
+    base: &Url,
+    http: &reqwest::Client,
+    others: Arc<Stack>,
+) -> AuthContext {
+    AuthContext {
+        registry_stack: Arc::new(Stack::new(
+            bottom(cfg),
+            Wire::new(http.clone(), cfg.patience),
+        )),
+        other_stack: others,
+        registry: base.clone(),
+        credentials: cfg.credentials.clone(),
+        insecure: cfg.insecure,
+        patience: cfg.patience,
+    }
+}
+
+/// The requests a login check sends (`login::check`): the registry's and other hosts' stacks
+/// without the auth layer, since the check answers the challenges itself.
+pub(super) fn unauthenticated(
+    cfg: &SessionConfig,
+    base: &Url,
+    http: reqwest::Client,
+) -> Result<AuthContext> {
+    let http_other = cfg.clients.for_other_hosts(base, &cfg.connection())?;
+    let others = Arc::new(Stack::new(bottom(cfg), Wire::new(http_other, cfg.patience)));
+    Ok(auth_context(cfg, base, &http, others))
+}
+
 /// The stacks for the registry at `base`, whose client is `http`.
 pub(super) fn compose(cfg: &SessionConfig, base: &Url, http: reqwest::Client) -> Result<Stacks> {
     let http_other = cfg.clients.for_other_hosts(base, &cfg.connection())?;
@@ -66,17 +99,7 @@ pub(super) fn compose(cfg: &SessionConfig, base: &Url, http: reqwest::Client) ->
     ));
     let auth = Auth::new(
         cfg.authenticator,
-        AuthContext {
-            registry_stack: Arc::new(Stack::new(
-                bottom(cfg),
-                Wire::new(http.clone(), cfg.patience),
-            )),
-            other_stack: others.clone(),
-            registry: base.clone(),
-            credentials: cfg.credentials.clone(),
-            insecure: cfg.insecure,
-            patience: cfg.patience,
-        },
+        auth_context(cfg, base, &http, others.clone()),
         cfg.tokens.clone(),
         Scope::pull(&cfg.name.repository),
     )

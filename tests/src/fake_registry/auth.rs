@@ -90,15 +90,9 @@ pub(super) fn refusal(
     match &shared.config.auth {
         AuthMode::Anonymous => None,
         AuthMode::Basic { user, pass } => {
-            let expected = format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-            );
+            let expected = basic(user, pass);
             if let Some(expired) = &shared.config.expired_password {
-                let stale = format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{expired}"))
-                );
+                let stale = basic(user, expired);
                 if presented == Some(stale.as_str()) {
                     return Some(super::cloud::ecr_expired());
                 }
@@ -157,6 +151,14 @@ pub(super) fn refusal(
     }
 }
 
+/// The `Authorization` value for `user`/`pass`.
+fn basic(user: &str, pass: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
+}
+
 /// Whether `scope` (e.g. `repository:library/busybox:pull,push`) lets its
 /// holder pull `repo`.
 fn grants_pull(scope: &str, repo: &str) -> bool {
@@ -198,6 +200,15 @@ pub(super) fn token_endpoint(
     else {
         return errors::response(StatusCode::NOT_FOUND, "NOT_FOUND", "no token service", None);
     };
+    if let Some((user, pass)) = &shared.config.token_login {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if presented != Some(basic(user, pass).as_str()) {
+            let body = serde_json::json!({"details": "incorrect username or password"});
+            return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+        }
+    }
     let mut scopes = Vec::new();
     let mut service = None;
     let mut grant_type = None;

@@ -48,7 +48,7 @@ fn pull_from(endpoint: &str, extra: &[&str]) -> DragOutput {
 }
 
 fn how_to_log_in(host: &str) -> String {
-    format!("`podman login {host}`, `docker login {host}`, or --user USER:PASSWORD")
+    format!("`drag login {host}` (or podman's or docker's), or --user USER:PASSWORD")
 }
 
 /// The hint for a remote host when no proxy variable is set (the test environment has none).
@@ -217,7 +217,7 @@ fn a_wrong_password_reads_as_refused_credentials_from_user() {
     assert!(
         line.ends_with(&format!(
             ": the registry refused the credentials for {host} from --user (user me): check \
-             the password, or log in again with `podman login {host}` or `docker login {host}`"
+             the password, or log in again with `drag login {host}`"
         )),
         "{line}"
     );

@@ -24,6 +24,7 @@ mod hostile;
 mod http_layers;
 mod inspect;
 mod layouts;
+mod login;
 mod manifest_cache;
 mod manifests;
 mod output_places;

@@ -51,7 +51,7 @@ fn counted_manifest_gets(registry: &FakeRegistry) -> Vec<RecordedRequest> {
 }
 
 const LOGIN_HINT: &str =
-    "log in to raise the limit (docker login, podman login docker.io, or --user)";
+    "log in to raise the limit (drag login docker.io, docker login, or --user)";
 
 #[test]
 fn few_pulls_left_warn_once_saying_that_logging_in_raises_the_limit() {
@@ -118,7 +118,7 @@ fn a_spent_pull_limit_fails_at_once_saying_that_logging_in_raises_it_and_when_it
     assert!(
         line.ends_with(
             "): Docker Hub's pull limit is spent (100 per 6 h for 192.0.2.7): log in to raise \
-             it (docker login, podman login docker.io, or --user); it resets within 6 h"
+             it (drag login docker.io, docker login, or --user); it resets within 6 h"
         ),
         "{line}"
     );
@@ -139,8 +139,8 @@ fn a_spent_pull_limit_told_only_by_its_message_fails_at_once_too() {
     assert!(line.contains(SPENT_MESSAGE), "{line}");
     assert!(
         line.ends_with(
-            "): Docker Hub's pull limit is spent: log in to raise it (docker login, podman \
-             login docker.io, or --user)"
+            "): Docker Hub's pull limit is spent: log in to raise it (drag login docker.io, docker \
+             login, or --user)"
         ),
         "{line}"
     );
