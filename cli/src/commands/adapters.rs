@@ -1,7 +1,11 @@
 //! `drag adapters`: which registries drag knows, as a table on stdout.
 //!
 //! The HOSTS column shows what each adapter claims as it wrote it, host patterns included
-//! (`*.gcr.io`), so a user can see which adapter a host will get.
+//! (`*.gcr.io`), so a user can see which adapter a host will get. An adapter for self-hosted
+//! registries only (Nexus) claims none and says how it is chosen instead.
+
+/// The HOSTS cell of an adapter that claims no host: it serves only hosts it is chosen for.
+const SELF_HOSTED: &str = "(none: choose it with --registry)";
 
 pub fn run() -> anyhow::Result<()> {
     let rows: Vec<(&str, String, &str)> = drag_core::adapter::all()
@@ -9,6 +13,9 @@ pub fn run() -> anyhow::Result<()> {
         .map(|a| {
             let hosts = if a.is_catch_all() {
                 "(any other host)".to_string()
+            } else if a.hosts().is_empty() {
+                // Self-hosted families (Nexus) have no host of their own.
+                SELF_HOSTED.to_string()
             } else {
                 a.hosts().join(", ")
             };
