@@ -58,6 +58,11 @@ struct Config {
     gzip: Option<Gzip>,
     null_tags: bool,
     challenge_only_at_base: bool,
+    chunked: bool,
+    challenge_service: bool,
+    unquoted_scope: bool,
+    token_content_type: Option<&'static str>,
+    opaque_tokens: bool,
 }
 
 impl FakeRegistryBuilder {
@@ -118,6 +123,40 @@ impl FakeRegistryBuilder {
     /// challenge, as GCR and Artifact Registry do.
     pub fn challenge_only_at_base(mut self, on: bool) -> Self {
         self.config.challenge_only_at_base = on;
+        self
+    }
+
+    /// Successful GET bodies (manifests, blobs, tag lists) are sent with
+    /// `Transfer-Encoding: chunked` and no `Content-Length`.
+    pub fn chunked(mut self, on: bool) -> Self {
+        self.config.chunked = on;
+        self
+    }
+
+    /// Whether Bearer challenges name a `service` (default true); nvcr.io's do not.
+    pub fn challenge_service(mut self, on: bool) -> Self {
+        self.config.challenge_service = on;
+        self
+    }
+
+    /// Bearer challenges carry the `scope` value unquoted (`scope=repository:a/b:pull`), as
+    /// nvcr.io and Artifactory (on HEAD) send it.
+    pub fn unquoted_scope(mut self, on: bool) -> Self {
+        self.config.unquoted_scope = on;
+        self
+    }
+
+    /// The `Content-Type` of token answers (default `application/json`); nvcr.io says
+    /// `text/plain` for its JSON.
+    pub fn token_content_type(mut self, content_type: &'static str) -> Self {
+        self.config.token_content_type = Some(content_type);
+        self
+    }
+
+    /// Issued tokens are opaque strings shaped like ghcr.io's (dots, base64 padding), not
+    /// `fake-token-N`: a client that tried to read one as a JWT would fail.
+    pub fn opaque_tokens(mut self, on: bool) -> Self {
+        self.config.opaque_tokens = on;
         self
     }
 
@@ -211,6 +250,11 @@ impl FakeRegistry {
                 gzip: None,
                 null_tags: false,
                 challenge_only_at_base: false,
+                chunked: false,
+                challenge_service: true,
+                unquoted_scope: false,
+                token_content_type: None,
+                opaque_tokens: false,
             },
         }
     }

@@ -8,6 +8,7 @@
 use drag_adapters as _;
 
 mod adapter_named;
+mod adapters_hosted;
 mod cache;
 mod cli;
 mod cli_edges;
