@@ -116,7 +116,10 @@ mod tests {
     #[test]
     fn names_without_key_or_host_are_usage_errors() {
         let e = norm("acme.jfrog.io/app").unwrap_err();
-        assert!(e.is_usage() && e.to_string().contains("REPO-KEY/IMAGE"), "{e}");
+        assert!(
+            e.is_usage() && e.to_string().contains("REPO-KEY/IMAGE"),
+            "{e}"
+        );
         assert!(norm("docker-local/app").unwrap_err().is_usage());
     }
 }

@@ -17,8 +17,8 @@
 //!     (for Artifact Registry, the `LOCATION-docker.pkg.dev` host instead of `gcr.io`);
 //!   - the gcloud credential helper: `gcloud auth configure-docker gcr.io,LOCATION-docker.pkg.dev`
 //!     writes `"credHelpers": {"gcr.io": "gcloud"}` into Docker's `config.json`, and drag runs
-//!     `docker-credential-gcloud` for those hosts as Docker does.
-//!   A service account key also works as user `_json_key` with the key file's JSON as password.
+//!     `docker-credential-gcloud` for those hosts as Docker does;
+//!   - a service account key: user `_json_key`, the key file's JSON as password.
 
 use drag_core::adapter::{
     familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
@@ -71,7 +71,10 @@ impl Adapter for Gcr {
 
 /// Artifact Registry's hosts (`LOCATION-docker.pkg.dev`) name a repository inside the project.
 fn is_artifact_registry(host: &str) -> bool {
-    host.split(':').next().unwrap_or(host).ends_with("-docker.pkg.dev")
+    host.split(':')
+        .next()
+        .unwrap_or(host)
+        .ends_with("-docker.pkg.dev")
 }
 
 // The challenge-less 401 is a quirk other registries share: the core's auth layer pings /v2/.
@@ -115,7 +118,10 @@ mod tests {
         assert_eq!(t.name.repository, "my-project/repo/app");
 
         let e = norm("gcr.io/app").unwrap_err();
-        assert!(e.is_usage() && e.to_string().contains("PROJECT/IMAGE"), "{e}");
+        assert!(
+            e.is_usage() && e.to_string().contains("PROJECT/IMAGE"),
+            "{e}"
+        );
         let e = norm("us-docker.pkg.dev/my-project/app").unwrap_err();
         assert!(
             e.is_usage() && e.to_string().contains("PROJECT/REPOSITORY/IMAGE"),

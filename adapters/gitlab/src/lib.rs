@@ -101,6 +101,9 @@ mod tests {
     #[test]
     fn a_name_without_namespace_is_a_usage_error() {
         let e = norm("registry.gitlab.com/project").unwrap_err();
-        assert!(e.is_usage() && e.to_string().contains("GROUP/PROJECT"), "{e}");
+        assert!(
+            e.is_usage() && e.to_string().contains("GROUP/PROJECT"),
+            "{e}"
+        );
     }
 }

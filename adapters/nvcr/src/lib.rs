@@ -93,6 +93,9 @@ mod tests {
         let t = norm("nvidia/cuda").unwrap();
         assert_eq!(t.full_name(), "nvcr.io/nvidia/cuda:latest");
         let e = norm("nvcr.io/cuda").unwrap_err();
-        assert!(e.is_usage() && e.to_string().contains("nvcr.io/ORG/cuda"), "{e}");
+        assert!(
+            e.is_usage() && e.to_string().contains("nvcr.io/ORG/cuda"),
+            "{e}"
+        );
     }
 }

@@ -95,6 +95,9 @@ mod tests {
         let t = norm("ubi9/ubi:9.4").unwrap();
         assert_eq!(t.full_name(), "registry.redhat.io/ubi9/ubi:9.4");
         let e = norm("registry.redhat.io/ubi").unwrap_err();
-        assert!(e.is_usage() && e.to_string().contains("NAMESPACE/ubi"), "{e}");
+        assert!(
+            e.is_usage() && e.to_string().contains("NAMESPACE/ubi"),
+            "{e}"
+        );
     }
 }

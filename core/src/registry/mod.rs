@@ -373,7 +373,8 @@ impl Session {
 /// A `Content-Type` saying HTML (`text/html; charset=utf-8`).
 fn is_html(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case("text/html") || essence.eq_ignore_ascii_case("application/xhtml+xml")
+    essence.eq_ignore_ascii_case("text/html")
+        || essence.eq_ignore_ascii_case("application/xhtml+xml")
 }
 
 /// A body that starts like an HTML document, whatever its `Content-Type` said.

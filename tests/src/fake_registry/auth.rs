@@ -240,10 +240,9 @@ pub(super) fn token_endpoint(
     body.insert("issued_at".into(), rfc3339_now().into());
     let mut response = axum::Json(serde_json::Value::Object(body)).into_response();
     if let Some(content_type) = shared.config.token_content_type {
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(content_type),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     }
     response
 }

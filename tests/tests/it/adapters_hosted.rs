@@ -139,9 +139,16 @@ fn ghcr_pull_sends_its_opaque_anonymous_tokens_back_unread() {
     for t in &tokens {
         assert_eq!(t.authorization, None, "anonymous token flow");
         assert_eq!(t.scopes, ["repository:acme/tools/app:pull"]);
-        assert!(t.token.contains('.') && t.token.ends_with("=="), "{}", t.token);
+        assert!(
+            t.token.contains('.') && t.token.ends_with("=="),
+            "{}",
+            t.token
+        );
     }
-    let issued: Vec<String> = tokens.iter().map(|t| format!("Bearer {}", t.token)).collect();
+    let issued: Vec<String> = tokens
+        .iter()
+        .map(|t| format!("Bearer {}", t.token))
+        .collect();
     let authorized: Vec<String> = registry
         .requests()
         .into_iter()
@@ -219,7 +226,10 @@ fn nvcr_pull_takes_a_text_plain_token_for_a_challenge_without_service_or_quotes(
     let client = http_client();
     let challenge = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let r = client
-            .get(format!("{}/v2/nvidia/k8s/cuda/manifests/12", registry.url()))
+            .get(format!(
+                "{}/v2/nvidia/k8s/cuda/manifests/12",
+                registry.url()
+            ))
             .send()
             .await
             .unwrap();
@@ -301,12 +311,20 @@ fn quay_one_part_name_is_a_usage_error_naming_the_form() {
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{}", out.stderr);
-    assert!(lines[0].contains("quay.io/NAMESPACE/alpine"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("quay.io/NAMESPACE/alpine"),
+        "{}",
+        lines[0]
+    );
     assert!(registry.requests().is_empty());
     // Without --registry too: quay.io is the quay adapter's.
     let out = run(drag().args(["pull", "--endpoint", &registry.url(), "quay.io/alpine"]));
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("quay.io/NAMESPACE/alpine"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("quay.io/NAMESPACE/alpine"),
+        "{}",
+        out.stderr
+    );
 }
 
 const SIGN_IN_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Sign in - Quay</title></head>\
@@ -417,7 +435,13 @@ fn k8s_manifests_redirected_to_another_host_and_path_are_followed() {
             }
         })
     });
-    pull_ok("k8s", &front.url(), "registry.k8s.io/pause:3.9", &image, &[]);
+    pull_ok(
+        "k8s",
+        &front.url(),
+        "registry.k8s.io/pause:3.9",
+        &image,
+        &[],
+    );
     assert!(front
         .requests()
         .iter()
@@ -456,7 +480,9 @@ fn k8s_never_sends_a_login() {
     for sent in token_auth("k8s") {
         assert_eq!(sent, None);
     }
-    assert!(token_auth("oci").iter().all(|s| s.as_deref() == Some(basic("me:secret").as_str())));
+    assert!(token_auth("oci")
+        .iter()
+        .all(|s| s.as_deref() == Some(basic("me:secret").as_str())));
 }
 
 /// Red Hat sends no Docker-Content-Digest (and gzips unless asked for identity): a
@@ -536,7 +562,10 @@ fn redhat_login_names_with_a_pipe_reach_basic_auth_intact() {
     let auth = base64::engine::general_purpose::STANDARD.encode(&login);
     std::fs::write(
         docker.join("config.json"),
-        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, registry.host()),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+            registry.host()
+        ),
     )
     .unwrap();
     let out = run(pull_command(&dir)
@@ -607,20 +636,21 @@ fn nexus_keeps_the_connector_path_and_skips_null_tags() {
         registry.push_image(repository, tag, &image);
     }
     let name = "nexus.example:8443/repository/docker-hosted/app";
-    pull_ok(
-        "nexus",
-        &registry.url(),
-        &format!("{name}:1"),
-        &image,
-        &[],
-    );
+    pull_ok("nexus", &registry.url(), &format!("{name}:1"), &image, &[]);
     for p in registry_paths(&registry) {
         assert!(
             p == "/v2/" || p.starts_with("/v2/repository/docker-hosted/app/"),
             "{p}"
         );
     }
-    let out = run(drag().args(["tags", "--registry", "nexus", "--endpoint", &registry.url(), name]));
+    let out = run(drag().args([
+        "tags",
+        "--registry",
+        "nexus",
+        "--endpoint",
+        &registry.url(),
+        name,
+    ]));
     out.assert_success();
     assert_eq!(out.stdout_text(), "1\n2\n");
 }
@@ -655,7 +685,13 @@ fn pull_verifies_manifests_and_blobs_sent_chunked_without_a_length() {
         }
     });
 
-    pull_ok("oci", &registry.url(), "registry.example/team/app:1", &image, &[]);
+    pull_ok(
+        "oci",
+        &registry.url(),
+        "registry.example/team/app:1",
+        &image,
+        &[],
+    );
     let pinned = format!("registry.example/team/app@{}", image.digest());
     pull_ok("oci", &registry.url(), &pinned, &image, &[]);
 }
@@ -672,7 +708,13 @@ fn manifest_requests_never_ask_for_schema1() {
     let registry = FakeRegistry::start();
     let image = image();
     registry.push_image("team/app", "1", &image);
-    pull_ok("oci", &registry.url(), "registry.example/team/app:1", &image, &[]);
+    pull_ok(
+        "oci",
+        &registry.url(),
+        "registry.example/team/app:1",
+        &image,
+        &[],
+    );
     let out = run(drag().args([
         "inspect",
         "--endpoint",
