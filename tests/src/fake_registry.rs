@@ -67,6 +67,11 @@ struct Config {
     token_logins: Option<TokenLogins>,
     stale_token_challenge: Option<String>,
     token_login: Option<(String, String)>,
+    chunked: bool,
+    challenge_service: bool,
+    unquoted_scope: bool,
+    token_content_type: Option<&'static str>,
+    opaque_tokens: bool,
 }
 
 impl FakeRegistryBuilder {
@@ -180,6 +185,40 @@ impl FakeRegistryBuilder {
         self
     }
 
+    /// Successful GET bodies (manifests, blobs, tag lists) are sent with
+    /// `Transfer-Encoding: chunked` and no `Content-Length`.
+    pub fn chunked(mut self, on: bool) -> Self {
+        self.config.chunked = on;
+        self
+    }
+
+    /// Whether Bearer challenges name a `service` (default true); nvcr.io's do not.
+    pub fn challenge_service(mut self, on: bool) -> Self {
+        self.config.challenge_service = on;
+        self
+    }
+
+    /// Bearer challenges carry the `scope` value unquoted (`scope=repository:a/b:pull`), as
+    /// nvcr.io and Artifactory (on HEAD) send it.
+    pub fn unquoted_scope(mut self, on: bool) -> Self {
+        self.config.unquoted_scope = on;
+        self
+    }
+
+    /// The `Content-Type` of token answers (default `application/json`); nvcr.io says
+    /// `text/plain` for its JSON.
+    pub fn token_content_type(mut self, content_type: &'static str) -> Self {
+        self.config.token_content_type = Some(content_type);
+        self
+    }
+
+    /// Issued tokens are opaque strings shaped like ghcr.io's (dots, base64 padding), not
+    /// `fake-token-N`: a client that tried to read one as a JWT would fail.
+    pub fn opaque_tokens(mut self, on: bool) -> Self {
+        self.config.opaque_tokens = on;
+        self
+    }
+
     /// Binds both listeners on 127.0.0.1 and starts serving; ready on return.
     pub fn start(self) -> FakeRegistry {
         let registry_listener = bind_loopback();
@@ -277,6 +316,11 @@ impl FakeRegistry {
                 token_logins: None,
                 stale_token_challenge: None,
                 token_login: None,
+                chunked: false,
+                challenge_service: true,
+                unquoted_scope: false,
+                token_content_type: None,
+                opaque_tokens: false,
             },
         }
     }

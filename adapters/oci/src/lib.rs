@@ -1,5 +1,6 @@
-//! Every registry no other adapter claims: ghcr.io, quay.io, a private `registry:5000`,
-//! `localhost:5000`...
+//! Every registry no other adapter claims or is chosen for: a private `registry:5000`,
+//! `localhost:5000`, a self-hosted registry... (ghcr.io, quay.io and the other public
+//! registries have adapters of their own: see `drag adapters`).
 //!
 //! Facts about these registries:
 //! - Names are used as written: the host is required, no `library/` prefix is added, and the
@@ -25,7 +26,7 @@ impl Adapter for Oci {
     }
 
     fn summary(&self) -> &'static str {
-        "any OCI distribution registry (ghcr.io, quay.io, localhost:5000, ...)"
+        "any OCI distribution registry (registry.example:5000, localhost:5000, ...)"
     }
 
     fn hosts(&self) -> &'static [&'static str] {

@@ -250,7 +250,20 @@ impl Session {
         }
         let content_type = resp.header("content-type");
         let header_digest = resp.header("docker-content-digest");
+        let answered = resp.url.to_string();
+        if content_type.as_deref().is_some_and(is_html) {
+            return Err(not_a_manifest(&what, "an HTML page", &answered));
+        }
         let bytes = read_limited(resp, manifest::MAX_MANIFEST_BYTES, &what, &self.patience).await?;
+        // Every manifest is a JSON object; anything else is not kept, not even in the cache.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            let kind = if looks_like_html(&bytes) {
+                "an HTML page"
+            } else {
+                "something that is not a JSON manifest"
+            };
+            return Err(not_a_manifest(&what, kind, &answered));
+        }
         let requested = Digest::parse(reference).ok();
         let actual = match &requested {
             Some(d) => d.compute_like(&bytes),
@@ -392,6 +405,37 @@ impl Session {
     pub fn display_name(&self) -> String {
         format!("{}/{}", self.name.registry, self.name.repository)
     }
+}
+
+/// A `Content-Type` saying HTML (`text/html; charset=utf-8`).
+fn is_html(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("text/html")
+        || essence.eq_ignore_ascii_case("application/xhtml+xml")
+}
+
+/// A body that starts like an HTML document, whatever its `Content-Type` said.
+fn looks_like_html(bytes: &[u8]) -> bool {
+    let start: Vec<u8> = bytes
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take(15)
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    start.starts_with(b"<!doctype html") || start.starts_with(b"<html")
+}
+
+/// The error for a manifest request answered with something else, most often an HTML page a
+/// redirect led to (Quay sends its sign-in page that way). `answered` is where it came from.
+fn not_a_manifest(what: &str, kind: &str, answered: &str) -> Error {
+    Error::manifest(
+        what,
+        format!(
+            "the registry answered with {kind} from {answered} instead of a manifest \
+             (a sign-in or error page?), and nothing of it was kept: check the image name and \
+             the login"
+        ),
+    )
 }
 
 fn manifest_headers() -> HeaderMap {

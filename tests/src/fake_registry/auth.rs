@@ -134,12 +134,17 @@ pub(super) fn refusal(
                     ))
                 }
                 error => {
-                    let mut challenge = format!(
-                        "Bearer realm=\"{}/token\",service=\"{SERVICE}\"",
-                        shared.url()
-                    );
+                    let config = &shared.config;
+                    let mut challenge = format!("Bearer realm=\"{}/token\"", shared.url());
+                    if config.challenge_service {
+                        challenge.push_str(&format!(",service=\"{SERVICE}\""));
+                    }
                     if let Some(repo) = repo {
-                        challenge.push_str(&format!(",scope=\"repository:{repo}:pull\""));
+                        if config.unquoted_scope {
+                            challenge.push_str(&format!(",scope=repository:{repo}:pull"));
+                        } else {
+                            challenge.push_str(&format!(",scope=\"repository:{repo}:pull\""));
+                        }
                     }
                     if let Some(Some(error)) = error {
                         challenge.push_str(&format!(",error=\"{error}\""));
@@ -251,7 +256,12 @@ pub(super) fn token_endpoint(
         }
     }
     state.next_token += 1;
-    let token = format!("fake-token-{}", state.next_token);
+    let token = if shared.config.opaque_tokens {
+        // ghcr.io's shape: base64 of `v1:…` with dots in it, which no JWT parser can read.
+        format!("djE6b3BhcXVl.{}.bm90LWEtand0==", state.next_token)
+    } else {
+        format!("fake-token-{}", state.next_token)
+    };
     state.tokens.insert(
         token.clone(),
         IssuedToken {
@@ -275,7 +285,13 @@ pub(super) fn token_endpoint(
         body.insert("expires_in".into(), (*expires_in).into());
     }
     body.insert("issued_at".into(), rfc3339_now().into());
-    axum::Json(serde_json::Value::Object(body)).into_response()
+    let mut response = axum::Json(serde_json::Value::Object(body)).into_response();
+    if let Some(content_type) = shared.config.token_content_type {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    response
 }
 
 /// Forgets every issued token, so the next request with one gets a 401.
@@ -327,6 +343,11 @@ mod tests {
         assert!(!grants_pull("repository:a/b:push", "a/b"));
         assert!(!grants_pull("repository:a/bc:pull", "a/b"));
         assert!(!grants_pull("registry:catalog:*", "a/b"));
+        // A scope naming a prefix of a nested path (GitLab's groups) opens nothing.
+        assert!(!grants_pull(
+            "repository:group/sub:pull",
+            "group/sub/sub2/project/image"
+        ));
     }
 
     #[test]

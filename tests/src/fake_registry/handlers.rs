@@ -75,6 +75,9 @@ pub(super) async fn registry(State(shared): State<Arc<Shared>>, request: Request
     if encode && parts.method == Method::GET && response.status().is_success() {
         response = gzipped(response).await;
     }
+    if shared.config.chunked && parts.method == Method::GET && response.status().is_success() {
+        response = chunked(response);
+    }
     response.headers_mut().insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
@@ -106,6 +109,14 @@ async fn gzipped(response: Response) -> Response {
         .headers
         .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     Response::from_parts(parts, Body::from(encoded))
+}
+
+/// `response` with its body sent in chunks of unannounced length: a streamed body makes hyper
+/// use `Transfer-Encoding: chunked` once `Content-Length` is gone.
+fn chunked(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from_stream(body.into_data_stream()))
 }
 
 fn registry_response(

@@ -37,7 +37,6 @@ fn adapters_lists_every_linked_adapter() {
         } else {
             adapter.hosts().join(", ")
         };
-        assert!(!hosts.is_empty(), "{} claims no host", adapter.name());
         assert!(line.contains(&hosts), "{line}");
         assert!(line.ends_with(adapter.summary()), "{line}");
     }

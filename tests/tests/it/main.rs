@@ -9,6 +9,7 @@ use drag_adapters as _;
 
 mod adapter_named;
 mod adapters_cloud;
+mod adapters_hosted;
 mod cache;
 mod cli;
 mod cli_edges;
