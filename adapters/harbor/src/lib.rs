@@ -39,7 +39,7 @@ impl Adapter for Harbor {
     }
 
     fn summary(&self) -> &'static str {
-        "Harbor (self-hosted: --registry harbor); robot$name logins, GET-only token service"
+        "Harbor, self-hosted (robot$name logins; GET-only token service)"
     }
 
     fn hosts(&self) -> &'static [&'static str] {

@@ -250,9 +250,12 @@ pub async fn fetch_token(
         // The OAuth2 form of the token protocol: an identity token is a refresh token.
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "refresh_token")
-            .append_pair("refresh_token", refresh_token)
-            .append_pair("service", challenge.param("service").unwrap_or_default())
-            .append_pair("scope", &scope_words)
+            .append_pair("refresh_token", refresh_token);
+        // As in the GET form: a challenge without a service (nvcr) sends none, not an empty one.
+        if let Some(service) = challenge.param("service") {
+            form.append_pair("service", service);
+        }
+        form.append_pair("scope", &scope_words)
             .append_pair("client_id", "drag");
         let mut realm_only = url.clone();
         realm_only.set_query(None);

@@ -158,7 +158,18 @@ fn podman_auth_file_entries_scoped_to_a_namespace_win() {
 
 #[test]
 fn identity_tokens_are_exchanged_as_oauth2_refresh_tokens() {
-    let registry = FakeRegistry::builder().auth(AuthMode::bearer()).start();
+    // A challenge naming a service gets it back in the form; one without (nvcr) gets none,
+    // not an empty one.
+    for names_service in [true, false] {
+        identity_token_exchange(names_service);
+    }
+}
+
+fn identity_token_exchange(names_service: bool) {
+    let registry = FakeRegistry::builder()
+        .auth(AuthMode::bearer())
+        .challenge_service(names_service)
+        .start();
     registry.push_image("team/app", "1", &image());
     let dir = fresh_dir("identity-token-");
     let docker_config = dir.join("docker");
@@ -177,6 +188,8 @@ fn identity_tokens_are_exchanged_as_oauth2_refresh_tokens() {
         assert_eq!(r.refresh_token.as_deref(), Some("refresh-123"));
         assert_eq!(r.scopes, ["repository:team/app:pull"]);
         assert_eq!(r.authorization, None, "the token goes in the form only");
+        let service = names_service.then_some(drag_tests::fake_registry::SERVICE);
+        assert_eq!(r.service.as_deref(), service);
     }
 }
 
