@@ -193,6 +193,20 @@ fn for_host(adapters: &[&'static dyn Adapter], host: &str) -> Option<&'static dy
         .copied()
 }
 
+/// The target `reference` names on `registry`, its path kept exactly as written: how every
+/// registry but Docker Hub names images (no `library/` added; the familiar name is the full
+/// name). Adapters check the path's shape first, for their own usage errors.
+pub fn as_written(registry: &str, reference: &Reference) -> Target {
+    let registry = registry.to_ascii_lowercase();
+    let repository = reference.path().to_string();
+    let name = ImageName {
+        familiar: familiar_name(&registry, &repository, None),
+        registry,
+        repository,
+    };
+    Target::new(name, reference)
+}
+
 /// Docker's familiar form of a name: the registry is dropped for `default_registry`, and so is
 /// `library/` for its official images.
 pub fn familiar_name(registry: &str, repository: &str, default_registry: Option<&str>) -> String {

@@ -17,8 +17,7 @@
 //!   `echo $TOKEN | drag login acme.jfrog.io -u USER --password-stdin`.
 
 use drag_core::adapter::{
-    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
-    Target,
+    as_written, Adapter, Authenticator, ManifestQuirks, Registration, Resolver, Target,
 };
 use drag_core::reference::Reference;
 use drag_core::{Error, Result};
@@ -60,12 +59,7 @@ impl Adapter for Artifactory {
                  (docker-local/{repository})"
             )));
         }
-        let name = ImageName {
-            familiar: familiar_name(&registry, &repository, None),
-            registry,
-            repository,
-        };
-        Ok(Target::new(name, reference))
+        Ok(as_written(&registry, reference))
     }
 }
 

@@ -14,8 +14,7 @@
 //! - Blobs are redirected to CloudFront; the core never sends credentials there.
 
 use drag_core::adapter::{
-    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
-    Target,
+    as_written, Adapter, Authenticator, ManifestQuirks, Registration, Resolver, Target,
 };
 use drag_core::reference::Reference;
 use drag_core::{Error, Result};
@@ -47,12 +46,7 @@ impl Adapter for EcrPublic {
                  {HOST}/docker/library/alpine); {repository:?} has no registry alias"
             )));
         }
-        let name = ImageName {
-            familiar: familiar_name(&registry, &repository, None),
-            registry,
-            repository,
-        };
-        Ok(Target::new(name, reference))
+        Ok(as_written(&registry, reference))
     }
 }
 

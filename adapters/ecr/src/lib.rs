@@ -25,8 +25,8 @@
 pub mod expired;
 
 use drag_core::adapter::{
-    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
-    ResponseQuirks, Target,
+    as_written, Adapter, Authenticator, ManifestQuirks, Registration, Resolver, ResponseQuirks,
+    Target,
 };
 use drag_core::reference::Reference;
 use drag_core::{Error, Result};
@@ -67,13 +67,7 @@ impl Adapter for Ecr {
             ))
         })?;
         let registry = registry.to_ascii_lowercase();
-        let repository = reference.path().to_string();
-        let name = ImageName {
-            familiar: familiar_name(&registry, &repository, None),
-            registry,
-            repository,
-        };
-        Ok(Target::new(name, reference))
+        Ok(as_written(&registry, reference))
     }
 
     fn response_quirks(&self) -> Option<&'static dyn ResponseQuirks> {

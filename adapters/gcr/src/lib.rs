@@ -21,8 +21,7 @@
 //!   - a service account key: user `_json_key`, the key file's JSON as password.
 
 use drag_core::adapter::{
-    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
-    Target,
+    as_written, Adapter, Authenticator, ManifestQuirks, Registration, Resolver, Target,
 };
 use drag_core::reference::Reference;
 use drag_core::{Error, Result};
@@ -60,12 +59,7 @@ impl Adapter for Gcr {
                 "{reference}: images on {registry} are named {registry}/{form}"
             )));
         }
-        let name = ImageName {
-            familiar: familiar_name(&registry, &repository, None),
-            registry,
-            repository,
-        };
-        Ok(Target::new(name, reference))
+        Ok(as_written(&registry, reference))
     }
 }
 

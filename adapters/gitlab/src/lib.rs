@@ -18,8 +18,7 @@
 //!   `echo $CI_REGISTRY_PASSWORD | drag login $CI_REGISTRY -u $CI_REGISTRY_USER --password-stdin`.
 
 use drag_core::adapter::{
-    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
-    Target,
+    as_written, Adapter, Authenticator, ManifestQuirks, Registration, Resolver, Target,
 };
 use drag_core::reference::Reference;
 use drag_core::{Error, Result};
@@ -53,12 +52,7 @@ impl Adapter for Gitlab {
                  {registry}/GROUP/PROJECT[/IMAGE] (groups may nest)"
             )));
         }
-        let name = ImageName {
-            familiar: familiar_name(&registry, &repository, None),
-            registry,
-            repository,
-        };
-        Ok(Target::new(name, reference))
+        Ok(as_written(&registry, reference))
     }
 }
 

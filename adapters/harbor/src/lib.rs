@@ -18,8 +18,7 @@
 
 use async_trait::async_trait;
 use drag_core::adapter::{
-    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
-    Target,
+    as_written, Adapter, Authenticator, ManifestQuirks, Registration, Resolver, Target,
 };
 use drag_core::auth::challenge::Challenge;
 use drag_core::auth::{
@@ -54,13 +53,7 @@ impl Adapter for Harbor {
             ))
         })?;
         let registry = registry.to_ascii_lowercase();
-        let repository = reference.path().to_string();
-        let name = ImageName {
-            familiar: familiar_name(&registry, &repository, None),
-            registry,
-            repository,
-        };
-        Ok(Target::new(name, reference))
+        Ok(as_written(&registry, reference))
     }
 }
 

@@ -12,8 +12,7 @@
 //!   neither needed nor used for it.
 
 use drag_core::adapter::{
-    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
-    Target,
+    as_written, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver, Target,
 };
 use drag_core::auth::challenge::Challenge;
 use drag_core::auth::{answer_challenges, AuthContext, Credential, Scope};
@@ -41,13 +40,7 @@ impl Adapter for K8s {
 
     fn normalize(&self, reference: &Reference) -> Result<Target> {
         let registry = reference.domain().unwrap_or(CANONICAL).to_ascii_lowercase();
-        let repository = reference.path().to_string();
-        let name = ImageName {
-            familiar: familiar_name(&registry, &repository, None),
-            registry,
-            repository,
-        };
-        Ok(Target::new(name, reference))
+        Ok(as_written(&registry, reference))
     }
 
     // No auth file entry is looked up: there is no login for this registry.

@@ -22,8 +22,7 @@
 //!   windows/amd64 there.
 
 use drag_core::adapter::{
-    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
-    Target,
+    as_written, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver, Target,
 };
 use drag_core::platform::{Platform, Wanted};
 use drag_core::reference::{is_valid_tag, Reference};
@@ -52,13 +51,7 @@ impl Adapter for Mcr {
 
     fn normalize(&self, reference: &Reference) -> Result<Target> {
         let registry = reference.domain().unwrap_or(CANONICAL).to_ascii_lowercase();
-        let repository = reference.path().to_string();
-        let name = ImageName {
-            familiar: familiar_name(&registry, &repository, None),
-            registry,
-            repository,
-        };
-        Ok(Target::new(name, reference))
+        Ok(as_written(&registry, reference))
     }
 
     fn default_platform(&self, name: &ImageName) -> Option<Platform> {

@@ -14,8 +14,7 @@
 //!   `echo $PASSWORD | drag login nexus.example:8443 -u USER --password-stdin`.
 
 use drag_core::adapter::{
-    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
-    Target,
+    as_written, Adapter, Authenticator, ManifestQuirks, Registration, Resolver, Target,
 };
 use drag_core::reference::Reference;
 use drag_core::{Error, Result};
@@ -50,13 +49,7 @@ impl Adapter for Nexus {
             })?
             .to_ascii_lowercase();
         // The connector path, exactly as written.
-        let repository = reference.path().to_string();
-        let name = ImageName {
-            familiar: familiar_name(&registry, &repository, None),
-            registry,
-            repository,
-        };
-        Ok(Target::new(name, reference))
+        Ok(as_written(&registry, reference))
     }
 }
 

@@ -16,8 +16,7 @@
 //!   quotes keep the shell from expanding `$oauthtoken`.
 
 use drag_core::adapter::{
-    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
-    Target,
+    as_written, Adapter, Authenticator, ManifestQuirks, Registration, Resolver, Target,
 };
 use drag_core::reference::Reference;
 use drag_core::{Error, Result};
@@ -53,12 +52,7 @@ impl Adapter for Nvcr {
                  {registry}/ORG/{repository} or {registry}/ORG/TEAM/{repository}"
             )));
         }
-        let name = ImageName {
-            familiar: familiar_name(&registry, &repository, None),
-            registry,
-            repository,
-        };
-        Ok(Target::new(name, reference))
+        Ok(as_written(&registry, reference))
     }
 }
 

@@ -14,8 +14,7 @@
 //!   token: `echo $TOKEN | drag login quay.io -u 'NAMESPACE+ROBOT' --password-stdin`.
 
 use drag_core::adapter::{
-    familiar_name, Adapter, Authenticator, ImageName, ManifestQuirks, Registration, Resolver,
-    Target,
+    as_written, Adapter, Authenticator, ManifestQuirks, Registration, Resolver, Target,
 };
 use drag_core::reference::Reference;
 use drag_core::{Error, Result};
@@ -48,12 +47,7 @@ impl Adapter for Quay {
                  {registry}/NAMESPACE/{repository} (the user or organization that owns it)"
             )));
         }
-        let name = ImageName {
-            familiar: familiar_name(&registry, &repository, None),
-            registry,
-            repository,
-        };
-        Ok(Target::new(name, reference))
+        Ok(as_written(&registry, reference))
     }
 }
 

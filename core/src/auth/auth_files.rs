@@ -119,7 +119,9 @@ fn lookup_in(
     Ok(None)
 }
 
-fn read_auth_file(path: &Path) -> Result<Option<AuthFile>> {
+/// The bytes of the auth file at `path`, None when there is none. A file larger than any real
+/// auth file is refused unread past the limit (`drag login` must not rewrite it either).
+pub(crate) fn read_capped(path: &Path) -> Result<Option<Vec<u8>>> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -130,8 +132,19 @@ fn read_auth_file(path: &Path) -> Result<Option<AuthFile>> {
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io_path("reading", path, e))?;
     if bytes.len() as u64 > MAX_FILE {
-        return Err(bad(path, "", format!("larger than {MAX_FILE} bytes")));
+        return Err(bad(
+            path,
+            "",
+            format!("larger than {MAX_FILE} bytes; left as it is"),
+        ));
     }
+    Ok(Some(bytes))
+}
+
+fn read_auth_file(path: &Path) -> Result<Option<AuthFile>> {
+    let Some(bytes) = read_capped(path)? else {
+        return Ok(None);
+    };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

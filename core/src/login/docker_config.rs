@@ -9,13 +9,13 @@
 //! replaced whole by a private (0600) file renamed over it, so a crash never leaves half a
 //! file. A file drag cannot read (too large, not JSON) is left alone.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::auth::auth_files::{same_key, MAX_FILE};
+use crate::auth::auth_files::same_key;
 use crate::auth::credentials::Secret;
 use crate::auth::{cred_helper, Credentials};
 use crate::error::{Error, Result};
@@ -160,21 +160,9 @@ fn helper_for(doc: &Map<String, Value>, keys: &[String]) -> Option<(String, Stri
 /// The file as a JSON object; None when it does not exist. Empty counts as `{}` (Docker
 /// leaves such files).
 fn read(path: &Path) -> Result<Option<Map<String, Value>>> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io_path("opening", path, e)),
+    let Some(bytes) = crate::auth::auth_files::read_capped(path)? else {
+        return Ok(None);
     };
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io_path("reading", path, e))?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(bad(
-            path,
-            &format!("larger than {MAX_FILE} bytes; left as it is"),
-        ));
-    }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Some(Map::new()));
     }
@@ -303,7 +291,7 @@ mod tests {
         for content in [
             "{not json".to_string(),
             "[1]".to_string(),
-            " ".repeat(MAX_FILE as usize + 1),
+            " ".repeat(crate::auth::auth_files::MAX_FILE as usize + 1),
         ] {
             std::fs::write(&path, &content).unwrap();
             let e = save(&h, &Credentials::password("a", "b"), &path).unwrap_err();
