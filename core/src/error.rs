@@ -77,7 +77,7 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
         /// What to do about it, when the failure says (an untrusted certificate wants a CA, a
-        /// name that does not resolve wants the network checked); see [`crate::hints`].
+        /// name that does not resolve wants the network checked); see `crate::hints`.
         hint: Option<String>,
         /// The attempts made before giving up.
         attempts: Attempts,
@@ -335,7 +335,7 @@ impl Error {
         }
     }
 
-    /// What to do about it, when the failure says (see [`crate::hints`]): the end of the
+    /// What to do about it, when the failure says (see `crate::hints`): the end of the
     /// error's message, after its last `": "`.
     pub fn hint(&self) -> Option<&str> {
         match self {
@@ -400,7 +400,7 @@ pub struct RegistryError {
     /// The attempts it took to get this answer.
     pub attempts: Attempts,
     /// What to do about it: what the refusal says (a login, a repository that may not exist;
-    /// see [`crate::hints`]), or what the adapter knows (Docker Hub's spent pull limit).
+    /// see `crate::hints`), or what the adapter knows (Docker Hub's spent pull limit).
     pub hint: Option<String>,
     /// True when the adapter called the answer final: sending the request again cannot help,
     /// whatever its status says (see [`crate::http::quirks`]).

@@ -17,8 +17,9 @@ use crate::manifest::Manifest;
 use crate::mirrors::Reading;
 use crate::platform::Platform;
 use crate::progress::{Event, Progress};
-use crate::pull::{locate, open_session, wanted_platform, Cache, RegistryOptions};
+use crate::pull::Cache;
 use crate::pull_stores;
+use crate::reach::{locate, open_session, wanted_platform, Located, RegistryOptions};
 use crate::redacted::RedactedUrl;
 use crate::registry::tag_list::TagList;
 use crate::registry::Session;
@@ -135,10 +136,7 @@ fn shared(registry: &RegistryOptions) -> (Arc<HttpClients>, Arc<TokenCache>) {
 
 /// A session with the registry itself (or `--endpoint`) for one reference, without the
 /// config's mirrors: for what only the registry can answer (its tags, its limits).
-async fn connect(
-    image: &str,
-    registry: &RegistryOptions,
-) -> Result<(crate::pull::Located, Session)> {
+async fn connect(image: &str, registry: &RegistryOptions) -> Result<(Located, Session)> {
     let located = locate(image, registry)?;
     let (clients, tokens) = shared(registry);
     let session = open_session(&located, registry, &clients, &tokens, None).await?;
@@ -150,7 +148,7 @@ async fn connect(
 async fn resolve_image(
     opts: &InspectOptions,
     progress: &dyn Progress,
-) -> Result<(crate::pull::Located, Arc<Session>, Resolved)> {
+) -> Result<(Located, Arc<Session>, Resolved)> {
     let located = locate(&opts.image, &opts.registry)?;
     let (clients, tokens) = shared(&opts.registry);
     let cache = pull_stores::manifest_cache(&opts.cache, progress);

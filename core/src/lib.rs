@@ -74,6 +74,7 @@ pub(crate) mod manifest_cache;
 pub(crate) mod mirrors;
 pub(crate) mod output;
 pub(crate) mod pull_stores;
+pub(crate) mod reach;
 mod redacted;
 pub(crate) mod store;
 pub(crate) mod tls;

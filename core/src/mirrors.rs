@@ -23,7 +23,7 @@ use crate::auth::layer::TokenCache;
 use crate::error::{Error, Result};
 use crate::http::retry::RetryPolicy;
 use crate::progress::{Event, Progress};
-use crate::pull::{open_session_at, Located, RegistryOptions, Source};
+use crate::reach::{open_session_at, Located, RegistryOptions, Source};
 use crate::redacted::RedactedUrl;
 use crate::registry::Session;
 use crate::store::BlobStore;

@@ -3,7 +3,7 @@
 //! Some registries say more in headers and error bodies than a status carries: Docker Hub
 //! counts pulls in `ratelimit-*` headers, and answers a spent pull limit with the same 429 as a
 //! per-second limit, though only one of the two is worth waiting for. Core knows no registry,
-//! so the adapter reads its own answers through [`ResponseQuirks`], and the [`Quirks`] layer
+//! so the adapter reads its own answers through [`ResponseQuirks`], and the `Quirks` layer
 //! acts on its [`Verdict`]: it passes notices to the run's [`Notices`] sink, and turns an
 //! answer the adapter calls final into an error that carries the adapter's hint and is not
 //! retried.

@@ -13,7 +13,7 @@
 //! six attempts and about 8 s of waiting (0.25 + 0.5 + 1 + 2 + 4 s, each ±25 %).
 //!
 //! A connection attempt that times out costs a whole connect timeout (10 s, see
-//! [`crate::transport`]): none is retried after [`RetryPolicy::connect_window`] (15 s), so a
+//! `crate::transport`): none is retried after [`RetryPolicy::connect_window`] (15 s), so a
 //! host that drops our packets is given up on after two attempts, in about 20 s.
 //!
 //! A host name that does not resolve is retried once only, quickly ([`UNRESOLVED_WAIT`]): a

@@ -23,7 +23,7 @@ use crate::auth::{AuthContext, Credentials};
 use crate::error::{Error, Result};
 use crate::http::{Request, Response};
 use crate::name::ImageName;
-use crate::pull::RegistryOptions;
+use crate::reach::RegistryOptions;
 use crate::registry::{self, SessionConfig};
 
 /// What the registry said of a login.
