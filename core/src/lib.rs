@@ -31,6 +31,7 @@
 //! itself) and the [`registry::Session`] it is handed, and its
 //! authenticator answers challenges with what [`auth`] and [`http`] give it. A library user
 //! calls [`pull()`] (and [`cancel_pulls`] when it gives up on one), [`inspect`], [`cache`] or [`login`],
+//! reads archives and layouts back for pushing with [`image_source`],
 //! sets [`RegistryOptions`] (with a [`RegistryConfig`] of per-host settings,
 //! [`http::retry::RetryPolicy`], [`patience`], an
 //! [`http::trace::Trace`] sink and an [`http::notice::Notices`] sink), watches [`progress`] events, handles [`Error`], and can make
@@ -43,6 +44,7 @@
 pub mod adapter;
 pub mod cache;
 pub mod digest;
+pub mod image_source;
 pub mod inspect;
 pub mod login;
 pub mod manifest;
