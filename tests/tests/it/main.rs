@@ -23,6 +23,7 @@ mod faults;
 mod formats;
 mod hostile;
 mod http_layers;
+mod image_source;
 mod inspect;
 mod layouts;
 mod login;
