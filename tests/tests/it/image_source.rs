@@ -150,6 +150,22 @@ fn drag_layouts_list_an_image_or_an_index_with_its_children() {
     );
     assert!(check_image(&source, image, &img));
 
+    // The same layout as a tar, as GNU tar writes it (`./` names).
+    if let Some(gnu_tar) = require_tool("tar") {
+        let tarred = dir.join("layout.tar");
+        let layout_dir = dir.join("layout").display().to_string();
+        tool(
+            &gnu_tar,
+            &["-C", &layout_dir, "-cf", &tarred.display().to_string(), "."],
+        );
+        let source = ImageSource::open(&tarred).unwrap();
+        let [image] = source.images() else {
+            panic!("one image")
+        };
+        assert_eq!(image.tag.as_deref(), Some("1"));
+        assert!(check_image(&source, image, &img));
+    }
+
     let amd = image_for("amd64");
     let arm = image_for("arm64");
     let index = IndexBuilder::new(ManifestFormat::Oci)
@@ -330,4 +346,46 @@ fn a_file_that_is_no_image_source_is_refused_clearly() {
     drop(b);
     let err = ImageSource::open(&path).unwrap_err().to_string();
     assert!(err.contains("neither an OCI image layout"), "{err}");
+}
+
+#[test]
+fn umoci_layouts_are_read() {
+    let Some(umoci) = require_tool("umoci") else {
+        return;
+    };
+    let dir = fresh_dir("source-umoci-");
+    let layout = dir.join("layout").display().to_string();
+    tool(&umoci, &["init", "--layout", &layout]);
+    tool(&umoci, &["new", "--image", &format!("{layout}:base")]);
+    tool(
+        &umoci,
+        &[
+            "config",
+            "--image",
+            &format!("{layout}:base"),
+            "--tag",
+            "v1",
+            "--config.cmd",
+            "/bin/true",
+        ],
+    );
+    let source = ImageSource::open(&dir.join("layout")).unwrap();
+    let mut tags: Vec<_> = source
+        .images()
+        .iter()
+        .filter_map(|i| i.tag.clone())
+        .collect();
+    tags.sort();
+    assert_eq!(tags, ["base", "v1"]);
+    for image in source.images() {
+        for blob in image.blobs() {
+            read_all(source.open_blob(blob).unwrap());
+        }
+        let scratch = tempfile::tempdir().unwrap();
+        let form = source.push_form(image, scratch.path(), 1).unwrap();
+        assert_eq!(
+            form.manifest.bytes, image.manifest.bytes,
+            "umoci's manifest is kept"
+        );
+    }
 }
