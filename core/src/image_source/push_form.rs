@@ -16,6 +16,7 @@ use flate2::write::GzEncoder;
 use serde_json::{json, Value};
 use tempfile::NamedTempFile;
 
+use crate::config::{ImageConfig, MAX_CONFIG_BYTES};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
 use crate::manifest::{is_foreign_layer, media_type, Compression, Descriptor, RawManifest};
@@ -86,6 +87,7 @@ impl ImageSource {
                 children: Vec::new(),
             });
         }
+        self.check_diff_ids(image, &to_compress)?;
         let done: Mutex<Vec<(Digest, Descriptor, Arc<NamedTempFile>)>> = Mutex::new(Vec::new());
         crate::output::run_parallel(&to_compress, jobs, |layer| {
             let (desc, file) = self.compress(layer, scratch)?;
@@ -98,6 +100,37 @@ impl ImageSource {
         })?;
         let done = done.into_inner().unwrap_or_else(|p| p.into_inner());
         self.rewritten_form(image, &done)
+    }
+
+    /// Refuses to compress a layer that is not the one its config names: pushed, the image
+    /// would not match its own config (its diff IDs, and so its image ID).
+    fn check_diff_ids(&self, image: &SourceImage, uncompressed: &[&Descriptor]) -> Result<()> {
+        let config = image.config.as_ref().expect("an image has a config");
+        let bytes = self.read_blob(config, MAX_CONFIG_BYTES)?;
+        let diff_ids = ImageConfig::parse(&bytes)?.diff_ids()?;
+        if diff_ids.len() != image.layers.len() {
+            return Err(Error::manifest(
+                image.manifest.digest.short(),
+                format!(
+                    "the config names {} layers but the manifest {}",
+                    diff_ids.len(),
+                    image.layers.len()
+                ),
+            ));
+        }
+        for (i, (layer, diff_id)) in image.layers.iter().zip(&diff_ids).enumerate() {
+            if uncompressed.contains(&layer) && layer.digest != *diff_id {
+                return Err(Error::manifest(
+                    image.manifest.digest.short(),
+                    format!(
+                        "uncompressed layer {i} is {} but the config's diff ID is {}",
+                        layer.digest.short(),
+                        diff_id.short()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Gzips one uncompressed layer into a scratch file: its descriptor and the file.

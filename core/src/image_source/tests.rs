@@ -229,3 +229,28 @@ fn a_layout_index_with_a_bad_digest_is_refused() {
     let err = ImageSource::open(dir.path()).unwrap_err().to_string();
     assert!(err.contains("invalid digest"), "{err}");
 }
+
+#[test]
+fn an_uncompressed_layer_its_config_does_not_name_is_not_pushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (layer_tar("one"), layer_tar("two"));
+    classic(dir.path(), &[&a], &["a:1"]);
+    // The config names another layer than the one stored.
+    let config = config_for(&[&b]);
+    write(dir.path(), "cfg.json", &config);
+    let source = ImageSource::open(dir.path()).unwrap();
+    let image = &source.images()[0];
+    assert_eq!(
+        image.layers[0].digest,
+        sha(&b),
+        "named by the config's diff ID"
+    );
+    let mut wrong = image.clone();
+    wrong.layers[0].digest = sha(&a);
+    wrong.layers[0].size = a.len() as u64;
+    let err = source
+        .push_form(&wrong, dir.path(), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("diff ID"), "{err}");
+}
