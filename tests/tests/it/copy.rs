@@ -8,8 +8,9 @@ use drag_tests::archive::{assert_entries_hold_image, read_tar};
 use drag_tests::bytes::noise;
 use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::{
-    attestation_for, drag, run, Compression, DragOutput, Image, ImageBuilder, IndexBuilder,
-    LayerBuilder, ManifestFormat, ProxyFaults, RealRegistry, UploadProxy,
+    attestation_for, drag, run, AuthMode, Compression, DragOutput, FakeRegistry, Fault, Image,
+    ImageBuilder, IndexBuilder, Layer, LayerBuilder, ManifestFormat, ProxyFaults, RealRegistry,
+    TokenField, UploadProxy,
 };
 
 fn image(seed: u64, arch: &str, big: usize) -> Image {
@@ -308,4 +309,127 @@ async fn a_registry_answering_another_manifest_digest_fails_the_copy_naming_it()
     assert!(stderr.contains(&wrong), "{stderr}");
     assert!(stderr.contains("dst/app"), "{stderr}");
     assert!(stderr.contains(img.digest()), "{stderr}");
+}
+
+#[test]
+fn a_push_session_asks_pull_push_on_the_destination_and_pull_on_the_mount_source() {
+    let registry = FakeRegistry::builder()
+        .auth(AuthMode::Bearer {
+            token_field: TokenField::Token,
+            expires_in: None,
+        })
+        .start();
+    let img = image(90, "amd64", 1_000);
+    registry.push_image("src/app", "1", &img);
+    // The stand-in takes no uploads: only the token requests matter here.
+    let _ = copy(&[
+        "-q",
+        &format!("{}/src/app:1", registry.host()),
+        &format!("{}/dst/app:1", registry.host()),
+    ]);
+    let scopes: Vec<Vec<String>> = registry
+        .token_requests()
+        .into_iter()
+        .map(|t| t.scopes)
+        .collect();
+    assert!(
+        scopes
+            .iter()
+            .any(|s| s.iter().any(|x| x == "repository:dst/app:pull,push")
+                && s.iter().any(|x| x == "repository:src/app:pull")),
+        "{scopes:?}"
+    );
+}
+
+#[test]
+fn a_source_blob_that_does_not_verify_is_never_completed_at_the_destination() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let Some(b) = rt.block_on(RealRegistry::start()) else {
+        return;
+    };
+    let source = FakeRegistry::start();
+    let img = image(100, "amd64", 50_000);
+    source.push_image("src/app", "1", &img);
+    let layer = img.layers[1].blob.clone();
+    source.fault(Fault::FlipByte {
+        digest: layer.digest.clone(),
+        offset: 1_000,
+    });
+    let out = copy(&[
+        "-q",
+        &format!("{}/src/app:1", source.host()),
+        &format!("{}/dst/app:1", b.host()),
+    ]);
+    out.assert_failure();
+    assert!(out.stderr.contains("digest mismatch"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("upload not completed"),
+        "{}",
+        out.stderr
+    );
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .head(format!(
+                "http://{}/v2/dst/app/blobs/{}",
+                b.host(),
+                layer.digest
+            ))
+            .send()
+            .await
+            .expect("HEAD blob")
+            .status()
+    });
+    assert_eq!(status.as_u16(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn foreign_layers_stay_at_their_urls_and_the_manifest_keeps_them() {
+    let allow_urls = "validation:\n  manifests:\n    urls:\n      allow:\n        - '^https://'\n";
+    let (Some(a), Some(b)) = (
+        RealRegistry::start_with(allow_urls).await,
+        RealRegistry::start_with(allow_urls).await,
+    ) else {
+        return;
+    };
+    let base = Layer::from_tar(
+        LayerBuilder::new()
+            .file("Files/base.txt", noise(5_000, 110), 0o644)
+            .tar(),
+        Compression::Gzip,
+    );
+    let foreign_digest = base.blob.digest.clone();
+    let img = ImageBuilder::new()
+        .os("windows")
+        .foreign_layer(base, vec!["https://foreign.example/base.tar.gz".into()])
+        .layer(
+            LayerBuilder::new()
+                .file("Files/app.txt", noise(5_000, 111), 0o644)
+                .build(Compression::Gzip),
+        )
+        .build();
+    a.push_image("src/win", "1", &img).await;
+    let out = copy(&[
+        "--platform",
+        "windows/amd64",
+        &format!("{}/src/win:1", a.host()),
+        &format!("{}/dst/win:1", b.host()),
+    ]);
+    out.assert_success();
+    assert!(
+        out.stderr.contains("1 foreign layers left"),
+        "{}",
+        out.stderr
+    );
+    let served = served_manifest(&b.host(), "dst/win", "1").await;
+    assert_eq!(served.as_deref(), Some(&img.manifest.bytes[..]));
+    let status = reqwest::Client::new()
+        .head(format!(
+            "http://{}/v2/dst/win/blobs/{foreign_digest}",
+            b.host()
+        ))
+        .send()
+        .await
+        .expect("HEAD blob")
+        .status();
+    assert_eq!(status.as_u16(), 404);
 }
