@@ -18,7 +18,7 @@ use crate::manifest::{Descriptor, Manifest, RawManifest, MAX_INDEX_DEPTH};
 use crate::platform::Platform;
 use crate::progress::{Event, Progress};
 use crate::push::blob::{self, BlobUpload, Outcome};
-use crate::push::source::RegistryBlob;
+use crate::push::source::{BlobSource, ForeignBlob, RegistryBlob};
 use crate::push::UploadLimits;
 use crate::reach::{locate, open_push_session, open_session, wanted_platform, Located};
 use crate::registry::Session;
@@ -97,7 +97,8 @@ pub struct CopyReport {
 
 /// What one copy sends: blobs first, then manifests in order (children before the index).
 struct Plan {
-    blobs: Vec<(Descriptor, String)>,
+    /// Each blob, how messages name it, and whether it is a foreign layer.
+    blobs: Vec<(Descriptor, String, bool)>,
     manifests: Vec<RawManifest>,
     foreign_skipped: usize,
 }
@@ -155,22 +156,30 @@ pub async fn copy(opts: &CopyOptions, progress: &dyn Progress) -> Result<CopyRep
 
     progress.event(Event::Fetching {
         blobs: plan.blobs.len(),
-        bytes: plan.blobs.iter().map(|(d, _)| d.size).sum(),
+        bytes: plan.blobs.iter().map(|(d, _, _)| d.size).sum(),
     });
     let outcomes: Vec<(Outcome, u64)> = stream::iter(plan.blobs.iter())
-        .map(|(desc, what)| {
+        .map(|(desc, what, foreign)| {
             let source = &source;
             let dest = &dest;
             let mount_from = mount_from.as_deref();
             async move {
-                let src = RegistryBlob {
+                let registry = RegistryBlob {
                     session: source,
                     digest: desc.digest.clone(),
+                };
+                let src: Box<dyn BlobSource + '_> = match foreign {
+                    true => Box::new(ForeignBlob {
+                        registry,
+                        urls: desc.urls.clone(),
+                        what: what.clone(),
+                    }),
+                    false => Box::new(registry),
                 };
                 let job = BlobUpload {
                     dest,
                     desc,
-                    source: &src,
+                    source: &*src,
                     mount_from,
                     limits: opts.limits,
                     what: what.clone(),
@@ -226,7 +235,7 @@ async fn plan(
 ) -> Result<Plan> {
     let what = from.target.full_name();
     let mut found: Vec<(RawManifest, usize)> = Vec::new();
-    let mut blobs: Vec<(Descriptor, String)> = Vec::new();
+    let mut blobs: Vec<(Descriptor, String, bool)> = Vec::new();
     let mut foreign_skipped = 0;
     let mut pending = vec![(top, 0usize)];
     while let Some((m, depth)) = pending.pop() {
@@ -248,22 +257,25 @@ async fn plan(
                 }
             }
             Manifest::Image(image) => {
-                let mut add = |d: &Descriptor, label: String| {
-                    if !blobs.iter().any(|(b, _)| b.digest == d.digest) {
-                        blobs.push((d.clone(), label));
+                let mut add = |d: &Descriptor, label: String, foreign: bool| {
+                    if !blobs.iter().any(|(b, _, _)| b.digest == d.digest) {
+                        blobs.push((d.clone(), label, foreign));
                     }
                 };
                 add(
                     &image.config,
                     format!("config {}", image.config.digest.short()),
+                    false,
                 );
                 let n = image.layers.len();
                 for (i, l) in image.layers.iter().enumerate() {
-                    if from.adapter.is_foreign(l) && !opts.include_foreign {
+                    let foreign = from.adapter.is_foreign(l);
+                    if foreign && !opts.include_foreign {
                         foreign_skipped += 1;
                         continue;
                     }
-                    add(l, format!("layer {}/{n} {}", i + 1, l.digest.short()));
+                    let label = format!("layer {}/{n} {}", i + 1, l.digest.short());
+                    add(l, label, foreign);
                 }
             }
         }

@@ -41,6 +41,45 @@ impl BlobSource for RegistryBlob<'_> {
     }
 }
 
+/// A foreign layer, for `--include-foreign`: from the registry when it holds it (as pulls
+/// try first), else from the URLs its descriptor lists, never with the registry's
+/// credentials.
+pub(crate) struct ForeignBlob<'a> {
+    pub registry: RegistryBlob<'a>,
+    pub urls: Vec<String>,
+    pub what: String,
+}
+
+#[async_trait]
+impl BlobSource for ForeignBlob<'_> {
+    async fn open(&self, offset: u64) -> Result<ByteStream> {
+        let mut failures = Vec::new();
+        match self.registry.open(offset).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => failures.push(format!("the registry: {e}")),
+        }
+        for url in &self.urls {
+            match self
+                .registry
+                .session
+                .open_external(url, offset, &self.what)
+                .await
+            {
+                Ok(answer) => {
+                    let stream = answer.response.bytes_stream().map_err(io::Error::other);
+                    let skip = if answer.partial { 0 } else { offset };
+                    return Ok(Box::pin(skipping(stream, skip)));
+                }
+                Err(e) => failures.push(format!("{}: {e}", crate::terminal_text::shown(url))),
+            }
+        }
+        Err(crate::error::Error::ForeignLayer {
+            what: self.what.clone(),
+            failures,
+        })
+    }
+}
+
 /// A blob in a file (an archive's, a layout's, the cache's).
 #[allow(dead_code)] // `drag push` reads files; `drag copy` does not.
 pub(crate) struct FileBlob {

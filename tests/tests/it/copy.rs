@@ -10,7 +10,7 @@ use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::{
     attestation_for, drag, run, AuthMode, Compression, DragOutput, FakeRegistry, Fault, Image,
     ImageBuilder, IndexBuilder, Layer, LayerBuilder, ManifestFormat, ProxyFaults, RealRegistry,
-    TokenField, UploadProxy,
+    StaticHost, TokenField, UploadProxy,
 };
 
 fn image(seed: u64, arch: &str, big: usize) -> Image {
@@ -432,4 +432,85 @@ async fn foreign_layers_stay_at_their_urls_and_the_manifest_keeps_them() {
         .expect("HEAD blob")
         .status();
     assert_eq!(status.as_u16(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn include_foreign_uploads_a_foreign_layer_fetched_from_its_url() {
+    let allow_urls =
+        "validation:\n  manifests:\n    urls:\n      allow:\n        - '^http://127\\.0\\.0\\.1'\n";
+    let (Some(a), Some(b)) = (
+        RealRegistry::start_with(allow_urls).await,
+        RealRegistry::start_with(allow_urls).await,
+    ) else {
+        return;
+    };
+    let host = StaticHost::start(Vec::<(String, Vec<u8>)>::new());
+    let base = LayerBuilder::new()
+        .file("Files/base.txt", noise(5_000, 120), 0o644)
+        .build(Compression::Gzip);
+    host.add("/base.tar.gz", base.blob.bytes.clone());
+    let foreign = base.blob.clone();
+    let img = ImageBuilder::new()
+        .os("windows")
+        .foreign_layer(
+            base,
+            vec![
+                host.url_for("/missing.tar.gz"),
+                host.url_for("/base.tar.gz"),
+            ],
+        )
+        .layer(
+            LayerBuilder::new()
+                .file("Files/app.txt", noise(5_000, 121), 0o644)
+                .build(Compression::Gzip),
+        )
+        .build();
+    a.push_image("src/win", "1", &img).await;
+    copy(&[
+        "-q",
+        "--include-foreign",
+        "--platform",
+        "windows/amd64",
+        &format!("{}/src/win:1", a.host()),
+        &format!("{}/dst/win:1", b.host()),
+    ])
+    .assert_success();
+    let served = served_manifest(&b.host(), "dst/win", "1").await;
+    assert_eq!(served.as_deref(), Some(&img.manifest.bytes[..]));
+    assert!(served_blob(&b.host(), "dst/win", &foreign.digest).await == foreign.bytes);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chunked_upload_whose_bytes_do_not_verify_is_not_completed() {
+    let Some(b) = RealRegistry::start().await else {
+        return;
+    };
+    let source = FakeRegistry::start();
+    let img = image(130, "amd64", 300_000);
+    source.push_image("src/app", "1", &img);
+    let big = img.layers[1].blob.clone();
+    source.fault(Fault::FlipByte {
+        digest: big.digest.clone(),
+        offset: 1_000,
+    });
+    let proxy = UploadProxy::start(&b.host(), ProxyFaults::default()).await;
+    let opts = library_copy(
+        format!("{}/src/app:1", source.host()),
+        format!("{}/dst/app:1", proxy.host()),
+        UploadLimits {
+            monolithic_max: 64 << 10,
+            chunk: 64 << 10,
+        },
+    );
+    let e = drag_core::copy(&opts, &drag_core::progress::Silent)
+        .await
+        .expect_err("a blob that does not verify");
+    assert!(e.to_string().contains("upload not completed"), "{e}");
+    assert!(proxy.count("PATCH", "") >= 4, "{:#?}", proxy.requests());
+    // The upload was abandoned, never completed with ?digest=.
+    assert_eq!(proxy.count("DELETE", "/blobs/uploads/"), 1);
+    assert!(proxy
+        .requests()
+        .iter()
+        .all(|r| !(r.method == "PUT" && r.target.contains(&big.digest.replace(':', "%3A")))));
 }
