@@ -21,6 +21,9 @@ pub struct Cli {
 pub enum Command {
     /// Pull one or more images and write them to a file.
     Pull(PullArgs),
+    /// Copy an image from one registry to another, with no local file. Manifests go byte for
+    /// byte, so digests are kept.
+    Copy(CopyArgs),
     /// Show an image's manifest, platforms, config and layers as JSON.
     Inspect(InspectArgs),
     /// List a repository's tags, one per line (entries that are not valid tags are left out,
@@ -260,6 +263,48 @@ pub struct PullArgs {
     /// warning.)
     #[arg(long)]
     pub no_cache: bool,
+
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// The image to copy: `alpine:3.9`, `ghcr.io/o/app@sha256:...`.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+
+    /// Where it goes: `registry.example/team/alpine:3.9`. Without a tag, `latest`.
+    #[arg(value_name = "DEST")]
+    pub dest: String,
+
+    /// The registry flags, for the source; the destination gets the same ones except
+    /// --user, --registry and --endpoint.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// The destination's login, `USER[:PASSWORD]` (default: what the auth files hold for
+    /// its host).
+    #[arg(long, value_name = "USER[:PASSWORD]")]
+    pub dest_user: Option<String>,
+
+    /// The platform to pick from a multi-platform image: os/arch[/variant][:os.version].
+    #[arg(long, value_name = "PLATFORM", conflicts_with = "all_platforms")]
+    pub platform: Option<String>,
+
+    /// Copy the whole index and every manifest under it (attestations included).
+    #[arg(long)]
+    pub all_platforms: bool,
+
+    /// Upload foreign (non-distributable) layers too. By default they are left where their
+    /// URLs point, and the manifest keeps those URLs.
+    #[arg(long)]
+    pub include_foreign: bool,
+
+    /// Parallel blob uploads (at least 1).
+    #[arg(short, long, value_name = "N", default_value_t = 4, value_parser = at_least_one)]
+    pub jobs: usize,
 
     /// No progress output.
     #[arg(short, long)]

@@ -204,6 +204,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// A registry that answered an upload with something drag cannot trust or use (a
+    /// `Range` that is not what was sent, no `Location`, a blob it says it has at another
+    /// size).
+    #[error("{what}: {reason}")]
+    Upload {
+        /// The blob or manifest concerned, and where it was going.
+        what: String,
+        /// What the registry did.
+        reason: String,
+    },
+
     /// A request that policy forbids (plain HTTP to a remote host, odd URL schemes).
     #[error("refusing {url}: {reason}")]
     Refused {

@@ -43,6 +43,7 @@
 // pull, inspect and look after the cache.
 pub mod adapter;
 pub mod cache;
+pub mod copy;
 pub mod digest;
 pub mod image_source;
 pub mod inspect;
@@ -76,6 +77,7 @@ pub(crate) mod manifest_cache;
 pub(crate) mod mirrors;
 pub(crate) mod output;
 pub(crate) mod pull_stores;
+pub(crate) mod push;
 pub(crate) mod reach;
 mod redacted;
 pub(crate) mod store;
@@ -85,9 +87,11 @@ pub(crate) mod user_dirs;
 pub(crate) mod writeback;
 
 pub use cancel::request as cancel_pulls;
+pub use copy::{copy, CopyOptions, CopyReport};
 pub use error::{Error, RegistryError, Result};
 pub use output::{Destination, Format};
 pub use pull::{pull, Cache, PullOptions, PullReport, PulledSummary, RegistryOptions};
+pub use push::UploadLimits;
 pub use redacted::RedactedUrl;
 pub use registry_config::RegistryConfig;
 

@@ -176,6 +176,49 @@ pub(crate) async fn open_session_at(
     tokens: &Arc<TokenCache>,
     manifest_cache: Option<Arc<BlobStore>>,
 ) -> Result<Session> {
+    open_with_scopes(
+        located,
+        opts,
+        source,
+        retry,
+        clients,
+        tokens,
+        manifest_cache,
+        Vec::new(),
+    )
+    .await
+}
+
+/// A session that may push to the repository (`pull,push`), and pull from `mount_from`, the
+/// repositories of the same registry it may mount blobs from. Credentials are the
+/// destination host's, found as a pull finds them (`opts.credentials` first).
+pub(crate) async fn open_push_session(
+    located: &Located,
+    opts: &RegistryOptions,
+    clients: &Arc<HttpClients>,
+    tokens: &Arc<TokenCache>,
+    mount_from: &[String],
+) -> Result<Session> {
+    let mut scopes = vec![crate::auth::Scope::push(&located.target.name.repository)];
+    scopes.extend(mount_from.iter().map(|r| crate::auth::Scope::pull(r)));
+    let source = Source::registry(opts);
+    open_with_scopes(
+        located, opts, &source, opts.retry, clients, tokens, None, scopes,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn open_with_scopes(
+    located: &Located,
+    opts: &RegistryOptions,
+    source: &Source,
+    retry: RetryPolicy,
+    clients: &Arc<HttpClients>,
+    tokens: &Arc<TokenCache>,
+    manifest_cache: Option<Arc<BlobStore>>,
+    scopes: Vec<crate::auth::Scope>,
+) -> Result<Session> {
     let name = &located.target.name;
     let at = source.endpoint.as_deref();
     let user = match source.mirror {
@@ -216,6 +259,7 @@ pub(crate) async fn open_session_at(
         quirks: located.adapter.response_quirks(),
         tag_page_size: located.adapter.tag_page_size(),
         notices: opts.notices.clone(),
+        scopes,
         login_host: contacted,
     })
     .await

@@ -16,6 +16,8 @@
 //! - [`tar_readers`]: GNU tar, busybox tar and Python's tarfile, which must all agree;
 //! - [`drag_cli`]: the `drag` binary built from this workspace, and running it
 //!   ([`pull`] for the common `drag pull` in a directory);
+//! - [`UploadProxy`]: a recording proxy in front of a registry that cuts uploads and
+//!   falsifies answers, for push tests;
 //! - [`peak_memory`]: drag under GNU `time -v`, for peak-memory bounds.
 
 pub mod archive;
@@ -37,6 +39,7 @@ pub mod static_host;
 pub mod tar_readers;
 pub mod tmpfs;
 pub mod tools;
+pub mod upload_proxy;
 
 pub use digest::sha256_digest;
 pub use dockerd::Dockerd;
@@ -56,6 +59,7 @@ pub use real_registry::RealRegistry;
 pub use recorded::{Listener, RecordedRequest};
 pub use static_host::StaticHost;
 pub use tools::require_tool;
+pub use upload_proxy::{ProxiedRequest, ProxyFaults, UploadProxy};
 
 /// A loopback port that was free a moment ago (for child processes that
 /// must be told their port; in-process servers bind port 0 instead).

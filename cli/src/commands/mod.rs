@@ -3,6 +3,7 @@
 mod adapters;
 mod cache;
 mod config;
+mod copy;
 mod inspect;
 mod login;
 mod pull;
@@ -24,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Pull(args) => pull::run(args).await,
         Command::Adapters => adapters::run(),
+        Command::Copy(args) => copy::run(args).await,
         Command::Inspect(args) => inspect::run(args).await,
         Command::Tags(args) => tags::run(args).await,
         Command::Ratelimit(args) => ratelimit::run(args).await,

@@ -116,9 +116,9 @@ const MAX_NOTE_CHARS: usize = 1000;
 
 /// `-q` silences progress, not what the user should know: notes (a warning that the cache is
 /// not used, a fallback tag, a login not sent) are still one line each on stderr.
-struct NotesEvenWhenQuiet {
-    renderer: Arc<Renderer>,
-    quiet: bool,
+pub(super) struct NotesEvenWhenQuiet {
+    pub renderer: Arc<Renderer>,
+    pub quiet: bool,
 }
 
 impl Progress for NotesEvenWhenQuiet {

@@ -79,17 +79,30 @@ pub struct Auth {
 
 impl Auth {
     /// Credentials for `ctx.registry`, from `authenticator`, starting with `scope`.
+    #[cfg(test)]
     pub fn new(
         authenticator: &'static dyn Authenticator,
         ctx: AuthContext,
         tokens: Arc<TokenCache>,
         scope: Scope,
     ) -> Auth {
+        Auth::with_scopes(authenticator, ctx, tokens, vec![scope])
+    }
+
+    /// Credentials for `ctx.registry`, starting with every scope of `scopes` (an upload's
+    /// `pull,push` on its repository and `pull` on the repository it mounts from), so the
+    /// first token already covers them.
+    pub fn with_scopes(
+        authenticator: &'static dyn Authenticator,
+        ctx: AuthContext,
+        tokens: Arc<TokenCache>,
+        scopes: Vec<Scope>,
+    ) -> Auth {
         Auth {
             authenticator,
             tokens,
             login_host: ctx.registry.host_str().unwrap_or_default().to_string(),
-            scopes: Mutex::new(vec![scope]),
+            scopes: Mutex::new(scopes),
             answering: tokio::sync::Mutex::new(()),
             pinged: tokio::sync::Mutex::new(None),
             ctx,

@@ -63,6 +63,11 @@ impl Scope {
     pub fn pull(repository: &str) -> Scope {
         Scope(format!("repository:{repository}:pull"))
     }
+
+    /// The right to pull from and push to `repository`: what an upload asks for.
+    pub fn push(repository: &str) -> Scope {
+        Scope(format!("repository:{repository}:pull,push"))
+    }
 }
 
 /// An `Authorization` header value and when it stops being good.

@@ -44,6 +44,7 @@ pub async fn check(
 ) -> Result<Checked> {
     let connection = opts.connection(&host.host);
     let cfg = SessionConfig {
+        scopes: Vec::new(),
         authenticator: host.adapter,
         name: ImageName {
             registry: host.host.clone(),

@@ -87,6 +87,9 @@ pub(crate) struct SessionConfig {
     pub tag_page_size: Option<usize>,
     /// Where notices go (retries, an adapter's news about its registry), if anywhere.
     pub notices: Option<Arc<dyn Notices>>,
+    /// The scopes its tokens are asked for; empty means `pull` on the repository (an upload
+    /// session asks `pull,push`, and `pull` on a repository it mounts from).
+    pub scopes: Vec<crate::auth::Scope>,
     /// The host a login for this registry is for (`docker.io`, or the `--endpoint` host), as
     /// hints name it (see `login::contacted_host`).
     pub login_host: String,
@@ -210,6 +213,18 @@ impl Session {
     /// status, unless no answer came.
     pub async fn send(&self, req: Request) -> Result<Response> {
         self.registry.send(req).await
+    }
+
+    /// Sends a request to wherever the registry pointed it: through the registry's stack when
+    /// it is on the registry's origin, else, as containerd's pusher does with an upload
+    /// `Location` on another host, without credentials or client certificate, after the same
+    /// checks a redirect passes.
+    pub(crate) async fn send_anywhere(&self, req: Request) -> Result<Response> {
+        if policy::same_origin(&req.url, &self.base) {
+            return self.registry.send(req).await;
+        }
+        policy::check_other_host(&self.base, &req.url, self.insecure)?;
+        self.foreign.send(req).await
     }
 
     /// Fetches a manifest by tag or digest, verifying it against the digest it was asked by and

@@ -97,11 +97,15 @@ pub(super) fn compose(cfg: &SessionConfig, base: &Url, http: reqwest::Client) ->
         bottom(cfg),
         Wire::new(http_other.clone(), cfg.patience),
     ));
-    let auth = Auth::new(
+    let scopes = match cfg.scopes.is_empty() {
+        true => vec![Scope::pull(&cfg.name.repository)],
+        false => cfg.scopes.clone(),
+    };
+    let auth = Auth::with_scopes(
         cfg.authenticator,
         auth_context(cfg, base, &http, others.clone()),
         cfg.tokens.clone(),
-        Scope::pull(&cfg.name.repository),
+        scopes,
     )
     .login_host(cfg.login_host.clone());
     let mut registry: Vec<Arc<dyn Layer>> = vec![

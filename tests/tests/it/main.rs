@@ -14,6 +14,7 @@ mod cache;
 mod cli;
 mod cli_edges;
 mod config_file;
+mod copy;
 mod credential_hosts;
 mod credentials;
 mod docker_load;
