@@ -334,6 +334,11 @@ pub struct PushArgs {
     #[arg(long, value_name = "HOST[/PREFIX]")]
     pub to: Option<String>,
 
+    /// With DEST, which image of a several-image SOURCE to push: one of its names as the
+    /// source writes it (`alpine:3.9`, `docker.io/library/alpine:3.9`) or its tag.
+    #[arg(long, value_name = "NAME", conflicts_with = "to")]
+    pub image: Option<String>,
+
     /// The registry flags, for the destination.
     #[command(flatten)]
     pub registry: RegistryArgs,

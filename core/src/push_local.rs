@@ -31,6 +31,9 @@ pub struct PushOptions {
     pub dest: Option<String>,
     /// `HOST[/PREFIX]`: every image of the source goes under its own name re-rooted here.
     pub to: Option<String>,
+    /// With `dest`, the image of a several-image source to push: one of its names
+    /// (`alpine:3.9`, as the source writes it) or its tag.
+    pub image: Option<String>,
     /// How to reach the destination registry (`credentials` are its login).
     pub registry: RegistryOptions,
     /// Upload foreign layers too, from the source when it holds them, else from their URLs
@@ -52,6 +55,7 @@ impl PushOptions {
             source: source.into(),
             dest: None,
             to: None,
+            image: None,
             registry: RegistryOptions::default(),
             include_foreign: false,
             jobs: 4,
@@ -146,6 +150,20 @@ fn targets(source: &ImageSource, opts: &PushOptions) -> Result<Vec<(SourceImage,
         (None, None) => Err(Error::Usage(
             "say where to push: DEST, or --to HOST[/PREFIX]".into(),
         )),
+        (Some(dest), None) if opts.image.is_some() => {
+            let wanted = opts.image.as_deref().unwrap_or_default();
+            let found = images.iter().find(|i| {
+                i.references.iter().any(|r| r == wanted) || i.tag.as_deref() == Some(wanted)
+            });
+            match found {
+                Some(i) => Ok(vec![(i.clone(), dest.clone())]),
+                None => Err(Error::Usage(format!(
+                    "{} has no image named {wanted:?}; it holds {}",
+                    source.path().display(),
+                    images.iter().map(named).collect::<Vec<_>>().join(", ")
+                ))),
+            }
+        }
         (Some(dest), None) => match images {
             [one] => Ok(vec![(one.clone(), dest.clone())]),
             [] => Err(Error::Usage(format!(
@@ -153,7 +171,8 @@ fn targets(source: &ImageSource, opts: &PushOptions) -> Result<Vec<(SourceImage,
                 source.path().display()
             ))),
             many => Err(Error::Usage(format!(
-                "{} holds {} images ({}): push them with --to HOST[/PREFIX]",
+                "{} holds {} images ({}): pick one with --image NAME, or push them all with \
+                 --to HOST[/PREFIX]",
                 source.path().display(),
                 many.len(),
                 many.iter().map(named).collect::<Vec<_>>().join(", ")
@@ -201,11 +220,10 @@ async fn push_one(
     collect(form, &mut children, &mut blobs);
     let mut foreign_skipped = 0;
     let mut jobs: Vec<BlobJob<'_>> = Vec::new();
-    for b in blobs {
+    for (b, what) in blobs {
         if jobs.iter().any(|j| j.desc.digest == b.desc.digest) {
             continue;
         }
-        let what = format!("blob {}", b.desc.digest.short());
         let foreign = to.adapter.is_foreign(&b.desc);
         let src: Box<dyn BlobSource + '_> = if !foreign {
             Box::new(LocalBlob {
@@ -255,9 +273,17 @@ async fn push_one(
 fn collect<'a>(
     form: &'a PushForm,
     children: &mut Vec<RawManifest>,
-    blobs: &mut Vec<&'a crate::image_source::PushBlob>,
+    blobs: &mut Vec<(&'a crate::image_source::PushBlob, String)>,
 ) {
-    blobs.extend(&form.blobs);
+    // A push form lists its config first, then its layers.
+    let layers = form.blobs.len().saturating_sub(1);
+    for (i, b) in form.blobs.iter().enumerate() {
+        let label = match i {
+            0 => format!("config {}", b.desc.digest.short()),
+            i => format!("layer {i}/{layers} {}", b.desc.digest.short()),
+        };
+        blobs.push((b, label));
+    }
     for child in &form.children {
         collect(child, children, blobs);
         if !children.iter().any(|m| m.digest == child.manifest.digest) {

@@ -60,6 +60,7 @@ fn options(args: &PushArgs) -> Result<PushOptions, Error> {
     let mut opts = PushOptions::new(args.source.clone());
     opts.dest = args.dest.clone();
     opts.to = args.to.clone();
+    opts.image = args.image.clone();
     opts.registry = super::registry_options(&args.registry)?;
     if let Some(user) = &args.dest_user {
         opts.registry.credentials = Some(Credentials::parse(user)?);

@@ -182,12 +182,17 @@ async fn a_decompressed_archive_pushes_gzipped_under_a_new_manifest_with_the_sam
     let dir = fresh_dir("push-decompressed-");
     let src = format!("{}/src/app:1", reg.host());
     pull(&dir, &["-q", "--decompress", "-o", "d.tar", &src]).assert_success();
-    let out = push(&[
+    let cache = dir.join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    let out = run(drag().env("DRAG_CACHE_DIR", &cache).args([
+        "push",
         "-q",
         &dir.join("d.tar").to_string_lossy(),
         &format!("{}/dst/plain:1", reg.host()),
-    ]);
+    ]));
     out.assert_success();
+    let left: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
+    assert!(left.is_empty(), "scratch files left: {left:?}");
     let digest = out.stdout_text().trim().to_string();
     assert_ne!(
         digest,
@@ -274,6 +279,18 @@ async fn a_bundle_lands_under_the_to_prefix_and_a_second_push_sends_nothing() {
     );
     assert!(out.stderr.contains("--to"), "{}", out.stderr);
 
+    // --image picks one by the name the bundle gives it.
+    let name = format!("{}/src/two:2", reg.host());
+    let out = push(&[
+        "-q",
+        &bundle,
+        "--image",
+        &name,
+        &format!("{}/dst/picked:1", reg.host()),
+    ]);
+    out.assert_success();
+    assert_eq!(out.stdout_text().trim(), two.digest());
+
     let to = format!("{}/mirror", reg.host());
     let out = push(&["-q", &bundle, "--to", &to]);
     out.assert_success();
@@ -299,7 +316,7 @@ async fn a_bundle_lands_under_the_to_prefix_and_a_second_push_sends_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_tampered_layer_fails_naming_the_blob_and_no_manifest_is_put() {
+async fn a_tampered_layer_fails_naming_the_blob_no_manifest_is_put_and_no_scratch_is_left() {
     let Some((reg, img)) = served().await else {
         return;
     };
@@ -314,14 +331,19 @@ async fn a_tampered_layer_fails_naming_the_blob_and_no_manifest_is_put() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
-    let out = push(&[
+    let cache = dir.join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    let out = run(drag().env("DRAG_CACHE_DIR", &cache).args([
+        "push",
         "-q",
         "-j",
         "1",
         &dir.join("layout").to_string_lossy(),
         &format!("{}/dst/bad:1", reg.host()),
-    ]);
+    ]));
     out.assert_failure();
+    let left: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
+    assert!(left.is_empty(), "scratch left after a failure: {left:?}");
     assert!(
         out.stderr
             .contains(&layer["sha256:".len().."sha256:".len() + 12]),
