@@ -352,3 +352,32 @@ async fn a_tampered_layer_fails_naming_the_blob_no_manifest_is_put_and_no_scratc
     );
     assert_eq!(served_manifest(&reg.host(), "dst/bad", "1").await, None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn layers_over_the_monolithic_limit_go_up_in_chunks_read_from_each_offset() {
+    let Some((reg, img)) = served().await else {
+        return;
+    };
+    let dir = fresh_dir("push-chunks-");
+    let src = format!("{}/src/app:1", reg.host());
+    pull(&dir, &["-q", "--format", "oci", "-o", "layout", &src]).assert_success();
+    let mut opts = drag_core::PushOptions::new(dir.join("layout"));
+    opts.dest = Some(format!("{}/dst/chunked:1", reg.host()));
+    opts.limits = drag_core::UploadLimits {
+        monolithic_max: 1000,
+        chunk: 7000,
+    };
+    let report = drag_core::push(&opts, &drag_core::progress::Silent)
+        .await
+        .expect("push");
+    assert_eq!(report.images.len(), 1);
+    assert_eq!(report.images[0].digest.to_string(), img.digest());
+    assert_eq!(report.images[0].uploaded, 3);
+    for layer in &img.layers {
+        assert!(layer.blob.bytes.len() > 14_000, "several chunks per layer");
+        let blob = served_blob(&reg.host(), "dst/chunked", &layer.blob.digest).await;
+        assert!(blob == layer.blob.bytes, "layer {}", layer.blob.digest);
+    }
+    let served = served_manifest(&reg.host(), "dst/chunked", "1").await;
+    assert_eq!(served.as_deref(), Some(&img.manifest.bytes[..]));
+}
