@@ -11,7 +11,7 @@ use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::tools::tool;
 use drag_tests::{
     drag, require_tool, run, sha256_digest, Compression, DragOutput, Image, ImageBuilder,
-    IndexBuilder, LayerBuilder, ManifestFormat, ProxyFaults, RealRegistry, UploadProxy,
+    IndexBuilder, LayerBuilder, ManifestFormat, ProxyFaults, RealRegistry, StaticHost, UploadProxy,
 };
 
 fn image(seed: u64, arch: &str) -> Image {
@@ -380,4 +380,91 @@ async fn layers_over_the_monolithic_limit_go_up_in_chunks_read_from_each_offset(
     }
     let served = served_manifest(&reg.host(), "dst/chunked", "1").await;
     assert_eq!(served.as_deref(), Some(&img.manifest.bytes[..]));
+}
+
+async fn blob_status(registry: &str, repo: &str, digest: &str) -> u16 {
+    reqwest::Client::new()
+        .head(format!("http://{registry}/v2/{repo}/blobs/{digest}"))
+        .send()
+        .await
+        .expect("HEAD blob")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn foreign_layers_are_sent_only_with_include_foreign_from_the_source_or_their_urls() {
+    let allow_urls =
+        "validation:\n  manifests:\n    urls:\n      allow:\n        - '^http://127\\.0\\.0\\.1'\n";
+    let Some(reg) = RealRegistry::start_with(allow_urls).await else {
+        return;
+    };
+    let host = StaticHost::start(Vec::<(String, Vec<u8>)>::new());
+    let base = LayerBuilder::new()
+        .file("Files/base.txt", noise(5_000, 110), 0o644)
+        .build(Compression::Gzip);
+    host.add("/base.tar.gz", base.blob.bytes.clone());
+    let foreign = base.blob.digest.clone();
+    let img = ImageBuilder::new()
+        .os("windows")
+        .foreign_layer(base, vec![host.url_for("/base.tar.gz")])
+        .layer(
+            LayerBuilder::new()
+                .file("Files/app.txt", noise(5_000, 111), 0o644)
+                .build(Compression::Gzip),
+        )
+        .build();
+    reg.push_image("src/win", "1", &img).await;
+    let dir = fresh_dir("push-foreign-");
+    let src = format!("{}/src/win:1", reg.host());
+    pull(
+        &dir,
+        &[
+            "-q",
+            "--platform",
+            "windows/amd64",
+            "--format",
+            "oci",
+            "-o",
+            "layout",
+            &src,
+        ],
+    )
+    .assert_success();
+    let layout = dir.join("layout").to_string_lossy().into_owned();
+
+    let out = push(&[&layout, &format!("{}/dst/win:1", reg.host())]);
+    out.assert_success();
+    assert!(
+        out.stderr.contains("1 foreign layers left"),
+        "{}",
+        out.stderr
+    );
+    let served = served_manifest(&reg.host(), "dst/win", "1").await;
+    assert_eq!(served.as_deref(), Some(&img.manifest.bytes[..]));
+    assert_eq!(blob_status(&reg.host(), "dst/win", &foreign).await, 404);
+
+    for repo in ["dst/from-file", "dst/from-url"] {
+        if repo == "dst/from-url" {
+            // Not in the source: fetched from the URL its descriptor lists.
+            let blob = dir
+                .join("layout/blobs/sha256")
+                .join(foreign.trim_start_matches("sha256:"));
+            std::fs::remove_file(&blob).expect("the pull kept the foreign layer");
+        }
+        let out = push(&[
+            "-q",
+            "--include-foreign",
+            &layout,
+            &format!("{}/{repo}:1", reg.host()),
+        ]);
+        out.assert_success();
+        let served = served_manifest(&reg.host(), repo, "1").await;
+        assert_eq!(served.as_deref(), Some(&img.manifest.bytes[..]), "{repo}");
+        assert_eq!(
+            blob_status(&reg.host(), repo, &foreign).await,
+            200,
+            "{repo}"
+        );
+    }
 }
