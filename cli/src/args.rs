@@ -24,6 +24,10 @@ pub enum Command {
     /// Copy an image from one registry to another, with no local file. Manifests go byte for
     /// byte, so digests are kept.
     Copy(CopyArgs),
+    /// Push images from a `drag pull` archive, a `docker save`/`podman save`/skopeo archive or
+    /// an OCI layout into a registry: one image to DEST, or every image with --to. Layers
+    /// stored uncompressed are gzipped first (a new manifest); others keep their digests.
+    Push(PushArgs),
     /// Show an image's manifest, platforms, config and layers as JSON.
     Inspect(InspectArgs),
     /// List a repository's tags, one per line (entries that are not valid tags are left out,
@@ -303,6 +307,53 @@ pub struct CopyArgs {
     pub include_foreign: bool,
 
     /// Parallel blob uploads (at least 1).
+    #[arg(short, long, value_name = "N", default_value_t = 4, value_parser = at_least_one)]
+    pub jobs: usize,
+
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// The archive or OCI layout (a directory, or a tar of one).
+    #[arg(value_name = "SOURCE")]
+    pub source: PathBuf,
+
+    /// Where its one image goes: `registry.example/team/alpine:3.9`. Without a tag, `latest`.
+    #[arg(
+        value_name = "DEST",
+        required_unless_present = "to",
+        conflicts_with = "to"
+    )]
+    pub dest: Option<String>,
+
+    /// Push every image of SOURCE under its own name re-rooted at HOST[/PREFIX]:
+    /// `docker.io/library/alpine:3.9` goes to `HOST/PREFIX/library/alpine:3.9`.
+    #[arg(long, value_name = "HOST[/PREFIX]")]
+    pub to: Option<String>,
+
+    /// With DEST, which image of a several-image SOURCE to push: one of its names as the
+    /// source writes it (`alpine:3.9`, `docker.io/library/alpine:3.9`) or its tag.
+    #[arg(long, value_name = "NAME", conflicts_with = "to")]
+    pub image: Option<String>,
+
+    /// The registry flags, for the destination.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// The destination's login, `USER[:PASSWORD]`, as for `drag copy` (the same as --user
+    /// here; default: what the auth files hold for its host).
+    #[arg(long, value_name = "USER[:PASSWORD]", conflicts_with = "user")]
+    pub dest_user: Option<String>,
+
+    /// Upload foreign (non-distributable) layers too. By default they are not sent, and the
+    /// manifest keeps their URLs.
+    #[arg(long)]
+    pub include_foreign: bool,
+
+    /// Parallel blob uploads and layer compressions (at least 1).
     #[arg(short, long, value_name = "N", default_value_t = 4, value_parser = at_least_one)]
     pub jobs: usize,
 

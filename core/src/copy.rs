@@ -9,15 +9,13 @@
 
 use std::sync::Arc;
 
-use futures_util::stream::{self, StreamExt, TryStreamExt};
-
 use crate::auth::layer::TokenCache;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{Descriptor, Manifest, RawManifest, MAX_INDEX_DEPTH};
 use crate::platform::Platform;
 use crate::progress::{Event, Progress};
-use crate::push::blob::{self, BlobUpload, Outcome};
+use crate::push::send::{self, BlobJob};
 use crate::push::source::{BlobSource, ForeignBlob, RegistryBlob};
 use crate::push::UploadLimits;
 use crate::reach::{locate, open_push_session, open_session, wanted_platform, Located};
@@ -154,65 +152,52 @@ pub async fn copy(opts: &CopyOptions, progress: &dyn Progress) -> Result<CopyRep
     // A mount only makes sense where the source really is: the same base URL.
     let mount_from = mount_from.filter(|_| dest.base() == source.base());
 
-    progress.event(Event::Fetching {
-        blobs: plan.blobs.len(),
-        bytes: plan.blobs.iter().map(|(d, _, _)| d.size).sum(),
-    });
-    let outcomes: Vec<(Outcome, u64)> = stream::iter(plan.blobs.iter())
+    let jobs: Vec<BlobJob<'_>> = plan
+        .blobs
+        .iter()
         .map(|(desc, what, foreign)| {
-            let source = &source;
-            let dest = &dest;
-            let mount_from = mount_from.as_deref();
-            async move {
-                let registry = RegistryBlob {
-                    session: source,
-                    digest: desc.digest.clone(),
-                };
-                let src: Box<dyn BlobSource + '_> = match foreign {
-                    true => Box::new(ForeignBlob {
-                        registry,
-                        urls: desc.urls.clone(),
-                        what: what.clone(),
-                    }),
-                    false => Box::new(registry),
-                };
-                let job = BlobUpload {
-                    dest,
-                    desc,
-                    source: &*src,
-                    mount_from,
-                    limits: opts.limits,
+            let registry = RegistryBlob {
+                session: &source,
+                digest: desc.digest.clone(),
+            };
+            let source: Box<dyn BlobSource + '_> = match foreign {
+                true => Box::new(ForeignBlob {
+                    registry,
+                    urls: desc.urls.clone(),
                     what: what.clone(),
-                };
-                blob::upload(&job, progress).await.map(|o| (o, desc.size))
+                }),
+                false => Box::new(registry),
+            };
+            BlobJob {
+                desc: desc.clone(),
+                what: what.clone(),
+                source,
             }
         })
-        .buffer_unordered(opts.jobs)
-        .try_collect()
-        .await?;
-
-    for m in &plan.manifests {
-        crate::push::manifest::put(&dest, &m.digest.to_string(), m).await?;
-    }
+        .collect();
+    let sent = send::blobs(
+        &dest,
+        &jobs,
+        opts.jobs,
+        mount_from.as_deref(),
+        opts.limits,
+        progress,
+    )
+    .await?;
     let reference = to.target.manifest_reference();
-    crate::push::manifest::put(&dest, &reference, &top).await?;
+    send::manifests(&dest, &plan.manifests, &top, &reference).await?;
 
-    let count = |o: Outcome| outcomes.iter().filter(|(x, _)| *x == o).count();
     Ok(CopyReport {
         source: from.target.full_name(),
         dest: to.target.full_name(),
         digest: top.digest,
         platform,
         manifests: plan.manifests.len() + 1,
-        uploaded: count(Outcome::Uploaded),
-        present: count(Outcome::Present),
-        mounted: count(Outcome::Mounted),
+        uploaded: sent.uploaded,
+        present: sent.present,
+        mounted: sent.mounted,
         foreign_skipped: plan.foreign_skipped,
-        bytes_uploaded: outcomes
-            .iter()
-            .filter(|(o, _)| *o == Outcome::Uploaded)
-            .map(|(_, s)| s)
-            .sum(),
+        bytes_uploaded: sent.bytes_uploaded,
     })
 }
 

@@ -52,6 +52,7 @@ pub mod manifest;
 pub mod platform;
 pub mod progress;
 pub mod pull;
+pub mod push_local;
 pub mod reference;
 pub mod registry_config;
 pub mod resolve;
@@ -92,6 +93,7 @@ pub use error::{Error, RegistryError, Result};
 pub use output::{Destination, Format};
 pub use pull::{pull, Cache, PullOptions, PullReport, PulledSummary, RegistryOptions};
 pub use push::UploadLimits;
+pub use push_local::{push, PushOptions, PushReport, PushedImage};
 pub use redacted::RedactedUrl;
 pub use registry_config::RegistryConfig;
 

@@ -7,6 +7,7 @@ mod copy;
 mod inspect;
 mod login;
 mod pull;
+mod push;
 mod ratelimit;
 mod tags;
 
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pull(args) => pull::run(args).await,
         Command::Adapters => adapters::run(),
         Command::Copy(args) => copy::run(args).await,
+        Command::Push(args) => push::run(args).await,
         Command::Inspect(args) => inspect::run(args).await,
         Command::Tags(args) => tags::run(args).await,
         Command::Ratelimit(args) => ratelimit::run(args).await,

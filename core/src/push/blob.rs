@@ -291,9 +291,13 @@ async fn monolithic(job: &BlobUpload<'_>, location: Url) -> std::result::Result<
     })
 }
 
-/// The error for a source whose bytes did not verify, if that is what ended a body.
+/// The error for a source whose bytes did not verify (or that refused its own bytes), if that
+/// is what ended a body.
 fn mismatch(job: &BlobUpload<'_>, tally: &Shared) -> Result<()> {
     let t = tally.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(why) = &t.source_broken {
+        return Err(upload_error(job, format!("the source is broken: {why}")));
+    }
     match &t.mismatch {
         Some(actual) => Err(Error::DigestMismatch {
             what: format!("{} (upload not completed)", job.what),
@@ -411,7 +415,7 @@ async fn patch(
     tally: Shared,
 ) -> std::result::Result<Url, Broke> {
     let src = job.source.open(offset).await?;
-    let body = body::body(src, end - offset, tally, None);
+    let body = body::body(src, end - offset, tally.clone(), None);
     let mut headers = octet_headers(end - offset);
     let range = format!("{offset}-{}", end - 1);
     headers.insert(
@@ -422,7 +426,9 @@ async fn patch(
         body: body::once(body),
         ..Request::new(Method::PATCH, location.clone(), &job.what).headers(headers)
     };
-    let resp = match job.dest.send_anywhere(req).await {
+    let sent = job.dest.send_anywhere(req).await;
+    mismatch(job, &tally)?;
+    let resp = match sent {
         Ok(resp) => resp,
         Err(e) if transient(&e) => return Err(Broke::Again(e)),
         Err(e) => return Err(Broke::Fatal(e)),

@@ -17,6 +17,9 @@ pub(crate) struct Tally {
     pub hasher: Hasher,
     /// Set when a body that had to verify did not: what the bytes hashed to.
     pub mismatch: Option<Digest>,
+    /// Why the source refused its own bytes (a file whose blob does not verify): sending it
+    /// again cannot help, unlike a source that broke off.
+    pub source_broken: Option<String>,
 }
 
 /// A shared [`Tally`].
@@ -27,6 +30,7 @@ pub(crate) fn tally(hasher: Hasher) -> Shared {
     Arc::new(Mutex::new(Tally {
         hasher,
         mismatch: None,
+        source_broken: None,
     }))
 }
 
@@ -75,7 +79,19 @@ async fn step(mut st: State) -> io::Result<Option<(Bytes, State)>> {
             return Ok(Some((last, st)));
         }
         let piece = match st.src.next().await {
-            Some(piece) => piece?,
+            Some(Ok(piece)) => piece,
+            Some(Err(e)) => {
+                if let Some(inner) = e
+                    .get_ref()
+                    .and_then(|i| i.downcast_ref::<crate::error::Error>())
+                {
+                    st.tally
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .source_broken = Some(inner.to_string());
+                }
+                return Err(e);
+            }
             None => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,

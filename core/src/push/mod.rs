@@ -12,6 +12,7 @@
 pub(crate) mod blob;
 pub(crate) mod body;
 pub(crate) mod manifest;
+pub(crate) mod send;
 pub(crate) mod source;
 
 /// How blobs are cut for upload.

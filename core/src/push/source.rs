@@ -5,6 +5,7 @@
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -12,6 +13,7 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 
 use crate::digest::Digest;
 use crate::error::Result;
+use crate::image_source::{ImageSource, PushBlob};
 use crate::registry::Session;
 
 /// A blob's bytes from some offset on.
@@ -80,8 +82,62 @@ impl BlobSource for ForeignBlob<'_> {
     }
 }
 
+/// A blob of a push form read from its archive or layout (or the scratch file it was
+/// compressed to), verified against its digest as it is read. Reading is blocking file I/O,
+/// so it runs on a blocking thread and hands chunks over a small channel.
+pub(crate) struct LocalBlob {
+    pub source: Arc<ImageSource>,
+    pub blob: PushBlob,
+}
+
+#[async_trait]
+impl BlobSource for LocalBlob {
+    async fn open(&self, offset: u64) -> Result<ByteStream> {
+        let source = self.source.clone();
+        let blob = self.blob.clone();
+        let reader = tokio::task::spawn_blocking(move || source.open_push_blob(&blob))
+            .await
+            .map_err(|e| crate::error::Error::io("reading a blob", io::Error::other(e)))??;
+        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
+        tokio::task::spawn_blocking(move || {
+            let mut reader = reader;
+            // The whole blob is read even from an offset: its digest is checked at the end.
+            let mut skip = offset;
+            loop {
+                let mut buf = vec![0u8; 256 << 10];
+                match io::Read::read(&mut reader, &mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        let mut chunk = Bytes::from(buf);
+                        if skip > 0 {
+                            let drop = skip.min(n as u64) as usize;
+                            skip -= drop as u64;
+                            chunk = chunk.split_off(drop);
+                            if chunk.is_empty() {
+                                continue;
+                            }
+                        }
+                        if tx.blocking_send(Ok(chunk)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|item| (item, rx)) },
+        )))
+    }
+}
+
 /// A blob in a file (an archive's, a layout's, the cache's).
-#[allow(dead_code)] // `drag push` reads files; `drag copy` does not.
+#[allow(dead_code)] // kept for commands that read plain files.
 pub(crate) struct FileBlob {
     pub path: PathBuf,
 }

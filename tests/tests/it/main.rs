@@ -34,6 +34,7 @@ mod output_places;
 mod platform_names;
 mod progress;
 mod proxy;
+mod push;
 mod quirks;
 mod ratelimit;
 mod real_registry;
