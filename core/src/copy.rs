@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::auth::layer::TokenCache;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::manifest::{Descriptor, Manifest, RawManifest, MAX_INDEX_DEPTH};
+use crate::manifest::{Descriptor, Manifest, RawManifest};
 use crate::platform::Platform;
 use crate::progress::{Event, Progress};
 use crate::push::send::{self, BlobJob};
@@ -21,9 +21,6 @@ use crate::push::UploadLimits;
 use crate::reach::{locate, open_push_session, open_session, wanted_platform, Located};
 use crate::registry::Session;
 use crate::RegistryOptions;
-
-/// The most manifests one copy walks under an index: real indexes have tens.
-const MAX_TREE_MANIFESTS: usize = 4096;
 
 /// What to copy and how.
 #[derive(Clone, Debug)]
@@ -219,49 +216,30 @@ async fn plan(
     opts: &CopyOptions,
 ) -> Result<Plan> {
     let what = from.target.full_name();
-    let mut found: Vec<(RawManifest, usize)> = Vec::new();
+    let mut found = crate::resolve::fetch_tree(source, &top, &what).await?;
     let mut blobs: Vec<(Descriptor, String, bool)> = Vec::new();
     let mut foreign_skipped = 0;
-    let mut pending = vec![(top, 0usize)];
-    while let Some((m, depth)) = pending.pop() {
-        if depth > MAX_INDEX_DEPTH {
-            return Err(Error::manifest(&what, "indexes nested too deep"));
-        }
-        match m.parse(&what)? {
-            Manifest::Index(index) => {
-                for d in &index.manifests {
-                    if found.len() >= MAX_TREE_MANIFESTS {
-                        return Err(Error::manifest(
-                            &what,
-                            format!("more than {MAX_TREE_MANIFESTS} manifests under one index"),
-                        ));
-                    }
-                    let child = crate::resolve::fetch_child(source, d, &what).await?;
-                    found.push((child.clone(), depth + 1));
-                    pending.push((child, depth + 1));
+    for m in std::iter::once(&top).chain(found.iter().map(|(m, _)| m)) {
+        if let Manifest::Image(image) = m.parse(&what)? {
+            let mut add = |d: &Descriptor, label: String, foreign: bool| {
+                if !blobs.iter().any(|(b, _, _)| b.digest == d.digest) {
+                    blobs.push((d.clone(), label, foreign));
                 }
-            }
-            Manifest::Image(image) => {
-                let mut add = |d: &Descriptor, label: String, foreign: bool| {
-                    if !blobs.iter().any(|(b, _, _)| b.digest == d.digest) {
-                        blobs.push((d.clone(), label, foreign));
-                    }
-                };
-                add(
-                    &image.config,
-                    format!("config {}", image.config.digest.short()),
-                    false,
-                );
-                let n = image.layers.len();
-                for (i, l) in image.layers.iter().enumerate() {
-                    let foreign = from.adapter.is_foreign(l);
-                    if foreign && !opts.include_foreign {
-                        foreign_skipped += 1;
-                        continue;
-                    }
-                    let label = format!("layer {}/{n} {}", i + 1, l.digest.short());
-                    add(l, label, foreign);
+            };
+            add(
+                &image.config,
+                format!("config {}", image.config.digest.short()),
+                false,
+            );
+            let n = image.layers.len();
+            for (i, l) in image.layers.iter().enumerate() {
+                let foreign = from.adapter.is_foreign(l);
+                if foreign && !opts.include_foreign {
+                    foreign_skipped += 1;
+                    continue;
                 }
+                let label = format!("layer {}/{n} {}", i + 1, l.digest.short());
+                add(l, label, foreign);
             }
         }
     }

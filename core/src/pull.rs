@@ -20,7 +20,7 @@ use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::login;
-use crate::manifest::{Compression, Manifest, RawManifest, MAX_INDEX_DEPTH};
+use crate::manifest::{Compression, Manifest, RawManifest};
 use crate::mirrors::Reading;
 use crate::output::docker::{ArchiveOut, LayerForm};
 use crate::output::meter::{Counted, WriteMeter};
@@ -517,8 +517,6 @@ async fn fetch_all<'a>(
         .await
 }
 
-const MAX_TREE_MANIFESTS: usize = 1024;
-
 /// `--all-platforms`: every manifest under an index and every blob they name, as opaque
 /// content (attestations and other artifacts included, so the index stays whole).
 async fn fetch_tree(
@@ -531,48 +529,29 @@ async fn fetch_tree(
     progress: &dyn Progress,
 ) -> Result<PulledTree> {
     let what = target.full_name();
-    let mut manifests = Vec::new();
+    let below = crate::resolve::fetch_tree(session, &top, &what).await?;
     let mut jobs = Vec::new();
-    let mut pending = vec![(top.clone(), 0usize)];
-    while let Some((m, depth)) = pending.pop() {
-        if depth > MAX_INDEX_DEPTH {
-            return Err(Error::manifest(&what, "indexes nested too deep"));
-        }
-        match m.parse(&what)? {
-            Manifest::Index(index) => {
-                for d in &index.manifests {
-                    // Real indexes have tens of entries; a hostile one could have millions.
-                    if manifests.len() >= MAX_TREE_MANIFESTS {
-                        return Err(Error::manifest(
-                            &what,
-                            format!("more than {MAX_TREE_MANIFESTS} manifests under one index"),
-                        ));
-                    }
-                    let child = crate::resolve::fetch_child(session, d, &what).await?;
-                    manifests.push(child.clone());
-                    pending.push((child, depth + 1));
-                }
-            }
-            Manifest::Image(image) => {
-                let n = image.layers.len();
-                jobs.push(opaque_job(
-                    image.config.clone(),
-                    format!("config {}", image.config.digest.short()),
-                    false,
-                ));
-                for (i, l) in image.layers.iter().enumerate() {
-                    let foreign = quirks.is_foreign(l);
-                    if !(foreign && opts.skip_foreign) {
-                        jobs.push(opaque_job(
-                            l.clone(),
-                            format!("blob {}/{n} {}", i + 1, l.digest.short()),
-                            foreign,
-                        ));
-                    }
+    for m in std::iter::once(&top).chain(below.iter().map(|(m, _)| m)) {
+        if let Manifest::Image(image) = m.parse(&what)? {
+            let n = image.layers.len();
+            jobs.push(opaque_job(
+                image.config.clone(),
+                format!("config {}", image.config.digest.short()),
+                false,
+            ));
+            for (i, l) in image.layers.iter().enumerate() {
+                let foreign = quirks.is_foreign(l);
+                if !(foreign && opts.skip_foreign) {
+                    jobs.push(opaque_job(
+                        l.clone(),
+                        format!("blob {}/{n} {}", i + 1, l.digest.short()),
+                        foreign,
+                    ));
                 }
             }
         }
     }
+    let manifests: Vec<RawManifest> = below.into_iter().map(|(m, _)| m).collect();
     let fetched = fetch_all(session, stores, jobs.iter(), opts, progress).await?;
     let blobs = fetched
         .into_iter()

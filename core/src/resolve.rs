@@ -286,6 +286,41 @@ async fn config_platform(session: &Session, image: &ImageManifest) -> Result<Pla
     })
 }
 
+/// The most manifests drag fetches under one index (`--all-platforms` pulls, copies): real
+/// indexes have tens of entries; a hostile one could name millions.
+pub(crate) const MAX_TREE_MANIFESTS: usize = 4096;
+
+/// Every manifest below `top` (not `top` itself), fetched and verified, each with its depth
+/// (1 for `top`'s children), in the order found. An index nested deeper than
+/// [`MAX_INDEX_DEPTH`] or naming more than [`MAX_TREE_MANIFESTS`] manifests in all is refused.
+pub(crate) async fn fetch_tree(
+    session: &Session,
+    top: &RawManifest,
+    what: &str,
+) -> Result<Vec<(RawManifest, usize)>> {
+    let mut found: Vec<(RawManifest, usize)> = Vec::new();
+    let mut pending = vec![(top.clone(), 0usize)];
+    while let Some((m, depth)) = pending.pop() {
+        if depth > MAX_INDEX_DEPTH {
+            return Err(Error::manifest(what, "indexes nested too deep"));
+        }
+        if let Manifest::Index(index) = m.parse(what)? {
+            for d in &index.manifests {
+                if found.len() >= MAX_TREE_MANIFESTS {
+                    return Err(Error::manifest(
+                        what,
+                        format!("more than {MAX_TREE_MANIFESTS} manifests under one index"),
+                    ));
+                }
+                let child = fetch_child(session, d, what).await?;
+                found.push((child.clone(), depth + 1));
+                pending.push((child, depth + 1));
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// A manifest an index names, checked against the descriptor's size (its digest is checked
 /// by the fetch).
 pub(crate) async fn fetch_child(

@@ -145,6 +145,42 @@ fn an_index_naming_too_many_nested_indexes_is_refused() {
     assert!(fetched <= 64, "opened {fetched} nested indexes");
 }
 
+/// `--all-platforms` pulls and copies walk the whole tree under an index: one nested deeper
+/// than drag follows is refused by both before any blob moves.
+#[test]
+fn whole_tree_pulls_and_copies_refuse_indexes_nested_too_deep() {
+    let registry = FakeRegistry::start();
+    let leaf = image(ManifestFormat::Oci, "amd64", "deep");
+    let mut inner = IndexBuilder::new(ManifestFormat::Oci).image(&leaf).build();
+    registry.push_index("app", "leaf", &inner, &[&leaf]);
+    for _ in 0..6 {
+        let outer = IndexBuilder::new(ManifestFormat::Oci).index(&inner).build();
+        registry.push_manifest("app", &inner.digest, &inner);
+        inner = outer;
+    }
+    registry.push_manifest("app", "deep", &inner);
+    let reference = format!("{}/app:deep", registry.host());
+    let dir = fresh_dir("too-deep-");
+    let out = pull(
+        &dir,
+        &["--format", "oci", "--all-platforms", "-o", "l", &reference],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("nested too deep"), "{}", out.stderr);
+    assert!(!dir.join("l").exists());
+
+    let dest = format!("{}/copy:deep", registry.host());
+    let out = run(drag_tests::drag().args(["copy", "--all-platforms", "-q", &reference, &dest]));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("nested too deep"), "{}", out.stderr);
+    let uploads = registry
+        .requests()
+        .iter()
+        .filter(|r| r.path().contains("/uploads/") || r.method == "PUT")
+        .count();
+    assert_eq!(uploads, 0, "nothing is uploaded for a tree refused");
+}
+
 /// One layer of each compression, with the media types `format` uses for them.
 fn every_compression_image(format: ManifestFormat) -> Image {
     let layer = |name: &str, compression| {
