@@ -19,6 +19,7 @@
 #   --decompress    drag pull --decompress -o X.tar vs the same skopeo runs          (drag <= 0.35x)
 #   oci             drag pull --format oci -o DIR   vs skopeo copy oci:DIR:1          (drag <= 0.5x)
 #   40 layers       drag pull -o X.tar              vs skopeo copy docker-archive:X  (drag <= 0.5x)
+#   push            drag push DIR REG/X             vs skopeo copy oci:DIR:1 docker://REG/X (informative)
 #   warm cache      the docker archive pull again with its cache (warm <= 0.2x cold)
 #   peak RSS        drag's max RSS over the --decompress runs    (< 48 MiB)
 #
@@ -172,6 +173,19 @@ drag_many() { drag_pull many "$(fresh_cache)" "$out/drag-many.tar" bench/many:1;
 skopeo_archive() { skopeo_copy archive bench/big:1 "docker-archive:$out/s.tar:bench/big:1" "$out/s.tar"; }
 skopeo_oci() { skopeo_copy oci bench/big:1 "oci:$out/s-oci:1" "$out/s-oci"; }
 skopeo_many() { skopeo_copy many bench/many:1 "docker-archive:$out/s-many.tar:bench/many:1" "$out/s-many.tar"; }
+# Pushes: the big image's OCI layout (made once, untimed) into a repository that is new for
+# each run and tool, so every blob is uploaded. skopeo's blob-info cache would let it mount
+# blobs it saw in another repository of this registry: it is removed before each of its runs.
+push_src="$work/push-src"
+drag_push() {
+    timed push drag "$run" "$drag" push -q "$push_src" "127.0.0.1:$port/push-drag-$run/big:1"
+}
+skopeo_push() {
+    rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb \
+        "${XDG_DATA_HOME:-$HOME/.local/share}/containers/cache/blob-info-cache-v1.boltdb"
+    timed push skopeo "$run" skopeo --policy "$policy" copy -q --dest-tls-verify=false \
+        "oci:$push_src:1" "docker://127.0.0.1:$port/push-skopeo-$run/big:1"
+}
 alternate() {  # FN...: in this order on odd runs, reversed on even runs
     local i
     if ((run % 2)); then
@@ -193,6 +207,10 @@ for ((run = 1; run <= BENCH_RUNS; run++)); do
     alternate drag_oci skopeo_oci
     reset
     alternate drag_many skopeo_many
+    reset
+    [[ -d $push_src ]] || skopeo --policy "$policy" copy -q --src-tls-verify=false \
+        "docker://127.0.0.1:$port/bench/big:1" "oci:$push_src:1"
+    alternate drag_push skopeo_push
 done
 reset
 
@@ -235,6 +253,7 @@ row "docker archive, layers as served" archive archive ""
 row "docker archive --decompress" decompress archive "$TARGET_DECOMPRESS"
 row "oci layout" oci oci "$TARGET_OCI"
 row "40 x 1 MiB layers" many many "$TARGET_MANY"
+row "push an oci layout to a new repository" push push ""
 
 cold_raw=$(summarize archive drag median)
 warm_raw=$(summarize warm drag median)
@@ -247,7 +266,7 @@ rss_raw=$(summarize decompress drag maxrss)
 rss_verdict=$(verdict "$rss_raw" '<' "$TARGET_RSS_MIB")
 rss=$(fmt 1 "$rss_raw")
 rss_rows=()  # drag case|drag MiB|skopeo MiB
-for c in archive:archive decompress:archive oci:oci many:many warm:-; do
+for c in archive:archive decompress:archive oci:oci many:many push:push warm:-; do
     rss_rows+=("${c%:*}|$(fmt 1 "$(summarize "${c%:*}" drag maxrss)")|$(fmt 1 "$(summarize "${c#*:}" skopeo maxrss)")")
 done
 
