@@ -59,6 +59,27 @@ struct FullEntry {
     dest: Option<String>,
 }
 
+/// Reads and checks the list file at `path`, refusing one over [`MAX_LIST_BYTES`] before
+/// reading past that size.
+pub fn read(path: &std::path::Path) -> Result<Vec<Entry>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_LIST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    if bytes.len() as u64 > MAX_LIST_BYTES {
+        return Err(bad(&format!(
+            "{} is larger than {MAX_LIST_BYTES} bytes",
+            path.display()
+        )));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| bad(&format!("{} is not UTF-8 text", path.display())))?;
+    parse(&text)
+}
+
 /// Reads a list: YAML when a line starts with `images:`, else one reference per line (`#`
 /// starts a comment; blank lines are skipped).
 pub fn parse(text: &str) -> Result<Vec<Entry>> {

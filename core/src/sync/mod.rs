@@ -11,5 +11,5 @@ pub mod list;
 pub mod plan;
 pub mod run;
 
-pub use list::{parse, Entry, Tags};
+pub use list::{parse, read, Entry, Tags};
 pub use run::{sync, Status, SyncEntry, SyncOptions, SyncReport, SyncTarget};
