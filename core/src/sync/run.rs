@@ -22,8 +22,9 @@ pub enum SyncTarget {
     /// A registry, `HOST[/PREFIX]`: each image copied to its re-rooted name.
     Registry(String),
     /// One archive or layout: these pull options (format, output, jobs...) with the list's
-    /// images. The list's platforms apply when every entry agrees on them; else every
-    /// platform goes in.
+    /// images. The list's platform applies when every entry names the same single one; else
+    /// every platform goes into an OCI layout, and a docker archive gets the platform a pull
+    /// picks (it holds one per image).
     Bundle(Box<PullOptions>),
 }
 
@@ -232,18 +233,35 @@ async fn write_bundle(
 ) {
     let mut opts = pull.clone();
     opts.images = items.iter().map(|i| i.source.clone()).collect();
+    // One pull has one platform choice: the list's when every entry names the same single
+    // platform; else every platform, which only an OCI layout holds (a docker archive gets
+    // the platform a pull picks).
     let first = items[0].platform.clone();
+    opts.platform = None;
+    opts.all_platforms = false;
     if first.is_some() && items.iter().all(|i| i.platform == first) {
         opts.platform = first;
-        opts.all_platforms = false;
-    } else {
-        opts.platform = None;
+    } else if opts.format == crate::output::Format::Oci {
         opts.all_platforms = true;
     }
     let outcome = crate::pull::pull(&opts, progress).await;
-    for e in entries.iter_mut().filter(|e| e.status == Status::Planned) {
+    let pulled = match &outcome {
+        Ok(report) if report.images.len() == items.len() => report
+            .images
+            .iter()
+            .map(|i| Some(i.digest.to_string()))
+            .collect(),
+        _ => vec![None; items.len()],
+    };
+    let planned = entries.iter_mut().filter(|e| e.status == Status::Planned);
+    for (e, digest) in planned.zip(pulled) {
         match &outcome {
-            Ok(_) => e.status = Status::Copied,
+            Ok(_) => {
+                e.status = Status::Copied;
+                // What the bundle holds: the platform's image when a docker archive could
+                // take only one.
+                e.digest = digest.or(e.digest.take());
+            }
             Err(err) => {
                 e.status = Status::Failed;
                 e.error = Some(err.to_string());
