@@ -9,15 +9,19 @@ use std::path::Path;
 use drag_tests::bytes::noise;
 use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::{
-    drag, run, Compression, DragOutput, Image, ImageBuilder, LayerBuilder, ManifestFormat,
-    RealRegistry,
+    drag, run, Compression, DragOutput, Image, ImageBuilder, IndexBuilder, LayerBuilder,
+    ManifestFormat, RealRegistry,
 };
 use serde_json::Value;
 
 fn image(seed: u64) -> Image {
+    image_for(seed, "amd64")
+}
+
+fn image_for(seed: u64, arch: &str) -> Image {
     ImageBuilder::new()
         .format(ManifestFormat::Oci)
-        .arch("amd64")
+        .arch(arch)
         .layer(
             LayerBuilder::new()
                 .file("bin/tool", noise(2_000, seed), 0o755)
@@ -269,6 +273,47 @@ async fn a_bundle_from_sync_pushed_on_the_other_side_lands_every_image() {
         ],
     )
     .assert_success();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_listed_platform_copies_that_image_and_no_platforms_copy_the_whole_index() {
+    let (Some(a), Some(b)) = (RealRegistry::start().await, RealRegistry::start().await) else {
+        return;
+    };
+    let (amd, arm) = (image_for(50, "amd64"), image_for(51, "arm64"));
+    let index = IndexBuilder::new(ManifestFormat::Oci)
+        .image(&amd)
+        .image(&arm)
+        .build();
+    a.push_index("src/multi", "1", &index, &[&amd, &arm]).await;
+    let dir = fresh_dir("sync-platforms-");
+    std::fs::write(
+        dir.join("list.yaml"),
+        format!(
+            "images:\n  - {0}/src/multi:1\n  - source: {0}/src/multi\n    tags: ['1']\n    platforms: [linux/arm64]\n    dest: arm/multi\n",
+            a.host()
+        ),
+    )
+    .unwrap();
+    let out = sync(
+        &dir,
+        &[
+            "-q",
+            "list.yaml",
+            "--to",
+            &b.host(),
+            "--report",
+            "report.json",
+        ],
+    );
+    out.assert_success();
+    let whole = served_manifest(&b.host(), "src/multi", "1").await;
+    assert_eq!(whole.as_deref(), Some(&index.bytes[..]));
+    let one = served_manifest(&b.host(), "arm/multi", "1").await;
+    assert_eq!(one.as_deref(), Some(&arm.manifest.bytes[..]));
+    let entries = report(&dir);
+    assert_eq!(entries[0]["digest"], index.digest);
+    assert_eq!(entries[1]["digest"], arm.digest());
 }
 
 #[test]
