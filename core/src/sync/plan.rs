@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::platform::Platform;
 use crate::reach::RegistryOptions;
 use crate::reference::Reference;
+use crate::registry::tag_list::TagList;
 
 /// One image to transfer.
 #[derive(Clone, Debug)]
@@ -47,12 +48,18 @@ async fn sources(entry: &Entry, registry: &RegistryOptions) -> Result<Vec<String
         Tags::Listed(tags) => tags.clone(),
         Tags::Filter(filter) => {
             let listing = crate::inspect::tags(&entry.source, registry).await?;
-            let kept = filter.apply(&listing.tags);
+            // Digests spelled as tags (`sha256__<hex>`) name no release, as `drag tags` hides them.
+            let tags: Vec<String> = listing
+                .tags
+                .into_iter()
+                .filter(|t| !TagList::is_digest_like(t))
+                .collect();
+            let kept = filter.apply(&tags);
             if kept.is_empty() {
                 return Err(Error::Usage(format!(
                     "no tag of {} passes the filter ({} listed)",
                     entry.source,
-                    listing.tags.len()
+                    tags.len()
                 )));
             }
             kept
