@@ -28,6 +28,10 @@ pub enum Command {
     /// an OCI layout into a registry: one image to DEST, or every image with --to. Layers
     /// stored uncompressed are gzipped first (a new manifest); others keep their digests.
     Push(PushArgs),
+    /// Mirror many images from a list (YAML, or one reference per line): registry to
+    /// registry with --to, or into one archive with -o. Keeps going past a failing image;
+    /// exits 1 when any failed.
+    Sync(SyncArgs),
     /// Show an image's manifest, platforms, config and layers as JSON.
     Inspect(InspectArgs),
     /// List a repository's tags, one per line (entries that are not valid tags are left out,
@@ -307,6 +311,64 @@ pub struct CopyArgs {
     pub include_foreign: bool,
 
     /// Parallel blob uploads (at least 1).
+    #[arg(short, long, value_name = "N", default_value_t = 4, value_parser = at_least_one)]
+    pub jobs: usize,
+
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// The list: YAML (`images: [...]`) or one reference per line (`#` comments).
+    #[arg(value_name = "LIST")]
+    pub list: PathBuf,
+
+    /// Copy each image to its name re-rooted at HOST[/PREFIX]
+    /// (`docker.io/library/alpine:3.9` → `HOST/PREFIX/library/alpine:3.9`), or to
+    /// `HOST/<dest>` for an entry with `dest:`.
+    #[arg(
+        long,
+        value_name = "HOST[/PREFIX]",
+        required_unless_present = "output",
+        conflicts_with = "output"
+    )]
+    pub to: Option<String>,
+
+    /// Pull every image into this one archive (shared blobs once); `drag push BUNDLE --to`
+    /// re-roots them on the other side.
+    #[arg(short, long, value_name = "BUNDLE")]
+    pub output: Option<PathBuf>,
+
+    /// The bundle's format, as for `drag pull` (docker or oci).
+    #[arg(long, value_enum, default_value_t = FormatArg::Docker)]
+    pub format: FormatArg,
+
+    /// Write a JSON report here: one entry per image and tag with source, destination,
+    /// digest, status (copied, skipped, planned, failed) and error.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+
+    /// Resolve tags and digests and write the report; transfer nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The registry flags, for the sources; the destination gets the same ones except
+    /// --user, --registry and --endpoint.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// The destination's login, `USER[:PASSWORD]` (default: what the auth files hold for
+    /// its host).
+    #[arg(long, value_name = "USER[:PASSWORD]")]
+    pub dest_user: Option<String>,
+
+    /// Upload foreign (non-distributable) layers too, as `drag copy --include-foreign`.
+    #[arg(long)]
+    pub include_foreign: bool,
+
+    /// Parallel blob transfers per image (at least 1).
     #[arg(short, long, value_name = "N", default_value_t = 4, value_parser = at_least_one)]
     pub jobs: usize,
 

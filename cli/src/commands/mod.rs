@@ -9,6 +9,7 @@ mod login;
 mod pull;
 mod push;
 mod ratelimit;
+mod sync;
 mod tags;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Adapters => adapters::run(),
         Command::Copy(args) => copy::run(args).await,
         Command::Push(args) => push::run(args).await,
+        Command::Sync(args) => sync::run(args).await,
         Command::Inspect(args) => inspect::run(args).await,
         Command::Tags(args) => tags::run(args).await,
         Command::Ratelimit(args) => ratelimit::run(args).await,

@@ -41,5 +41,6 @@ mod real_registry;
 mod rootfs_hostile;
 mod sha512;
 mod shapes;
+mod sync;
 mod tls;
 mod windows;
