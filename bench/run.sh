@@ -253,7 +253,7 @@ row "docker archive, layers as served" archive archive ""
 row "docker archive --decompress" decompress archive "$TARGET_DECOMPRESS"
 row "oci layout" oci oci "$TARGET_OCI"
 row "40 x 1 MiB layers" many many "$TARGET_MANY"
-row "push an oci layout to a new repository" push push ""
+row "push oci layout, new repository" push push ""
 
 cold_raw=$(summarize archive drag median)
 warm_raw=$(summarize warm drag median)
