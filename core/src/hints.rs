@@ -97,6 +97,14 @@ fn login_not_enough(host: &str, login: &Login) -> String {
     )
 }
 
+/// A registry refused a manifest that names layers by URL (Windows base layers).
+pub(crate) fn foreign_urls_refused() -> String {
+    "the manifest names foreign layers by URL, which this registry may not accept: its \
+     administrator can allow those URLs (distribution: validation.manifests.urls.allow), or \
+     choose a registry that takes them"
+        .to_string()
+}
+
 /// The hint for the token service's refusal (401 or 403) of a token.
 pub(crate) fn token_refused(access: &Access) -> String {
     match &access.login {

@@ -30,7 +30,15 @@ pub(crate) async fn put(dest: &Session, reference: &str, m: &RawManifest) -> Res
     req.body = Body::Bytes(bytes::Bytes::from(m.bytes.clone()));
     let resp = dest.send(req).await?;
     if resp.status() != StatusCode::CREATED && resp.status() != StatusCode::OK {
-        return Err(resp.into_error(what).await);
+        let mut e = resp.into_error(what.as_str()).await;
+        if let Error::Registry(r) = &mut e {
+            // distribution answers a URL its policy refuses with a 500 of UNKNOWN errors.
+            if matches!(r.status, 400 | 500) && names_layer_urls(m, &what) {
+                r.hint
+                    .get_or_insert_with(crate::hints::foreign_urls_refused);
+            }
+        }
+        return Err(e);
     }
     if let Some(answered) = resp.header("docker-content-digest") {
         match Digest::parse(answered.trim()) {
@@ -49,4 +57,15 @@ pub(crate) async fn put(dest: &Session, reference: &str, m: &RawManifest) -> Res
         }
     }
     Ok(())
+}
+
+/// True when `m` is an image manifest with a layer that names URLs: the one kind of content a
+/// registry refuses by policy rather than by mistake.
+fn names_layer_urls(m: &RawManifest, what: &str) -> bool {
+    match m.parse(what) {
+        Ok(crate::manifest::Manifest::Image(image)) => {
+            image.layers.iter().any(|l| !l.urls.is_empty())
+        }
+        _ => false,
+    }
 }

@@ -434,6 +434,46 @@ async fn foreign_layers_stay_at_their_urls_and_the_manifest_keeps_them() {
     assert_eq!(status.as_u16(), 404);
 }
 
+/// A registry whose policy refuses the foreign layer's URL rejects the manifest: drag says so
+/// in one line, with the registry's own words and what to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_refusing_foreign_layer_urls_is_reported_with_what_to_do() {
+    let allow_any = "validation:\n  manifests:\n    urls:\n      allow:\n        - '^https://'\n";
+    let allow_other = "validation:\n  manifests:\n    urls:\n      allow:\n        - '^https://only\\.example/'\n";
+    let (Some(a), Some(b)) = (
+        RealRegistry::start_with(allow_any).await,
+        RealRegistry::start_with(allow_other).await,
+    ) else {
+        return;
+    };
+    let img = ImageBuilder::new()
+        .os("windows")
+        .foreign_layer(
+            Layer::from_tar(
+                LayerBuilder::new()
+                    .file("Files/base.txt", noise(5_000, 120), 0o644)
+                    .tar(),
+                Compression::Gzip,
+            ),
+            vec!["https://foreign.example/base.tar.gz".into()],
+        )
+        .build();
+    a.push_image("src/win", "1", &img).await;
+    let out = copy(&[
+        "--platform",
+        "windows/amd64",
+        &format!("{}/src/win:1", a.host()),
+        &format!("{}/dst/win:1", b.host()),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let line = out.stderr.lines().last().unwrap_or_default();
+    assert!(line.contains("manifest"), "{line}");
+    // distribution's own words (it answers 500 with UNKNOWN errors), then the hint.
+    assert!(line.contains("UNKNOWN"), "{line}");
+    assert!(line.contains("validation.manifests.urls.allow"), "{line}");
+    assert_eq!(served_manifest(&b.host(), "dst/win", "1").await, None);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn include_foreign_uploads_a_foreign_layer_fetched_from_its_url() {
     let allow_urls =
