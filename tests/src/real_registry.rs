@@ -428,3 +428,31 @@ fn htpasswd_line(user: &str, password: &str) -> Option<String> {
     require_tool("htpasswd")?;
     panic!("htpasswd is installed but made no bcrypt line");
 }
+
+/// The manifest `reference` of `repo` as the registry at `registry` (`host:port`, plain HTTP)
+/// serves it to a client accepting every image and index type; None when it has none.
+pub async fn served_manifest(registry: &str, repo: &str, reference: &str) -> Option<Vec<u8>> {
+    let resp = reqwest::Client::new()
+        .get(format!("http://{registry}/v2/{repo}/manifests/{reference}"))
+        .header(
+            "accept",
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
+             application/vnd.docker.distribution.manifest.v2+json, \
+             application/vnd.docker.distribution.manifest.list.v2+json",
+        )
+        .send()
+        .await
+        .expect("GET manifest");
+    resp.status()
+        .is_success()
+        .then_some(resp.bytes().await.expect("manifest body").to_vec())
+}
+
+/// The blob `digest` of `repo` as the registry at `registry` serves it; it must have it.
+pub async fn served_blob(registry: &str, repo: &str, digest: &str) -> Vec<u8> {
+    let resp = reqwest::get(format!("http://{registry}/v2/{repo}/blobs/{digest}"))
+        .await
+        .expect("GET blob");
+    assert!(resp.status().is_success(), "{digest}: {}", resp.status());
+    resp.bytes().await.expect("blob body").to_vec()
+}

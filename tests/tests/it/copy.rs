@@ -7,6 +7,7 @@ use drag_core::{CopyOptions, UploadLimits};
 use drag_tests::archive::{assert_entries_hold_image, read_tar};
 use drag_tests::bytes::noise;
 use drag_tests::drag_cli::{fresh_dir, pull};
+use drag_tests::real_registry::{served_blob, served_manifest};
 use drag_tests::{
     attestation_for, drag, run, AuthMode, Compression, DragOutput, FakeRegistry, Fault, Image,
     ImageBuilder, IndexBuilder, Layer, LayerBuilder, ManifestFormat, ProxyFaults, RealRegistry,
@@ -32,32 +33,6 @@ fn image(seed: u64, arch: &str, big: usize) -> Image {
 
 fn copy(args: &[&str]) -> DragOutput {
     run(drag().arg("copy").args(args))
-}
-
-/// The manifest `reference` of `repo` as `registry` serves it.
-async fn served_manifest(registry: &str, repo: &str, reference: &str) -> Option<Vec<u8>> {
-    let resp = reqwest::Client::new()
-        .get(format!("http://{registry}/v2/{repo}/manifests/{reference}"))
-        .header(
-            "accept",
-            "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
-             application/vnd.docker.distribution.manifest.v2+json, \
-             application/vnd.docker.distribution.manifest.list.v2+json",
-        )
-        .send()
-        .await
-        .expect("GET manifest");
-    resp.status()
-        .is_success()
-        .then_some(resp.bytes().await.expect("manifest body").to_vec())
-}
-
-async fn served_blob(registry: &str, repo: &str, digest: &str) -> Vec<u8> {
-    let resp = reqwest::get(format!("http://{registry}/v2/{repo}/blobs/{digest}"))
-        .await
-        .expect("GET blob");
-    assert!(resp.status().is_success(), "{digest}: {}", resp.status());
-    resp.bytes().await.expect("blob body").to_vec()
 }
 
 fn library_copy(source: String, dest: String, limits: UploadLimits) -> CopyOptions {

@@ -4,6 +4,7 @@
 //! `--to HOST/PREFIX`; a second push sends nothing; a bundle without `--to` and a tampered
 //! blob are refused before any manifest is put.
 
+use drag_tests::real_registry::{served_blob, served_manifest};
 use std::io::Read;
 
 use drag_tests::bytes::noise;
@@ -33,32 +34,6 @@ fn image(seed: u64, arch: &str) -> Image {
 
 fn push(args: &[&str]) -> DragOutput {
     run(drag().arg("push").args(args))
-}
-
-/// The manifest `reference` of `repo` as `registry` serves it.
-async fn served_manifest(registry: &str, repo: &str, reference: &str) -> Option<Vec<u8>> {
-    let resp = reqwest::Client::new()
-        .get(format!("http://{registry}/v2/{repo}/manifests/{reference}"))
-        .header(
-            "accept",
-            "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
-             application/vnd.docker.distribution.manifest.v2+json, \
-             application/vnd.docker.distribution.manifest.list.v2+json",
-        )
-        .send()
-        .await
-        .expect("GET manifest");
-    resp.status()
-        .is_success()
-        .then_some(resp.bytes().await.expect("manifest body").to_vec())
-}
-
-async fn served_blob(registry: &str, repo: &str, digest: &str) -> Vec<u8> {
-    let resp = reqwest::get(format!("http://{registry}/v2/{repo}/blobs/{digest}"))
-        .await
-        .expect("GET blob");
-    assert!(resp.status().is_success(), "{digest}: {}", resp.status());
-    resp.bytes().await.expect("blob body").to_vec()
 }
 
 /// A registry holding `src/app:1`, and its image.

@@ -4,6 +4,7 @@
 //! transfers nothing, a plain list, a bundle pushed on the other side, and a bad list refused
 //! before any request.
 
+use drag_tests::real_registry::served_manifest;
 use std::path::Path;
 
 use drag_tests::bytes::noise;
@@ -32,21 +33,6 @@ fn image_for(seed: u64, arch: &str) -> Image {
 
 fn sync(dir: &Path, args: &[&str]) -> DragOutput {
     run(drag().current_dir(dir).arg("sync").args(args))
-}
-
-async fn served_manifest(registry: &str, repo: &str, reference: &str) -> Option<Vec<u8>> {
-    let resp = reqwest::Client::new()
-        .get(format!("http://{registry}/v2/{repo}/manifests/{reference}"))
-        .header(
-            "accept",
-            "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",
-        )
-        .send()
-        .await
-        .expect("GET manifest");
-    resp.status()
-        .is_success()
-        .then_some(resp.bytes().await.expect("manifest body").to_vec())
 }
 
 fn report(dir: &Path) -> Vec<Value> {
