@@ -287,8 +287,9 @@ async fn config_platform(session: &Session, image: &ImageManifest) -> Result<Pla
 }
 
 /// The most manifests drag fetches under one index (`--all-platforms` pulls, copies): real
-/// indexes have tens of entries; a hostile one could name millions.
-pub(crate) const MAX_TREE_MANIFESTS: usize = 4096;
+/// indexes have tens of entries (a platform and its attestation each), a hostile one could
+/// name millions. A copy walks the same tree a pull does, so both share pull's bound.
+pub(crate) const MAX_TREE_MANIFESTS: usize = 1024;
 
 /// Every manifest below `top` (not `top` itself), fetched and verified, each with its depth
 /// (1 for `top`'s children), in the order found. An index nested deeper than

@@ -181,6 +181,51 @@ fn whole_tree_pulls_and_copies_refuse_indexes_nested_too_deep() {
     assert_eq!(uploads, 0, "nothing is uploaded for a tree refused");
 }
 
+/// An index may name at most 1024 manifests below it: `--all-platforms` pulls and copies of
+/// one naming more are refused once the bound is reached, having fetched no more than it.
+#[test]
+fn whole_tree_pulls_and_copies_refuse_an_index_naming_more_than_1024_manifests() {
+    let registry = FakeRegistry::start();
+    let leaf = image(ManifestFormat::Oci, "amd64", "wide");
+    let mut wide = IndexBuilder::new(ManifestFormat::Oci);
+    for _ in 0..1025 {
+        wide = wide.image(&leaf);
+    }
+    let wide = wide.build();
+    registry.push_index("app", "wide", &wide, &[&leaf]);
+    let reference = format!("{}/app:wide", registry.host());
+    let manifest_gets = || {
+        registry
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path().contains("/manifests/sha256:"))
+            .count()
+    };
+
+    let dir = fresh_dir("too-wide-");
+    let out = pull(
+        &dir,
+        &["--format", "oci", "--all-platforms", "-o", "l", &reference],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("more than 1024 manifests"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.join("l").exists());
+    assert!(manifest_gets() <= 1024, "fetched {}", manifest_gets());
+
+    let dest = format!("{}/copy:wide", registry.host());
+    let out = run(drag_tests::drag().args(["copy", "--all-platforms", "-q", &reference, &dest]));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("more than 1024 manifests"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// One layer of each compression, with the media types `format` uses for them.
 fn every_compression_image(format: ManifestFormat) -> Image {
     let layer = |name: &str, compression| {
