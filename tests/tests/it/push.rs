@@ -11,8 +11,9 @@ use drag_tests::bytes::noise;
 use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::tools::tool;
 use drag_tests::{
-    drag, require_tool, run, sha256_digest, Compression, DragOutput, Image, ImageBuilder,
-    IndexBuilder, LayerBuilder, ManifestFormat, ProxyFaults, RealRegistry, StaticHost, UploadProxy,
+    drag, require_tool, run, sha256_digest, Compression, Dockerd, DragOutput, Image, ImageBuilder,
+    IndexBuilder, LayerBuilder, ManifestFormat, Podman, ProxyFaults, RealRegistry, StaticHost,
+    UploadProxy,
 };
 
 fn image(seed: u64, arch: &str) -> Image {
@@ -219,6 +220,92 @@ async fn a_skopeo_docker_archive_pushes() {
     ])
     .assert_success();
     assert_pushed_gzipped(&reg, "dst/skopeo", &img, &dir).await;
+}
+
+/// The diff IDs `img`'s layers unpack to, in order.
+fn diff_ids(img: &Image) -> Vec<String> {
+    img.layers.iter().map(|l| l.diff_id.clone()).collect()
+}
+
+/// What a real Docker saves (classic layout, layers uncompressed, named by `RepoTags`) goes up
+/// under its name re-rooted by `--to`, and that Docker, having forgotten the image, pulls it
+/// back from the registry as the same image.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_docker_save_archive_pushes_under_its_rerooted_name_and_docker_pulls_it_back() {
+    let Some(docker) = Dockerd::shared() else {
+        return;
+    };
+    let Some(reg) = RealRegistry::start().await else {
+        return;
+    };
+    // An image of its own: the daemon is shared, and this test removes what it loads.
+    let img = image(70, "amd64");
+    reg.push_image("src/saved", "1", &img).await;
+    let dir = fresh_dir("push-dockersave-");
+    let src = format!("{}/src/saved:1", reg.host());
+    pull(&dir, &["-q", "-o", "x.tar", &src]).assert_success();
+    docker.load(&dir.join("x.tar"));
+    let name = format!("drag-test/push-save-{}:1", reg.host().replace([':', '.'], "-"));
+    docker.docker(&["tag", &src, &name]);
+    let saved = dir.join("saved.tar");
+    docker.docker(&["save", "-o", &saved.display().to_string(), &name]);
+    docker.docker(&["rmi", &src, &name]);
+
+    push(&[
+        "-q",
+        &saved.to_string_lossy(),
+        "--to",
+        &format!("{}/far", reg.host()),
+    ])
+    .assert_success();
+    let repo = format!("far/{}", name.trim_end_matches(":1"));
+    assert_pushed_gzipped(&reg, &repo, &img, &dir).await;
+
+    let pushed = format!("{}/{repo}:1", reg.host());
+    docker.docker(&["pull", "-q", &pushed]);
+    assert_eq!(docker.image_id(&pushed), img.config.digest);
+    assert_eq!(docker.diff_ids(&pushed), diff_ids(&img));
+    docker.docker(&["rmi", &pushed]);
+}
+
+/// What podman saves, as a docker-archive and as an oci-archive, pushes; a podman with a store
+/// of its own pulls each back from the registry as the same image.
+#[tokio::test(flavor = "multi_thread")]
+async fn podman_save_archives_push_and_podman_pulls_them_back() {
+    let Some(saver) = Podman::new() else { return };
+    let Some((reg, img)) = served().await else {
+        return;
+    };
+    let dir = fresh_dir("push-podmansave-");
+    let src = format!("{}/src/app:1", reg.host());
+    pull(&dir, &["-q", "-o", "x.tar", &src]).assert_success();
+    saver.load(&dir.join("x.tar"));
+    for format in ["docker-archive", "oci-archive"] {
+        let saved = dir.join(format!("{format}.tar"));
+        saver.run(&[
+            "save",
+            "--format",
+            format,
+            "-o",
+            &saved.display().to_string(),
+            &src,
+        ]);
+        let repo = format!("dst/podman-{format}");
+        push(&[
+            "-q",
+            &saved.to_string_lossy(),
+            &format!("{}/{repo}:1", reg.host()),
+        ])
+        .assert_success();
+        assert_pushed_gzipped(&reg, &repo, &img, &dir).await;
+
+        let Some(puller) = Podman::new() else { return };
+        let pushed = format!("{}/{repo}:1", reg.host());
+        puller.run(&["pull", "-q", "--tls-verify=false", &pushed]);
+        let id = puller.run(&["image", "inspect", "--format", "{{.Id}}", &pushed]);
+        assert_eq!(format!("sha256:{}", id.trim()), img.config.digest, "{format}");
+        assert_eq!(puller.diff_ids(&pushed), serde_json::json!(diff_ids(&img)));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
