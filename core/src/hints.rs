@@ -24,6 +24,9 @@ pub(crate) struct Access {
     /// login` (ECR's `aws ecr get-login-password | drag login ...`); see
     /// [`crate::auth::Authenticator::how_to_log_in`].
     pub how: Option<String>,
+    /// Whether the session was uploading (its scopes ask for `push`): a refusal then means
+    /// the login may not write, not that the repository is missing.
+    pub pushing: bool,
 }
 
 /// A configured login, as messages name it.
@@ -97,6 +100,29 @@ fn login_not_enough(host: &str, login: &Login) -> String {
     )
 }
 
+/// An upload refused without a login: pushing needs one, whoever may pull.
+fn push_needs_login(access: &Access) -> String {
+    format!(
+        "pushing to {} needs a login: {}",
+        access.login_host,
+        how_to_log_in(access)
+    )
+}
+
+/// An upload refused with a login the token service accepted: it may read, not write.
+fn push_not_allowed(host: &str, login: &Login) -> String {
+    format!(
+        "the registry did not let {} (from {}) push to this repository on {host}: the login          may pull but not push here (ask for write access), or the password is wrong",
+        login.user, login.from
+    )
+}
+
+/// A registry that will not create the repository an upload names.
+fn push_repository_unknown() -> String {
+    "the registry does not have this repository and did not create it: create it (or its      project or namespace) on the registry first, or check the name"
+        .to_string()
+}
+
 /// A registry refused a manifest that names layers by URL (Windows base layers).
 pub(crate) fn foreign_urls_refused() -> String {
     "the manifest names foreign layers by URL, which this registry may not accept: its \
@@ -123,10 +149,20 @@ pub(crate) fn for_refusal(
     let access = access?;
     let host = access.login_host.as_str();
     if code == Some("NAME_UNKNOWN") {
-        return Some(no_such_repository(access));
+        return Some(match access.pushing {
+            true => push_repository_unknown(),
+            false => no_such_repository(access),
+        });
     }
     if status != 401 {
         return None;
+    }
+    if access.pushing {
+        return Some(match (&access.login, access.sent) {
+            (None, _) => push_needs_login(access),
+            (Some(login), Sent::Token) => push_not_allowed(host, login),
+            (Some(login), _) => credentials_refused(access, login),
+        });
     }
     Some(match (&access.login, access.sent) {
         (None, Sent::Token) => no_such_repository(access),
@@ -216,6 +252,7 @@ mod tests {
             }),
             sent,
             how: None,
+            pushing: false,
         }
     }
 
@@ -265,6 +302,34 @@ mod tests {
             None
         );
         assert_eq!(for_refusal(None, 401, None), None);
+    }
+
+    #[test]
+    fn a_refused_upload_asks_for_a_login_or_write_access_not_for_a_missing_repository() {
+        let pushing = |login, sent| Access {
+            pushing: true,
+            ..access(login, sent)
+        };
+        let anonymous = for_refusal(Some(&pushing(None, Sent::Token)), 401, None).unwrap();
+        assert!(
+            anonymous.starts_with("pushing to registry.example needs a login: `drag login"),
+            "{anonymous}"
+        );
+        let reader = for_refusal(Some(&pushing(Some("--user"), Sent::Token)), 401, None).unwrap();
+        assert!(
+            reader.starts_with("the registry did not let me (from --user) push to this repository"),
+            "{reader}"
+        );
+        assert!(reader.contains("may pull but not push"), "{reader}");
+        let wrong = for_refusal(Some(&pushing(Some("--user"), Sent::Basic)), 401, None).unwrap();
+        assert!(wrong.contains("check the password"), "{wrong}");
+        let unknown = for_refusal(
+            Some(&pushing(Some("--user"), Sent::Token)),
+            404,
+            Some("NAME_UNKNOWN"),
+        )
+        .unwrap();
+        assert!(unknown.contains("create it"), "{unknown}");
     }
 
     #[test]

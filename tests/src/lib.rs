@@ -38,6 +38,7 @@ mod server;
 pub mod static_host;
 pub mod tar_readers;
 pub mod tmpfs;
+pub mod token_service;
 pub mod tools;
 pub mod upload_proxy;
 
@@ -58,6 +59,7 @@ pub use podman::Podman;
 pub use real_registry::RealRegistry;
 pub use recorded::{Listener, RecordedRequest};
 pub use static_host::StaticHost;
+pub use token_service::{Account, TokenService};
 pub use tools::require_tool;
 pub use upload_proxy::{ProxiedRequest, ProxyFaults, UploadProxy};
 

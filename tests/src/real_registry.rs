@@ -15,6 +15,7 @@ use reqwest::StatusCode;
 
 use crate::image::{Blob, Image};
 use crate::pki::TestPki;
+use crate::token_service::TokenService;
 use crate::tools::require_tool;
 
 /// How long the registry gets to answer `GET /v2/` after starting.
@@ -40,6 +41,8 @@ struct Setup<'a> {
     tls: Option<(&'a TestPki, bool)>,
     /// One htpasswd user, `(user, password)`: every request then needs Basic credentials.
     htpasswd: Option<(&'a str, &'a str)>,
+    /// Distribution's token auth, trusting this service's tokens.
+    token: Option<&'a TokenService>,
 }
 
 impl Drop for RealRegistry {
@@ -107,6 +110,18 @@ impl RealRegistry {
         .await
     }
 
+    /// A registry in distribution's token mode, trusting `tokens` (Harbor's and GitLab's way):
+    /// every request needs a Bearer token from it, granting the action. The support client
+    /// holds a token that grants nothing but `/v2/`: tests put content in through drag, or
+    /// look with [`TokenService::mint`]ed tokens.
+    pub async fn start_token(tokens: &TokenService) -> Option<RealRegistry> {
+        RealRegistry::start_setup(Setup {
+            token: Some(tokens),
+            ..Setup::default()
+        })
+        .await
+    }
+
     async fn start_setup(setup: Setup<'_>) -> Option<RealRegistry> {
         let binary = require_tool("docker-registry")?;
         let htpasswd = match setup.htpasswd {
@@ -147,7 +162,10 @@ impl RealRegistry {
                     path.display()
                 )
             }
-            None => String::new(),
+            None => setup
+                .token
+                .map(TokenService::registry_yaml)
+                .unwrap_or_default(),
         };
         let config = format!(
             "version: 0.1\n\
@@ -174,10 +192,11 @@ impl RealRegistry {
             port,
             scheme: if setup.tls.is_some() { "https" } else { "http" },
             dir,
-            client: match (setup.tls, setup.htpasswd) {
-                (Some((pki, client_cert)), _) => tls_client(pki, client_cert),
-                (None, Some((user, password))) => basic_client(user, password),
-                (None, None) => crate::http_client(),
+            client: match (setup.tls, setup.htpasswd, setup.token) {
+                (Some((pki, client_cert)), _, _) => tls_client(pki, client_cert),
+                (None, Some((user, password)), _) => basic_client(user, password),
+                (None, None, Some(tokens)) => bearer_client(&tokens.mint("drag-tests", &[])),
+                (None, None, None) => crate::http_client(),
             },
         };
         registry.wait_ready().await?;
@@ -380,10 +399,20 @@ fn tls_client(pki: &TestPki, client_cert: bool) -> reqwest::Client {
 fn basic_client(user: &str, password: &str) -> reqwest::Client {
     use base64::Engine as _;
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    authorized_client(&format!("Basic {token}"))
+}
+
+/// The support client for a token registry: `token` on every request.
+fn bearer_client(token: &str) -> reqwest::Client {
+    authorized_client(&format!("Bearer {token}"))
+}
+
+/// A support client sending `authorization` with every request.
+fn authorized_client(authorization: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,
-        format!("Basic {token}").parse().expect("header value"),
+        authorization.parse().expect("header value"),
     );
     reqwest::Client::builder()
         .no_proxy()

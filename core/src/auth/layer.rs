@@ -136,6 +136,7 @@ impl Auth {
                 .authenticator
                 .how_to_log_in(&self.login_host)
                 .map(|how| crate::terminal_text::shown(&how)),
+            pushing: self.scopes().iter().any(Scope::allows_push),
         }
     }
 

@@ -68,6 +68,14 @@ impl Scope {
     pub fn push(repository: &str) -> Scope {
         Scope(format!("repository:{repository}:pull,push"))
     }
+
+    /// Whether this scope asks to write (`push`, or `*`, which Harbor and GitLab grant).
+    pub fn allows_push(&self) -> bool {
+        self.0
+            .rsplit(':')
+            .next()
+            .is_some_and(|actions| actions.split(',').any(|a| a == "push" || a == "*"))
+    }
 }
 
 /// An `Authorization` header value and when it stops being good.

@@ -35,6 +35,7 @@ mod platform_names;
 mod progress;
 mod proxy;
 mod push;
+mod push_token;
 mod quirks;
 mod ratelimit;
 mod real_registry;

@@ -245,7 +245,10 @@ async fn a_docker_save_archive_pushes_under_its_rerooted_name_and_docker_pulls_i
     let src = format!("{}/src/saved:1", reg.host());
     pull(&dir, &["-q", "-o", "x.tar", &src]).assert_success();
     docker.load(&dir.join("x.tar"));
-    let name = format!("drag-test/push-save-{}:1", reg.host().replace([':', '.'], "-"));
+    let name = format!(
+        "drag-test/push-save-{}:1",
+        reg.host().replace([':', '.'], "-")
+    );
     docker.docker(&["tag", &src, &name]);
     let saved = dir.join("saved.tar");
     docker.docker(&["save", "-o", &saved.display().to_string(), &name]);
@@ -303,7 +306,11 @@ async fn podman_save_archives_push_and_podman_pulls_them_back() {
         let pushed = format!("{}/{repo}:1", reg.host());
         puller.run(&["pull", "-q", "--tls-verify=false", &pushed]);
         let id = puller.run(&["image", "inspect", "--format", "{{.Id}}", &pushed]);
-        assert_eq!(format!("sha256:{}", id.trim()), img.config.digest, "{format}");
+        assert_eq!(
+            format!("sha256:{}", id.trim()),
+            img.config.digest,
+            "{format}"
+        );
         assert_eq!(puller.diff_ids(&pushed), serde_json::json!(diff_ids(&img)));
     }
 }
