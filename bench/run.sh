@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# drag vs skopeo pull benchmark (not a test). Usage:
+# drag vs skopeo, curl, cp and distribution: the benchmark (not a test). Usage:
 #
 #   bench/run.sh                                  # full size: ~500 MiB image, 3 runs
 #   DRAG_BIN=target/release/drag BENCH_SCALE=0.05 BENCH_RUNS=1 bench/run.sh
@@ -7,27 +7,37 @@
 # Builds drag in release (skipped when DRAG_BIN is set), builds two test
 # images with bench/make_image.py, cached under $BENCH_DIR (default
 # /tmp/drag-bench; delete it to rebuild): "big", 4 gzip layers of real files
-# from this machine, ~500 MiB compressed (~1.2 GiB uncompressed, depending on
+# from this machine, ~500 MiB compressed (~1.4 GiB uncompressed, depending on
 # the files) at BENCH_SCALE=1.0, the scale multiplying the size (about a
 # minute to build at 1.0); and "many", 40 layers of 1 MiB of incompressible
 # data. Serves both from a throwaway docker-registry on loopback, then times
 # each case BENCH_RUNS times (default 3), alternating which tool goes first,
 # every command under /usr/bin/time -v (wall clock, 10 ms resolution, and max
-# RSS), with fresh outputs and a fresh DRAG_CACHE_DIR:
+# RSS), with fresh outputs and a fresh DRAG_CACHE_DIR. Each row is a ratio
+# against a reference measured in the same run:
 #
-#   docker archive  drag pull -o X.tar              vs skopeo copy docker-archive:X  (informative)
-#   --decompress    drag pull --decompress -o X.tar vs the same skopeo runs          (drag <= 0.35x)
-#   oci             drag pull --format oci -o DIR   vs skopeo copy oci:DIR:1          (drag <= 0.5x)
-#   40 layers       drag pull -o X.tar              vs skopeo copy docker-archive:X  (drag <= 0.5x)
-#   push            drag push DIR REG/X             vs skopeo copy oci:DIR:1 docker://REG/X (informative)
-#   warm cache      the docker archive pull again with its cache (warm <= 0.2x cold)
-#   peak RSS        drag's max RSS over the --decompress runs    (< 48 MiB)
+#   oci --no-cache    drag pull --format oci --no-cache   / curl floor       <= 1.4
+#                                                         / skopeo oci:      <= 0.45
+#   oci, cold cache   drag pull --format oci (empty cache)/ curl floor       <= 1.6
+#   --decompress      drag pull --decompress -o X.tar     / skopeo docker-archive: <= 0.3
+#   rootfs            drag pull --format rootfs           / the --decompress pull  <= 1.1
+#   40 layers         drag pull -o X.tar (40 x 1 MiB)     / skopeo docker-archive: <= 0.3
+#   warm archive      drag pull -o X.tar, warm cache      / cp of that archive     <= 1.15
+#   warm layout       drag pull --format oci, warm cache  / the cold layout pull   <= 0.1
+#   push              drag push DIR REG/X                 / skopeo copy oci: docker:// <= 0.5
+#   serve             16 parallel pulls from drag serve   / the same from docker-registry <= 1.0
+#   archive           drag pull -o X.tar (layers as served) / skopeo docker-archive: (informative)
+#   peak RSS          every drag pull and push case <= 32 MiB; drag serve <= 64 MiB
 #
-# skopeo's docker-archive always holds uncompressed layers, so its one run per
-# round serves both archive rows. Prints a table of medians on stdout (progress
-# on stderr) and writes it as markdown to bench/results.md. Needs skopeo,
-# docker-registry, curl, python3 and /usr/bin/time (Debian package "time").
-# The registry and all outputs go away on exit; the image cache stays.
+# The curl floor is curl fetching the big image's config and layers into files,
+# all at once: what any layout writer must at least do. skopeo's docker-archive
+# always holds uncompressed layers, so its one run per round serves the archive
+# rows. A serve round is 16 clients (curl, to /dev/null) each fetching the
+# manifest, config and layers, all started together, timed as one batch.
+# Prints the table on stdout (progress on stderr) and writes it as markdown to
+# bench/results.md. Needs skopeo, docker-registry, curl, python3 and
+# /usr/bin/time (Debian package "time"). The registry and all outputs go away
+# on exit; the image cache stays.
 set -euo pipefail
 
 BENCH_SCALE=${BENCH_SCALE:-1.0}
@@ -38,12 +48,20 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 results_md="$here/results.md"
 
-# Targets: drag/skopeo ratios, warm/cold ratio, RSS in MiB.
-TARGET_DECOMPRESS=0.35
-TARGET_OCI=0.5
-TARGET_MANY=0.5
-TARGET_WARM=0.2
-TARGET_RSS_MIB=48
+# Targets: ratios (drag over the reference), RSS in MiB.
+TARGET_OCI_FLOOR=1.4
+TARGET_OCI_SKOPEO=0.45
+TARGET_OCI_COLD_FLOOR=1.6
+TARGET_DECOMPRESS=0.3
+TARGET_ROOTFS=1.1
+TARGET_MANY=0.3
+TARGET_WARM_CP=1.15
+TARGET_WARM_LAYOUT=0.1
+TARGET_PUSH=0.5
+TARGET_SERVE=1.0
+TARGET_RSS_MIB=32
+TARGET_SERVE_RSS_MIB=64
+SERVE_CLIENTS=16
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench: $*"; exit 1; }
@@ -125,6 +143,18 @@ samples="$work/samples.tsv"  # case tool run seconds rss_kib
 : >"$samples"
 out="$work/out"
 
+# record CASE TOOL RUN TIMEFILE: one sample from a /usr/bin/time -v report.
+record() {
+    local wall rss
+    wall=$(awk -F': ' '/Elapsed \(wall clock\) time/ {
+        n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$4")
+    rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$4")
+    [[ -n $wall && -n $rss ]] || die "could not parse /usr/bin/time output: $(cat "$4")"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$wall" "$rss" >>"$samples"
+    awk -v c="$1" -v t="$2" -v r="$3" -v w="$wall" -v m="$rss" \
+        'BEGIN { printf "  run %d  %-13s %-13s %8.2f s %8.1f MiB\n", r, c, t, w, m / 1024 }' >&2
+}
+
 # timed CASE TOOL RUN CMD...: one sample of CMD's wall time and max RSS.
 timed() {
     local case=$1 tool=$2 run=$3
@@ -135,14 +165,7 @@ timed() {
         cat "$work/cmd.log" "$work/time.txt" >&2
         exit 1
     fi
-    local wall rss
-    wall=$(awk -F': ' '/Elapsed \(wall clock\) time/ {
-        n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$work/time.txt")
-    rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/time.txt")
-    [[ -n $wall && -n $rss ]] || die "could not parse /usr/bin/time output: $(cat "$work/time.txt")"
-    printf '%s\t%s\t%s\t%s\t%s\n' "$case" "$tool" "$run" "$wall" "$rss" >>"$samples"
-    awk -v c="$case" -v t="$tool" -v r="$run" -v w="$wall" -v m="$rss" \
-        'BEGIN { printf "  run %d  %-12s %-7s %8.2f s %8.1f MiB\n", r, c, t, w, m / 1024 }' >&2
+    record "$case" "$tool" "$run" "$work/time.txt"
 }
 
 # Outputs and caches go between commands, outside the timed region.
@@ -152,26 +175,56 @@ made() {  # PATH: the command must have written PATH; then it goes.
     [[ -s $1 || -d $1 ]] || { cat "$work/cmd.log" >&2; die "no output at $1"; }
     rm -rf "$1"
 }
-drag_pull() {  # CASE CACHE OUTPUT IMAGE [ARGS...]
+drag_pull() {  # CASE CACHE OUTPUT IMAGE [ARGS...]: keeps OUTPUT
     local case=$1 cache=$2 output=$3 image=$4
     shift 4
     timed "$case" drag "$run" env DRAG_CACHE_DIR="$cache" \
         "$drag" pull --endpoint "$url" -q "$@" -o "$output" "$image"
-    made "$output"
+    [[ -s $output || -d $output ]] || { cat "$work/cmd.log" >&2; die "no output at $output"; }
 }
 skopeo_copy() {  # CASE IMAGE DEST OUTPUT
     timed "$1" skopeo "$run" skopeo --policy "$policy" copy -q --src-tls-verify=false \
         "docker://127.0.0.1:$port/$2" "$3"
     made "$4"
 }
-# The cases; the cold archive pull fills $warm_cache for the warm one.
-drag_archive() { drag_pull archive "$warm_cache" "$out/drag.tar" bench/big:1; }
-drag_decompress() { drag_pull decompress "$(fresh_cache)" "$out/drag-d.tar" bench/big:1 --decompress; }
-drag_warm() { drag_pull warm "$warm_cache" "$out/drag-warm.tar" bench/big:1; }
-drag_oci() { drag_pull oci "$(fresh_cache)" "$out/drag-oci" bench/big:1 --format oci; }
-drag_many() { drag_pull many "$(fresh_cache)" "$out/drag-many.tar" bench/many:1; }
+
+# The big image's blobs (config and layers) as URLs, for the curl floor.
+blob_urls=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/manifest.json"));
+print("\n".join(sys.argv[2]+"/v2/bench/big/blobs/"+d["digest"] for d in [m["config"]]+m["layers"]))' \
+    "$big_dir" "$url")
+# fetch_all DIR: curl every blob into DIR at once (what a layout writer must at least do).
+fetch_all() {
+    local dir=$1 u n=0
+    mkdir -p "$dir"
+    for u in $blob_urls; do
+        n=$((n + 1))
+        curl -fsS -o "$dir/blob-$n" "$u" &
+    done
+    wait
+}
+export -f fetch_all
+export blob_urls
+
+# The cases. The cold archive pull fills $warm_cache for the warm one; the cold layout pull
+# fills $layout_cache for the warm layout one.
+drag_archive() {
+    drag_pull archive "$warm_cache" "$out/drag.tar" bench/big:1
+    # cp of the very archive the warm pull writes again: the floor for a warm pull.
+    sync
+    timed cp cp "$run" cp "$out/drag.tar" "$out/cp.tar"
+    made "$out/cp.tar"
+    made "$out/drag.tar"
+}
+drag_warm() { drag_pull warm "$warm_cache" "$out/drag-warm.tar" bench/big:1; made "$out/drag-warm.tar"; }
+drag_decompress() { drag_pull decompress "$(fresh_cache)" "$out/drag-d.tar" bench/big:1 --decompress; made "$out/drag-d.tar"; }
+drag_rootfs() { drag_pull rootfs "$(fresh_cache)" "$out/drag-rootfs.tar" bench/big:1 --format rootfs; made "$out/drag-rootfs.tar"; }
+drag_oci() { drag_pull oci-nocache "$(fresh_cache)" "$out/drag-oci" bench/big:1 --format oci --no-cache; made "$out/drag-oci"; }
+drag_oci_cold() { drag_pull oci-cold "$layout_cache" "$out/drag-oci-cold" bench/big:1 --format oci; made "$out/drag-oci-cold"; }
+drag_oci_warm() { drag_pull oci-warm "$layout_cache" "$out/drag-oci-warm" bench/big:1 --format oci; made "$out/drag-oci-warm"; }
+drag_many() { drag_pull many "$(fresh_cache)" "$out/drag-many.tar" bench/many:1; made "$out/drag-many.tar"; }
+curl_floor() { timed floor curl "$run" bash -c 'fetch_all "$1"' _ "$out/floor"; made "$out/floor"; }
 skopeo_archive() { skopeo_copy archive bench/big:1 "docker-archive:$out/s.tar:bench/big:1" "$out/s.tar"; }
-skopeo_oci() { skopeo_copy oci bench/big:1 "oci:$out/s-oci:1" "$out/s-oci"; }
+skopeo_oci() { skopeo_copy oci-nocache bench/big:1 "oci:$out/s-oci:1" "$out/s-oci"; }
 skopeo_many() { skopeo_copy many bench/many:1 "docker-archive:$out/s-many.tar:bench/many:1" "$out/s-many.tar"; }
 # Pushes: the big image's OCI layout (made once, untimed) into a repository that is new for
 # each run and tool, so every blob is uploaded. skopeo's blob-info cache would let it mount
@@ -186,6 +239,41 @@ skopeo_push() {
     timed push skopeo "$run" skopeo --policy "$policy" copy -q --dest-tls-verify=false \
         "oci:$push_src:1" "docker://127.0.0.1:$port/push-skopeo-$run/big:1"
 }
+
+# Serving: $SERVE_CLIENTS clients at once, each fetching the manifest, config and layers of
+# bench/big:1 from BASE to /dev/null; timed as one batch.
+serve_src="$work/serve-src.tar"
+clients() {  # BASE
+    local base=$1 i u
+    for ((i = 0; i < SERVE_CLIENTS; i++)); do
+        (
+            curl -fsS -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+                "$base/v2/bench/big/manifests/1"
+            for u in $blob_urls; do curl -fsS -o /dev/null "$base${u#"$url"}"; done
+        ) &
+    done
+    wait
+}
+export -f clients
+export SERVE_CLIENTS url
+# drag serve SRC, run under /usr/bin/time so its own peak RSS is recorded when it stops.
+drag_serve() {
+    local sport pid
+    sport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    /usr/bin/time -v -o "$work/serve-time.txt" "$drag" serve --listen "127.0.0.1:$sport" "$serve_src" \
+        >"$work/serve.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$sport/v2/" 2>/dev/null && break
+        sleep 0.1
+    done
+    curl -fsS -o /dev/null "http://127.0.0.1:$sport/v2/" || { cat "$work/serve.log" >&2; die "drag serve not ready"; }
+    timed serve drag "$run" bash -c 'clients "$1"' _ "http://127.0.0.1:$sport"
+    pkill -INT -P "$pid" || true
+    wait "$pid" || true
+    record serve-rss drag "$run" "$work/serve-time.txt"
+}
+registry_serve() { timed serve distribution "$run" bash -c 'clients "$1"' _ "$url"; }
 alternate() {  # FN...: in this order on odd runs, reversed on even runs
     local i
     if ((run % 2)); then
@@ -194,6 +282,8 @@ alternate() {  # FN...: in this order on odd runs, reversed on even runs
         for ((i = $#; i >= 1; i--)); do "${!i}"; done
     fi
 }
+can_serve=0
+"$drag" serve --help >/dev/null 2>&1 && can_serve=1
 
 say "bench: big image: $big_desc"
 say "bench: 40-layer image: $many_desc"
@@ -201,16 +291,22 @@ say "bench: $BENCH_RUNS run(s) of each; $(nproc) CPUs"
 for ((run = 1; run <= BENCH_RUNS; run++)); do
     reset
     warm_cache=$(fresh_cache)
-    alternate drag_archive skopeo_archive drag_decompress
+    alternate drag_archive skopeo_archive drag_decompress drag_rootfs
     drag_warm
     reset
-    alternate drag_oci skopeo_oci
+    layout_cache=$(fresh_cache)
+    alternate curl_floor drag_oci skopeo_oci drag_oci_cold
+    drag_oci_warm
     reset
     alternate drag_many skopeo_many
     reset
     [[ -d $push_src ]] || skopeo --policy "$policy" copy -q --src-tls-verify=false \
         "docker://127.0.0.1:$port/bench/big:1" "oci:$push_src:1"
     alternate drag_push skopeo_push
+    if ((can_serve)); then
+        [[ -s $serve_src ]] || "$drag" pull --endpoint "$url" -q --no-cache -o "$serve_src" bench/big:1
+        alternate drag_serve registry_serve
+    fi
 done
 reset
 
@@ -237,37 +333,40 @@ fmt() {  # DECIMALS VALUE
     awk -v d="$1" -v v="$2" 'BEGIN { if (v == "-") print "-"; else printf "%.*f\n", d, v }'
 }
 
-rows=()  # case|drag s|skopeo s|ratio|target|verdict, rounded for display
-row() {  # LABEL DRAG_CASE SKOPEO_CASE TARGET
+rows=()  # case|drag s|reference|reference s|ratio|target|verdict, rounded for display
+row() {  # LABEL DRAG_CASE REF_CASE REF_TOOL REF_LABEL TARGET
     local d s r v=info target=-
     d=$(summarize "$2" drag median)
-    s=$(summarize "$3" skopeo median)
+    s=$(summarize "$3" "$4" median)
     r=$(ratio "$d" "$s")
-    if [[ -n $4 ]]; then
-        v=$(verdict "$r" '<=' "$4")
-        target="<= $4"
+    if [[ -n $6 ]]; then
+        v=$(verdict "$r" '<=' "$6")
+        target="<= $6"
     fi
-    rows+=("$1|$(fmt 2 "$d")|$(fmt 2 "$s")|$(fmt 3 "$r")|$target|$v")
+    rows+=("$1|$(fmt 2 "$d")|$5|$(fmt 2 "$s")|$(fmt 3 "$r")|$target|$v")
 }
-row "docker archive, layers as served" archive archive ""
-row "docker archive --decompress" decompress archive "$TARGET_DECOMPRESS"
-row "oci layout" oci oci "$TARGET_OCI"
-row "40 x 1 MiB layers" many many "$TARGET_MANY"
-row "push oci layout, new repository" push push ""
+row "oci --no-cache" oci-nocache floor curl "curl floor" "$TARGET_OCI_FLOOR"
+row "oci --no-cache" oci-nocache oci-nocache skopeo "skopeo oci:" "$TARGET_OCI_SKOPEO"
+row "oci, cold cache" oci-cold floor curl "curl floor" "$TARGET_OCI_COLD_FLOOR"
+row "docker archive --decompress" decompress archive skopeo "skopeo docker-archive:" "$TARGET_DECOMPRESS"
+row "rootfs" rootfs decompress drag "drag --decompress" "$TARGET_ROOTFS"
+row "40 x 1 MiB layers" many many skopeo "skopeo docker-archive:" "$TARGET_MANY"
+row "warm archive pull" warm cp cp "cp of the archive" "$TARGET_WARM_CP"
+row "warm layout pull" oci-warm oci-cold drag "cold layout pull" "$TARGET_WARM_LAYOUT"
+row "push oci layout, new repository" push push skopeo "skopeo copy" "$TARGET_PUSH"
+row "$SERVE_CLIENTS parallel pulls, drag serve" serve serve distribution "docker-registry" "$TARGET_SERVE"
+row "docker archive, layers as served" archive archive skopeo "skopeo docker-archive:" ""
 
-cold_raw=$(summarize archive drag median)
-warm_raw=$(summarize warm drag median)
-warm_ratio_raw=$(ratio "$warm_raw" "$cold_raw")
-warm_verdict=$(verdict "$warm_ratio_raw" '<=' "$TARGET_WARM")
-cold=$(fmt 2 "$cold_raw")
-warm=$(fmt 2 "$warm_raw")
-warm_ratio=$(fmt 3 "$warm_ratio_raw")
-rss_raw=$(summarize decompress drag maxrss)
-rss_verdict=$(verdict "$rss_raw" '<' "$TARGET_RSS_MIB")
-rss=$(fmt 1 "$rss_raw")
-rss_rows=()  # drag case|drag MiB|skopeo MiB
-for c in archive:archive decompress:archive oci:oci many:many push:push warm:-; do
-    rss_rows+=("${c%:*}|$(fmt 1 "$(summarize "${c%:*}" drag maxrss)")|$(fmt 1 "$(summarize "${c#*:}" skopeo maxrss)")")
+rss_rows=()  # drag case|MiB|target|verdict
+for c in archive decompress rootfs oci-nocache oci-cold many warm oci-warm push serve-rss; do
+    limit=$TARGET_RSS_MIB
+    [[ $c == serve-rss ]] && limit=$TARGET_SERVE_RSS_MIB
+    m=$(summarize "$c" drag maxrss)
+    rss_rows+=("$c|$(fmt 1 "$m")|<= $limit|$(verdict "$m" '<=' "$limit")")
+done
+ref_rss_rows=()  # reference case|tool|MiB
+for c in archive:skopeo oci-nocache:skopeo many:skopeo push:skopeo floor:curl serve:distribution; do
+    ref_rss_rows+=("${c%:*}|${c#*:}|$(fmt 1 "$(summarize "${c%:*}" "${c#*:}" maxrss)")")
 done
 
 when=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -279,57 +378,60 @@ if commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null); then
 fi
 skopeo_version=$(skopeo --version)
 header="$when, $cpus CPUs, $BENCH_RUNS run(s), BENCH_SCALE=$BENCH_SCALE; $drag_version; $skopeo_version"
+serve_note=""
+((can_serve)) || serve_note="(this drag has no \`serve\`: the serve rows are empty)"
 
 {
     echo
     echo "$header"
-    echo "big image: $big_desc; 40-layer image: $many_desc"
+    echo "big image: $big_desc; 40-layer image: $many_desc $serve_note"
     echo
-    printf '%-34s %9s %9s %7s %8s %s\n' case "drag s" "skopeo s" ratio target result
+    printf '%-38s %8s  %-24s %8s %7s %7s %s\n' case "drag s" reference "ref s" ratio target result
     for r in "${rows[@]}"; do
-        IFS='|' read -r a b c d e f <<<"$r"
-        printf '%-34s %9s %9s %7s %8s %s\n' "$a" "$b" "$c" "$d" "$e" "$f"
+        IFS='|' read -r a b c d e f g <<<"$r"
+        printf '%-38s %8s  %-24s %8s %7s %7s %s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g"
     done
     echo
-    printf 'warm cache: cold %s s, warm %s s, warm/cold %s (target <= %s) %s\n' \
-        "$cold" "$warm" "$warm_ratio" "$TARGET_WARM" "$warm_verdict"
-    printf 'drag peak RSS (--decompress): %s MiB (target < %s MiB) %s\n' "$rss" "$TARGET_RSS_MIB" "$rss_verdict"
-    printf 'max RSS MiB, drag/skopeo:'
-    sep=' '
+    printf 'drag peak RSS MiB:'
     for r in "${rss_rows[@]}"; do
+        IFS='|' read -r a b c d <<<"$r"
+        printf ' %s %s (%s)' "$a" "$b" "$d"
+    done
+    echo
+    printf 'reference peak RSS MiB:'
+    for r in "${ref_rss_rows[@]}"; do
         IFS='|' read -r a b c <<<"$r"
-        printf '%s%s %s/%s' "$sep" "$a" "$b" "$c"
-        sep=', '
+        printf ' %s/%s %s' "$a" "$b" "$c"
     done
     echo
 }
 
 {
-    echo "# drag vs skopeo"
+    echo "# drag against its references"
     echo
     echo "Generated by \`bench/run.sh\`: $header."
     echo
-    echo "Images on a local \`docker-registry\`: big, $big_desc; many, $many_desc."
-    echo "Median wall time of $BENCH_RUNS run(s), fresh output and empty drag cache each run;"
-    echo "skopeo's docker-archive holds uncompressed layers, so the same skopeo runs serve both archive rows."
+    echo "Images on a local \`docker-registry\`: big, $big_desc; many, $many_desc. $serve_note"
+    echo "Median wall time of $BENCH_RUNS run(s), fresh output and empty drag cache each run"
+    echo "(except the warm rows); every reference measured in the same run."
     echo
-    echo "| case | drag s | skopeo s | drag/skopeo | target | result |"
-    echo "|---|---:|---:|---:|---|---|"
+    echo "| case | drag s | reference | reference s | ratio | target | result |"
+    echo "|---|---:|---|---:|---:|---|---|"
     for r in "${rows[@]}"; do
-        IFS='|' read -r a b c d e f <<<"$r"
-        echo "| $a | $b | $c | $d | $e | $f |"
+        IFS='|' read -r a b c d e f g <<<"$r"
+        echo "| $a | $b | $c | $d | $e | $f | $g |"
     done
     echo
-    echo "| drag | value | target | result |"
+    echo "| drag peak RSS | MiB | target | result |"
     echo "|---|---:|---|---|"
-    echo "| cold pull (docker archive) | $cold s | | |"
-    echo "| warm pull, same cache | $warm s | | |"
-    echo "| warm/cold | $warm_ratio | <= $TARGET_WARM | $warm_verdict |"
-    echo "| peak RSS, --decompress | $rss MiB | < $TARGET_RSS_MIB MiB | $rss_verdict |"
-    echo
-    echo "| max RSS MiB | drag | skopeo |"
-    echo "|---|---:|---:|"
     for r in "${rss_rows[@]}"; do
+        IFS='|' read -r a b c d <<<"$r"
+        echo "| $a | $b | $c | $d |"
+    done
+    echo
+    echo "| reference peak RSS | tool | MiB |"
+    echo "|---|---|---:|"
+    for r in "${ref_rss_rows[@]}"; do
         IFS='|' read -r a b c <<<"$r"
         echo "| $a | $b | $c |"
     done
