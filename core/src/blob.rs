@@ -142,7 +142,8 @@ async fn download_once(
         }
         None => (store.temp_file()?, 0),
     };
-    let mut sink = Sink::new(job, Some(blob_file), stores.diffs.temp_dir())?;
+    let durable = !store.is_temporary();
+    let mut sink = Sink::new(job, Some((blob_file, durable)), stores.diffs.temp_dir())?;
     let (tx, rx) = mpsc::channel::<Msg>(8);
     let worker = tokio::task::spawn_blocking(move || {
         sink.replay(resume_from)?;
@@ -378,7 +379,13 @@ struct SinkOutput {
 }
 
 impl Sink {
-    fn new(job: &BlobJob, blob: Option<tempfile::NamedTempFile>, tmp_dir: PathBuf) -> Result<Sink> {
+    /// A sink for `job`, writing the blob to `blob` when given (synced before it is stored
+    /// when `durable`), and its inflated form under `tmp_dir` when the job wants it.
+    fn new(
+        job: &BlobJob,
+        blob: Option<(tempfile::NamedTempFile, bool)>,
+        tmp_dir: PathBuf,
+    ) -> Result<Sink> {
         let inflater = match (job.compression, &job.diff_id) {
             (Some(c @ (Compression::Gzip | Compression::Zstd)), Some(id)) => Some(Inflater::new(
                 c,
@@ -393,7 +400,7 @@ impl Sink {
             size: job.desc.size,
             compression: job.compression,
             head: Vec::with_capacity(4),
-            blob: blob.map(|t| HashFile::new(t, &job.desc.digest, true)),
+            blob: blob.map(|(t, durable)| HashFile::new(t, &job.desc.digest, durable)),
             inflater,
         })
     }

@@ -297,7 +297,7 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     progress.event(Event::Writing {
         path: destination.to_string(),
     });
-    let written = write_reporting(pulled, opts, place, progress).await?;
+    let written = write_reporting(pulled, opts, place, stores.temporary_root(), progress).await?;
     Ok(PullReport {
         output: destination,
         images: summaries,
@@ -313,6 +313,7 @@ async fn write_reporting(
     pulled: Vec<Pulled>,
     opts: &PullOptions,
     place: Place,
+    link_from: Option<PathBuf>,
     progress: &dyn Progress,
 ) -> Result<u64> {
     let meter = Arc::new(WriteMeter::default());
@@ -322,7 +323,7 @@ async fn write_reporting(
             total: meter.total(),
         })
     };
-    let writing = write_output(pulled, opts, place.clone(), meter.clone());
+    let writing = write_output(pulled, opts, place.clone(), link_from, meter.clone());
     tokio::pin!(writing);
     let mut tick = tokio::time::interval(WRITE_PROGRESS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -583,12 +584,14 @@ async fn write_output(
     pulled: Vec<Pulled>,
     opts: &PullOptions,
     dest: Place,
+    link_from: Option<PathBuf>,
     meter: Arc<WriteMeter>,
 ) -> Result<()> {
     let form = layer_form(opts);
     let layout = output::oci::LayoutOptions {
         skip_foreign: opts.skip_foreign,
         oci_media_types: opts.oci_media_types,
+        link_from,
     };
     let jobs = opts.jobs.clamp(1, 4);
     let strip_privileges = opts.strip_privileges;

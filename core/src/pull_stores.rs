@@ -96,6 +96,13 @@ impl PullStores {
         }
     }
 
+    /// Where the blobs of a store removed after the pull are, when the pull writes to one: an
+    /// output may take them over (link them) instead of copying them.
+    pub fn temporary_root(&self) -> Option<PathBuf> {
+        let store = self.current();
+        store.is_temporary().then(|| store.root().to_path_buf())
+    }
+
     fn current(&self) -> Arc<BlobStore> {
         self.blobs
             .lock()

@@ -111,6 +111,12 @@ impl BlobStore {
         &self.root
     }
 
+    /// Whether the store is removed after the pull (`--no-cache`, or a cache that could not
+    /// be written): what it holds then need not survive a crash, so it is not synced.
+    pub fn is_temporary(&self) -> bool {
+        self._temporary.is_some()
+    }
+
     pub fn path(&self, kind: Kind, digest: &Digest) -> PathBuf {
         self.root
             .join(kind.dir())

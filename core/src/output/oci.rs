@@ -24,12 +24,15 @@ const LAYOUT_MARKER: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 const TEMP_LAYOUT_PREFIX: &str = ".drag-layout-";
 
 /// How to write a layout.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct LayoutOptions {
     /// Leave foreign layers out of `blobs/`; manifests keep their descriptors.
     pub skip_foreign: bool,
     /// Rewrite Docker-typed manifests with OCI media types (see [`super::oci_types`]).
     pub oci_media_types: bool,
+    /// A store removed after the pull (`--no-cache`): its blobs, which it already verified,
+    /// are hard-linked into the layout rather than copied, so each is written once.
+    pub link_from: Option<PathBuf>,
 }
 
 /// Writes `images` into the layout at `dir`, creating it if needed, counting the blobs it
@@ -41,7 +44,7 @@ pub(crate) fn write(
     meter: &WriteMeter,
 ) -> Result<()> {
     if is_layout(dir) {
-        return add_to_layout(images, dir, opts, Sharing::Shared, meter);
+        return add_to_layout(images, dir, &opts, Sharing::Shared, meter);
     }
     if dir.exists()
         && fs::read_dir(dir)
@@ -61,14 +64,14 @@ pub(crate) fn write(
     let _claim = crate::leftovers::claim(tmp.path());
     fs::write(tmp.path().join("oci-layout"), LAYOUT_MARKER)
         .map_err(|e| Error::io_path("writing", tmp.path(), e))?;
-    add_to_layout(images, tmp.path(), opts, Sharing::Private, meter)?;
+    add_to_layout(images, tmp.path(), &opts, Sharing::Private, meter)?;
     match move_into_place(tmp.path(), dir) {
         Ok(()) => {
             let _ = tmp.keep();
             Ok(())
         }
         // Another pull created the layout meanwhile: join it (our copy is dropped).
-        Err(_) if is_layout(dir) => add_to_layout(images, dir, opts, Sharing::Shared, meter),
+        Err(_) if is_layout(dir) => add_to_layout(images, dir, &opts, Sharing::Shared, meter),
         Err(e) => Err(e),
     }
 }
@@ -102,7 +105,7 @@ fn move_into_place(built: &Path, dir: &Path) -> Result<()> {
 fn add_to_layout(
     images: &[Pulled],
     dir: &Path,
-    opts: LayoutOptions,
+    opts: &LayoutOptions,
     sharing: Sharing,
     meter: &WriteMeter,
 ) -> Result<()> {
@@ -111,7 +114,7 @@ fn add_to_layout(
         .iter()
         .flat_map(|p| p.blob_files(opts.skip_foreign))
         .collect();
-    copy_blobs(dir, &files, meter)?;
+    copy_blobs(dir, &files, opts.link_from.as_deref(), meter)?;
     let mut entries = Vec::new();
     for pulled in images {
         let (mut desc, target) = pulled.root();
@@ -160,25 +163,41 @@ fn blob_path(dir: &Path, d: &Digest) -> PathBuf {
 }
 
 /// Copies stored blobs into the layout, a few at a time (the copies are the kernel's, and
-/// two cores copy faster than one).
-fn copy_blobs(dir: &Path, files: &[(&Digest, &Path)], meter: &WriteMeter) -> Result<()> {
+/// two cores copy faster than one); those under `link_from` are linked instead.
+fn copy_blobs(
+    dir: &Path,
+    files: &[(&Digest, &Path)],
+    link_from: Option<&Path>,
+    meter: &WriteMeter,
+) -> Result<()> {
     let total = files
         .iter()
         .map(|(_, source)| fs::metadata(source).map_or(0, |m| m.len()))
         .sum();
     meter.restart(total);
     super::run_parallel(files, 4, |(digest, source)| {
-        put_blob_file(dir, digest, source).map(|len| meter.add(len))
+        let link = link_from.is_some_and(|root| source.starts_with(root));
+        put_blob_file(dir, digest, source, link).map(|len| meter.add(len))
     })
 }
 
-/// Copies a stored blob into the layout unless it is already there, intact. Returns its size.
-fn put_blob_file(dir: &Path, d: &Digest, source: &Path) -> Result<u64> {
+/// Copies a stored blob into the layout unless it is already there, intact; with `link`,
+/// hard-links it when it is not there at all. Returns its size.
+fn put_blob_file(dir: &Path, d: &Digest, source: &Path, link: bool) -> Result<u64> {
     let dest = blob_path(dir, d);
     let len = fs::metadata(source)
         .map_err(|e| Error::io_path("reading", source, e))?
         .len();
     if holds_blob(&dest, d, len) {
+        return Ok(len);
+    }
+    // A link makes the whole file appear at once, as a rename does. Where it cannot be made
+    // (the name is taken by a bad or racing copy, a file system without links), copy.
+    if link
+        && fs::symlink_metadata(&dest).is_err()
+        && crate::store::ensure_parent(&dest).is_ok()
+        && fs::hard_link(source, &dest).is_ok()
+    {
         return Ok(len);
     }
     let mut tmp = AtomicFile::create(&dest)?;
@@ -223,4 +242,58 @@ fn holds_blob(path: &Path, d: &Digest, len: u64) -> bool {
         }
     }
     &hasher.finish() == d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn digest_of(bytes: &[u8]) -> Digest {
+        let mut hasher = crate::digest::Algorithm::Sha256.hasher();
+        hasher.update(bytes);
+        hasher.finish()
+    }
+
+    fn inode(path: &Path) -> u64 {
+        fs::metadata(path).unwrap().ino()
+    }
+
+    #[test]
+    fn a_blob_of_a_store_removed_after_the_pull_is_linked_and_any_other_is_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("stored");
+        fs::write(&source, b"layer bytes").unwrap();
+        let d = digest_of(b"layer bytes");
+
+        let linked = dir.path().join("linked");
+        put_blob_file(&linked, &d, &source, true).unwrap();
+        assert_eq!(inode(&blob_path(&linked, &d)), inode(&source));
+
+        let copied = dir.path().join("copied");
+        put_blob_file(&copied, &d, &source, false).unwrap();
+        assert_ne!(inode(&blob_path(&copied, &d)), inode(&source));
+        assert_eq!(fs::read(blob_path(&copied, &d)).unwrap(), b"layer bytes");
+    }
+
+    #[test]
+    fn a_wrong_file_under_the_blobs_name_is_replaced_by_a_copy_not_linked_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("stored");
+        fs::write(&source, b"layer bytes").unwrap();
+        let d = digest_of(b"layer bytes");
+        let layout = dir.path().join("layout");
+        let dest = blob_path(&layout, &d);
+        fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        fs::write(&dest, b"other bytes").unwrap();
+
+        put_blob_file(&layout, &d, &source, true).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"layer bytes");
+        assert_ne!(inode(&dest), inode(&source));
+        assert_eq!(
+            fs::read(&source).unwrap(),
+            b"layer bytes",
+            "the source is untouched"
+        );
+    }
 }

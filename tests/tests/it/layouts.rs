@@ -215,3 +215,49 @@ fn a_same_size_corrupted_blob_in_a_layout_is_replaced() {
     assert_blobs_intact(&layout);
     assert_layout_holds_image(&layout, &img);
 }
+
+/// With `--no-cache`, a layout takes over (links) the blobs its pull downloaded rather than
+/// copying them (`output::oci`'s tests show the link): afterwards each layout blob is the only
+/// name of its file, the pull's store is gone, and the layout is whole, both when the pull
+/// creates it and when it adds to it.
+#[test]
+fn a_no_cache_layout_pull_leaves_whole_blobs_of_their_own_and_no_store() {
+    use std::os::unix::fs::MetadataExt;
+    let registry = FakeRegistry::start();
+    let first = image("once-1");
+    let second = image("once-2");
+    registry.push_image("app", "1", &first);
+    registry.push_image("app", "2", &second);
+    let dir = fresh_dir("layout-once-");
+    for (tag, img) in [("1", &first), ("2", &second)] {
+        let reference = format!("{}/app:{tag}", registry.host());
+        pull(
+            &dir,
+            &[
+                "-q",
+                "--no-cache",
+                "--format",
+                "oci",
+                "-o",
+                "layout",
+                &reference,
+            ],
+        )
+        .assert_success();
+        assert_layout_holds_image(&dir.join("layout"), img);
+    }
+    assert_blobs_intact(&dir.join("layout"));
+    for blob in [&first.config]
+        .into_iter()
+        .chain(first.layers.iter().map(|l| &l.blob))
+    {
+        let path = dir.join("layout").join(blob_path(&blob.digest));
+        let links = std::fs::metadata(&path).unwrap().nlink();
+        assert_eq!(links, 1, "{}", path.display());
+    }
+    let beside: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(beside, ["layout"], "nothing but the layout is left");
+}
