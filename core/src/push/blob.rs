@@ -320,10 +320,17 @@ async fn chunked(
     // `hasher` holds the hash of bytes [0, offset): what the registry has confirmed.
     let mut hasher = job.desc.digest.algorithm().hasher();
     let mut offset = 0u64;
+    // The source is opened once and read straight through, chunk after chunk; only a break
+    // (below) opens it again, at the offset the registry reports.
+    let carry = body::carry();
     while offset < size {
         let end = (offset + chunk).min(size);
         let tally = body::tally(hasher.clone());
-        let sent = patch(job, &location, offset, end, tally.clone()).await;
+        let taken = match body::take(&carry) {
+            Some(taken) => taken,
+            None => (job.source.open(offset).await?, None),
+        };
+        let sent = patch(job, &location, offset, end, taken, &carry, tally.clone()).await;
         match sent {
             Ok(next) => {
                 location = next;
@@ -339,6 +346,8 @@ async fn chunked(
                 });
             }
             Err(Broke::Again(e)) => {
+                // Where the source stands no longer matters: the registry's word does.
+                drop(body::take(&carry));
                 let Some(wait) = backoff.next_delay(None) else {
                     return Err(Broke::Fatal(e.after(backoff.attempts())));
                 };
@@ -406,16 +415,18 @@ async fn catch_up(job: &BlobUpload<'_>, hasher: &mut Hasher, from: u64, to: u64)
         .map_err(|e| Error::io(&job.what, e))
 }
 
-/// Sends bytes [offset, end) and checks the `Range` answered. Returns the next Location.
+/// Sends bytes [offset, end), read from `taken` (which stands at `offset`), and checks the
+/// `Range` answered. Returns the next Location.
 async fn patch(
     job: &BlobUpload<'_>,
     location: &Url,
     offset: u64,
     end: u64,
+    taken: (crate::push::source::ByteStream, Option<bytes::Bytes>),
+    carry: &body::Carry,
     tally: Shared,
 ) -> std::result::Result<Url, Broke> {
-    let src = job.source.open(offset).await?;
-    let body = body::body(src, end - offset, tally.clone(), None);
+    let body = body::chunk(taken, end - offset, tally.clone(), carry);
     let mut headers = octet_headers(end - offset);
     let range = format!("{offset}-{}", end - 1);
     headers.insert(

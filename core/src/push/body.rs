@@ -34,12 +34,32 @@ pub(crate) fn tally(hasher: Hasher) -> Shared {
     }))
 }
 
+/// A source read once by a chunked upload: each chunk's body takes it, reads its length, and
+/// hands it back with the bytes it read past its end. Empty when a body broke off mid-way (or
+/// after a failure the uploader emptied it): the next chunk then opens the source again at
+/// the offset the registry reports.
+pub(crate) type Carry = Arc<Mutex<Option<(ByteStream, Option<Bytes>)>>>;
+
+/// An empty [`Carry`].
+pub(crate) fn carry() -> Carry {
+    Arc::new(Mutex::new(None))
+}
+
+/// The stream a [`Carry`] holds, if any, leaving it empty.
+pub(crate) fn take(carry: &Carry) -> Option<(ByteStream, Option<Bytes>)> {
+    carry.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
 struct State {
     src: ByteStream,
+    /// Bytes read from `src` that come first: what the previous chunk read past its end.
+    pending: Option<Bytes>,
     left: u64,
     tally: Shared,
     verify: Option<Digest>,
     held: Option<Bytes>,
+    /// Where the stream goes back once `left` bytes are sent.
+    carry: Option<Carry>,
 }
 
 /// The next `len` bytes of `src` as a body, hashed into `tally`. With `verify`, the body ends
@@ -52,17 +72,54 @@ pub(crate) fn body(
 ) -> reqwest::Body {
     let state = State {
         src,
+        pending: None,
         left: len,
         tally,
         verify,
         held: None,
+        carry: None,
     };
-    reqwest::Body::wrap_stream(futures_util::stream::try_unfold(state, step))
+    reqwest::Body::wrap_stream(pieces(state))
+}
+
+/// The next `len` bytes of `taken` (from [`take`]) as one chunk's body, hashed into `tally`;
+/// the stream goes back into `carry` once they are sent.
+pub(crate) fn chunk(
+    taken: (ByteStream, Option<Bytes>),
+    len: u64,
+    tally: Shared,
+    carry: &Carry,
+) -> reqwest::Body {
+    let (src, pending) = taken;
+    let state = State {
+        src,
+        pending,
+        left: len,
+        tally,
+        verify: None,
+        held: None,
+        carry: Some(carry.clone()),
+    };
+    reqwest::Body::wrap_stream(pieces(state))
+}
+
+/// The pieces a body sends.
+fn pieces(state: State) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send {
+    futures_util::stream::try_unfold(state, step)
+}
+
+/// Hands the stream of a body that has sent all it had to send back to its carry.
+fn give_back(st: &mut State) {
+    if let Some(carry) = st.carry.take() {
+        let src = std::mem::replace(&mut st.src, Box::pin(futures_util::stream::empty()));
+        *carry.lock().unwrap_or_else(|e| e.into_inner()) = Some((src, st.pending.take()));
+    }
 }
 
 async fn step(mut st: State) -> io::Result<Option<(Bytes, State)>> {
     loop {
         if st.left == 0 {
+            give_back(&mut st);
             let Some(last) = st.held.take() else {
                 return Ok(None);
             };
@@ -78,7 +135,11 @@ async fn step(mut st: State) -> io::Result<Option<(Bytes, State)>> {
             }
             return Ok(Some((last, st)));
         }
-        let piece = match st.src.next().await {
+        let next = match st.pending.take() {
+            Some(piece) => Some(Ok(piece)),
+            None => st.src.next().await,
+        };
+        let piece = match next {
             Some(Ok(piece)) => piece,
             Some(Err(e)) => {
                 if let Some(inner) = e
@@ -100,13 +161,21 @@ async fn step(mut st: State) -> io::Result<Option<(Bytes, State)>> {
             }
         };
         let piece = match piece.len() as u64 > st.left {
-            true => piece.slice(..st.left as usize),
+            true => {
+                st.pending = Some(piece.slice(st.left as usize..));
+                piece.slice(..st.left as usize)
+            }
             false => piece,
         };
         if piece.is_empty() {
             continue;
         }
         st.left -= piece.len() as u64;
+        if st.left == 0 {
+            // Now, not at the next poll: a client that has sent the length it announced
+            // polls the body no more.
+            give_back(&mut st);
+        }
         st.tally
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -156,4 +225,68 @@ pub(crate) fn once(body: reqwest::Body) -> crate::http::Body {
                 )
             })
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(pieces: &[&'static [u8]]) -> ByteStream {
+        let items: Vec<io::Result<Bytes>> =
+            pieces.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        Box::pin(futures_util::stream::iter(items))
+    }
+
+    async fn send(taken: (ByteStream, Option<Bytes>), len: u64, carry: &Carry) -> Vec<u8> {
+        let tally = tally(crate::digest::Algorithm::Sha256.hasher());
+        let state = State {
+            src: taken.0,
+            pending: taken.1,
+            left: len,
+            tally,
+            verify: None,
+            held: None,
+            carry: Some(carry.clone()),
+        };
+        // As hyper does: once the announced length is sent, the body is polled no more.
+        let mut body = Box::pin(pieces(state));
+        let mut sent = Vec::new();
+        while (sent.len() as u64) < len {
+            sent.extend_from_slice(&body.next().await.unwrap().unwrap());
+        }
+        sent
+    }
+
+    #[tokio::test]
+    async fn chunks_read_one_stream_straight_through_across_piece_boundaries() {
+        let carry = carry();
+        let mut taken = (source(&[b"abcdefghij", b"klmnopqrstuvwxyz", b"0123"]), None);
+        let mut sent = Vec::new();
+        for len in [7, 7, 7, 7, 2] {
+            sent.push(send(taken, len, &carry).await);
+            taken = take(&carry).expect("each chunk hands the stream on");
+        }
+        assert_eq!(sent.concat(), b"abcdefghijklmnopqrstuvwxyz0123");
+        assert_eq!(sent[1], b"hijklmn", "the second chunk starts where the first ended");
+        assert_eq!(sent[4], b"23");
+        assert!(take(&carry).is_none(), "taking empties the carry");
+    }
+
+    #[tokio::test]
+    async fn a_chunk_cut_short_hands_nothing_on() {
+        let carry = carry();
+        let state = State {
+            src: source(&[b"abc"]),
+            pending: None,
+            left: 10,
+            tally: tally(crate::digest::Algorithm::Sha256.hasher()),
+            verify: None,
+            held: None,
+            carry: Some(carry.clone()),
+        };
+        let sent: io::Result<Vec<Bytes>> =
+            futures_util::TryStreamExt::try_collect(pieces(state)).await;
+        assert!(sent.is_err());
+        assert!(take(&carry).is_none(), "the next chunk opens the source again");
+    }
 }

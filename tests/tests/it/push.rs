@@ -423,7 +423,7 @@ async fn a_tampered_layer_fails_naming_the_blob_no_manifest_is_put_and_no_scratc
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn layers_over_the_monolithic_limit_go_up_in_chunks_read_from_each_offset() {
+async fn layers_over_the_monolithic_limit_go_up_from_a_layout_in_chunks() {
     let Some((reg, img)) = served().await else {
         return;
     };
