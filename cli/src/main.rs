@@ -12,6 +12,7 @@ use drag_adapters as _;
 mod args;
 mod commands;
 mod failure;
+mod malloc_arenas;
 mod notices;
 mod render;
 mod stdout;
@@ -19,6 +20,7 @@ mod stdout;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    malloc_arenas::limit();
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return parse_failure(&e),

@@ -144,7 +144,7 @@ async fn download_once(
     };
     let durable = !store.is_temporary();
     let mut sink = Sink::new(job, Some((blob_file, durable)), stores.diffs.temp_dir())?;
-    let (tx, rx) = mpsc::channel::<Msg>(8);
+    let (tx, rx) = mpsc::channel::<Msg>(2);
     let worker = tokio::task::spawn_blocking(move || {
         sink.replay(resume_from)?;
         sink.consume(rx)
@@ -219,7 +219,8 @@ async fn decompress_stored(stores: Stores<'_>, job: &BlobJob, path: PathBuf) -> 
     let out = tokio::task::spawn_blocking(move || -> Result<SinkOutput> {
         let mut sink = sink;
         let mut f = File::open(&path).map_err(|e| Error::io_path("reading", &path, e))?;
-        let mut buf = vec![0u8; 1 << 20];
+        // Several layers inflate at once: small pieces keep their buffers' sum small.
+        let mut buf = vec![0u8; 256 << 10];
         loop {
             let n = f
                 .read(&mut buf)
