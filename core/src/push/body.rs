@@ -267,7 +267,10 @@ mod tests {
             taken = take(&carry).expect("each chunk hands the stream on");
         }
         assert_eq!(sent.concat(), b"abcdefghijklmnopqrstuvwxyz0123");
-        assert_eq!(sent[1], b"hijklmn", "the second chunk starts where the first ended");
+        assert_eq!(
+            sent[1], b"hijklmn",
+            "the second chunk starts where the first ended"
+        );
         assert_eq!(sent[4], b"23");
         assert!(take(&carry).is_none(), "taking empties the carry");
     }
@@ -287,6 +290,9 @@ mod tests {
         let sent: io::Result<Vec<Bytes>> =
             futures_util::TryStreamExt::try_collect(pieces(state)).await;
         assert!(sent.is_err());
-        assert!(take(&carry).is_none(), "the next chunk opens the source again");
+        assert!(
+            take(&carry).is_none(),
+            "the next chunk opens the source again"
+        );
     }
 }
