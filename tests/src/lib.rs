@@ -41,6 +41,7 @@ pub mod tmpfs;
 pub mod token_service;
 pub mod tools;
 pub mod upload_proxy;
+pub mod xfs;
 
 pub use digest::sha256_digest;
 pub use dockerd::Dockerd;

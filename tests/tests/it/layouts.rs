@@ -261,3 +261,45 @@ fn a_no_cache_layout_pull_leaves_whole_blobs_of_their_own_and_no_store() {
         .collect();
     assert_eq!(beside, ["layout"], "nothing but the layout is left");
 }
+
+/// Where the file system shares extents between files (XFS here), a layout pull clones each
+/// blob from the cache instead of copying it, cold (just downloaded) and warm alike: the
+/// copy is the kernel's (copy_file_range), which such file systems answer with a reflink.
+/// The layout's blobs share the cache's extents, and are whole, correct files of their own.
+#[test]
+fn layout_pulls_on_a_reflink_file_system_clone_blobs_from_the_cache() {
+    let Some(xfs) = drag_tests::xfs::Xfs::mount(300) else {
+        return;
+    };
+    let registry = FakeRegistry::start();
+    let img = ImageBuilder::new()
+        .format(ManifestFormat::Oci)
+        .layer(
+            LayerBuilder::new()
+                .file("data", drag_tests::bytes::noise(300_000, 7), 0o644)
+                .build(Compression::Gzip),
+        )
+        .build();
+    registry.push_image("app", "1", &img);
+    let reference = format!("{}/app:1", registry.host());
+    let cache = xfs.path().join("cache");
+    for layout in ["cold", "warm"] {
+        drag_tests::run(
+            drag_tests::drag()
+                .env("DRAG_CACHE_DIR", &cache)
+                .current_dir(xfs.path())
+                .args(["pull", "-q", "--format", "oci", "-o", layout, &reference]),
+        )
+        .assert_success();
+        let dir = xfs.path().join(layout);
+        assert_layout_holds_image(&dir, &img);
+        assert_blobs_intact(&dir);
+        for digest in [&img.config.digest, &img.layers[0].blob.digest] {
+            let blob = dir.join(blob_path(digest));
+            let Some(shared) = drag_tests::xfs::shares_extents(&blob) else {
+                return;
+            };
+            assert!(shared, "{layout}: {} is a copy", blob.display());
+        }
+    }
+}
