@@ -17,7 +17,7 @@ use crate::image_source::{destination, ImageSource, PushForm, SourceImage};
 use crate::manifest::RawManifest;
 use crate::progress::Progress;
 use crate::push::send::{self, BlobJob};
-use crate::push::source::{BlobSource, ForeignBlob, LocalBlob, RegistryBlob};
+use crate::push::source::{BlobSource, ForeignBlob, LeftOutBlob, LocalBlob, RegistryBlob};
 use crate::push::UploadLimits;
 use crate::reach::{locate, open_push_session};
 use crate::RegistryOptions;
@@ -225,7 +225,14 @@ async fn push_one(
             continue;
         }
         let foreign = to.adapter.is_foreign(&b.desc);
-        let src: Box<dyn BlobSource + '_> = if !foreign {
+        let src: Box<dyn BlobSource + '_> = if !foreign && b.is_stored() && !source.holds(&b.desc) {
+            Box::new(LeftOutBlob {
+                what: format!("{what} to {}", to.target.full_name()),
+                digest: b.desc.digest.clone(),
+                bundle: source.path().to_path_buf(),
+                bases: base_repositories(source, opts, &to.target)?,
+            })
+        } else if !foreign {
             Box::new(LocalBlob {
                 source: source.clone(),
                 blob: b.clone(),
@@ -290,4 +297,31 @@ fn collect<'a>(
             children.push(child.manifest.clone());
         }
     }
+}
+
+/// The repositories a delta's bases went to at the destination: under `--to` as this push
+/// re-roots names, else on the destination's host. What cannot be re-rooted is skipped.
+fn base_repositories(
+    source: &ImageSource,
+    opts: &PushOptions,
+    dest: &crate::adapter::Target,
+) -> Result<Vec<String>> {
+    let root = opts
+        .to
+        .clone()
+        .unwrap_or_else(|| dest.name.registry.clone());
+    let mut repos = Vec::new();
+    for name in source.delta_bases()? {
+        let Ok(reference) = destination(&name, &root) else {
+            continue;
+        };
+        let Ok(located) = locate(&reference, &opts.registry) else {
+            continue;
+        };
+        let repo = located.target.name.repository;
+        if repo != dest.name.repository && !repos.contains(&repo) {
+            repos.push(repo);
+        }
+    }
+    Ok(repos)
 }
