@@ -179,14 +179,12 @@ fn plan(
         let mut uncompressed_sizes = Vec::new();
         for layer in &image.layers {
             let name = if let Some(held) = &layer.held_by_base {
-                // Left out: `Layers` still names the blob, so `docker load` of the delta alone
-                // fails naming the digest it lacks.
                 let as_served = held.digest == layer.desc.digest;
                 uncompressed_sizes.push((!as_served).then_some(held.size));
                 if !left_out.contains(&held.digest) {
                     left_out.push(held.digest.clone());
                 }
-                blob_name(&held.digest)
+                left_out_name(&held.digest)
             } else if form.uncompresses(layer_compression(layer_path(layer)?)) {
                 let size = add_uncompressed(&mut w, layer, uncompressed, scratch)?;
                 uncompressed_sizes.push(Some(size));
@@ -427,6 +425,17 @@ pub(crate) fn join_digests(digests: &[Digest]) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+/// Where `manifest.json` says a layer left out of a delta is. No file is there: Docker 20.10
+/// skips reading a layer it already has (its base was loaded first), and otherwise fails
+/// with "open .../<this path>: no such file or directory", the best message it can give, so
+/// the path says what is wrong and names the digest.
+pub(crate) fn left_out_name(d: &Digest) -> String {
+    format!("{LEFT_OUT_DIR}/{}/{}", d.algorithm().as_str(), d.hex())
+}
+
+/// See [`left_out_name`].
+const LEFT_OUT_DIR: &str = "left-out-of-this-delta-bundle-load-its-base-first";
 
 pub fn blob_name(d: &Digest) -> String {
     format!("blobs/{}/{}", d.algorithm().as_str(), d.hex())

@@ -101,9 +101,16 @@ fn a_delta_archive_leaves_out_the_shared_layer_without_fetching_it() {
     let index = json_entry(&tar, "index.json");
     assert_eq!(left_out_annotation(&index), vec![shared.clone()]);
     assert_eq!(index["manifests"][0]["digest"], second.digest());
-    // `Layers` still names the left-out blob, so `docker load` says which one it lacks.
+    // `Layers` names the left-out blob at a path saying why it is absent, which is what
+    // `docker load` of the delta alone shows.
     let manifest = json_entry(&tar, "manifest.json");
-    assert_eq!(manifest[0]["Layers"][0], blob_path(shared));
+    assert_eq!(
+        manifest[0]["Layers"][0],
+        format!(
+            "left-out-of-this-delta-bundle-load-its-base-first/sha256/{}",
+            shared.trim_start_matches("sha256:")
+        )
+    );
 
     // The whole archive, for comparison, has it.
     let whole = read_tar(&dir.join("first.tar"));
@@ -348,7 +355,7 @@ fn sync_since_writes_a_delta_bundle() {
 }
 
 #[test]
-fn docker_load_refuses_a_delta_alone_naming_the_missing_blob() {
+fn docker_load_refuses_a_delta_alone_naming_the_missing_blob_and_loads_it_after_its_base() {
     let Some(docker) = Dockerd::shared() else {
         return;
     };
@@ -364,5 +371,60 @@ fn docker_load_refuses_a_delta_alone_naming_the_missing_blob() {
     assert!(!out.status.success(), "docker loaded a delta");
     let said = String::from_utf8_lossy(&out.stderr);
     let hex = second.layers[0].blob.digest.trim_start_matches("sha256:");
-    assert!(said.contains(hex), "docker's message: {said}");
+    assert!(
+        said.contains(hex) && said.contains("load-its-base-first"),
+        "docker's message: {said}"
+    );
+
+    // Docker skips reading a layer it already has: with the base loaded, the delta loads.
+    docker.load(&dir.join("first.tar"));
+    docker.load(&dir.join("delta.tar"));
+    let name = format!("{}/second:1", registry.host());
+    assert_eq!(docker.image_id(&name), second.config.digest);
+}
+
+#[test]
+fn a_decompressed_delta_leaves_out_the_layer_its_base_stores_uncompressed() {
+    let (registry, _first, second) = two_images("decompressed");
+    let dir = fresh_dir("delta-decompressed-");
+    let host = registry.host();
+    pull(
+        &dir,
+        &[
+            "-q",
+            "--decompress",
+            "-o",
+            "first.tar",
+            &format!("{host}/first:1"),
+        ],
+    )
+    .assert_success();
+    registry.clear_requests();
+    pull(
+        &dir,
+        &[
+            "-q",
+            "--decompress",
+            "--since",
+            "first.tar",
+            "-o",
+            "delta.tar",
+            &format!("{host}/second:1"),
+        ],
+    )
+    .assert_success();
+    assert_eq!(registry.blob_get_count(&second.layers[0].blob.digest), 0);
+    let tar = read_tar(&dir.join("delta.tar"));
+    let diff_id = &second.layers[0].diff_id;
+    assert!(!tar.contains_key(&blob_path(diff_id)));
+    assert!(tar.contains_key(&blob_path(&second.layers[1].diff_id)));
+    assert_eq!(
+        left_out_annotation(&json_entry(&tar, "index.json")),
+        vec![diff_id.clone()]
+    );
+    // The delta's manifest names the layer as the base stores it, so the pair is whole.
+    run(drag()
+        .current_dir(&dir)
+        .args(["bundle", "verify", "delta.tar", "first.tar"]))
+    .assert_success();
 }
