@@ -225,36 +225,37 @@ async fn push_one(
             continue;
         }
         let foreign = to.adapter.is_foreign(&b.desc);
-        let src: Box<dyn BlobSource + '_> = if !foreign && b.is_stored() && !source.holds(&b.desc) {
-            Box::new(LeftOutBlob {
-                what: format!("{what} to {}", to.target.full_name()),
-                digest: b.desc.digest.clone(),
-                bundle: source.path().to_path_buf(),
-                bases: base_repositories(source, opts, &to.target)?,
-            })
-        } else if !foreign {
-            Box::new(LocalBlob {
-                source: source.clone(),
-                blob: b.clone(),
-            })
-        } else if !opts.include_foreign {
-            foreign_skipped += 1;
-            continue;
-        } else if source.has_blob(&b.desc.digest) {
-            Box::new(LocalBlob {
-                source: source.clone(),
-                blob: b.clone(),
-            })
-        } else {
-            Box::new(ForeignBlob {
-                registry: RegistryBlob {
-                    session: &session,
+        let src: Box<dyn BlobSource + '_> =
+            if !foreign && b.is_stored() && !source.has_blob(&b.desc.digest) {
+                Box::new(LeftOutBlob {
+                    what: format!("{what} to {}", to.target.full_name()),
                     digest: b.desc.digest.clone(),
-                },
-                urls: b.desc.urls.clone(),
-                what: what.clone(),
-            })
-        };
+                    bundle: source.path().to_path_buf(),
+                    bases: base_repositories(source, opts, &to.target)?,
+                })
+            } else if !foreign {
+                Box::new(LocalBlob {
+                    source: source.clone(),
+                    blob: b.clone(),
+                })
+            } else if !opts.include_foreign {
+                foreign_skipped += 1;
+                continue;
+            } else if source.has_blob(&b.desc.digest) {
+                Box::new(LocalBlob {
+                    source: source.clone(),
+                    blob: b.clone(),
+                })
+            } else {
+                Box::new(ForeignBlob {
+                    registry: RegistryBlob {
+                        session: &session,
+                        digest: b.desc.digest.clone(),
+                    },
+                    urls: b.desc.urls.clone(),
+                    what: what.clone(),
+                })
+            };
         jobs.push(BlobJob {
             desc: b.desc.clone(),
             what,
