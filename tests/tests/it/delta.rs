@@ -13,8 +13,8 @@ use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::layout::read_json;
 use drag_tests::real_registry::served_manifest;
 use drag_tests::{
-    drag, run, Compression, Dockerd, DragOutput, FakeRegistry, Image, ImageBuilder, Layer,
-    LayerBuilder, ManifestFormat, RealRegistry,
+    drag, run, Compression, Dockerd, DragOutput, FakeRegistry, Image, ImageBuilder, IndexBuilder,
+    Layer, LayerBuilder, ManifestFormat, RealRegistry,
 };
 
 /// The layer both images share (`tag` keeps tests apart in a shared dockerd).
@@ -426,5 +426,76 @@ fn a_decompressed_delta_leaves_out_the_layer_its_base_stores_uncompressed() {
     run(drag()
         .current_dir(&dir)
         .args(["bundle", "verify", "delta.tar", "first.tar"]))
+    .assert_success();
+}
+
+#[test]
+fn an_all_platforms_delta_leaves_out_layers_and_keeps_the_index_every_manifest_and_config() {
+    let registry = FakeRegistry::start();
+    let base = base_layer("index");
+    let first = app_image(&base, "first-index");
+    let amd = app_image(&base, "amd-index");
+    let arm = ImageBuilder::new()
+        .format(ManifestFormat::Oci)
+        .arch("arm64")
+        .layer(base.clone())
+        .build();
+    let index = IndexBuilder::new(ManifestFormat::Oci)
+        .image(&amd)
+        .image(&arm)
+        .build();
+    registry.push_image("first", "1", &first);
+    registry.push_index("multi", "1", &index, &[&amd, &arm]);
+    let dir = fresh_dir("delta-index-");
+    let host = registry.host();
+    pull(
+        &dir,
+        &[
+            "-q",
+            "--format",
+            "oci",
+            "-o",
+            "old",
+            &format!("{host}/first:1"),
+        ],
+    )
+    .assert_success();
+    registry.clear_requests();
+    pull(
+        &dir,
+        &[
+            "-q",
+            "--format",
+            "oci",
+            "--all-platforms",
+            "--since",
+            "old",
+            "-o",
+            "delta",
+            &format!("{host}/multi:1"),
+        ],
+    )
+    .assert_success();
+    assert_eq!(registry.blob_get_count(&base.blob.digest), 0);
+    let layout = dir.join("delta");
+    assert!(!layout.join(blob_path(&base.blob.digest)).exists());
+    for kept in [
+        &index.digest,
+        &amd.manifest.digest,
+        &arm.manifest.digest,
+        &amd.config.digest,
+        &arm.config.digest,
+        &amd.layers[1].blob.digest,
+    ] {
+        assert!(layout.join(blob_path(kept)).is_file(), "{kept} missing");
+    }
+    let annotations = read_json(&layout.join("index.json"));
+    assert_eq!(
+        left_out_annotation(&annotations),
+        vec![base.blob.digest.clone()]
+    );
+    run(drag()
+        .current_dir(&dir)
+        .args(["bundle", "verify", "delta", "old"]))
     .assert_success();
 }
