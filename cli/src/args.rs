@@ -32,6 +32,10 @@ pub enum Command {
     /// registry with --to, or into one archive with -o. Keeps going past a failing image;
     /// exits 1 when any failed.
     Sync(SyncArgs),
+    /// Look at bundles (archives and layouts drag reads): list what one holds, or verify a
+    /// set of them (a delta with its bases).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Show an image's manifest, platforms, config and layers as JSON.
     Inspect(InspectArgs),
     /// List a repository's tags, one per line (entries that are not valid tags are left out,
@@ -55,6 +59,31 @@ pub enum Command {
     Login(LoginArgs),
     /// Remove the login for a registry from where `drag login` keeps it.
     Logout(LogoutArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BundleCommand {
+    /// List a bundle's images (names, manifest digest, platforms), its blob count and size,
+    /// and the blobs it leaves out (a delta's, or foreign layers), on standard output.
+    Ls {
+        /// An archive or layout.
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hash every blob of every PATH, check each image's config against its manifest, and
+    /// that every blob a PATH lacks (a delta's left-out layers) is in another PATH (its
+    /// bases). Prints one line per problem on standard output and exits 1 if there is any.
+    Verify {
+        /// Archives or layouts: a delta and its bases, or whole bundles.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Blobs hashed at once (at least 1).
+        #[arg(short, long, value_name = "N", default_value_t = 2, value_parser = at_least_one)]
+        jobs: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -258,6 +287,14 @@ pub struct PullArgs {
     #[arg(long)]
     pub strip_privileges: bool,
 
+    /// Write a delta bundle: leave out every layer that OLD (an archive or layout drag can
+    /// read; repeat the flag for several) holds, without downloading it. Manifests and configs
+    /// stay, so `drag serve OLD DELTA` and `drag push DELTA` to a registry holding OLD's images
+    /// give whole images. OLD's blobs are trusted by presence and size (`drag bundle verify`
+    /// hashes them).
+    #[arg(long, value_name = "OLD")]
+    pub since: Vec<PathBuf>,
+
     /// Output path, or `-` for standard output, which must then not be a terminal (default:
     /// <repository>_<tag>.tar; a directory <repository>_<tag> for --format oci).
     #[arg(short, long, value_name = "PATH")]
@@ -344,6 +381,14 @@ pub struct SyncArgs {
     /// The bundle's format, as for `drag pull` (docker or oci).
     #[arg(long, value_enum, default_value_t = FormatArg::Docker)]
     pub format: FormatArg,
+
+    /// Write a delta bundle: leave out every layer that OLD (an archive or layout drag can
+    /// read; repeat the flag for several) holds, without downloading it. Manifests and configs
+    /// stay, so `drag serve OLD DELTA` and `drag push DELTA` to a registry holding OLD's images
+    /// give whole images. OLD's blobs are trusted by presence and size (`drag bundle verify`
+    /// hashes them).
+    #[arg(long, value_name = "OLD", requires = "output")]
+    pub since: Vec<PathBuf>,
 
     /// Write a JSON report here: one entry per image and tag with source, destination,
     /// digest, status (copied, skipped, planned, failed) and error.

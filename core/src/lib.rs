@@ -42,6 +42,7 @@
 // The stable surface: what adapters implement and call, and what a library user needs to
 // pull, inspect and look after the cache.
 pub mod adapter;
+pub mod bundle;
 pub mod cache;
 pub mod copy;
 pub mod digest;
@@ -71,6 +72,7 @@ pub mod registry;
 pub(crate) mod blob;
 pub(crate) mod cancel;
 pub(crate) mod config;
+pub(crate) mod delta;
 pub(crate) mod file_mode;
 pub(crate) mod hints;
 pub(crate) mod host_pattern;

@@ -18,6 +18,16 @@ mod kind;
 pub(crate) use kind::json_type;
 pub(crate) use kind::{effective_media_type, Kind};
 
+/// The annotation on a delta bundle's `index.json` naming the blobs it leaves out (digests,
+/// comma-separated): its manifests name them, its bases hold them. Readers that do not know
+/// it ignore it, as they ignore every annotation.
+pub const DELTA_LEFT_OUT_ANNOTATION: &str = "dev.drag.delta.left-out";
+
+/// The annotation on a delta bundle's `index.json` naming the base images that hold what it
+/// leaves out (full references, comma-separated): where `drag push` mounts those blobs from
+/// at a registry that holds the bases under their own names.
+pub const DELTA_BASES_ANNOTATION: &str = "dev.drag.delta.bases";
+
 /// The media types drag reads and writes, Docker's and OCI's.
 pub mod media_type {
     /// Docker image manifest, schema 2.

@@ -17,6 +17,7 @@ use crate::adapter::{ManifestQuirks, Target};
 use crate::auth::layer::TokenCache;
 use crate::blob::{self, BlobJob};
 use crate::config::ImageConfig;
+use crate::delta::Bases;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::login;
@@ -86,6 +87,9 @@ pub struct PullOptions {
     pub jobs: usize,
     /// Where blobs are kept between pulls.
     pub cache: Cache,
+    /// Write a delta bundle: leave out every layer these archives or layouts hold (manifests
+    /// and configs stay). Empty for a whole bundle.
+    pub since: Vec<PathBuf>,
 }
 
 impl PullOptions {
@@ -107,6 +111,7 @@ impl PullOptions {
             output: None,
             jobs: 4,
             cache: Cache::default(),
+            since: Vec::new(),
         }
     }
 }
@@ -162,6 +167,11 @@ fn validate(opts: &PullOptions) -> Result<()> {
     if opts.format == Format::Rootfs && opts.images.len() > 1 {
         return usage("--format rootfs takes one image");
     }
+    if !opts.since.is_empty() && opts.format == Format::Rootfs {
+        return usage(
+            "--since writes a delta bundle (docker or oci); a rootfs needs every layer, so it cannot be one",
+        );
+    }
     if opts.strip_privileges && opts.format != Format::Rootfs {
         return usage("--strip-privileges applies to --format rootfs only");
     }
@@ -207,6 +217,17 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
         )));
     }
     output::place::check_writable(&place, opts.format)?;
+    if let (false, Format::Oci, Place::Replace(dir)) = (opts.since.is_empty(), opts.format, &place)
+    {
+        if dir.join("oci-layout").exists() {
+            return Err(Error::Usage(format!(
+                "{} is a layout already; a delta (--since) goes into a new one",
+                dir.display()
+            )));
+        }
+    }
+    // The bases are read before any request, so a wrong path fails at once.
+    let bases = Bases::open(&opts.since)?;
     let named;
     let opts = match &opts.output {
         Some(_) => opts,
@@ -284,13 +305,29 @@ pub async fn pull(opts: &PullOptions, progress: &dyn Progress) -> Result<PullRep
     for ((session, r), l) in sessions.iter().zip(resolved).zip(&located) {
         let quirks = l.adapter;
         pulled.push(match r {
-            Found::Image(r) => {
-                Pulled::Image(fetch_image(session, quirks, &stores, *r, opts, progress).await?)
-            }
+            Found::Image(r) => Pulled::Image(
+                fetch_image(session, quirks, &stores, *r, opts, &bases, progress).await?,
+            ),
             Found::Tree(target, top) => Pulled::Tree(
-                fetch_tree(session, quirks, &stores, target, top, opts, progress).await?,
+                fetch_tree(
+                    session, quirks, &stores, target, top, opts, &bases, progress,
+                )
+                .await?,
             ),
         });
+    }
+    if !opts.since.is_empty() {
+        let mut left_out: Vec<&crate::manifest::Descriptor> = Vec::new();
+        for d in pulled.iter().flat_map(Pulled::left_out) {
+            if !left_out.iter().any(|l| l.digest == d.digest) {
+                left_out.push(d);
+            }
+        }
+        progress.event(Event::Note(format!(
+            "delta: {} blobs ({} bytes) left out, held by the bases",
+            left_out.len(),
+            left_out.iter().fold(0u64, |n, d| n.saturating_add(d.size))
+        )));
     }
 
     let summaries = pulled.iter().map(summarize).collect();
@@ -401,13 +438,15 @@ fn summarize(p: &Pulled) -> PulledSummary {
     }
 }
 
-/// Steps 4 and 5: the config, then the layers in parallel, each verified into the store.
+/// Steps 4 and 5: the config, then the layers in parallel, each verified into the store
+/// (except those a delta's bases hold, which are never fetched).
 async fn fetch_image(
     session: &Session,
     quirks: &dyn ManifestQuirks,
     stores: &PullStores,
     r: Resolved,
     opts: &PullOptions,
+    bases: &Bases,
     progress: &dyn Progress,
 ) -> Result<PulledImage> {
     let config_job = BlobJob {
@@ -463,12 +502,22 @@ async fn fetch_image(
         })
         .collect::<Result<_>>()?;
 
-    let wanted = jobs.iter().filter(|j| !(opts.skip_foreign && j.foreign));
+    let held: Vec<_> = jobs
+        .iter()
+        .zip(&diff_ids)
+        .map(|(j, diff_id)| bases.held(&j.desc, Some(diff_id), opts.format == Format::Docker))
+        .collect();
+    let wanted = jobs
+        .iter()
+        .zip(&held)
+        .filter(|(j, held)| held.is_none() && !(opts.skip_foreign && j.foreign))
+        .map(|(j, _)| j);
     let fetched = fetch_all(session, stores, wanted, opts, progress).await?;
     let layers = jobs
         .iter()
         .zip(diff_ids)
-        .map(|(job, diff_id)| {
+        .zip(held)
+        .map(|((job, diff_id), held_by_base)| {
             let f = fetched.get(&job.desc.digest);
             StoredLayer {
                 desc: job.desc.clone(),
@@ -476,6 +525,7 @@ async fn fetch_image(
                 diff_id,
                 diff_path: f.and_then(|f| f.diff_path.clone()),
                 foreign: job.foreign,
+                held_by_base,
             }
         })
         .collect();
@@ -519,7 +569,9 @@ async fn fetch_all<'a>(
 }
 
 /// `--all-platforms`: every manifest under an index and every blob they name, as opaque
-/// content (attestations and other artifacts included, so the index stays whole).
+/// content (attestations and other artifacts included, so the index stays whole). Layers a
+/// delta's bases hold are left out; configs never are.
+#[allow(clippy::too_many_arguments)]
 async fn fetch_tree(
     session: &Session,
     quirks: &dyn ManifestQuirks,
@@ -527,11 +579,13 @@ async fn fetch_tree(
     target: Target,
     top: RawManifest,
     opts: &PullOptions,
+    bases: &Bases,
     progress: &dyn Progress,
 ) -> Result<PulledTree> {
     let what = target.full_name();
     let below = crate::resolve::fetch_tree(session, &top, &what).await?;
     let mut jobs = Vec::new();
+    let mut left_out: Vec<crate::manifest::Descriptor> = Vec::new();
     for m in std::iter::once(&top).chain(below.iter().map(|(m, _)| m)) {
         if let Manifest::Image(image) = m.parse(&what)? {
             let n = image.layers.len();
@@ -542,7 +596,11 @@ async fn fetch_tree(
             ));
             for (i, l) in image.layers.iter().enumerate() {
                 let foreign = quirks.is_foreign(l);
-                if !(foreign && opts.skip_foreign) {
+                if let Some(held) = bases.held(l, None, false) {
+                    if !left_out.iter().any(|d| d.digest == held.digest) {
+                        left_out.push(held);
+                    }
+                } else if !(foreign && opts.skip_foreign) {
                     jobs.push(opaque_job(
                         l.clone(),
                         format!("blob {}/{n} {}", i + 1, l.digest.short()),
@@ -566,6 +624,7 @@ async fn fetch_tree(
         top,
         manifests,
         blobs,
+        left_out,
     })
 }
 

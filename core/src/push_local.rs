@@ -17,7 +17,7 @@ use crate::image_source::{destination, ImageSource, PushForm, SourceImage};
 use crate::manifest::RawManifest;
 use crate::progress::Progress;
 use crate::push::send::{self, BlobJob};
-use crate::push::source::{BlobSource, ForeignBlob, LocalBlob, RegistryBlob};
+use crate::push::source::{BlobSource, ForeignBlob, LeftOutBlob, LocalBlob, RegistryBlob};
 use crate::push::UploadLimits;
 use crate::reach::{locate, open_push_session};
 use crate::RegistryOptions;
@@ -225,29 +225,37 @@ async fn push_one(
             continue;
         }
         let foreign = to.adapter.is_foreign(&b.desc);
-        let src: Box<dyn BlobSource + '_> = if !foreign {
-            Box::new(LocalBlob {
-                source: source.clone(),
-                blob: b.clone(),
-            })
-        } else if !opts.include_foreign {
-            foreign_skipped += 1;
-            continue;
-        } else if source.has_blob(&b.desc.digest) {
-            Box::new(LocalBlob {
-                source: source.clone(),
-                blob: b.clone(),
-            })
-        } else {
-            Box::new(ForeignBlob {
-                registry: RegistryBlob {
-                    session: &session,
+        let src: Box<dyn BlobSource + '_> =
+            if !foreign && b.is_stored() && !source.has_blob(&b.desc.digest) {
+                Box::new(LeftOutBlob {
+                    what: format!("{what} to {}", to.target.full_name()),
                     digest: b.desc.digest.clone(),
-                },
-                urls: b.desc.urls.clone(),
-                what: what.clone(),
-            })
-        };
+                    bundle: source.path().to_path_buf(),
+                    bases: base_repositories(source, opts, &to.target)?,
+                })
+            } else if !foreign {
+                Box::new(LocalBlob {
+                    source: source.clone(),
+                    blob: b.clone(),
+                })
+            } else if !opts.include_foreign {
+                foreign_skipped += 1;
+                continue;
+            } else if source.has_blob(&b.desc.digest) {
+                Box::new(LocalBlob {
+                    source: source.clone(),
+                    blob: b.clone(),
+                })
+            } else {
+                Box::new(ForeignBlob {
+                    registry: RegistryBlob {
+                        session: &session,
+                        digest: b.desc.digest.clone(),
+                    },
+                    urls: b.desc.urls.clone(),
+                    what: what.clone(),
+                })
+            };
         jobs.push(BlobJob {
             desc: b.desc.clone(),
             what,
@@ -290,4 +298,31 @@ fn collect<'a>(
             children.push(child.manifest.clone());
         }
     }
+}
+
+/// The repositories a delta's bases went to at the destination: under `--to` as this push
+/// re-roots names, else on the destination's host. What cannot be re-rooted is skipped.
+fn base_repositories(
+    source: &ImageSource,
+    opts: &PushOptions,
+    dest: &crate::adapter::Target,
+) -> Result<Vec<String>> {
+    let root = opts
+        .to
+        .clone()
+        .unwrap_or_else(|| dest.name.registry.clone());
+    let mut repos = Vec::new();
+    for name in source.delta_bases()? {
+        let Ok(reference) = destination(&name, &root) else {
+            continue;
+        };
+        let Ok(located) = locate(&reference, &opts.registry) else {
+            continue;
+        };
+        let repo = located.target.name.repository;
+        if repo != dest.name.repository && !repos.contains(&repo) {
+            repos.push(repo);
+        }
+    }
+    Ok(repos)
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod adapters;
+mod bundle;
 mod cache;
 mod config;
 mod copy;
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Copy(args) => copy::run(args).await,
         Command::Push(args) => push::run(args).await,
         Command::Sync(args) => sync::run(args).await,
+        Command::Bundle(cmd) => bundle::run(cmd),
         Command::Inspect(args) => inspect::run(args).await,
         Command::Tags(args) => tags::run(args).await,
         Command::Ratelimit(args) => ratelimit::run(args).await,

@@ -105,6 +105,7 @@ fn options(args: &PullArgs) -> Result<PullOptions, Error> {
         ));
     }
     opts.jobs = args.jobs;
+    opts.since = args.since.clone();
     if args.no_cache {
         opts.cache = Cache::Disabled;
     }

@@ -108,6 +108,7 @@ fn bundle(args: &SyncArgs, out: &Path) -> Result<PullOptions, Error> {
     };
     pull.output = Some(Destination::Path(PathBuf::from(out)));
     pull.jobs = args.jobs;
+    pull.since = args.since.clone();
     Ok(pull)
 }
 

@@ -26,6 +26,7 @@
 
 mod docker_archive;
 mod files;
+mod holdings;
 mod layout;
 mod push_form;
 mod reroot;
@@ -135,6 +136,9 @@ impl ImageSource {
     /// A verified streaming reader of a blob of this source.
     pub fn open_blob(&self, desc: &Descriptor) -> Result<BlobReader> {
         let name = self.blob_name(&desc.digest);
+        if !self.files.exists(&name) {
+            return Err(self.absent_blob(&desc.digest));
+        }
         let (reader, size) = self.files.open_file(&self.path, &name)?;
         if size != desc.size {
             return Err(Error::SizeMismatch {

@@ -55,6 +55,13 @@ pub struct PushBlob {
     compressed: Option<Arc<NamedTempFile>>,
 }
 
+impl PushBlob {
+    /// True when the blob is read from the source as stored (not a layer compressed here).
+    pub fn is_stored(&self) -> bool {
+        self.compressed.is_none()
+    }
+}
+
 impl ImageSource {
     /// The push form of `image`: layers stored uncompressed are gzip-compressed into scratch
     /// files under `scratch` (removed when the form is dropped), `jobs` at a time.

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, Result};
-use crate::manifest::{media_type, Compression};
+use crate::manifest::{media_type, Compression, DELTA_BASES_ANNOTATION, DELTA_LEFT_OUT_ANNOTATION};
 use crate::output::meter::WriteMeter;
 use crate::output::tarplan::{self, PlanError, Source, TarPlan};
 use crate::output::{AtomicFile, OutputSink, PulledImage, StoredLayer};
@@ -170,6 +170,7 @@ fn plan(
     let mut manifest_json = Vec::new();
     let mut index_entries = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut left_out: Vec<Digest> = Vec::new();
     for image in images {
         add_file(&mut w, &image.config.desc.digest, &image.config.path)?;
         let mut layer_paths = Vec::new();
@@ -177,13 +178,19 @@ fn plan(
         // The size of each layer stored uncompressed; None for one stored as served.
         let mut uncompressed_sizes = Vec::new();
         for layer in &image.layers {
-            let src = layer_path(layer)?;
-            let name = if form.uncompresses(layer_compression(src)) {
+            let name = if let Some(held) = &layer.held_by_base {
+                let as_served = held.digest == layer.desc.digest;
+                uncompressed_sizes.push((!as_served).then_some(held.size));
+                if !left_out.contains(&held.digest) {
+                    left_out.push(held.digest.clone());
+                }
+                left_out_name(&held.digest)
+            } else if form.uncompresses(layer_compression(layer_path(layer)?)) {
                 let size = add_uncompressed(&mut w, layer, uncompressed, scratch)?;
                 uncompressed_sizes.push(Some(size));
                 blob_name(&layer.diff_id)
             } else {
-                add_file(&mut w, &layer.desc.digest, src)?;
+                add_file(&mut w, &layer.desc.digest, layer_path(layer)?)?;
                 uncompressed_sizes.push(None);
                 blob_name(&layer.desc.digest)
             };
@@ -255,11 +262,21 @@ fn plan(
         }
         index_entries.push(desc);
     }
-    let index = json!({
+    let mut index = json!({
         "schemaVersion": 2,
         "mediaType": media_type::OCI_INDEX,
         "manifests": index_entries,
     });
+    if !left_out.is_empty() {
+        let held = images
+            .iter()
+            .flat_map(|i| &i.layers)
+            .filter_map(|l| l.held_by_base.as_ref());
+        index["annotations"] = json!({
+            DELTA_LEFT_OUT_ANNOTATION: join_digests(&left_out),
+            DELTA_BASES_ANNOTATION: crate::delta::base_names(held).join(","),
+        });
+    }
     add_bytes(
         &mut w,
         "oci-layout",
@@ -399,6 +416,26 @@ fn stored_manifest(image: &PulledImage, sizes: &[Option<u64>]) -> Result<Vec<u8>
 fn to_json(v: &Value) -> Result<Vec<u8>> {
     serde_json::to_vec(v).map_err(|e| Error::io("serializing JSON", io::Error::other(e)))
 }
+
+/// The value of a delta's annotation: the digests, comma-separated.
+pub(crate) fn join_digests(digests: &[Digest]) -> String {
+    digests
+        .iter()
+        .map(Digest::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Where `manifest.json` says a layer left out of a delta is. No file is there: Docker 20.10
+/// skips reading a layer it already has (its base was loaded first), and otherwise fails
+/// with "open .../<this path>: no such file or directory", the best message it can give, so
+/// the path says what is wrong and names the digest.
+pub(crate) fn left_out_name(d: &Digest) -> String {
+    format!("{LEFT_OUT_DIR}/{}/{}", d.algorithm().as_str(), d.hex())
+}
+
+/// See [`left_out_name`].
+const LEFT_OUT_DIR: &str = "left-out-of-this-delta-bundle-load-its-base-first";
 
 pub fn blob_name(d: &Digest) -> String {
     format!("blobs/{}/{}", d.algorithm().as_str(), d.hex())

@@ -144,6 +144,10 @@ pub struct StoredLayer {
     pub diff_id: Digest,
     pub diff_path: Option<PathBuf>,
     pub foreign: bool,
+    /// For a delta bundle (`--since`): the blob a base holds for this layer, left out of the
+    /// output. Its descriptor as served, or (a base storing the layer uncompressed) its diff
+    /// ID with the uncompressed size.
+    pub held_by_base: Option<Descriptor>,
 }
 
 /// Everything a writer needs about one pulled image.
@@ -164,8 +168,11 @@ pub struct PulledTree {
     pub top: RawManifest,
     /// Every manifest below `top`, indexes and images.
     pub manifests: Vec<RawManifest>,
-    /// Every blob those manifests name, except foreign ones left out on purpose.
+    /// Every blob those manifests name, except foreign ones left out on purpose and those
+    /// a delta's bases hold.
     pub blobs: Vec<StoredBlob>,
+    /// The blobs a delta's bases hold, left out.
+    pub left_out: Vec<Descriptor>,
 }
 
 /// What a pull brought into the store for one reference.
@@ -194,6 +201,18 @@ impl Pulled {
                 .iter()
                 .map(|b| (&b.desc.digest, b.path.as_path()))
                 .collect(),
+        }
+    }
+
+    /// The blobs left out because a delta's bases hold them, as the output names them.
+    pub fn left_out(&self) -> Vec<&Descriptor> {
+        match self {
+            Pulled::Image(i) => i
+                .layers
+                .iter()
+                .filter_map(|l| l.held_by_base.as_ref())
+                .collect(),
+            Pulled::Tree(t) => t.left_out.iter().collect(),
         }
     }
 

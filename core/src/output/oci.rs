@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::manifest::{DELTA_BASES_ANNOTATION, DELTA_LEFT_OUT_ANNOTATION};
 use crate::output::meter::WriteMeter;
 use crate::output::oci_index::{LayoutIndex, LayoutLock};
 use crate::output::{oci_types, AtomicFile, OutputSink, Pulled};
@@ -154,6 +155,23 @@ fn add_to_layout(
     let mut index = LayoutIndex::read(dir)?;
     for entry in entries {
         index.add(entry);
+    }
+    let mut left_out: Vec<Digest> = Vec::new();
+    for d in images.iter().flat_map(Pulled::left_out) {
+        if !left_out.contains(&d.digest) {
+            left_out.push(d.digest.clone());
+        }
+    }
+    if !left_out.is_empty() {
+        index.annotate(
+            DELTA_LEFT_OUT_ANNOTATION,
+            super::docker::join_digests(&left_out),
+        );
+        let held = images.iter().flat_map(Pulled::left_out);
+        index.annotate(
+            DELTA_BASES_ANNOTATION,
+            crate::delta::base_names(held).join(","),
+        );
     }
     index.write(dir)
 }

@@ -136,6 +136,20 @@ impl LayoutIndex {
         entries.push(entry);
     }
 
+    /// Sets a top-level annotation (a delta's list of the blobs it leaves out).
+    pub fn annotate(&mut self, key: &str, value: String) {
+        let annotations = self
+            .doc
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !annotations.is_object() {
+            *annotations = Value::Object(Map::new());
+        }
+        if let Some(map) = annotations.as_object_mut() {
+            map.insert(key.to_string(), Value::from(value));
+        }
+    }
+
     /// Replaces `dir/index.json` atomically.
     pub fn write(mut self, dir: &Path) -> Result<()> {
         self.doc

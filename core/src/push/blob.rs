@@ -81,6 +81,18 @@ async fn send(job: &BlobUpload<'_>, progress: &dyn Progress) -> Result<Outcome> 
     if present(job).await? {
         return Ok(Outcome::Present);
     }
+    if let Some(e) = job.source.unavailable() {
+        // Registries keep blobs per repository: a base pushed under its own name holds the
+        // blob there, and a mount links it here without sending it.
+        for from in job.source.mount_candidates() {
+            if let Ok(Started::Mounted) = start(job, Some(from)).await {
+                if present(job).await? {
+                    return Ok(Outcome::Mounted);
+                }
+            }
+        }
+        return Err(e);
+    }
     let mut backoff = Backoff::new(job.dest.retry_policy());
     let mut mount = job.mount_from;
     loop {

@@ -24,6 +24,55 @@ pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send
 pub(crate) trait BlobSource: Send + Sync {
     /// The bytes from `offset` to the end.
     async fn open(&self, offset: u64) -> Result<ByteStream>;
+
+    /// Why the blob cannot be sent at all, known before any upload starts (a delta bundle
+    /// leaves it out): the registry must have it already.
+    fn unavailable(&self) -> Option<crate::error::Error> {
+        None
+    }
+
+    /// Repositories of the destination registry that may hold the blob, to mount it from
+    /// when it is [`unavailable`](BlobSource::unavailable).
+    fn mount_candidates(&self) -> &[String] {
+        &[]
+    }
+}
+
+/// A blob a delta bundle leaves out: it can only be found present at the destination.
+pub(crate) struct LeftOutBlob {
+    pub what: String,
+    pub digest: Digest,
+    pub bundle: PathBuf,
+    /// Where the delta's bases went at the destination (their repositories).
+    pub bases: Vec<String>,
+}
+
+#[async_trait]
+impl BlobSource for LeftOutBlob {
+    async fn open(&self, _offset: u64) -> Result<ByteStream> {
+        Err(self.error())
+    }
+
+    fn unavailable(&self) -> Option<crate::error::Error> {
+        Some(self.error())
+    }
+
+    fn mount_candidates(&self) -> &[String] {
+        &self.bases
+    }
+}
+
+impl LeftOutBlob {
+    fn error(&self) -> crate::error::Error {
+        crate::error::Error::Upload {
+            what: self.what.clone(),
+            reason: format!(
+                "the registry does not have {}, and {} leaves it out (a delta bundle): push its base first",
+                self.digest,
+                self.bundle.display()
+            ),
+        }
+    }
 }
 
 /// A blob served by a registry (the source of a copy).
