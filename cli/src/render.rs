@@ -397,6 +397,14 @@ fn raw_line_for(event: &Event) -> Option<String> {
     })
 }
 
+/// `n` and the noun, singular for one: `1 blob`, `2 blobs`.
+pub fn count(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;

@@ -6,7 +6,7 @@ use drag_core::bundle::{self, BundleListing};
 use drag_core::terminal_text::escape;
 
 use crate::args::BundleCommand;
-use crate::render::human_bytes;
+use crate::render::{count, human_bytes};
 
 pub fn run(cmd: BundleCommand) -> anyhow::Result<()> {
     match cmd {
@@ -29,20 +29,18 @@ pub fn run(cmd: BundleCommand) -> anyhow::Result<()> {
                 Ok(())
             })?;
             let checked = format!(
-                "{} bundles, {} blobs ({}) hashed",
-                paths.len(),
-                report.blobs_checked,
+                "{}, {} ({}) hashed",
+                count(paths.len(), "bundle"),
+                count(report.blobs_checked, "blob"),
                 human_bytes(report.bytes_checked)
             );
             if report.problems.is_empty() {
                 eprintln!("drag bundle verify: {checked}: all intact");
                 Ok(())
             } else {
-                eprintln!(
-                    "drag bundle verify: {checked}: {} problems",
-                    report.problems.len()
-                );
-                anyhow::bail!("{} problems", report.problems.len())
+                let problems = count(report.problems.len(), "problem");
+                eprintln!("drag bundle verify: {checked}: {problems}");
+                anyhow::bail!("{problems}")
             }
         }
     }
@@ -73,9 +71,9 @@ fn print_table(l: &BundleListing) -> Result<(), drag_core::Error> {
         }
         writeln!(
             out,
-            "{} images, {} blobs, {} ({} bytes){}",
-            l.images.len(),
-            l.blobs,
+            "{}, {}, {} ({} bytes){}",
+            count(l.images.len(), "image"),
+            count(l.blobs, "blob"),
             human_bytes(l.size),
             l.size,
             if l.delta { ", a delta bundle" } else { "" }
@@ -84,8 +82,8 @@ fn print_table(l: &BundleListing) -> Result<(), drag_core::Error> {
             let total: u64 = l.missing.iter().map(|b| b.size).sum();
             writeln!(
                 out,
-                "left out: {} blobs, {} ({total} bytes){}",
-                l.missing.len(),
+                "left out: {}, {} ({total} bytes){}",
+                count(l.missing.len(), "blob"),
                 human_bytes(total),
                 if l.delta { ", held by its bases" } else { "" }
             )?;

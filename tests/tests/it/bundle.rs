@@ -94,7 +94,7 @@ fn bundle_ls_lists_images_platforms_sizes_and_what_a_delta_leaves_out() {
         text.contains(&name) && text.contains(second.digest()),
         "{text}"
     );
-    assert!(text.contains("left out: 1 blobs"), "{text}");
+    assert!(text.contains("left out: 1 blob,"), "{text}");
     assert!(text.contains(&second.layers[0].blob.digest), "{text}");
 
     let whole = bundle(&dir, &["ls", "--json", "first.tar"]);
@@ -120,7 +120,7 @@ fn bundle_verify_passes_a_delta_with_its_base_and_fails_naming_the_blob_alone() 
         lines[0].contains(&second.layers[0].blob.digest) && lines[0].contains("delta"),
         "{lines:?}"
     );
-    assert!(out.stderr.contains("1 problems"), "{}", out.stderr);
+    assert!(out.stderr.contains("1 problem"), "{}", out.stderr);
 }
 
 #[test]
