@@ -48,6 +48,9 @@ pub trait OutputSink: std::io::Write {
 
 impl<W: std::io::Write> OutputSink for std::io::BufWriter<W> {}
 
+/// Bytes in memory: what tests write archives into.
+impl OutputSink for Vec<u8> {}
+
 /// Runs `f` on every item with up to `threads` threads; stops at the first error and returns
 /// it. Output writers use it to fill files with kernel copies and inflation on every core.
 pub(crate) fn run_parallel<T: Sync, E: Send>(

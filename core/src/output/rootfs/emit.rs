@@ -11,8 +11,14 @@ use super::tree::{Kind, Meta, Node, Tree};
 use super::{RootfsOptions, RootfsStats};
 use crate::error::{Error, Result};
 use crate::output::tar_header::{self as header, Fresh};
+use crate::output::OutputSink;
 
-pub(super) struct Emitter<'a, W: Write> {
+/// Files at least this big go from their layer to the output by the sink's own copy (the
+/// kernel's, into a file); smaller ones through the buffer, where a flush and a system call
+/// each would cost more than the copy.
+const SINK_COPY_MIN: u64 = 256 << 10;
+
+pub(super) struct Emitter<'a, W: OutputSink> {
     pub out: BufWriter<W>,
     pub files: LayerFiles<'a>,
     pub tree: &'a Tree,
@@ -22,7 +28,7 @@ pub(super) struct Emitter<'a, W: Write> {
     pub stats: RootfsStats,
 }
 
-impl<'a, W: Write> Emitter<'a, W> {
+impl<'a, W: OutputSink> Emitter<'a, W> {
     pub fn run(mut self) -> Result<RootfsStats> {
         let tree = self.tree;
         let mut path: Vec<u8> = Vec::new();
@@ -114,9 +120,14 @@ impl<'a, W: Write> Emitter<'a, W> {
 
     fn data(&mut self, path: &[u8], meta: &Meta) -> Result<()> {
         let file = self.files.get(meta.layer)?;
-        let copied = file
-            .seek(SeekFrom::Start(meta.data_pos))
-            .and_then(|_| io::copy(&mut Read::by_ref(file).take(meta.size), &mut self.out));
+        let copied = file.seek(SeekFrom::Start(meta.data_pos)).and_then(|_| {
+            if meta.size < SINK_COPY_MIN {
+                return io::copy(&mut Read::by_ref(file).take(meta.size), &mut self.out);
+            }
+            self.out.flush()?;
+            self.out.get_mut().append_file(file, meta.size)?;
+            Ok(meta.size)
+        });
         match copied {
             Ok(n) if n == meta.size => {}
             Ok(_) => return Err(self.copy_error(path, meta.layer, changed())),

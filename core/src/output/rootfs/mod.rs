@@ -45,7 +45,7 @@ mod reader;
 mod tree;
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -83,7 +83,7 @@ pub struct RootfsOptions {
 pub fn write_with(
     layers: &[PathBuf],
     options: RootfsOptions,
-    out: impl Write,
+    out: impl crate::output::OutputSink,
 ) -> Result<RootfsStats> {
     let mut tree = Tree::default();
     let mut identities = Vec::with_capacity(layers.len());

@@ -398,3 +398,17 @@ fn gnu_sparse_entries_are_refused() {
     let msg = refusal(vec![pax]);
     assert!(msg.contains("sparse"), "{msg}");
 }
+
+#[test]
+fn big_files_go_through_the_sinks_own_copy_between_buffered_small_entries() {
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let (items, stats) = merged(vec![Layer::new()
+        .file("a", 0o644, b"small before")
+        .file("b", 0o644, &big)
+        .file("c", 0o644, b"small after")]);
+    let data = |p: &str| &items.iter().find(|i| i.path == p).unwrap().data;
+    assert_eq!(data("a"), b"small before");
+    assert_eq!(data("b"), &big);
+    assert_eq!(data("c"), b"small after");
+    assert_eq!(stats.bytes, 12 + 300_000 + 11);
+}
