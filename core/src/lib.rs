@@ -56,6 +56,7 @@ pub mod push_local;
 pub mod reference;
 pub mod registry_config;
 pub mod resolve;
+pub mod serve;
 pub mod sync;
 pub mod terminal_text;
 
