@@ -236,8 +236,11 @@ impl Server {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     let conn = graceful.watch(conn);
+                    let log = self.shared.log.clone();
                     tokio::spawn(async move {
-                        let _ = conn.await;
+                        if let Err(e) = conn.await {
+                            log.line(&connection_error(remote, &e));
+                        }
                         drop(permit);
                     });
                 }
@@ -253,7 +256,9 @@ impl Server {
                         match tls {
                             Ok(Ok(stream)) => {
                                 let conn = builder.serve_connection(TokioIo::new(stream), service);
-                                let _ = watcher.watch(conn).await;
+                                if let Err(e) = watcher.watch(conn).await {
+                                    log.line(&connection_error(remote, &e));
+                                }
                             }
                             Ok(Err(e)) => log.line(&format!("{remote} TLS handshake failed: {e}")),
                             Err(_) => log.line(&format!("{remote} TLS handshake timed out")),
@@ -277,4 +282,20 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// A connection that ended badly (headers too slow or too large, a request that is not HTTP,
+/// a client gone mid-answer): hyper answered it (408, 431, 400) or closed it, without a request
+/// line, so it is logged here.
+fn connection_error(remote: SocketAddr, e: &hyper::Error) -> String {
+    let what = if e.is_timeout() {
+        "request headers not sent in time".to_string()
+    } else if e.is_parse_too_large() {
+        "request headers too large".to_string()
+    } else if e.is_parse() {
+        "not an HTTP/1 request".to_string()
+    } else {
+        e.to_string()
+    };
+    format!("{remote} connection closed: {what}")
 }

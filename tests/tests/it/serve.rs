@@ -401,6 +401,14 @@ fn hostile_requests_get_4xx_and_it_keeps_serving() {
         started.elapsed()
     );
     assert_eq!(status_of(&get("/v2/")), 200, "still serving");
+    let log = served.stderr();
+    for said in [
+        "connection closed: request headers not sent in time",
+        "connection closed: request headers too large",
+        "\"GET /v2/library/alpine/blobs/md5:",
+    ] {
+        assert!(log.contains(said), "{said} not logged:\n{log}");
+    }
     assert_eq!(
         status_of(&get("/v2/library/alpine/manifests/3.9")),
         200,
