@@ -1053,3 +1053,49 @@ async fn a_corrupt_blob_is_cut_off_and_logged_not_served_whole() {
         served.stderr()
     );
 }
+
+#[test]
+fn a_docker_save_archive_is_served_under_its_familiar_name_with_its_image_id() {
+    let Some(dockerd) = Dockerd::shared() else {
+        return;
+    };
+    let s = sources();
+    // A name of this test's own in the shared daemon.
+    let registry = FakeRegistry::start();
+    registry.push_image("library/servesave", "1", &s.alpine);
+    let dir = fresh_dir("serve-saved-");
+    pull(
+        &dir,
+        &[
+            "-q",
+            "--endpoint",
+            &registry.url(),
+            "-o",
+            "in.tar",
+            "servesave:1",
+        ],
+    )
+    .assert_success();
+    dockerd.load(&dir.join("in.tar"));
+    let saved = dir.join("saved.tar");
+    dockerd.docker(&["save", "-o", arg(&saved), "servesave:1"]);
+    let served = DragServe::start(&[arg(&saved)]);
+    assert!(
+        served.stderr().contains("library/servesave:1 -> "),
+        "{}",
+        served.stderr()
+    );
+    pull(
+        &dir,
+        &[
+            "-q",
+            "-o",
+            "back.tar",
+            &format!("{}/library/servesave:1", served.host()),
+        ],
+    )
+    .assert_success();
+    let back = ImageSource::open(&dir.join("back.tar")).unwrap();
+    let config = back.images()[0].config.as_ref().unwrap();
+    assert_eq!(config.digest.to_string(), s.alpine.config.digest);
+}
