@@ -243,6 +243,15 @@ async fn manifests_and_blobs_are_served_as_stored_with_ranges() {
         assert_eq!(r.status(), 416, "{bad}");
         assert_eq!(header(&r, "content-range"), format!("bytes */{size}"));
     }
+    // From a layout directory as from a tar.
+    let app_layer = &s.app.layers[1].blob;
+    let r = get(
+        &format!("{base}/org/app/blobs/{}", app_layer.digest),
+        &[("range", "bytes=100-")],
+    )
+    .await;
+    assert_eq!(r.status(), 206);
+    assert!(r.bytes().await.unwrap() == app_layer.bytes[100..]);
     // Each repository answers for its own images' blobs only.
     let r = get(&format!("{base}/org/app/blobs/{}", layer.digest), &[]).await;
     assert_eq!(r.status(), 404);
