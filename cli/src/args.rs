@@ -465,6 +465,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout: u64,
 
+    /// Seconds an answer may wait on a client that reads nothing before the connection is
+    /// closed (a slow but steady client goes on).
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
+
     /// No line per request on stderr (the images served and errors are still shown).
     #[arg(short, long)]
     pub quiet: bool,

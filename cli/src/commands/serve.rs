@@ -31,6 +31,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     opts.htpasswd = args.htpasswd.clone();
     opts.keep_host = args.keep_host;
     opts.header_timeout = Duration::from_secs(args.header_timeout);
+    opts.stall_timeout = Duration::from_secs(args.stall_timeout);
     opts.log = Arc::new(Stderr { quiet: args.quiet });
     let server = Server::bind(opts).await?;
     for image in server.images() {

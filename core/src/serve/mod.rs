@@ -5,8 +5,9 @@
 //!
 //! The parts, in the order a request meets them: [`catalogue`] (the union of the sources,
 //! opened once), the connection handling here (a bounded number of connections, TLS from
-//! [`tls`], header size and time limits), [`service`] (method, login from [`auth`], route from
-//! [`routes`], answer from [`answers`] with [`range`] and streamed [`body`]s, a line of [`log`]).
+//! [`tls`], header size and time limits, [`stall`] for clients that stop reading),
+//! [`service`] (method, login from [`auth`], route from [`routes`], answer from [`answers`]
+//! with [`range`] and streamed [`body`]s, a line of [`log`]).
 //!
 //! What is verified: every manifest and index when the sources open (their digests; an
 //! archive's config and layer files are located and their sizes checked); each whole blob as it
@@ -34,6 +35,7 @@ mod names;
 mod range;
 mod routes;
 mod service;
+mod stall;
 mod tls;
 
 use std::future::Future;
@@ -81,6 +83,9 @@ pub struct ServeOptions {
     /// How long a client may take to send a request's headers (also how long an idle
     /// connection is kept).
     pub header_timeout: Duration,
+    /// How long an answer may wait on a client that reads nothing before its connection is
+    /// closed.
+    pub stall_timeout: Duration,
     /// Where request lines and notes go.
     pub log: Arc<dyn ServeLog>,
 }
@@ -114,6 +119,7 @@ impl ServeOptions {
             htpasswd: None,
             keep_host: false,
             header_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(60),
             log: Arc::new(Quiet),
         }
     }
@@ -125,6 +131,7 @@ pub struct Server {
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     header_timeout: Duration,
+    stall_timeout: Duration,
 }
 
 impl std::fmt::Debug for Server {
@@ -173,6 +180,7 @@ impl Server {
             listener,
             tls,
             header_timeout: opts.header_timeout,
+            stall_timeout: opts.stall_timeout,
         })
     }
 
@@ -234,7 +242,8 @@ impl Server {
             });
             match &self.tls {
                 None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let io = stall::Stall::new(TokioIo::new(stream), self.stall_timeout);
+                    let conn = builder.serve_connection(io, service);
                     let conn = graceful.watch(conn);
                     let log = self.shared.log.clone();
                     tokio::spawn(async move {
@@ -249,13 +258,15 @@ impl Server {
                     let builder = builder.clone();
                     let log = self.shared.log.clone();
                     let watcher = graceful.watcher();
+                    let stall_timeout = self.stall_timeout;
                     tokio::spawn(async move {
                         let tls =
                             tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
                                 .await;
                         match tls {
                             Ok(Ok(stream)) => {
-                                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                                let io = stall::Stall::new(TokioIo::new(stream), stall_timeout);
+                                let conn = builder.serve_connection(io, service);
                                 if let Err(e) = watcher.watch(conn).await {
                                     log.line(&connection_error(remote, &e));
                                 }
@@ -288,7 +299,9 @@ impl Server {
 /// a client gone mid-answer): hyper answered it (408, 431, 400) or closed it, without a request
 /// line, so it is logged here.
 fn connection_error(remote: SocketAddr, e: &hyper::Error) -> String {
-    let what = if e.is_timeout() {
+    let what = if stall::is_stall(e) {
+        "the client read nothing for too long".to_string()
+    } else if e.is_timeout() {
         "request headers not sent in time".to_string()
     } else if e.is_parse_too_large() {
         "request headers too large".to_string()

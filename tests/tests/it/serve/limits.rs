@@ -241,3 +241,49 @@ async fn htpasswd_logins_are_required_and_checked() {
     let err = DragServe::refused(&[arg(&s.path("alpine.tar")), "--htpasswd", arg(&md5)]);
     assert!(err.contains("only bcrypt"), "{err}");
 }
+
+#[test]
+fn a_client_that_stops_reading_is_cut_off_and_others_are_served() {
+    let registry = FakeRegistry::start();
+    let big = ImageBuilder::new()
+        .layer(
+            LayerBuilder::new()
+                .file("big", noise(16 << 20, 8), 0o644)
+                .build(Compression::None),
+        )
+        .build();
+    registry.push_image("big/image", "1", &big);
+    let dir = fresh_dir("serve-stall-");
+    pull(
+        &dir,
+        &[
+            "-q",
+            "-o",
+            "big.tar",
+            &format!("{}/big/image:1", registry.host()),
+        ],
+    )
+    .assert_success();
+    let served = DragServe::start(&[arg(&dir.join("big.tar")), "--stall-timeout", "1"]);
+    // Asks for 16 MiB and reads none of it: more than the socket buffers take.
+    let mut stalled = TcpStream::connect(served.host()).unwrap();
+    let request = format!(
+        "GET /v2/big/image/blobs/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        big.layers[0].blob.digest
+    );
+    stalled.write_all(request.as_bytes()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !served.stderr().contains("the client read nothing") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled connection was kept:\n{}",
+            served.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answer = raw(
+        &served.host(),
+        b"GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status_of(&answer), 200);
+}
