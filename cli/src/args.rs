@@ -32,6 +32,10 @@ pub enum Command {
     /// registry with --to, or into one archive with -o. Keeps going past a failing image;
     /// exits 1 when any failed.
     Sync(SyncArgs),
+    /// Serve the images of archives, bundles and OCI layouts as a read-only registry (OCI
+    /// distribution API), e.g. as a Docker Hub mirror on the far side of an air gap. Several
+    /// PATHs are one registry (a bundle and its deltas). Ctrl-C stops it.
+    Serve(ServeArgs),
     /// Look at bundles (archives and layouts drag reads): list what one holds, or verify a
     /// set of them (a delta with its bases).
     #[command(subcommand)]
@@ -465,6 +469,53 @@ pub struct PushArgs {
     pub jobs: usize,
 
     /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Archives (`drag pull`, `docker save`, `podman save`, skopeo), bundles (`drag sync -o`)
+    /// and OCI layouts (directories or tars). A blob missing from one is looked for in the
+    /// others; a tag two of them give keeps the later one's image.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// The address and port to listen on. Only this machine by default: serving others must
+    /// be asked for (`--listen 0.0.0.0:5000`).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:5000")]
+    pub listen: std::net::SocketAddr,
+
+    /// Serve HTTPS with this PEM certificate (chain); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Ask every request for a login from this htpasswd file (bcrypt entries only, as made by
+    /// `htpasswd -B`; HTTP Basic, so use it with TLS beyond loopback).
+    #[arg(long, value_name = "FILE")]
+    pub htpasswd: Option<PathBuf>,
+
+    /// Keep each image's registry host as the first part of its name
+    /// (`docker.io/library/alpine` instead of `library/alpine`; a port is written `_PORT`).
+    /// containerd's mirror requests (`?ns=HOST`) are then answered from HOST's images.
+    #[arg(long)]
+    pub keep_host: bool,
+
+    /// Seconds a client has to send a request's headers; an idle connection is closed after
+    /// as long.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+
+    /// Seconds an answer may wait on a client that reads nothing before the connection is
+    /// closed (a slow but steady client goes on).
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
+
+    /// No line per request on stderr (the images served and errors are still shown).
     #[arg(short, long)]
     pub quiet: bool,
 }

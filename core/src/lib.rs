@@ -31,7 +31,8 @@
 //! itself) and the [`registry::Session`] it is handed, and its
 //! authenticator answers challenges with what [`auth`] and [`http`] give it. A library user
 //! calls [`pull()`] (and [`cancel_pulls`] when it gives up on one), [`inspect`], [`cache`] or [`login`],
-//! reads archives and layouts back for pushing with [`image_source`],
+//! reads archives and layouts back for pushing with [`image_source`], serves them as a
+//! read-only registry with [`serve`],
 //! sets [`RegistryOptions`] (with a [`RegistryConfig`] of per-host settings,
 //! [`http::retry::RetryPolicy`], [`patience`], an
 //! [`http::trace::Trace`] sink and an [`http::notice::Notices`] sink), watches [`progress`] events, handles [`Error`], and can make
@@ -57,6 +58,7 @@ pub mod push_local;
 pub mod reference;
 pub mod registry_config;
 pub mod resolve;
+pub mod serve;
 pub mod sync;
 pub mod terminal_text;
 

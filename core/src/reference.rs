@@ -18,7 +18,7 @@ use crate::digest::Digest;
 
 /// Longest repository path accepted. Like distribution/reference (since 2024) the registry host
 /// does not count, so a long path on a long host name is still valid.
-const MAX_PATH_LEN: usize = 255;
+pub(crate) const MAX_PATH_LEN: usize = 255;
 /// DNS names stop at 253 characters; a longer host cannot be a registry.
 const MAX_DOMAIN_LEN: usize = 255;
 const MAX_TAG_LEN: usize = 128;
@@ -283,7 +283,7 @@ fn check_path(path: &str) -> Result<(), ReferenceErrorKind> {
 
 /// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`: separators never start, end or double up, except
 /// `__` and runs of `-`.
-fn is_path_component(s: &[u8]) -> bool {
+pub(crate) fn is_path_component(s: &[u8]) -> bool {
     let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     let mut i = 0;
     loop {

@@ -67,6 +67,11 @@ impl Dockerd {
 
     /// Starts a daemon of one's own, stopped when dropped.
     pub fn start(dockerd: &Path, docker: &Path) -> Result<Dockerd, String> {
+        Dockerd::start_with(dockerd, docker, &[])
+    }
+
+    /// [`Dockerd::start`] with more dockerd arguments (`--config-file=daemon.json`).
+    pub fn start_with(dockerd: &Path, docker: &Path, extra: &[String]) -> Result<Dockerd, String> {
         if !is_root() {
             return Err("dockerd needs root".into());
         }
@@ -99,6 +104,7 @@ impl Dockerd {
             .arg(format!("--data-root={}", dir.join("root").display()))
             .arg(format!("--exec-root={}", dir.join("exec").display()))
             .arg(format!("--pidfile={}", dir.join("dockerd.pid").display()))
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -178,6 +184,14 @@ impl Dockerd {
         let log = std::fs::read_to_string(self.dir.join("dockerd.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// The socket of the containerd this dockerd started (under its exec root), for `ctr`.
+    pub fn containerd_socket(&self) -> PathBuf {
+        self.dir
+            .join("exec")
+            .join("containerd")
+            .join("containerd.sock")
     }
 
     /// dockerd's process id.

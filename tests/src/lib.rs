@@ -16,6 +16,7 @@
 //! - [`tar_readers`]: GNU tar, busybox tar and Python's tarfile, which must all agree;
 //! - [`drag_cli`]: the `drag` binary built from this workspace, and running it
 //!   ([`pull`] for the common `drag pull` in a directory);
+//! - [`DragServe`]: `drag serve` as a child process on a free port, stopped as Ctrl-C would;
 //! - [`UploadProxy`]: a recording proxy in front of a registry that cuts uploads and
 //!   falsifies answers, for push tests;
 //! - [`peak_memory`]: drag under GNU `time -v`, for peak-memory bounds.
@@ -25,6 +26,7 @@ pub mod bytes;
 pub mod digest;
 pub mod dockerd;
 pub mod drag_cli;
+pub mod drag_serve;
 pub mod fake_registry;
 pub mod hostile;
 pub mod image;
@@ -46,6 +48,7 @@ pub mod xfs;
 pub use digest::sha256_digest;
 pub use dockerd::Dockerd;
 pub use drag_cli::{drag, drag_bin, pull, run, DragOutput};
+pub use drag_serve::DragServe;
 pub use fake_registry::{
     basic_login, AuthMode, FakeRegistry, Fault, Gzip, PullLimit, TokenField, TokenLogins,
     TokenRequest,

@@ -10,6 +10,7 @@ mod login;
 mod pull;
 mod push;
 mod ratelimit;
+mod serve;
 mod sync;
 mod tags;
 
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Copy(args) => copy::run(args).await,
         Command::Push(args) => push::run(args).await,
         Command::Sync(args) => sync::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
         Command::Bundle(cmd) => bundle::run(cmd),
         Command::Inspect(args) => inspect::run(args).await,
         Command::Tags(args) => tags::run(args).await,

@@ -118,6 +118,40 @@ impl Files {
         }
     }
 
+    /// A reader of `name` from byte `start` on, and the file's whole size.
+    pub(crate) fn open_file_at(
+        &self,
+        src: &Path,
+        name: &str,
+        start: u64,
+    ) -> Result<(Box<dyn Read + Send>, u64)> {
+        match self {
+            Files::Tar(t) => {
+                let (offset, size) = t.resolve(name).map_err(|r| bad(src, r))?;
+                let reader = RangeReader {
+                    file: t.file.clone(),
+                    pos: offset + start.min(size),
+                    end: offset + size,
+                };
+                Ok((Box::new(reader), size))
+            }
+            Files::Dir { root } => {
+                let path = inside(root, name).map_err(|r| bad(src, r))?;
+                let mut file =
+                    File::open(&path).map_err(|e| Error::io_path("opening", &path, e))?;
+                let meta = file
+                    .metadata()
+                    .map_err(|e| Error::io_path("reading", &path, e))?;
+                if !meta.is_file() {
+                    return Err(bad(src, format!("{name} is not a regular file")));
+                }
+                io::Seek::seek(&mut file, io::SeekFrom::Start(start.min(meta.len())))
+                    .map_err(|e| Error::io_path("reading", &path, e))?;
+                Ok((Box::new(file), meta.len()))
+            }
+        }
+    }
+
     /// The whole of `name`, refused when larger than `cap` before any of it is read.
     pub(crate) fn read_capped(&self, src: &Path, name: &str, cap: u64) -> Result<Vec<u8>> {
         let (reader, size) = self.open_file(src, name)?;

@@ -155,6 +155,33 @@ impl ImageSource {
         ))
     }
 
+    /// An unverified reader of `len` bytes of a blob from byte `start`, for a range request
+    /// (`drag serve`): a range cannot be checked against the digest, the client checks what it
+    /// puts together. The stored size must still be the descriptor's.
+    pub fn open_blob_range(
+        &self,
+        desc: &Descriptor,
+        start: u64,
+        len: u64,
+    ) -> Result<Box<dyn std::io::Read + Send>> {
+        let name = self.blob_name(&desc.digest);
+        let (reader, size) = self.files.open_file_at(&self.path, &name, start)?;
+        if size != desc.size {
+            return Err(Error::SizeMismatch {
+                what: format!("{} in {}", desc.digest.short(), self.path.display()),
+                expected: desc.size,
+                actual: size,
+            });
+        }
+        if start.checked_add(len).is_none_or(|end| end > size) {
+            return Err(Error::Usage(format!(
+                "range {start}+{len} outside {} ({size} bytes)",
+                desc.digest.short()
+            )));
+        }
+        Ok(Box::new(std::io::Read::take(reader, len)))
+    }
+
     /// True when the source holds the blob (a foreign layer may be absent on purpose).
     pub fn has_blob(&self, digest: &Digest) -> bool {
         self.files.exists(&self.blob_name(digest))

@@ -42,6 +42,7 @@ mod quirks;
 mod ratelimit;
 mod real_registry;
 mod rootfs_hostile;
+mod serve;
 mod sha512;
 mod shapes;
 mod sync;
