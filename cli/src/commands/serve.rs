@@ -8,6 +8,7 @@ use std::time::Duration;
 use drag_core::serve::{ServeLog, ServeOptions, Server};
 
 use crate::args::ServeArgs;
+use crate::render::count;
 
 /// Request lines (unless quiet) and notes on stderr.
 struct Stderr {
@@ -37,7 +38,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for image in server.images() {
         let missing = match image.missing_blobs {
             0 => String::new(),
-            n => format!(" ({n} blobs in no source: they answer 404)"),
+            n => format!(" ({} in no source: they answer 404)", count(n, "blob")),
         };
         eprintln!("{} -> {}{missing}", image.name, image.digest);
     }

@@ -235,3 +235,30 @@ fn podman_loads_the_sample_bundle() {
         "{names:?}"
     );
 }
+
+/// The README's offline quick start, end to end: `drag serve` of the sample, `drag pull` from
+/// it, and podman and Docker load what was pulled as the sample's own image.
+#[test]
+fn the_offline_quick_start_serves_the_sample_and_engines_load_what_drag_pulls_from_it() {
+    let dir = fresh_dir("sample-roundtrip-");
+    let served = drag_tests::DragServe::start(&[&sample().to_string_lossy()]);
+    let reference = format!("{}/drag/sample:1", served.host());
+    pull(&dir, &["-q", "-o", "pulled.tar", &reference]).assert_success();
+    let source = drag_core::image_source::ImageSource::open(&sample()).unwrap();
+    let config = source.images()[0]
+        .config
+        .clone()
+        .unwrap()
+        .digest
+        .to_string();
+    if let Some(podman) = Podman::new() {
+        let names = podman.load(&dir.join("pulled.tar"));
+        assert!(names.iter().any(|n| *n == reference), "{names:?}");
+        let id = podman.run(&["image", "inspect", "--format", "{{.Id}}", &reference]);
+        assert_eq!(format!("sha256:{}", id.trim()), config);
+    }
+    if let Some(docker) = Dockerd::shared() {
+        docker.load(&dir.join("pulled.tar"));
+        assert_eq!(docker.image_id(&reference), config);
+    }
+}

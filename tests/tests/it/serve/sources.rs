@@ -4,9 +4,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+use drag_tests::bytes::noise;
 use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::drag_serve::arg;
-use drag_tests::{http_client, DragServe, FakeRegistry, ManifestFormat};
+use drag_tests::{
+    http_client, Compression, DragServe, FakeRegistry, ImageBuilder, LayerBuilder, ManifestFormat,
+};
 
 use super::{copy_dir, digest_in, error_code, get, header, image, sources};
 #[tokio::test(flavor = "multi_thread")]
@@ -27,7 +30,7 @@ async fn two_sources_each_holding_part_of_the_blobs_serve_whole_images() {
     // Alone, the first source lists the image; the blob it lacks answers 404.
     let alone = DragServe::start(&[arg(&first)]);
     assert!(
-        alone.stderr().contains("org/app:1 -> ") && alone.stderr().contains("1 blobs in no source"),
+        alone.stderr().contains("org/app:1 -> ") && alone.stderr().contains("1 blob in no source"),
         "{}",
         alone.stderr()
     );
@@ -197,4 +200,72 @@ async fn a_corrupt_blob_is_cut_off_and_logged_not_served_whole() {
         "{}",
         served.stderr()
     );
+}
+
+/// A delta bundle is served whole with its base: the layer it leaves out comes from the base,
+/// and `drag pull` gets the image with its original digest. Alone, the delta still lists the
+/// image and says what it lacks.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delta_served_with_its_base_serves_whole_images() {
+    let shared = LayerBuilder::new()
+        .file("base/data", noise(40_000, 61), 0o644)
+        .build(Compression::Gzip);
+    let own = |seed| {
+        LayerBuilder::new()
+            .file("app/data", noise(20_000, seed), 0o644)
+            .build(Compression::Gzip)
+    };
+    let first = ImageBuilder::new()
+        .layer(shared.clone())
+        .layer(own(62))
+        .build();
+    let second = ImageBuilder::new()
+        .layer(shared.clone())
+        .layer(own(63))
+        .build();
+    let registry = FakeRegistry::start();
+    registry.push_image("org/one", "1", &first);
+    registry.push_image("org/two", "1", &second);
+    let dir = fresh_dir("serve-delta-");
+    let from = |repo: &str| format!("{}/{repo}:1", registry.host());
+    pull(&dir, &["-q", "-o", "base.tar", &from("org/one")]).assert_success();
+    pull(
+        &dir,
+        &[
+            "-q",
+            "--since",
+            "base.tar",
+            "-o",
+            "delta.tar",
+            &from("org/two"),
+        ],
+    )
+    .assert_success();
+
+    let alone = DragServe::start(&[arg(&dir.join("delta.tar"))]);
+    assert!(
+        alone.stderr().contains("org/two:1 -> ") && alone.stderr().contains("1 blob in no source"),
+        "{}",
+        alone.stderr()
+    );
+    let r = get(
+        &format!("{}/v2/org/two/blobs/{}", alone.url(), shared.blob.digest),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    drop(alone);
+
+    let union = DragServe::start(&[arg(&dir.join("base.tar")), arg(&dir.join("delta.tar"))]);
+    pull(
+        &dir,
+        &[
+            "-q",
+            "-o",
+            "two.tar",
+            &format!("{}/org/two:1", union.host()),
+        ],
+    )
+    .assert_success();
+    assert_eq!(digest_in(&dir.join("two.tar")), second.digest());
 }
