@@ -253,7 +253,7 @@ fn the_offline_quick_start_serves_the_sample_and_engines_load_what_drag_pulls_fr
         .to_string();
     if let Some(podman) = Podman::new() {
         let names = podman.load(&dir.join("pulled.tar"));
-        assert!(names.iter().any(|n| *n == reference), "{names:?}");
+        assert!(names.contains(&reference), "{names:?}");
         let id = podman.run(&["image", "inspect", "--format", "{{.Id}}", &reference]);
         assert_eq!(format!("sha256:{}", id.trim()), config);
     }
