@@ -41,6 +41,9 @@
 set -euo pipefail
 
 BENCH_SCALE=${BENCH_SCALE:-1.0}
+# Which groups of cases run (all by default): archive (archive, --decompress, rootfs, warm,
+# cp), oci (floor, --no-cache, cold, warm), many, push, serve.
+BENCH_CASES=${BENCH_CASES:-archive oci many push serve}
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_DIR=${BENCH_DIR:-/tmp/drag-bench}
 
@@ -282,6 +285,7 @@ alternate() {  # FN...: in this order on odd runs, reversed on even runs
         for ((i = $#; i >= 1; i--)); do "${!i}"; done
     fi
 }
+wanted() { [[ " $BENCH_CASES " == *" $1 "* ]]; }
 can_serve=0
 "$drag" serve --help >/dev/null 2>&1 && can_serve=1
 
@@ -290,20 +294,28 @@ say "bench: 40-layer image: $many_desc"
 say "bench: $BENCH_RUNS run(s) of each; $(nproc) CPUs"
 for ((run = 1; run <= BENCH_RUNS; run++)); do
     reset
-    warm_cache=$(fresh_cache)
-    alternate drag_archive skopeo_archive drag_decompress drag_rootfs
-    drag_warm
-    reset
-    layout_cache=$(fresh_cache)
-    alternate curl_floor drag_oci skopeo_oci drag_oci_cold
-    drag_oci_warm
-    reset
-    alternate drag_many skopeo_many
-    reset
-    [[ -d $push_src ]] || skopeo --policy "$policy" copy -q --src-tls-verify=false \
-        "docker://127.0.0.1:$port/bench/big:1" "oci:$push_src:1"
-    alternate drag_push skopeo_push
-    if ((can_serve)); then
+    if wanted archive; then
+        warm_cache=$(fresh_cache)
+        alternate drag_archive skopeo_archive drag_decompress drag_rootfs
+        drag_warm
+        reset
+    fi
+    if wanted oci; then
+        layout_cache=$(fresh_cache)
+        alternate curl_floor drag_oci skopeo_oci drag_oci_cold
+        drag_oci_warm
+        reset
+    fi
+    if wanted many; then
+        alternate drag_many skopeo_many
+        reset
+    fi
+    if wanted push; then
+        [[ -d $push_src ]] || skopeo --policy "$policy" copy -q --src-tls-verify=false \
+            "docker://127.0.0.1:$port/bench/big:1" "oci:$push_src:1"
+        alternate drag_push skopeo_push
+    fi
+    if ((can_serve)) && wanted serve; then
         [[ -s $serve_src ]] || "$drag" pull --endpoint "$url" -q --no-cache -o "$serve_src" bench/big:1
         alternate drag_serve registry_serve
     fi

@@ -44,8 +44,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let address = server.local_addr()?;
     eprintln!(
-        "drag serve: {} images on {}://{address}/ (read-only{}); Ctrl-C stops",
-        server.images().len(),
+        "drag serve: {} on {}://{address}/ (read-only{}); Ctrl-C stops",
+        count(server.images().len(), "image"),
         if server.is_tls() { "https" } else { "http" },
         if args.htpasswd.is_some() {
             ", logins required"

@@ -201,31 +201,10 @@ pub(crate) fn blob(
     let body = if head {
         body::empty()
     } else {
-        // A whole blob is checked against its digest as it goes out, the first time; a range
-        // cannot be.
-        let checked = cat
-            .verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(digest);
-        let (opened, on_done) = if status == StatusCode::OK && !checked {
-            let verified = cat.verified.clone();
-            let digest = digest.clone();
-            let on_done: body::OnDone = Box::new(move || {
-                verified
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(digest);
-            });
-            let opened = source
-                .open_blob(&place.desc)
-                .map(|r| Box::new(r) as Box<dyn std::io::Read + Send>);
-            (opened, Some(on_done))
-        } else {
-            (source.open_blob_range(&place.desc, start, len), None)
-        };
-        match opened {
-            Ok(reader) => body::stream(reader, len, what, log.clone(), on_done),
+        // The blob was checked against its digest before its first request was answered
+        // (`check`): it streams as it is.
+        match source.open_blob_range(&place.desc, start, len) {
+            Ok(reader) => body::stream(reader, len, what, log.clone()),
             Err(e) => {
                 log.line(&format!("error: {e}"));
                 return error(

@@ -21,9 +21,6 @@ pub(crate) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 /// too few; one is held per transfer, so not too many.
 const CHUNK: usize = 256 << 10;
 
-/// Run once a body has sent all its bytes without an error.
-pub(crate) type OnDone = Box<dyn FnOnce() + Send>;
-
 pub(crate) fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
@@ -34,17 +31,15 @@ pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed_unsync()
 }
 
-/// `len` bytes of `reader`, streamed; `what` names the blob when the read fails, and `on_done`
-/// runs once all of them went out.
+/// `len` bytes of `reader`, streamed; `what` names the blob when the read fails.
 pub(crate) fn stream(
     reader: Box<dyn Read + Send>,
     len: u64,
     what: String,
     log: Arc<dyn ServeLog>,
-    on_done: Option<OnDone>,
 ) -> Body {
-    let state = (reader, len, on_done);
-    let chunks = futures_util::stream::try_unfold(state, move |(mut reader, left, on_done)| {
+    let state = (reader, len);
+    let chunks = futures_util::stream::try_unfold(state, move |(mut reader, left)| {
         let what = what.clone();
         let log = log.clone();
         async move {
@@ -80,17 +75,7 @@ pub(crate) fn stream(
                 }
                 Ok((reader, buf)) => {
                     let n = buf.len() as u64;
-                    let mut on_done = on_done;
-                    if n == left {
-                        // The reader handed over its last bytes: a verifying one checked them.
-                        if let Some(done) = on_done.take() {
-                            done();
-                        }
-                    }
-                    Ok(Some((
-                        Frame::data(Bytes::from(buf)),
-                        (reader, left - n, on_done),
-                    )))
+                    Ok(Some((Frame::data(Bytes::from(buf)), (reader, left - n))))
                 }
                 Err(e) => {
                     log.line(&format!("error: {what}: {e}; the transfer was cut off"));
@@ -100,35 +85,4 @@ pub(crate) fn stream(
         }
     });
     StreamBody::new(chunks).boxed_unsync()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    struct Quiet;
-    impl ServeLog for Quiet {
-        fn line(&self, _: &str) {}
-    }
-
-    /// Streams `bytes` announced as `len` long; whether `on_done` ran, and whether the body
-    /// ended well.
-    async fn send(bytes: Vec<u8>, len: u64) -> (bool, bool) {
-        let ran = Arc::new(AtomicBool::new(false));
-        let flag = ran.clone();
-        let on_done: OnDone = Box::new(move || flag.store(true, Ordering::SeqCst));
-        let reader = Box::new(std::io::Cursor::new(bytes));
-        let body = stream(reader, len, "blob".into(), Arc::new(Quiet), Some(on_done));
-        let ended_well = body.collect().await.is_ok();
-        (ran.load(Ordering::SeqCst), ended_well)
-    }
-
-    #[tokio::test]
-    async fn on_done_runs_once_every_byte_went_out_and_never_for_a_short_source() {
-        let whole = vec![7u8; 3 * CHUNK + 5];
-        let len = whole.len() as u64;
-        assert_eq!(send(whole, len).await, (true, true));
-        assert_eq!(send(vec![7u8; 100], 200).await, (false, false));
-    }
 }

@@ -13,7 +13,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
@@ -69,10 +68,6 @@ pub(crate) struct Catalogue {
     /// What the operator is told at startup: names, and tags another source took over.
     pub(crate) served: Vec<ServedImage>,
     pub(crate) notes: Vec<String>,
-    /// Blobs already sent whole once, and so checked against their digest: later whole sends
-    /// trust that check rather than hash every copy again (16 clients fetching one layer
-    /// would hash it 16 times). The files must not change while they are served.
-    pub(crate) verified: Arc<Mutex<HashSet<Digest>>>,
 }
 
 /// The fields of a manifest the referrers API needs.
@@ -99,7 +94,6 @@ impl Catalogue {
             blobs: HashMap::new(),
             served: Vec::new(),
             notes: Vec::new(),
-            verified: Arc::default(),
         };
         for path in paths {
             catalogue.sources.push(ImageSource::open(path)?);

@@ -3,16 +3,17 @@
 //! carried. Docker's `registry-mirrors` and containerd's `hosts.toml` can point at it as a
 //! mirror of Docker Hub (or of any registry, with `keep_host`).
 //!
-//! The parts, in the order a request meets them: [`catalogue`] (the union of the sources,
+//! The parts, in the order a request meets them: `catalogue` (the union of the sources,
 //! opened once), the connection handling here (a bounded number of connections, TLS from
-//! [`tls`], header size and time limits, [`stall`] for clients that stop reading),
-//! [`service`] (method, login from [`auth`], route from [`routes`], answer from [`answers`]
-//! with [`range`] and streamed [`body`]s, a line of [`log`]).
+//! `tls`, header size and time limits, `stall` for clients that stop reading),
+//! `service` (method, login from `auth`, route from `routes`, answer from `answers`
+//! with `range` and streamed `body`s after the blob's `check`, a line of `log`).
 //!
 //! What is verified: every manifest and index when the sources open (their digests; an
-//! archive's config and layer files are located and their sizes checked); each whole blob as it
-//! is sent, so corrupt bytes end the transfer early instead of arriving as if whole. A range
-//! cannot be checked: the client checks the blob it puts together.
+//! archive's config and layer files are located and their sizes checked); each blob, read whole
+//! and hashed once before its first request is answered (requests arriving meanwhile wait for
+//! that one check), so a corrupt blob is never sent, whole or in part. After that, blobs stream
+//! as they are: the files must not change while they are served.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), drag_core::Error> {
@@ -30,6 +31,7 @@ mod answers;
 mod auth;
 mod body;
 mod catalogue;
+mod check;
 mod log;
 mod names;
 mod range;
@@ -173,6 +175,7 @@ impl Server {
         Ok(Server {
             shared: Arc::new(Shared {
                 catalogue,
+                checks: Default::default(),
                 htpasswd,
                 keep_host,
                 log: opts.log.clone(),

@@ -13,12 +13,15 @@ use super::answers;
 use super::auth::Htpasswd;
 use super::body::Body;
 use super::catalogue::Catalogue;
+use super::check::BlobChecks;
 use super::log::{request_line, ServeLog};
 use super::routes::{self, Route, UNSUPPORTED_WRITE};
 
 /// What every request needs, shared by all connections.
 pub(crate) struct Shared {
     pub(crate) catalogue: Catalogue,
+    /// Which blobs were checked against their digests, and how that went.
+    pub(crate) checks: BlobChecks,
     pub(crate) htpasswd: Option<Arc<Htpasswd>>,
     pub(crate) keep_host: bool,
     pub(crate) log: Arc<dyn ServeLog>,
@@ -59,7 +62,7 @@ pub(crate) async fn handle<B>(
     response
 }
 
-async fn answer<B>(shared: &Shared, request: &Request<B>) -> (Option<String>, Response<Body>) {
+async fn answer<B>(shared: &Arc<Shared>, request: &Request<B>) -> (Option<String>, Response<Body>) {
     let mut user = None;
     if let Some(htpasswd) = &shared.htpasswd {
         let header = request
@@ -105,10 +108,26 @@ async fn answer<B>(shared: &Shared, request: &Request<B>) -> (Option<String>, Re
         Route::Catalog(page) => answers::catalog(cat, page, head),
         Route::Tags(name, page) => answers::tags(cat, name, page, head),
         Route::Manifest(name, reference) => answers::manifest(cat, name, reference, headers, head),
-        Route::Blob(name, digest) => answers::blob(cat, name, digest, headers, head, &shared.log),
+        Route::Blob(name, digest) => {
+            if !head {
+                let checked = shared.checks.check(shared.clone(), digest, &shared.log);
+                if checked.await.is_err() {
+                    let refusal =
+                        "the blob does not match its digest in the file it is served from";
+                    return (user, answers::error(500, "BLOB_UNKNOWN", refusal));
+                }
+            }
+            answers::blob(cat, name, digest, headers, head, &shared.log)
+        }
         Route::Referrers(name, digest, artifact_type) => {
             answers::referrers(cat, name, digest, artifact_type.as_deref(), head)
         }
     };
     (user, response)
+}
+
+impl AsRef<Catalogue> for Shared {
+    fn as_ref(&self) -> &Catalogue {
+        &self.catalogue
+    }
 }
