@@ -13,10 +13,13 @@ use super::catalogue::Catalogue;
 use super::log::ServeLog;
 use crate::digest::Digest;
 
+/// A blob's check: run once, by the first request; later ones read its outcome.
+type Verdict = Arc<OnceCell<Result<(), String>>>;
+
 /// What is known of each blob asked for so far.
 #[derive(Default)]
 pub(crate) struct BlobChecks {
-    verdicts: Mutex<HashMap<Digest, Arc<OnceCell<Result<(), String>>>>>,
+    verdicts: Mutex<HashMap<Digest, Verdict>>,
 }
 
 impl BlobChecks {
