@@ -1,30 +1,23 @@
 //! `drag copy`: the CLI side of a registry-to-registry copy (options in, progress and a
 //! summary out; the digest copied on stdout, as data).
 
-use std::sync::Arc;
-
 use drag_core::auth::Credentials;
 use drag_core::platform::Platform;
 use drag_core::{CopyOptions, Error, RegistryOptions};
 
-use super::pull::NotesEvenWhenQuiet;
+use super::pull::Reporting;
 use crate::args::CopyArgs;
-use crate::notices::AsNotes;
-use crate::render::{self, Renderer};
+use crate::render;
 
 pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
     let mut opts = options(&args)?;
-    let renderer = Arc::new(Renderer::new(args.quiet));
-    let progress = Arc::new(NotesEvenWhenQuiet {
-        renderer: renderer.clone(),
-        quiet: args.quiet,
-    });
-    let notices = Some(Arc::new(AsNotes {
-        renderer: renderer.clone(),
-        loud: progress.clone(),
-    }) as Arc<dyn drag_core::http::notice::Notices>);
-    opts.registry.notices = notices.clone();
-    opts.dest_registry.notices = notices;
+    let Reporting {
+        renderer,
+        progress,
+        notices,
+    } = Reporting::new(args.quiet);
+    opts.registry.notices = Some(notices.clone());
+    opts.dest_registry.notices = Some(notices);
     let report = tokio::select! {
         r = drag_core::copy(&opts, &*progress) => r?,
         _ = super::interrupted() => return Err(Error::Interrupted.into()),

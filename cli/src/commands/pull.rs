@@ -15,16 +15,12 @@ use crate::render::{self, Renderer};
 
 pub async fn run(args: PullArgs) -> anyhow::Result<()> {
     let mut opts = options(&args)?;
-    let renderer = Arc::new(Renderer::new(args.quiet));
-    let progress = Arc::new(NotesEvenWhenQuiet {
-        renderer: renderer.clone(),
-        quiet: args.quiet,
-    });
-    // Retries are told above the bars, and not at all with -q; warnings even then.
-    opts.registry.notices = Some(Arc::new(AsNotes {
-        renderer: renderer.clone(),
-        loud: progress.clone(),
-    }));
+    let Reporting {
+        renderer,
+        progress,
+        notices,
+    } = Reporting::new(args.quiet);
+    opts.registry.notices = Some(notices);
     let report = tokio::select! {
         r = drag_core::pull(&opts, &*progress) => r?,
         _ = super::interrupted() => {
@@ -114,6 +110,34 @@ fn options(args: &PullArgs) -> Result<PullOptions, Error> {
 
 /// The longest note shown, as for the renderer's lines.
 const MAX_NOTE_CHARS: usize = 1000;
+
+/// What a command that moves images reports through: the renderer (bars, or nothing with
+/// `-q`), the progress sink that keeps notes even when quiet, and the notices the HTTP layers
+/// give (retries above the bars, and not at all with `-q`; warnings even then).
+pub(super) struct Reporting {
+    pub renderer: Arc<Renderer>,
+    pub progress: Arc<NotesEvenWhenQuiet>,
+    pub notices: Arc<dyn drag_core::http::notice::Notices>,
+}
+
+impl Reporting {
+    pub fn new(quiet: bool) -> Reporting {
+        let renderer = Arc::new(Renderer::new(quiet));
+        let progress = Arc::new(NotesEvenWhenQuiet {
+            renderer: renderer.clone(),
+            quiet,
+        });
+        let notices = Arc::new(AsNotes {
+            renderer: renderer.clone(),
+            loud: progress.clone(),
+        });
+        Reporting {
+            renderer,
+            progress,
+            notices,
+        }
+    }
+}
 
 /// `-q` silences progress, not what the user should know: notes (a warning that the cache is
 /// not used, a fallback tag, a login not sent) are still one line each on stderr.

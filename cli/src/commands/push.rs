@@ -1,27 +1,21 @@
 //! `drag push`: the CLI side of pushing an archive or layout (options in, progress and a
 //! summary per image out; each pushed manifest's digest on stdout, as data).
 
-use std::sync::Arc;
-
 use drag_core::auth::Credentials;
 use drag_core::{Error, PushOptions};
 
-use super::pull::NotesEvenWhenQuiet;
+use super::pull::Reporting;
 use crate::args::PushArgs;
-use crate::notices::AsNotes;
-use crate::render::{self, Renderer};
+use crate::render;
 
 pub async fn run(args: PushArgs) -> anyhow::Result<()> {
     let mut opts = options(&args)?;
-    let renderer = Arc::new(Renderer::new(args.quiet));
-    let progress = Arc::new(NotesEvenWhenQuiet {
-        renderer: renderer.clone(),
-        quiet: args.quiet,
-    });
-    opts.registry.notices = Some(Arc::new(AsNotes {
-        renderer: renderer.clone(),
-        loud: progress.clone(),
-    }) as Arc<dyn drag_core::http::notice::Notices>);
+    let Reporting {
+        renderer,
+        progress,
+        notices,
+    } = Reporting::new(args.quiet);
+    opts.registry.notices = Some(notices);
     let report = tokio::select! {
         r = drag_core::push(&opts, &*progress) => r?,
         _ = super::interrupted() => return Err(Error::Interrupted.into()),

@@ -2,32 +2,25 @@
 //! one-line summary on stderr, the JSON report to a file). Exits 1 when any image failed.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use drag_core::auth::Credentials;
 use drag_core::sync::{Status, SyncOptions, SyncReport, SyncTarget};
 use drag_core::{Destination, Error, Format, PullOptions, RegistryOptions};
 
-use super::pull::NotesEvenWhenQuiet;
+use super::pull::Reporting;
 use crate::args::{FormatArg, SyncArgs};
-use crate::notices::AsNotes;
-use crate::render::Renderer;
 
 pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
     // The whole list is checked before any request.
     let entries = drag_core::sync::read(&args.list)?;
-    let renderer = Arc::new(Renderer::new(args.quiet));
-    let progress = Arc::new(NotesEvenWhenQuiet {
-        renderer: renderer.clone(),
-        quiet: args.quiet,
-    });
-    let notices = Some(Arc::new(AsNotes {
-        renderer: renderer.clone(),
-        loud: progress.clone(),
-    }) as Arc<dyn drag_core::http::notice::Notices>);
+    let Reporting {
+        renderer,
+        progress,
+        notices,
+    } = Reporting::new(args.quiet);
     let mut opts = options(&args, entries)?;
-    opts.registry.notices = notices.clone();
-    opts.dest_registry.notices = notices;
+    opts.registry.notices = Some(notices.clone());
+    opts.dest_registry.notices = Some(notices);
     if let SyncTarget::Bundle(pull) = &mut opts.target {
         pull.registry = opts.registry.clone();
     }
