@@ -397,6 +397,29 @@ fn raw_line_for(event: &Event) -> Option<String> {
     })
 }
 
+/// What an upload did, for `copy`'s and `push`'s summary: `  3 blobs sent (12.0 MiB), 1
+/// already there, 2 mounted; 2 manifests`. `mounted` is left out where nothing can be mounted.
+pub fn upload_summary(
+    sent: usize,
+    bytes: u64,
+    present: usize,
+    mounted: Option<usize>,
+    foreign_skipped: usize,
+    manifests: usize,
+) -> String {
+    let mounted = mounted
+        .map(|n| format!(", {n} mounted"))
+        .unwrap_or_default();
+    let foreign = match foreign_skipped {
+        0 => String::new(),
+        n => format!(", {n} foreign layers left at their URLs"),
+    };
+    format!(
+        "  {sent} blobs sent ({}), {present} already there{mounted}{foreign}; {manifests} manifests",
+        human_bytes(bytes)
+    )
+}
+
 /// `n` and the noun, singular for one: `1 blob`, `2 blobs`.
 pub fn count(n: usize, noun: &str) -> String {
     match n {

@@ -1,9 +1,8 @@
 //! `drag copy`: the CLI side of a registry-to-registry copy (options in, progress and a
 //! summary out; the digest copied on stdout, as data).
 
-use drag_core::auth::Credentials;
 use drag_core::platform::Platform;
-use drag_core::{CopyOptions, Error, RegistryOptions};
+use drag_core::{CopyOptions, Error};
 
 use super::pull::Reporting;
 use crate::args::CopyArgs;
@@ -31,16 +30,15 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
             .unwrap_or_default();
         eprintln!("{}{platform} -> {}", report.source, report.dest);
         eprintln!(
-            "  {} blobs sent ({}), {} already there, {} mounted{}; {} manifests",
-            report.uploaded,
-            render::human_bytes(report.bytes_uploaded),
-            report.present,
-            report.mounted,
-            match report.foreign_skipped {
-                0 => String::new(),
-                n => format!(", {n} foreign layers left at their URLs"),
-            },
-            report.manifests,
+            "{}",
+            render::upload_summary(
+                report.uploaded,
+                report.bytes_uploaded,
+                report.present,
+                Some(report.mounted),
+                report.foreign_skipped,
+                report.manifests,
+            )
         );
     }
     println!("{}", report.digest);
@@ -50,18 +48,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
 fn options(args: &CopyArgs) -> Result<CopyOptions, Error> {
     let mut opts = CopyOptions::new(args.source.clone(), args.dest.clone());
     opts.registry = super::registry_options(&args.registry)?;
-    // The destination is reached by its own host: the source's adapter, endpoint and login
-    // are the source's.
-    opts.dest_registry = RegistryOptions {
-        adapter: None,
-        endpoint: None,
-        credentials: args
-            .dest_user
-            .as_deref()
-            .map(Credentials::parse)
-            .transpose()?,
-        ..opts.registry.clone()
-    };
+    opts.dest_registry = super::dest_registry(&opts.registry, args.dest_user.as_deref())?;
     opts.platform = args
         .platform
         .as_deref()

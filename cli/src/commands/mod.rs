@@ -45,6 +45,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// The library's registry options from the command line.
+/// The destination's options for a command that copies between registries: reached by its
+/// own host, so the source's adapter, endpoint and login stay the source's; its login is
+/// `--dest-user`, else what the auth files hold for it.
+fn dest_registry(
+    source: &RegistryOptions,
+    dest_user: Option<&str>,
+) -> Result<RegistryOptions, drag_core::Error> {
+    Ok(RegistryOptions {
+        adapter: None,
+        endpoint: None,
+        credentials: dest_user.map(Credentials::parse).transpose()?,
+        ..source.clone()
+    })
+}
+
 fn registry_options(a: &RegistryArgs) -> Result<RegistryOptions, drag_core::Error> {
     Ok(RegistryOptions {
         adapter: a.registry.clone(),

@@ -34,15 +34,15 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
                 }
             );
             eprintln!(
-                "  {} blobs sent ({}), {} already there{}; {} manifests",
-                image.uploaded,
-                render::human_bytes(image.bytes_uploaded),
-                image.present,
-                match image.foreign_skipped {
-                    0 => String::new(),
-                    n => format!(", {n} foreign layers left at their URLs"),
-                },
-                image.manifests,
+                "{}",
+                render::upload_summary(
+                    image.uploaded,
+                    image.bytes_uploaded,
+                    image.present,
+                    None,
+                    image.foreign_skipped,
+                    image.manifests,
+                )
             );
         }
         println!("{}", image.digest);

@@ -3,9 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use drag_core::auth::Credentials;
 use drag_core::sync::{Status, SyncOptions, SyncReport, SyncTarget};
-use drag_core::{Destination, Error, Format, PullOptions, RegistryOptions};
+use drag_core::{Destination, Error, Format, PullOptions};
 
 use super::pull::Reporting;
 use crate::args::{FormatArg, SyncArgs};
@@ -55,18 +54,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
 
 fn options(args: &SyncArgs, entries: Vec<drag_core::sync::Entry>) -> Result<SyncOptions, Error> {
     let registry = super::registry_options(&args.registry)?;
-    // The destination is reached by its own host: the source's adapter, endpoint and login
-    // are the source's.
-    let dest_registry = RegistryOptions {
-        adapter: None,
-        endpoint: None,
-        credentials: args
-            .dest_user
-            .as_deref()
-            .map(Credentials::parse)
-            .transpose()?,
-        ..registry.clone()
-    };
+    let dest_registry = super::dest_registry(&registry, args.dest_user.as_deref())?;
     let target = match (&args.to, &args.output) {
         (Some(to), _) => SyncTarget::Registry(to.clone()),
         (None, Some(out)) => SyncTarget::Bundle(Box::new(bundle(args, out)?)),
