@@ -283,13 +283,7 @@ async fn monolithic(job: &BlobUpload<'_>, location: Url) -> std::result::Result<
         body: body::once(body),
         ..req
     };
-    let sent = job.dest.send_anywhere(req).await;
-    mismatch(job, &tally)?;
-    let resp = match sent {
-        Ok(resp) => resp,
-        Err(e) if transient(&e) => return Err(Broke::Again(e)),
-        Err(e) => return Err(Broke::Fatal(e)),
-    };
+    let resp = send_body(job, req, &tally).await?;
     if resp.status() == StatusCode::CREATED {
         check_digest_header(job, &resp)?;
         return Ok(());
@@ -301,6 +295,23 @@ async fn monolithic(job: &BlobUpload<'_>, location: Url) -> std::result::Result<
     } else {
         Broke::Fatal(e)
     })
+}
+
+/// Sends a request whose body streams the source through `tally`. That the source's bytes did
+/// not verify is the error when it is so, whatever the registry answered; a failure the
+/// registry may be over is worth another attempt.
+async fn send_body(
+    job: &BlobUpload<'_>,
+    req: Request,
+    tally: &Shared,
+) -> std::result::Result<Response, Broke> {
+    let sent = job.dest.send_anywhere(req).await;
+    mismatch(job, tally)?;
+    match sent {
+        Ok(resp) => Ok(resp),
+        Err(e) if transient(&e) => Err(Broke::Again(e)),
+        Err(e) => Err(Broke::Fatal(e)),
+    }
 }
 
 /// The error for a source whose bytes did not verify (or that refused its own bytes), if that
@@ -449,13 +460,7 @@ async fn patch(
         body: body::once(body),
         ..Request::new(Method::PATCH, location.clone(), &job.what).headers(headers)
     };
-    let sent = job.dest.send_anywhere(req).await;
-    mismatch(job, &tally)?;
-    let resp = match sent {
-        Ok(resp) => resp,
-        Err(e) if transient(&e) => return Err(Broke::Again(e)),
-        Err(e) => return Err(Broke::Fatal(e)),
-    };
+    let resp = send_body(job, req, &tally).await?;
     let status = resp.status();
     if status == StatusCode::ACCEPTED {
         let confirmed = reported_end(resp.header("range").as_deref(), offset);
