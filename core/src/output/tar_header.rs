@@ -47,6 +47,66 @@ pub(crate) const MAX_DEV: u64 = MAX_ID;
 
 /// Writes `h`'s header (and PAX header, when needed) to `out`.
 pub(crate) fn write(out: &mut impl Write, h: &Fresh<'_>) -> io::Result<()> {
+    write_records(out, h, &records(h))
+}
+
+/// Writes `h`'s header, starting `at` bytes into the archive, so that the entry's data starts
+/// at a multiple of `align` bytes: the PAX header gets a `comment` record (which every reader
+/// ignores) as long as that takes. Both `at` and `align` are multiples of 512.
+///
+/// Why: the kernel copies a stored blob into the archive about a third faster when the data
+/// lands at the same offset within a 64 KiB page-cache folio as it has in the blob
+/// (measured with copy_file_range on ext4, Linux 6.18: 175 MiB in 0.085 s at a 64 KiB
+/// boundary, 0.12 s at 512 or 4096 bytes past one).
+pub(crate) fn write_aligned(
+    out: &mut impl Write,
+    h: &Fresh<'_>,
+    at: u64,
+    align: u64,
+) -> io::Result<()> {
+    debug_assert!(at % 512 == 0 && align % 512 == 0 && align > 0);
+    let mut records = records(h);
+    if (at + header_len(records.len() as u64)) % align != 0 {
+        let have = records.len() as u64;
+        // With a PAX header, the data starts 1024 bytes (two header blocks) after `at`, plus
+        // the records, which a record of the right length makes a multiple of 512 exactly.
+        let mut want = (align - (at + 1024) % align) % align;
+        while want < have + MIN_COMMENT_RECORD {
+            want += align;
+        }
+        push_comment(&mut records, (want - have) as usize);
+    }
+    write_records(out, h, &records)
+}
+
+/// Bytes of the header blocks (ustar, and PAX with `records` bytes of records when there are
+/// any) in front of an entry's data.
+fn header_len(records: u64) -> u64 {
+    match records {
+        0 => 512,
+        n => 1024 + n + padding(n) as u64,
+    }
+}
+
+/// The shortest `comment` record: `12 comment=\n`.
+const MIN_COMMENT_RECORD: u64 = 12;
+
+/// Appends `comment` records of exactly `len` bytes together (at least
+/// [`MIN_COMMENT_RECORD`]).
+fn push_comment(out: &mut Vec<u8>, mut len: usize) {
+    // A record's length counts its own digits, so none is 100, 1000, ... bytes long (the
+    // record one byte shorter has the same value length): those take two records.
+    if len.to_string().len() != (len - 1).to_string().len() {
+        push_comment(out, MIN_COMMENT_RECORD as usize);
+        len -= MIN_COMMENT_RECORD as usize;
+    }
+    // LEN, ' ', "comment", '=', value, '\n': the value is what the other bytes leave.
+    let value = len - len.to_string().len() - "comment".len() - 3;
+    push_record(out, "comment", &vec![b' '; value]);
+}
+
+/// The PAX records `h` needs (none when the ustar header holds everything).
+fn records(h: &Fresh<'_>) -> Vec<u8> {
     let mut records = Vec::new();
     // PAX names are UTF-8 unless the header says they are raw bytes, as GNU tar writes it.
     let long_names = [
@@ -87,6 +147,12 @@ pub(crate) fn write(out: &mut impl Write, h: &Fresh<'_>) -> io::Result<()> {
     for (key, value) in &h.extra {
         push_record(&mut records, key, value);
     }
+    records
+}
+
+/// Writes the header blocks: PAX (when there are `records`), then ustar.
+fn write_records(out: &mut impl Write, h: &Fresh<'_>, records: &[u8]) -> io::Result<()> {
+    let mtime_fits = u64::try_from(h.mtime).is_ok_and(|t| t <= MAX_SIZE);
     let mtime = if mtime_fits { h.mtime as u64 } else { 0 };
     if !records.is_empty() {
         let mut name = b"./PaxHeaders/".to_vec();
@@ -108,7 +174,7 @@ pub(crate) fn write(out: &mut impl Write, h: &Fresh<'_>) -> io::Result<()> {
             extra: Vec::new(),
         });
         out.write_all(&pax)?;
-        out.write_all(&records)?;
+        out.write_all(records)?;
         out.write_all(&[0; 512][..padding(records.len() as u64)])?;
     }
     out.write_all(&block(h))
@@ -207,6 +273,61 @@ mod tests {
             gname: b"staff",
             dev: None,
             extra: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn comment_records_have_exactly_the_length_asked_for() {
+        for len in (12..=1100).chain([9_999, 10_000, 10_001, 65_536, 99_999, 100_000]) {
+            let mut out = Vec::new();
+            push_comment(&mut out, len);
+            assert_eq!(out.len(), len, "asked for {len}");
+            let mut rest = &out[..];
+            while !rest.is_empty() {
+                let space = rest.iter().position(|&b| b == b' ').unwrap();
+                let n: usize = std::str::from_utf8(&rest[..space])
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(
+                    rest[space + 1..].starts_with(b"comment="),
+                    "asked for {len}"
+                );
+                assert_eq!(rest[n - 1], b'\n', "asked for {len}");
+                rest = &rest[n..];
+            }
+        }
+    }
+
+    #[test]
+    fn aligned_headers_put_the_data_on_the_boundary_and_read_back_unchanged() {
+        const ALIGN: u64 = 64 << 10;
+        // Names short and long (PAX records of many lengths, including those that leave a
+        // 100- or 1000-byte gap) at every 512-byte offset of an alignment unit.
+        for name_len in [8, 99, 100, 101, 150, 333, 900, 977] {
+            let name = format!("blobs/sha256/{}", "a".repeat(name_len));
+            for at in (0..ALIGN).step_by(512).chain([ALIGN * 3 + 1536]) {
+                let h = Fresh {
+                    size: 5,
+                    ..fresh(name.as_bytes(), b"")
+                };
+                let mut out = vec![0u8; at as usize];
+                write_aligned(&mut out, &h, at, ALIGN).unwrap();
+                assert_eq!(out.len() as u64 % ALIGN, 0, "name {name_len}, at {at}");
+                let header_bytes = out.len() - at as usize;
+                out.extend_from_slice(b"hello");
+                out.resize(out.len() + padding(5) + 1024, 0);
+                let mut archive = tar::Archive::new(&out[at as usize..]);
+                let mut entries = archive.entries().unwrap();
+                let mut entry = entries.next().unwrap().unwrap();
+                assert_eq!(entry.path_bytes().as_ref(), name.as_bytes());
+                assert_eq!(entry.raw_file_position(), header_bytes as u64);
+                let mut data = String::new();
+                std::io::Read::read_to_string(&mut entry, &mut data).unwrap();
+                assert_eq!(data, "hello");
+                drop(entry);
+                assert!(entries.next().is_none());
+            }
         }
     }
 

@@ -62,6 +62,12 @@ pub(crate) struct TarPlan {
 }
 
 const BLOCK: u64 = 512;
+/// Where the data of a big stored or inflated entry starts: at a multiple of this many bytes
+/// into the archive (see [`tar_header::write_aligned`]), which costs at most this much
+/// padding per entry.
+const DATA_ALIGN: u64 = 64 << 10;
+/// Entries at least this big are aligned: the padding is then at most 1/64 of the entry.
+const ALIGN_FROM: u64 = 4 << 20;
 
 fn padded(n: u64) -> u64 {
     n.div_ceil(BLOCK) * BLOCK
@@ -79,50 +85,58 @@ impl TarPlan {
         self.names.contains(name)
     }
 
-    /// The header blocks of an entry, written by [`tar_header`]: one ustar header, preceded
-    /// by a PAX header when the name does not fit (a `blobs/sha512/<128 hex>` name is 141
-    /// characters, and its last component alone is longer than the 100-byte name field).
-    fn header(e: &Entry) -> Result<Vec<u8>> {
+    /// The header blocks of an entry starting `at` bytes into the archive, written by
+    /// [`tar_header`]: one ustar header, preceded by a PAX header when the name does not fit
+    /// (a `blobs/sha512/<128 hex>` name is 141 characters, and its last component alone is
+    /// longer than the 100-byte name field) or when a big blob's data is aligned.
+    fn header(e: &Entry, at: u64) -> Result<Vec<u8>> {
         let (typeflag, mode, size) = match e.source {
             Source::Directory => (b'5', 0o755, 0),
             _ => (b'0', 0o644, e.size),
         };
         let mut blocks = Vec::with_capacity(BLOCK as usize);
-        tar_header::write(
-            &mut blocks,
-            &Fresh {
-                typeflag,
-                path: e.name.as_bytes(),
-                link: b"",
-                size,
-                mode,
-                uid: 0,
-                gid: 0,
-                mtime: 0,
-                uname: b"",
-                gname: b"",
-                dev: None,
-                extra: Vec::new(),
-            },
-        )
+        let fresh = Fresh {
+            typeflag,
+            path: e.name.as_bytes(),
+            link: b"",
+            size,
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            uname: b"",
+            gname: b"",
+            dev: None,
+            extra: Vec::new(),
+        };
+        let aligned =
+            e.size >= ALIGN_FROM && matches!(e.source, Source::File(_) | Source::Inflate { .. });
+        if aligned {
+            tar_header::write_aligned(&mut blocks, &fresh, at, DATA_ALIGN)
+        } else {
+            tar_header::write(&mut blocks, &fresh)
+        }
         .map_err(|err| Error::io(format!("archive entry {}", e.name), err))?;
         Ok(blocks)
     }
 
     /// The archive's size in bytes: headers, padded data and the end-of-archive blocks.
     pub(crate) fn archive_size(&self) -> Result<u64> {
-        let mut size = 2 * BLOCK;
+        let mut size = 0;
         for e in &self.entries {
-            size += Self::header(e)?.len() as u64 + padded(e.size);
+            size += Self::header(e, size)?.len() as u64 + padded(e.size);
         }
-        Ok(size)
+        Ok(size + 2 * BLOCK)
     }
 
     /// Writes the archive in order to a stream.
     pub(crate) fn write_stream(&self, out: &mut dyn OutputSink) -> Result<(), PlanError> {
         let io_err = |e| Error::io("writing archive", e);
+        let mut offset = 0;
         for e in &self.entries {
-            out.write_all(&Self::header(e)?).map_err(io_err)?;
+            let header = Self::header(e, offset)?;
+            out.write_all(&header).map_err(io_err)?;
+            offset += header.len() as u64 + padded(e.size);
             match &e.source {
                 Source::Directory => {}
                 Source::Bytes(b) => out.write_all(b).map_err(io_err)?,
@@ -167,7 +181,7 @@ impl TarPlan {
             let mut out = file.positioned().map_err(io_err)?;
             for e in &self.entries {
                 out.seek(SeekFrom::Start(offset)).map_err(io_err)?;
-                let header = Self::header(e)?;
+                let header = Self::header(e, offset)?;
                 out.write_all(&header).map_err(io_err)?;
                 offset += header.len() as u64;
                 match &e.source {
@@ -382,5 +396,47 @@ mod tests {
         assert_eq!(plan.archive_size().unwrap(), streamed.len() as u64);
         assert_eq!(meter.done(), streamed.len() as u64);
         assert_eq!(meter.total(), streamed.len() as u64);
+    }
+
+    #[test]
+    fn big_blobs_start_on_an_alignment_boundary_in_streams_and_files_and_small_ones_are_not_padded()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = TarPlan::default();
+        plan.add("manifest.json".into(), 3, Source::Bytes(b"abc".to_vec()));
+        let sizes = [ALIGN_FROM, ALIGN_FROM - 1, ALIGN_FROM + 700];
+        for (i, size) in sizes.into_iter().enumerate() {
+            let blob = dir.path().join(format!("blob{i}"));
+            std::fs::write(&blob, vec![i as u8 + 1; size as usize]).unwrap();
+            plan.add(format!("blobs/sha256/{i}"), size, Source::File(blob));
+        }
+        let mut streamed = std::io::BufWriter::new(Vec::new());
+        plan.write_stream(&mut streamed).unwrap();
+        let streamed = streamed.into_inner().unwrap();
+        let dest = dir.path().join("out.tar");
+        let mut file = AtomicFile::create(&dest).unwrap();
+        plan.write_file(&mut file, 2, &WriteMeter::default())
+            .unwrap();
+        file.commit().unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), streamed);
+        assert_eq!(plan.archive_size().unwrap(), streamed.len() as u64);
+
+        let mut archive = tar::Archive::new(&streamed[..]);
+        let mut previous_end = 0;
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let (at, size) = (entry.raw_file_position(), entry.size());
+            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            if size >= ALIGN_FROM {
+                assert_eq!(at % DATA_ALIGN, 0, "{name} at {at}");
+            } else {
+                assert_eq!(at, previous_end + BLOCK, "{name}: one plain header");
+            }
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            assert_eq!(data.len() as u64, size, "{name}");
+            assert!(name == "manifest.json" || data.iter().all(|&b| b == data[0]));
+            previous_end = at + padded(size);
+        }
     }
 }

@@ -10,6 +10,7 @@ use drag_adapters as _;
 mod adapter_named;
 mod adapters_cloud;
 mod adapters_hosted;
+mod aligned_archives;
 mod bundle;
 mod cache;
 mod cli;
