@@ -24,7 +24,13 @@
 #   40 layers         drag pull -o X.tar (40 x 1 MiB)     / skopeo docker-archive: <= 0.3
 #   warm archive      drag pull -o X.tar, warm cache      / cp of that archive     <= 1.15
 #   warm layout       drag pull --format oci, warm cache  / the cold layout pull   <= 0.1
+#   layout copy       cp -r of the layout a warm pull writes / the cold layout pull: the
+#                     floor for a file system that cannot share extents (informative)
+#   xfs               the oci cold and warm rows again with cache and output on an XFS loop
+#                     mount (reflinks), when BENCH_CASES has xfs and this runs as root
 #   push              drag push DIR REG/X                 / skopeo copy oci: docker:// <= 0.5
+#   push floor        curl uploading the same blobs (one PATCH each, all at once) and the
+#                     manifest, over skopeo: what the registry itself allows (informative)
 #   serve             16 parallel pulls from drag serve   / the same from docker-registry <= 1.0
 #   archive           drag pull -o X.tar (layers as served) / skopeo docker-archive: (informative)
 #   peak RSS          every drag pull and push case <= 32 MiB; drag serve <= 64 MiB
@@ -42,8 +48,9 @@ set -euo pipefail
 
 BENCH_SCALE=${BENCH_SCALE:-1.0}
 # Which groups of cases run (all by default): archive (archive, --decompress, rootfs, warm,
-# cp), oci (floor, --no-cache, cold, warm), many, push, serve.
-BENCH_CASES=${BENCH_CASES:-archive oci many push serve}
+# cp), oci (floor, --no-cache, cold, warm, layout copy), many, push (drag, skopeo, curl),
+# serve, xfs (oci cold and warm on an XFS loop mount; needs root and mkfs.xfs).
+BENCH_CASES=${BENCH_CASES:-archive oci many push serve xfs}
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_DIR=${BENCH_DIR:-/tmp/drag-bench}
 
@@ -99,7 +106,12 @@ many_desc=$(image_sizes "$many_dir")
 # --- registry ---------------------------------------------------------------
 work=$(mktemp -d "$BENCH_DIR/run.XXXXXX")
 registry_pid=
+xfs_mnt=
 cleanup() {
+    if [[ -n $xfs_mnt ]]; then
+        rm -rf "${xfs_mnt:?}"/* 2>/dev/null || true
+        umount -l "$xfs_mnt" 2>/dev/null || true
+    fi
     if [[ -n $registry_pid ]]; then
         kill "$registry_pid" 2>/dev/null || true
         wait "$registry_pid" 2>/dev/null || true
@@ -223,7 +235,17 @@ drag_decompress() { drag_pull decompress "$(fresh_cache)" "$out/drag-d.tar" benc
 drag_rootfs() { drag_pull rootfs "$(fresh_cache)" "$out/drag-rootfs.tar" bench/big:1 --format rootfs; made "$out/drag-rootfs.tar"; }
 drag_oci() { drag_pull oci-nocache "$(fresh_cache)" "$out/drag-oci" bench/big:1 --format oci --no-cache; made "$out/drag-oci"; }
 drag_oci_cold() { drag_pull oci-cold "$layout_cache" "$out/drag-oci-cold" bench/big:1 --format oci; made "$out/drag-oci-cold"; }
-drag_oci_warm() { drag_pull oci-warm "$layout_cache" "$out/drag-oci-warm" bench/big:1 --format oci; made "$out/drag-oci-warm"; }
+drag_oci_warm() {
+    drag_pull oci-warm "$layout_cache" "$out/drag-oci-warm" bench/big:1 --format oci
+    # cp of the very layout the warm pull writes: the floor without shared extents.
+    sync
+    timed layout-copy cp "$run" cp -r "$out/drag-oci-warm" "$out/cp-oci"
+    made "$out/cp-oci"
+    made "$out/drag-oci-warm"
+}
+# The same two on XFS, cache and output both on the loop mount.
+xfs_cold() { drag_pull xfs-cold "$xfs_mnt/cache" "$xfs_mnt/cold" bench/big:1 --format oci; rm -rf "$xfs_mnt/cold"; }
+xfs_warm() { drag_pull xfs-warm "$xfs_mnt/cache" "$xfs_mnt/warm" bench/big:1 --format oci; rm -rf "$xfs_mnt/warm"; }
 drag_many() { drag_pull many "$(fresh_cache)" "$out/drag-many.tar" bench/many:1; made "$out/drag-many.tar"; }
 curl_floor() { timed floor curl "$run" bash -c 'fetch_all "$1"' _ "$out/floor"; made "$out/floor"; }
 skopeo_archive() { skopeo_copy archive bench/big:1 "docker-archive:$out/s.tar:bench/big:1" "$out/s.tar"; }
@@ -276,6 +298,30 @@ drag_serve() {
     wait "$pid" || true
     record serve-rss drag "$run" "$work/serve-time.txt"
 }
+# curl_push REPO: the layout's blobs uploaded by curl, all at once, each a POST and one PATCH
+# of the whole blob then the PUT, and the manifest after them: what the registry allows.
+curl_push() {
+    local repo=$1 f loc manifest
+    for f in "$push_src"/blobs/sha256/*; do
+        (
+            loc=$(curl -fsS -X POST -D - -o /dev/null "$url/v2/$repo/blobs/uploads/" |
+                tr -d '\r' | awk -F': ' 'tolower($1) == "location" { print $2 }')
+            [[ $loc == http* ]] || loc="$url$loc"
+            loc=$(curl -fsS -X PATCH -H 'Content-Type: application/octet-stream' -H 'Expect:' -T "$f" \
+                -D - -o /dev/null "$loc" | tr -d '\r' | awk -F': ' 'tolower($1) == "location" { print $2 }')
+            [[ $loc == http* ]] || loc="$url$loc"
+            [[ $loc == *\?* ]] && loc+="&" || loc+="?"
+            curl -fsS -X PUT -o /dev/null "${loc}digest=sha256:${f##*/}"
+        ) &
+    done
+    wait
+    manifest=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"].split(":")[1])' "$push_src")
+    curl -fsS -X PUT -o /dev/null -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+        --data-binary "@$push_src/blobs/sha256/$manifest" "$url/v2/$repo/manifests/1"
+}
+export -f curl_push
+export push_src
+push_floor() { timed push curl "$run" bash -c 'curl_push "$1"' _ "push-curl-$run/big"; }
 registry_serve() { timed serve distribution "$run" bash -c 'clients "$1"' _ "$url"; }
 alternate() {  # FN...: in this order on odd runs, reversed on even runs
     local i
@@ -313,7 +359,18 @@ for ((run = 1; run <= BENCH_RUNS; run++)); do
     if wanted push; then
         [[ -d $push_src ]] || skopeo --policy "$policy" copy -q --src-tls-verify=false \
             "docker://127.0.0.1:$port/bench/big:1" "oci:$push_src:1"
-        alternate drag_push skopeo_push
+        alternate drag_push skopeo_push push_floor
+    fi
+    if wanted xfs && [[ -z $xfs_mnt ]] && ((EUID == 0)) && command -v mkfs.xfs >/dev/null; then
+        truncate -s 3G "$work/xfs.img"
+        mkfs.xfs -q -f -m reflink=1 "$work/xfs.img"
+        mkdir -p "$work/xfs"
+        if mount -o loop "$work/xfs.img" "$work/xfs"; then xfs_mnt="$work/xfs"; fi
+    fi
+    if wanted xfs && [[ -n $xfs_mnt ]]; then
+        rm -rf "${xfs_mnt:?}/cache"
+        xfs_cold
+        xfs_warm
     fi
     if ((can_serve)) && wanted serve; then
         [[ -s $serve_src ]] || "$drag" pull --endpoint "$url" -q --no-cache -o "$serve_src" bench/big:1
@@ -346,17 +403,19 @@ fmt() {  # DECIMALS VALUE
 }
 
 rows=()  # case|drag s|reference|reference s|ratio|target|verdict, rounded for display
-row() {  # LABEL DRAG_CASE REF_CASE REF_TOOL REF_LABEL TARGET
+row2() {  # LABEL CASE TOOL REF_CASE REF_TOOL REF_LABEL TARGET; left out when CASE did not run
     local d s r v=info target=-
-    d=$(summarize "$2" drag median)
-    s=$(summarize "$3" "$4" median)
+    d=$(summarize "$2" "$3" median)
+    [[ $d != - ]] || return 0
+    s=$(summarize "$4" "$5" median)
     r=$(ratio "$d" "$s")
-    if [[ -n $6 ]]; then
-        v=$(verdict "$r" '<=' "$6")
-        target="<= $6"
+    if [[ -n $7 ]]; then
+        v=$(verdict "$r" '<=' "$7")
+        target="<= $7"
     fi
-    rows+=("$1|$(fmt 2 "$d")|$5|$(fmt 2 "$s")|$(fmt 3 "$r")|$target|$v")
+    rows+=("$1|$(fmt 2 "$d")|$6|$(fmt 2 "$s")|$(fmt 3 "$r")|$target|$v")
 }
+row() { row2 "$1" "$2" drag "${@:3}"; }  # LABEL DRAG_CASE REF_CASE REF_TOOL REF_LABEL TARGET
 row "oci --no-cache" oci-nocache floor curl "curl floor" "$TARGET_OCI_FLOOR"
 row "oci --no-cache" oci-nocache oci-nocache skopeo "skopeo oci:" "$TARGET_OCI_SKOPEO"
 row "oci, cold cache" oci-cold floor curl "curl floor" "$TARGET_OCI_COLD_FLOOR"
@@ -365,15 +424,20 @@ row "rootfs" rootfs decompress drag "drag --decompress" "$TARGET_ROOTFS"
 row "40 x 1 MiB layers" many many skopeo "skopeo docker-archive:" "$TARGET_MANY"
 row "warm archive pull" warm cp cp "cp of the archive" "$TARGET_WARM_CP"
 row "warm layout pull" oci-warm oci-cold drag "cold layout pull" "$TARGET_WARM_LAYOUT"
+row2 "cp -r of that layout (ext4 floor)" layout-copy cp oci-cold drag "cold layout pull" ""
+row "oci, cold cache, on XFS" xfs-cold floor curl "curl floor" "$TARGET_OCI_COLD_FLOOR"
+row "warm layout pull, on XFS" xfs-warm xfs-cold drag "cold layout pull on XFS" "$TARGET_WARM_LAYOUT"
 row "push oci layout, new repository" push push skopeo "skopeo copy" "$TARGET_PUSH"
+row2 "push floor: curl, one PATCH per blob" push curl push skopeo "skopeo copy" ""
 row "$SERVE_CLIENTS parallel pulls, drag serve" serve serve distribution "docker-registry" "$TARGET_SERVE"
 row "docker archive, layers as served" archive archive skopeo "skopeo docker-archive:" ""
 
 rss_rows=()  # drag case|MiB|target|verdict
-for c in archive decompress rootfs oci-nocache oci-cold many warm oci-warm push serve-rss; do
+for c in archive decompress rootfs oci-nocache oci-cold many warm oci-warm xfs-cold xfs-warm push serve-rss; do
     limit=$TARGET_RSS_MIB
     [[ $c == serve-rss ]] && limit=$TARGET_SERVE_RSS_MIB
     m=$(summarize "$c" drag maxrss)
+    [[ $m != - ]] || continue
     rss_rows+=("$c|$(fmt 1 "$m")|<= $limit|$(verdict "$m" '<=' "$limit")")
 done
 ref_rss_rows=()  # reference case|tool|MiB
@@ -398,7 +462,7 @@ serve_note=""
     echo "$header"
     echo "big image: $big_desc; 40-layer image: $many_desc $serve_note"
     echo
-    printf '%-38s %8s  %-24s %8s %7s %7s %s\n' case "drag s" reference "ref s" ratio target result
+    printf '%-38s %8s  %-24s %8s %7s %7s %s\n' case "s" reference "ref s" ratio target result
     for r in "${rows[@]}"; do
         IFS='|' read -r a b c d e f g <<<"$r"
         printf '%-38s %8s  %-24s %8s %7s %7s %s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g"
@@ -427,7 +491,7 @@ serve_note=""
     echo "Median wall time of $BENCH_RUNS run(s), fresh output and empty drag cache each run"
     echo "(except the warm rows); every reference measured in the same run."
     echo
-    echo "| case | drag s | reference | reference s | ratio | target | result |"
+    echo "| case | s | reference | reference s | ratio | target | result |"
     echo "|---|---:|---|---:|---:|---|---|"
     for r in "${rows[@]}"; do
         IFS='|' read -r a b c d e f g <<<"$r"
