@@ -63,9 +63,9 @@ pub(crate) struct TarPlan {
 
 const BLOCK: u64 = 512;
 /// Where the data of a big stored or inflated entry starts: at a multiple of this many bytes
-/// into the archive (see [`tar_header::write_aligned`]), which costs at most this much
-/// padding per entry.
-const DATA_ALIGN: u64 = 64 << 10;
+/// into the archive, as in the blob it is copied from (see [`tar_header::write_aligned`]),
+/// which costs at most this much padding per entry.
+const DATA_ALIGN: u64 = tar_header::COPY_ALIGN;
 /// Entries at least this big are aligned: the padding is then at most 1/64 of the entry.
 const ALIGN_FROM: u64 = 4 << 20;
 
@@ -112,7 +112,7 @@ impl TarPlan {
         let aligned =
             e.size >= ALIGN_FROM && matches!(e.source, Source::File(_) | Source::Inflate { .. });
         if aligned {
-            tar_header::write_aligned(&mut blocks, &fresh, at, DATA_ALIGN)
+            tar_header::write_aligned(&mut blocks, &fresh, at, DATA_ALIGN, 0)
         } else {
             tar_header::write(&mut blocks, &fresh)
         }

@@ -1,7 +1,9 @@
-//! Docker archives whose big blobs start on 64 KiB boundaries (a PAX `comment` record pads the
-//! header in front of them, so the kernel copies them from the cache faster): every consumer
-//! still reads them as plain archives. Docker 20.10, podman and containerd load them, skopeo
-//! reads them, and GNU tar, busybox tar and Python's tarfile list and extract the same files.
+//! Archives whose big files sit where the kernel copies them fastest (a PAX `comment` record
+//! pads the header in front of them): docker archives start big blobs on 64 KiB boundaries, as
+//! in the cache's files, and a rootfs places big files as in their layer within 64 KiB. Every
+//! consumer still reads them as plain archives: Docker 20.10, podman and containerd load the
+//! docker archives, skopeo reads them, and GNU tar, busybox tar and Python's tarfile list and
+//! extract the same files from both kinds.
 
 use std::path::Path;
 
@@ -190,5 +192,60 @@ fn big_blobs_are_aligned_and_docker_podman_containerd_skopeo_and_three_tars_read
             "containerd imported {label}: {images}"
         );
         run(&["images", "rm", &reference]);
+    }
+}
+
+#[test]
+fn rootfs_big_files_keep_their_layer_placement_and_three_tars_extract_them_whole() {
+    let registry = FakeRegistry::start();
+    let image = big_image();
+    registry.push_image("aligned-rootfs", "1", &image);
+    let reference = format!("{}/aligned-rootfs:1", registry.host());
+    let dir = fresh_dir("aligned-rootfs-");
+    pull(
+        &dir,
+        &["-q", "--format", "rootfs", "-o", "root.tar", &reference],
+    )
+    .assert_success();
+    let archive = dir.join("root.tar");
+    let in_layer: Vec<_> = {
+        let mut layer = tar::Archive::new(&image.layers[1].uncompressed[..]);
+        layer
+            .entries()
+            .expect("layer entries")
+            .map(|e| {
+                let e = e.expect("layer entry");
+                let name = e.path().expect("path").to_string_lossy().into_owned();
+                (name, e.raw_file_position())
+            })
+            .collect()
+    };
+    let big_in_layer = in_layer
+        .iter()
+        .find(|(n, _)| n == "data/aligned-big")
+        .map(|(_, at)| *at)
+        .expect("the big file in its layer");
+    let big_in_output = offsets(&archive)
+        .into_iter()
+        .find(|(n, _, _)| n == "data/aligned-big")
+        .map(|(_, at, _)| at)
+        .expect("the big file in the rootfs");
+    assert_eq!(big_in_output % ALIGN, big_in_layer % ALIGN);
+
+    let Some(readers) = tar_readers() else {
+        return;
+    };
+    let want = noise(5 << 20, 14);
+    for reader in &readers {
+        let into = fresh_dir("aligned-rootfs-extract-");
+        reader.extract(&archive, &into);
+        let got = std::fs::read(into.join("data/aligned-big")).expect("extracted file");
+        assert!(got == want, "{} extracts the big file whole", reader.name);
+        assert_eq!(
+            std::fs::read_to_string(into.join("etc/aligned-small")).expect("small file"),
+            "small ".repeat(100),
+            "{}",
+            reader.name
+        );
     }
 }

@@ -15,7 +15,9 @@
 //! time, seeking over the data, and builds the final tree, each path pointing at the layer
 //! entry that provides it. Pass two (`emit`) walks the tree, writing for each entry a
 //! header built afresh (`header`) and streaming its data straight from the layer file.
-//! `out` is written strictly in order, so it may be standard output. Every refusal (a path
+//! A file of 256 KiB or more goes by the sink's kernel copy, placed (by a PAX `comment` record
+//! of padding) at the offset within 64 KiB it has in its layer, where the kernel copies it
+//! fastest. `out` is written strictly in order, so it may be standard output. Every refusal (a path
 //! escaping the root, a bad hard link, an oversized or ambiguous header) happens in pass
 //! one, before the first byte is written.
 //!
@@ -107,7 +109,7 @@ pub fn write_with(
         identities.push(identity);
     }
     emit::Emitter {
-        out: BufWriter::with_capacity(1 << 16, out),
+        out: BufWriter::with_capacity(1 << 16, emit::Counted::new(out)),
         files: files::LayerFiles::new(layers, identities),
         tree: &tree,
         options,

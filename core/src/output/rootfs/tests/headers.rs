@@ -369,3 +369,53 @@ fn one_xattr_under_two_spellings_must_have_one_value() {
     result.unwrap();
     assert_eq!(pax_keys(&out, "f").len(), 3);
 }
+
+#[test]
+fn big_files_sit_in_the_output_where_they_sit_in_their_layer_within_a_folio() {
+    const FOLIO: u64 = crate::output::tar_header::COPY_ALIGN;
+    let big = vec![7u8; super::super::emit::SINK_COPY_MIN as usize];
+    let bigger = vec![9u8; 3 * FOLIO as usize + 100];
+    let layer = Layer::new()
+        .dir("d", 0o755)
+        .file("d/a-small", 0o644, b"small")
+        .file("d/b-big", 0o644, &big)
+        .file("d/c-small", 0o644, b"small again")
+        .file("d/d-bigger", 0o644, &bigger);
+    let tar = layer.0.into_inner().unwrap();
+    let offsets = |archive: &[u8]| -> HashMap<String, u64> {
+        tar::Archive::new(archive)
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = String::from_utf8(e.path_bytes().into_owned()).unwrap();
+                (name, e.raw_file_position())
+            })
+            .collect()
+    };
+    let in_layer = offsets(&tar);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layer.tar");
+    std::fs::write(&path, &tar).unwrap();
+    let mut out = Vec::new();
+    write_with(&[path], RootfsOptions::default(), &mut out).unwrap();
+    let in_output = offsets(&out);
+    for name in ["d/b-big", "d/d-bigger"] {
+        assert_eq!(
+            in_output[name] % FOLIO,
+            in_layer[name] % FOLIO,
+            "{name}: at {} in the output, {} in the layer",
+            in_output[name],
+            in_layer[name]
+        );
+    }
+    // A small file follows the entry before it with one plain header.
+    let big_end = in_output["d/b-big"] + (big.len() as u64).div_ceil(512) * 512;
+    assert_eq!(in_output["d/c-small"], big_end + 512);
+    let items = listing(&out);
+    assert_well_formed(&items);
+    let data: HashMap<_, _> = items.iter().map(|i| (i.path.as_str(), &i.data)).collect();
+    assert_eq!(data["d/b-big"], &big);
+    assert_eq!(data["d/d-bigger"], &bigger);
+    assert_eq!(data["d/c-small"], b"small again");
+}
