@@ -21,6 +21,8 @@
 #   oci, cold cache   drag pull --format oci (empty cache)/ curl floor       <= 1.6
 #   --decompress      drag pull --decompress -o X.tar     / skopeo docker-archive: <= 0.3
 #   rootfs            drag pull --format rootfs           / the --decompress pull  <= 1.1
+#   decompress copy   cp of the --decompress archive      / the --decompress pull: the
+#                     least rootfs adds, copying its uncompressed layers (informative)
 #   40 layers         drag pull -o X.tar (40 x 1 MiB)     / skopeo docker-archive: <= 0.3
 #   warm archive      drag pull -o X.tar, warm cache      / cp of that archive     <= 1.15
 #   warm layout       drag pull --format oci, warm cache  / the cold layout pull   <= 0.1
@@ -231,7 +233,15 @@ drag_archive() {
     made "$out/drag.tar"
 }
 drag_warm() { drag_pull warm "$warm_cache" "$out/drag-warm.tar" bench/big:1; made "$out/drag-warm.tar"; }
-drag_decompress() { drag_pull decompress "$(fresh_cache)" "$out/drag-d.tar" bench/big:1 --decompress; made "$out/drag-d.tar"; }
+drag_decompress() {
+    drag_pull decompress "$(fresh_cache)" "$out/drag-d.tar" bench/big:1 --decompress
+    # cp of the uncompressed layers: what rootfs adds at least, copying its scratch layers
+    # into the tree's order.
+    sync
+    timed decompress-copy cp "$run" cp "$out/drag-d.tar" "$out/cp-d.tar"
+    made "$out/cp-d.tar"
+    made "$out/drag-d.tar"
+}
 drag_rootfs() { drag_pull rootfs "$(fresh_cache)" "$out/drag-rootfs.tar" bench/big:1 --format rootfs; made "$out/drag-rootfs.tar"; }
 drag_oci() { drag_pull oci-nocache "$(fresh_cache)" "$out/drag-oci" bench/big:1 --format oci --no-cache; made "$out/drag-oci"; }
 drag_oci_cold() { drag_pull oci-cold "$layout_cache" "$out/drag-oci-cold" bench/big:1 --format oci; made "$out/drag-oci-cold"; }
@@ -421,6 +431,7 @@ row "oci --no-cache" oci-nocache oci-nocache skopeo "skopeo oci:" "$TARGET_OCI_S
 row "oci, cold cache" oci-cold floor curl "curl floor" "$TARGET_OCI_COLD_FLOOR"
 row "docker archive --decompress" decompress archive skopeo "skopeo docker-archive:" "$TARGET_DECOMPRESS"
 row "rootfs" rootfs decompress drag "drag --decompress" "$TARGET_ROOTFS"
+row2 "cp of the --decompress archive" decompress-copy cp decompress drag "drag --decompress" ""
 row "40 x 1 MiB layers" many many skopeo "skopeo docker-archive:" "$TARGET_MANY"
 row "warm archive pull" warm cp cp "cp of the archive" "$TARGET_WARM_CP"
 row "warm layout pull" oci-warm oci-cold drag "cold layout pull" "$TARGET_WARM_LAYOUT"
