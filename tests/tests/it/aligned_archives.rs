@@ -9,7 +9,7 @@ use std::path::Path;
 
 use drag_tests::archive::{assert_entries_hold_image_stored, read_tar, Stored};
 use drag_tests::bytes::noise;
-use drag_tests::drag_cli::{fresh_dir, pull};
+use drag_tests::drag_cli::{drag, fresh_dir, pull, run};
 use drag_tests::podman::Podman;
 use drag_tests::tar_readers::tar_readers;
 use drag_tests::tools::{require_tool, tool};
@@ -90,6 +90,14 @@ fn big_blobs_are_aligned_and_docker_podman_containerd_skopeo_and_three_tars_read
         for (name, at, _) in big {
             assert_eq!(at % ALIGN, 0, "{name} starts at {at}");
         }
+        // drag's own reader (push, serve, bundle) finds every blob intact at its offset.
+        let verified = run(drag().current_dir(&dir).args(["bundle", "verify", &path]));
+        verified.assert_success();
+        assert!(
+            verified.stderr.contains("all intact"),
+            "{}",
+            verified.stderr
+        );
     }
 
     // Three tar readers list the same names and extract the same bytes as the tar crate.
