@@ -168,7 +168,9 @@ mod tests {
 
     /// `n` bytes that differ from chunk to chunk, so a stale buffer shows.
     fn pattern(n: usize) -> Vec<u8> {
-        (0..n).map(|i| (i % 251) as u8 ^ (i / CHUNK) as u8).collect()
+        (0..n)
+            .map(|i| (i % 251) as u8 ^ (i / CHUNK) as u8)
+            .collect()
     }
 
     /// Reads `data` then fails.
@@ -239,7 +241,9 @@ mod tests {
         assert!(bytes == data, "what the source had is sent, nothing more");
         let lines = log.0.lock().unwrap();
         assert!(
-            lines.iter().any(|l| l.contains("blob: the source ends early")),
+            lines
+                .iter()
+                .any(|l| l.contains("blob: the source ends early")),
             "{lines:?}"
         );
     }
