@@ -12,6 +12,7 @@ mod adapters_cloud;
 mod adapters_hosted;
 mod bundle;
 mod cache;
+mod cache_sync;
 mod cli;
 mod cli_edges;
 mod config_file;
