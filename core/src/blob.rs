@@ -46,8 +46,8 @@ pub struct Fetched {
     pub cached: bool,
 }
 
-/// Where fetched content goes: blobs into the (persistent, synced) cache, uncompressed layers
-/// into a scratch store. Uncompressed layers are derived data, cheap to make again, and
+/// Where fetched content goes: blobs into the persistent cache, uncompressed layers into a
+/// scratch store. Uncompressed layers are derived data, cheap to make again, and
 /// writing them out for good would double the disk traffic of a pull.
 #[derive(Clone, Copy)]
 pub struct Stores<'a> {
@@ -74,12 +74,15 @@ pub async fn fetch(
         .as_ref()
         .map(|id| stores.diffs.lookup(Kind::Diff, id, None));
     let fetched = match (cached_blob, cached_diff) {
-        (Some(path), None | Some(Some(_))) => Fetched {
-            diff_path: job
-                .diff_id
-                .as_ref()
-                .map(|id| stores.diffs.path(Kind::Diff, id)),
+        (Some(path), None) => Fetched {
             path,
+            diff_path: None,
+            cached: true,
+        },
+        // Where the lookup found it: the durable name, or this boot's unsynced one.
+        (Some(path), Some(Some(diff_path))) => Fetched {
+            path,
+            diff_path: Some(diff_path),
             cached: true,
         },
         (Some(path), Some(None)) => {
@@ -142,8 +145,8 @@ async fn download_once(
         }
         None => (store.temp_file()?, 0),
     };
-    let durable = !store.is_temporary();
-    let mut sink = Sink::new(job, Some((blob_file, durable)), stores.diffs.temp_dir())?;
+    let durable = store.syncs_on_commit();
+    let mut sink = Sink::new(job, Some((blob_file, durable)), stores.diffs)?;
     let (tx, rx) = mpsc::channel::<Msg>(2);
     let worker = tokio::task::spawn_blocking(move || {
         sink.replay(resume_from)?;
@@ -215,7 +218,8 @@ async fn decompress_stored(stores: Stores<'_>, job: &BlobJob, path: PathBuf) -> 
     if !matches!(job.compression, Some(Compression::Gzip | Compression::Zstd)) {
         return commit_diff(stores.diffs, job, &path, None).map(|p| p.expect("diff id is set"));
     }
-    let sink = Sink::new(job, None, stores.diffs.temp_dir())?;
+    let sink = Sink::new(job, None, stores.diffs)?;
+    let blob_path = path.clone();
     let out = tokio::task::spawn_blocking(move || -> Result<SinkOutput> {
         let mut sink = sink;
         let mut f = File::open(&path).map_err(|e| Error::io_path("reading", &path, e))?;
@@ -234,7 +238,6 @@ async fn decompress_stored(stores: Stores<'_>, job: &BlobJob, path: PathBuf) -> 
     })
     .await
     .map_err(|e| Error::io("blob worker", io::Error::other(e.to_string())))??;
-    let blob_path = stores.blobs.path(Kind::Blob, &job.desc.digest);
     Ok(commit_diff(stores.diffs, job, &blob_path, out.diff)?.expect("diff id is set"))
 }
 
@@ -372,6 +375,9 @@ struct Sink {
     inflater: Option<Inflater>,
     /// Where the inflated file is created (again, on restart).
     tmp_dir: PathBuf,
+    /// Whether the inflated file is synced before it is stored (see
+    /// [`BlobStore::syncs_on_commit`]).
+    diff_durable: bool,
 }
 
 struct SinkOutput {
@@ -381,21 +387,24 @@ struct SinkOutput {
 
 impl Sink {
     /// A sink for `job`, writing the blob to `blob` when given (synced before it is stored
-    /// when `durable`), and its inflated form under `tmp_dir` when the job wants it.
+    /// when `durable`), and its inflated form for `diffs` when the job wants it.
     fn new(
         job: &BlobJob,
         blob: Option<(tempfile::NamedTempFile, bool)>,
-        tmp_dir: PathBuf,
+        diffs: &BlobStore,
     ) -> Result<Sink> {
+        let tmp_dir = diffs.temp_dir();
+        let diff_durable = diffs.syncs_on_commit();
         let inflater = match (job.compression, &job.diff_id) {
             (Some(c @ (Compression::Gzip | Compression::Zstd)), Some(id)) => Some(Inflater::new(
                 c,
-                HashFile::new(new_temp(&tmp_dir)?, id, false),
+                HashFile::new(new_temp(&tmp_dir)?, id, diff_durable),
             )?),
             _ => None,
         };
         Ok(Sink {
             tmp_dir,
+            diff_durable,
             what: job.what.clone(),
             expected: job.desc.digest.clone(),
             size: job.desc.size,
@@ -502,7 +511,7 @@ impl Sink {
         }
         if let Some(inf) = self.inflater.take() {
             // A half-fed decoder cannot be rewound: start a new one on a new file.
-            let fresh = HashFile::new(new_temp(&self.tmp_dir)?, inf.expected(), false);
+            let fresh = HashFile::new(new_temp(&self.tmp_dir)?, inf.expected(), self.diff_durable);
             self.inflater = Some(Inflater::new(inf.compression(), fresh)?);
         }
         Ok(())

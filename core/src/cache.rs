@@ -5,14 +5,15 @@
 //! [`Cache::default`](crate::Cache::default) use).
 //!
 //! Pruning goes by last use (each lookup touches a blob's mtime). A partial download that
-//! another process holds locked is never removed.
+//! another process holds locked is never removed. Blobs and uncompressed layers stored without
+//! a sync (under `unsynced/<boot>/`, see `store::unsynced`) count and go like the others.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
-use crate::store::BlobStore;
+use crate::store::{boot, unsynced, BlobStore};
 
 /// What the cache holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -80,6 +81,22 @@ fn usage(dir: &Path) -> Result<Usage> {
     })
 }
 
+/// What one side of the store (`blobs`, `diffs`) holds: synced, and unsynced in every boot.
+fn side_usage(root: &Path, side: &str) -> Result<Usage> {
+    let mut total = usage(&root.join(side))?;
+    let boots = match fs::read_dir(root.join(unsynced::DIR)) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(total),
+        Err(e) => return Err(Error::io_path("reading", &root.join(unsynced::DIR), e)),
+    };
+    for boot in boots.flatten() {
+        let u = usage(&boot.path().join(side))?;
+        total.files += u.files;
+        total.bytes += u.bytes;
+    }
+    Ok(total)
+}
+
 /// The user's cache directory: `$DRAG_CACHE_DIR`, else `$XDG_CACHE_HOME/drag`, else
 /// `~/.cache/drag`; None when there is no home to put it in.
 pub fn default_dir() -> Option<PathBuf> {
@@ -89,9 +106,9 @@ pub fn default_dir() -> Option<PathBuf> {
 /// What the cache at `root` holds; a missing cache holds nothing.
 pub fn info(root: &Path) -> Result<CacheInfo> {
     Ok(CacheInfo {
-        blobs: usage(&root.join("blobs"))?,
+        blobs: side_usage(root, "blobs")?,
         manifests: usage(&root.join(crate::manifest_cache::DIR))?,
-        diffs: usage(&root.join("diffs"))?,
+        diffs: side_usage(root, "diffs")?,
         partial: usage(&root.join("tmp"))?,
     })
 }
@@ -100,7 +117,13 @@ pub fn info(root: &Path) -> Result<CacheInfo> {
 /// used until at most `keep` bytes remain. Returns what was removed.
 pub fn prune(root: &Path, keep: Option<u64>, older_than: Option<Duration>) -> Result<Usage> {
     let mut files = Vec::new();
-    for d in ["blobs", crate::manifest_cache::DIR, "diffs", "tmp"] {
+    for d in [
+        "blobs",
+        crate::manifest_cache::DIR,
+        "diffs",
+        unsynced::DIR,
+        "tmp",
+    ] {
         files_under(&root.join(d), &mut files)?;
     }
     files.sort_by_key(|f| f.modified);
@@ -120,6 +143,7 @@ pub fn prune(root: &Path, keep: Option<u64>, older_than: Option<Duration>) -> Re
             removed.bytes += f.len;
         }
     }
+    unsynced::remove_empty_boots(root, boot::current());
     Ok(removed)
 }
 
@@ -230,5 +254,59 @@ mod tests {
         assert!(!blobs.join("mid").exists() && blobs.join("new").exists());
         clean(dir.path()).unwrap();
         assert_eq!(info(dir.path()).unwrap().total_bytes(), 0);
+    }
+
+    #[test]
+    fn info_prune_and_clean_count_and_remove_unsynced_entries() {
+        use crate::digest::Digest;
+        use crate::store::Kind;
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        // A boot that is not this one: its emptied directory may go.
+        let boot = "0123abcd-0000-4000-8000-000000000000";
+        let unsynced_store = BlobStore::open_in_boot(dir.path(), Some(boot)).unwrap();
+        let synced_store = BlobStore::open_in_boot(dir.path(), None).unwrap();
+        let mut stored = Vec::new();
+        for (store, bytes) in [
+            (&unsynced_store, &b"unsynced"[..]),
+            (&synced_store, b"synced"),
+        ] {
+            let d = Digest::sha256_of(bytes);
+            let mut t = store.temp_file().unwrap();
+            t.write_all(bytes).unwrap();
+            stored.push((d.clone(), store.commit(Kind::Blob, &d, t).unwrap()));
+        }
+        let (d, unsynced_blob) = &stored[0];
+        assert!(unsynced_blob.starts_with(dir.path().join("unsynced")));
+        let diff = unsynced_store.link(unsynced_blob, Kind::Diff, d).unwrap();
+        let got = info(dir.path()).unwrap();
+        assert_eq!(
+            got.blobs,
+            Usage {
+                files: 2,
+                bytes: 14
+            }
+        );
+        assert_eq!(got.diffs, Usage { files: 1, bytes: 8 });
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        fs::File::options()
+            .append(true)
+            .open(unsynced_blob)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        // The diff is a hard link to the blob: one last use, and both go.
+        let removed = prune(dir.path(), None, Some(Duration::from_secs(60))).unwrap();
+        assert_eq!(
+            removed,
+            Usage {
+                files: 2,
+                bytes: 16
+            }
+        );
+        assert!(!unsynced_blob.exists() && !diff.exists() && stored[1].1.exists());
+        assert_eq!(clean(dir.path()).unwrap().files, 1);
+        assert_eq!(info(dir.path()).unwrap(), CacheInfo::default());
+        assert!(!dir.path().join("unsynced").join(boot).exists());
     }
 }

@@ -1,6 +1,8 @@
 //! Starting disk writeback early.
 //!
-//! Every blob is synced before it enters the store. Left to the end, that sync waits for the
+//! Where the store cannot tag unsynced entries with the boot that wrote them (a system without
+//! boot names: see `store::unsynced`), every blob is synced before it enters the store, and
+//! the rest of this holds. Left to the end, that sync waits for the
 //! whole file to reach the disk; asking the kernel to start writing each range as soon as it
 //! is complete overlaps the disk's work with downloading and inflating, so the final sync has
 //! little left to do.

@@ -239,7 +239,7 @@ fn cached_blobs_and_manifests_get_the_mode_the_umask_gives() {
             .env("DRAG_CACHE_DIR", &cache)
             .args(["pull", "-q", "-o", "app.tar", &reference]))
         .assert_success();
-        let files: Vec<PathBuf> = ["blobs", "manifests"]
+        let files: Vec<PathBuf> = ["blobs", "unsynced", "manifests"]
             .iter()
             .flat_map(|d| files_under(&cache.join(d)))
             .collect();

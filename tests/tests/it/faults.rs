@@ -294,7 +294,9 @@ fn start_stalled_pull(
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let cache = store();
-        let blobs = walk_files(&cache.join("blobs"));
+        // Stored blobs: synced, or unsynced under this boot's name.
+        let mut blobs = walk_files(&cache.join("blobs"));
+        blobs.extend(walk_files(&cache.join("unsynced")));
         let partial = walk_files(&cache.join("tmp"))
             .into_iter()
             .any(|(n, len)| n.ends_with(".partial") && len > 0);

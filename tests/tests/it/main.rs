@@ -13,6 +13,7 @@ mod adapters_hosted;
 mod aligned_archives;
 mod bundle;
 mod cache;
+mod cache_sync;
 mod cli;
 mod cli_edges;
 mod config_file;

@@ -1,12 +1,14 @@
 //! The content-addressed blob store (the cache) that every pull downloads into.
 //!
-//! Blobs enter it only after verification, by rename from a temporary file, so a file under
-//! `blobs/` or `diffs/` is always complete and correct and several `drag` processes can share
-//! one store. Output writers read from here; with `--no-cache` the store is a temporary
-//! directory removed after the pull.
+//! Blobs enter it only after verification, by rename from a temporary file, so several `drag`
+//! processes can share one store and a stored file is complete and correct. Output writers read
+//! from here; with `--no-cache` the store is a temporary directory removed after the pull.
 //!
 //! Layout: `blobs/<alg>/<hex>` holds blobs as served, `diffs/<alg>/<hex>` uncompressed layers
-//! named by diff ID, `tmp/` downloads in progress.
+//! named by diff ID, both synced to disk; `unsynced/<boot>/<blobs|diffs>/<alg>/<hex>` the same,
+//! stored without a sync and trusted only within the boot that wrote them (see [`unsynced`]);
+//! `tmp/` downloads in progress. Where the system names no boot, every entry is synced and
+//! stored under its durable name.
 //!
 //! Every file the store writes (blobs, manifests, partial downloads) gets the mode a plain
 //! create asks for, 0666 less the umask (0644 usually), whichever path wrote it.
@@ -24,12 +26,19 @@ use crate::error::{Error, Result};
 use crate::file_mode::new_file_mode;
 use crate::user_dirs;
 
+pub(crate) mod boot;
+pub(crate) mod unsynced;
+
 pub struct BlobStore {
     root: PathBuf,
     /// Keeps a `--no-cache` store alive for the pull, and removes it afterwards.
     _temporary: Option<(tempfile::TempDir, Option<crate::leftovers::Claim>)>,
     /// Looked in when this store lacks a file; never written.
     lower: Option<Arc<BlobStore>>,
+    /// The boot this process runs in, for a persistent store on a system that names boots:
+    /// entries are then stored unsynced under `unsynced/<boot>/`. None: a temporary store
+    /// (nothing synced, nothing tagged), or a system without boot names (everything synced).
+    boot: Option<String>,
 }
 
 /// Which side of the store a file lives in.
@@ -62,6 +71,12 @@ impl BlobStore {
     /// in it: a read-only or foreign-owned cache fails here, before any download, rather than
     /// in the middle of one.
     pub fn open(root: impl Into<PathBuf>) -> Result<BlobStore> {
+        Self::open_in_boot(root, boot::current())
+    }
+
+    /// [`BlobStore::open`] as the process of boot `boot` would (None: a system without boot
+    /// names); tests play reboots with it.
+    pub(crate) fn open_in_boot(root: impl Into<PathBuf>, boot: Option<&str>) -> Result<BlobStore> {
         let root = root.into();
         for d in ["blobs", "diffs", "tmp"] {
             let p = root.join(d);
@@ -72,6 +87,7 @@ impl BlobStore {
             root,
             _temporary: None,
             lower: None,
+            boot: boot.filter(|b| boot::valid(b)).map(str::to_string),
         };
         drop(store.temp_file()?);
         Ok(store)
@@ -83,6 +99,7 @@ impl BlobStore {
             root: root.to_path_buf(),
             _temporary: None,
             lower: None,
+            boot: boot::current().map(str::to_string),
         })
     }
 
@@ -102,7 +119,7 @@ impl BlobStore {
             .tempdir_in(parent)
             .map_err(|e| Error::io_path("creating a temporary store in", parent, e))?;
         let claim = crate::leftovers::claim(dir.path());
-        let mut store = BlobStore::open(dir.path())?;
+        let mut store = BlobStore::open_in_boot(dir.path(), None)?;
         store._temporary = Some((dir, claim));
         Ok(store)
     }
@@ -117,23 +134,61 @@ impl BlobStore {
         self._temporary.is_some()
     }
 
+    /// Whether a file must be synced before it is committed: a persistent store where no boot
+    /// name can tag it as unsynced. The blob workers sync, off the async threads.
+    pub fn syncs_on_commit(&self) -> bool {
+        !self.is_temporary() && self.boot.is_none()
+    }
+
+    /// The durable name of an entry (`blobs/<alg>/<hex>`, `diffs/<alg>/<hex>`).
     pub fn path(&self, kind: Kind, digest: &Digest) -> PathBuf {
-        self.root
-            .join(kind.dir())
-            .join(digest.algorithm().as_str())
-            .join(digest.hex())
+        self.root.join(relative(kind, digest))
+    }
+
+    /// Where this process commits an entry: under its boot when it does not sync, else the
+    /// durable name.
+    fn commit_path(&self, kind: Kind, digest: &Digest) -> PathBuf {
+        match &self.boot {
+            Some(boot) => self
+                .root
+                .join(unsynced::DIR)
+                .join(boot)
+                .join(relative(kind, digest)),
+            None => self.path(kind, digest),
+        }
     }
 
     /// The stored file, if present (and of the expected size, when one is known), here or
-    /// in the lower store.
+    /// in the lower store. Looked for under its durable name, then as this boot stored it
+    /// unsynced, then as an earlier boot did (rehashed, and promoted to the durable name when
+    /// it still matches: see [`unsynced`]).
     pub fn lookup(&self, kind: Kind, digest: &Digest, size: Option<u64>) -> Option<PathBuf> {
-        let p = self.path(kind, digest);
-        match fs::metadata(&p) {
-            Ok(meta) if meta.is_file() && size.is_none_or(|s| s == meta.len()) => {
+        let fits = |p: &Path| {
+            fs::metadata(p).is_ok_and(|m| m.is_file() && size.is_none_or(|s| s == m.len()))
+        };
+        let durable = self.path(kind, digest);
+        let found = if fits(&durable) {
+            Some(durable)
+        } else if let Some(p) = Some(self.commit_path(kind, digest)).filter(|p| fits(p)) {
+            Some(p)
+        } else if self.is_temporary() {
+            None
+        } else {
+            unsynced::recover(
+                &self.root,
+                self.boot.as_deref(),
+                &relative(kind, digest),
+                digest,
+                size,
+                &durable,
+            )
+        };
+        match found {
+            Some(p) => {
                 touch(&p);
                 Some(p)
             }
-            _ => self.lower.as_ref()?.lookup(kind, digest, size),
+            None => self.lower.as_ref()?.lookup(kind, digest, size),
         }
     }
 
@@ -180,44 +235,86 @@ impl BlobStore {
         Ok(Some((tmp, len)))
     }
 
-    /// Moves a verified temporary file into place. The caller has synced it to disk (the blob
-    /// workers do, off the async threads), so a crash never leaves a short file under a
-    /// verified name.
+    /// Moves a verified temporary file into place: under this boot's `unsynced/` when the
+    /// store tags entries by boot, else under its durable name, the caller having synced it
+    /// when [`BlobStore::syncs_on_commit`] says so. Either way a crash never leaves a short
+    /// file trusted under a verified name. Two processes committing one digest end with one
+    /// entry (the later rename replaces the earlier file with the same bytes).
     pub fn commit(
         &self,
         kind: Kind,
         digest: &Digest,
         tmp: tempfile::NamedTempFile,
     ) -> Result<PathBuf> {
-        let dest = self.path(kind, digest);
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).map_err(|e| Error::io_path("creating", parent, e))?;
+        let dest = self.commit_path(kind, digest);
+        let mut tmp = tmp;
+        // Twice: a `drag cache prune` may remove an emptied directory between the two steps.
+        for _ in 0..2 {
+            create_parent(&dest)?;
+            match tmp.persist(&dest) {
+                Ok(_) => return Ok(dest),
+                Err(e) if e.error.kind() == std::io::ErrorKind::NotFound => tmp = e.file,
+                Err(e) => return Err(Error::io_path("storing blob at", &dest, e.error)),
+            }
         }
-        tmp.persist(&dest)
-            .map_err(|e| Error::io_path("storing blob at", &dest, e.error))?;
-        Ok(dest)
+        Err(Error::io_path(
+            "storing blob at",
+            &dest,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ))
     }
 
     /// Records an existing verified file under another name too (an uncompressed layer is its
-    /// own diff).
+    /// own diff). A hard link to a durable file is durable; a link to an unsynced entry, or a
+    /// copy, is stored as [`BlobStore::commit`] stores.
     pub fn link(&self, from: &Path, kind: Kind, digest: &Digest) -> Result<PathBuf> {
-        let dest = self.path(kind, digest);
-        if dest.exists() {
-            return Ok(dest);
+        let durable = self.path(kind, digest);
+        if durable.is_file() {
+            return Ok(durable);
         }
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).map_err(|e| Error::io_path("creating", parent, e))?;
+        let unsynced_dest = self.commit_path(kind, digest);
+        if unsynced_dest.is_file() {
+            return Ok(unsynced_dest);
         }
         let tmp = self.temp_file()?;
         let tmp_path = tmp.into_temp_path();
         let _ = fs::remove_file(&tmp_path);
-        if fs::hard_link(from, &tmp_path).is_err() {
+        let linked = fs::hard_link(from, &tmp_path).is_ok();
+        if !linked {
             fs::copy(from, &tmp_path).map_err(|e| Error::io_path("copying", from, e))?;
+            if self.syncs_on_commit() {
+                fs::File::open(&tmp_path)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| Error::io_path("syncing", &tmp_path, e))?;
+            }
         }
+        let from_unsynced = from.starts_with(self.root.join(unsynced::DIR));
+        let dest = if linked && !from_unsynced {
+            durable
+        } else {
+            unsynced_dest
+        };
+        create_parent(&dest)?;
         fs::rename(&tmp_path, &dest).map_err(|e| Error::io_path("storing", &dest, e))?;
         // The rename consumed the file; keep TempPath from deleting `dest`'s old name.
         let _ = tmp_path.keep();
         Ok(dest)
+    }
+}
+
+/// An entry's path under a store (or under one boot's `unsynced/` directory).
+fn relative(kind: Kind, digest: &Digest) -> PathBuf {
+    Path::new(kind.dir())
+        .join(digest.algorithm().as_str())
+        .join(digest.hex())
+}
+
+fn create_parent(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(parent) => {
+            fs::create_dir_all(parent).map_err(|e| Error::io_path("creating", parent, e))
+        }
+        None => Ok(()),
     }
 }
 
