@@ -23,6 +23,8 @@
 #   rootfs            drag pull --format rootfs           / the --decompress pull  <= 1.1
 #   decompress copy   cp of the --decompress archive      / the --decompress pull: the
 #                     least rootfs adds, copying its uncompressed layers (informative)
+#   decompress warm   drag pull --decompress, warm cache  / the --decompress pull: inflating
+#                     every layer again, as a rootfs without scratch files would (informative)
 #   40 layers         drag pull -o X.tar (40 x 1 MiB)     / skopeo docker-archive: <= 0.3
 #   warm archive      drag pull -o X.tar, warm cache      / cp of that archive     <= 1.15
 #   warm layout       drag pull --format oci, warm cache  / the cold layout pull   <= 0.1
@@ -233,6 +235,12 @@ drag_archive() {
     made "$out/drag.tar"
 }
 drag_warm() { drag_pull warm "$warm_cache" "$out/drag-warm.tar" bench/big:1; made "$out/drag-warm.tar"; }
+# A --decompress pull from the warm cache: every layer inflated again, as a rootfs writer
+# without scratch files would have to in a second pass.
+drag_warm_decompress() {
+    drag_pull decompress-warm "$warm_cache" "$out/drag-wd.tar" bench/big:1 --decompress
+    made "$out/drag-wd.tar"
+}
 drag_decompress() {
     drag_pull decompress "$(fresh_cache)" "$out/drag-d.tar" bench/big:1 --decompress
     # cp of the uncompressed layers: what rootfs adds at least, copying its scratch layers
@@ -354,6 +362,7 @@ for ((run = 1; run <= BENCH_RUNS; run++)); do
         warm_cache=$(fresh_cache)
         alternate drag_archive skopeo_archive drag_decompress drag_rootfs
         drag_warm
+        drag_warm_decompress
         reset
     fi
     if wanted oci; then
@@ -432,6 +441,7 @@ row "oci, cold cache" oci-cold floor curl "curl floor" "$TARGET_OCI_COLD_FLOOR"
 row "docker archive --decompress" decompress archive skopeo "skopeo docker-archive:" "$TARGET_DECOMPRESS"
 row "rootfs" rootfs decompress drag "drag --decompress" "$TARGET_ROOTFS"
 row2 "cp of the --decompress archive" decompress-copy cp decompress drag "drag --decompress" ""
+row "--decompress from a warm cache" decompress-warm decompress drag "drag --decompress" ""
 row "40 x 1 MiB layers" many many skopeo "skopeo docker-archive:" "$TARGET_MANY"
 row "warm archive pull" warm cp cp "cp of the archive" "$TARGET_WARM_CP"
 row "warm layout pull" oci-warm oci-cold drag "cold layout pull" "$TARGET_WARM_LAYOUT"
@@ -444,7 +454,7 @@ row "$SERVE_CLIENTS parallel pulls, drag serve" serve serve distribution "docker
 row "docker archive, layers as served" archive archive skopeo "skopeo docker-archive:" ""
 
 rss_rows=()  # drag case|MiB|target|verdict
-for c in archive decompress rootfs oci-nocache oci-cold many warm oci-warm xfs-cold xfs-warm push serve-rss; do
+for c in archive decompress decompress-warm rootfs oci-nocache oci-cold many warm oci-warm xfs-cold xfs-warm push serve-rss; do
     limit=$TARGET_RSS_MIB
     [[ $c == serve-rss ]] && limit=$TARGET_SERVE_RSS_MIB
     m=$(summarize "$c" drag maxrss)

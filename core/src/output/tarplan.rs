@@ -200,7 +200,14 @@ impl TarPlan {
         meter.add(offset + 2 * BLOCK - queued);
         // The biggest first, so the last to finish is small.
         queue.sort_by_key(|(_, e)| std::cmp::Reverse(e.size));
-        super::run_parallel(&queue, jobs, |(at, e)| fill(&path, *at, e, meter))
+        // Kernel copies into one file take turns at its lock, so copying blobs on several
+        // threads adds only contention (a warm 500 MiB archive: 0.47 s of system time on two
+        // threads, 0.27 s on one, the wall time no better); inflating gains from threads.
+        let inflates = queue
+            .iter()
+            .any(|(_, e)| matches!(e.source, Source::Inflate { .. }));
+        let threads = if inflates { jobs } else { 1 };
+        super::run_parallel(&queue, threads, |(at, e)| fill(&path, *at, e, meter))
     }
 }
 
