@@ -36,6 +36,8 @@
 #   push floor        curl uploading the same blobs (one PATCH each, all at once) and the
 #                     manifest, over skopeo: what the registry itself allows (informative)
 #   serve             16 parallel pulls from drag serve   / the same from docker-registry <= 1.0
+#   serve CPU         the server's own CPU seconds for that batch, drag serve / docker-registry
+#                     (informative; steadier than the wall time, mostly the clients')
 #   archive           drag pull -o X.tar (layers as served) / skopeo docker-archive: (informative)
 #   peak RSS          every drag pull and push case <= 32 MiB; drag serve <= 64 MiB
 #
@@ -311,7 +313,11 @@ drag_serve() {
         sleep 0.1
     done
     curl -fsS -o /dev/null "http://127.0.0.1:$sport/v2/" || { cat "$work/serve.log" >&2; die "drag serve not ready"; }
+    local server before
+    server=$(pgrep -P "$pid")
+    before=$(cpu_ticks "$server")
     timed serve drag "$run" bash -c 'clients "$1"' _ "http://127.0.0.1:$sport"
+    record_cpu serve-cpu drag "$run" "$before" "$(cpu_ticks "$server")"
     pkill -INT -P "$pid" || true
     wait "$pid" || true
     record serve-rss drag "$run" "$work/serve-time.txt"
@@ -340,7 +346,22 @@ curl_push() {
 export -f curl_push
 export push_src
 push_floor() { timed push curl "$run" bash -c 'curl_push "$1"' _ "push-curl-$run/big"; }
-registry_serve() { timed serve distribution "$run" bash -c 'clients "$1"' _ "$url"; }
+registry_serve() {
+    local before
+    before=$(cpu_ticks "$registry_pid")
+    timed serve distribution "$run" bash -c 'clients "$1"' _ "$url"
+    record_cpu serve-cpu distribution "$run" "$before" "$(cpu_ticks "$registry_pid")"
+}
+# The servers' own CPU for a batch: the wall time is mostly the 16 curls', so this is the
+# steadier comparison of the servers on a shared machine.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # PID: user+system clock ticks
+record_cpu() {  # CASE TOOL RUN TICKS_BEFORE TICKS_AFTER: a sample of CPU seconds
+    local secs
+    secs=$(awk -v a="$4" -v b="$5" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')
+    printf '%s\t%s\t%s\t%s\t0\n' "$1" "$2" "$3" "$secs" >>"$samples"
+    awk -v c="$1" -v t="$2" -v r="$3" -v w="$secs" \
+        'BEGIN { printf "  run %d  %-13s %-13s %8.2f s CPU\n", r, c, t, w }' >&2
+}
 alternate() {  # FN...: in this order on odd runs, reversed on even runs
     local i
     if ((run % 2)); then
@@ -451,6 +472,7 @@ row "warm layout pull, on XFS" xfs-warm xfs-cold drag "cold layout pull on XFS" 
 row "push oci layout, new repository" push push skopeo "skopeo copy" "$TARGET_PUSH"
 row2 "push floor: curl, one PATCH per blob" push curl push skopeo "skopeo copy" ""
 row "$SERVE_CLIENTS parallel pulls, drag serve" serve serve distribution "docker-registry" "$TARGET_SERVE"
+row "server CPU s for those pulls" serve-cpu serve-cpu distribution "docker-registry CPU s" ""
 row "docker archive, layers as served" archive archive skopeo "skopeo docker-archive:" ""
 
 rss_rows=()  # drag case|MiB|target|verdict
