@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use drag_tests::bytes::noise;
@@ -10,8 +11,8 @@ use drag_tests::drag_cli::{fresh_dir, pull};
 use drag_tests::drag_serve::arg;
 use drag_tests::tools::tool;
 use drag_tests::{
-    http_client, require_tool, Compression, DragServe, FakeRegistry, ImageBuilder, LayerBuilder,
-    TestPki,
+    http_client, require_tool, Compression, DragServe, FakeRegistry, Image, ImageBuilder,
+    LayerBuilder, TestPki,
 };
 
 use super::{digest_in, get, header, sources};
@@ -97,28 +98,27 @@ fn hostile_requests_get_4xx_and_it_keeps_serving() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sixteen_parallel_clients_keep_memory_flat() {
+/// An image of one uncompressed layer holding `mib` MiB of noise (from `seed`), pulled into
+/// `big.tar` of a fresh directory named by `prefix`.
+fn big_archive(mib: usize, seed: u64, prefix: &str) -> (Image, PathBuf) {
     let registry = FakeRegistry::start();
     let big = ImageBuilder::new()
         .layer(
             LayerBuilder::new()
-                .file("big", noise(24 << 20, 7), 0o644)
+                .file("big", noise(mib << 20, seed), 0o644)
                 .build(Compression::None),
         )
         .build();
     registry.push_image("big/image", "1", &big);
-    let dir = fresh_dir("serve-memory-");
-    pull(
-        &dir,
-        &[
-            "-q",
-            "-o",
-            "big.tar",
-            &format!("{}/big/image:1", registry.host()),
-        ],
-    )
-    .assert_success();
+    let dir = fresh_dir(prefix);
+    let reference = format!("{}/big/image:1", registry.host());
+    pull(&dir, &["-q", "-o", "big.tar", &reference]).assert_success();
+    (big, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sixteen_parallel_clients_keep_memory_flat() {
+    let (big, dir) = big_archive(24, 7, "serve-memory-");
     let served = DragServe::start(&["-q", arg(&dir.join("big.tar"))]);
     let layer = big.layers[0].blob.clone();
     let url = format!("{}/v2/big/image/blobs/{}", served.url(), layer.digest);
@@ -244,26 +244,7 @@ async fn htpasswd_logins_are_required_and_checked() {
 
 #[test]
 fn a_client_that_stops_reading_is_cut_off_and_others_are_served() {
-    let registry = FakeRegistry::start();
-    let big = ImageBuilder::new()
-        .layer(
-            LayerBuilder::new()
-                .file("big", noise(16 << 20, 8), 0o644)
-                .build(Compression::None),
-        )
-        .build();
-    registry.push_image("big/image", "1", &big);
-    let dir = fresh_dir("serve-stall-");
-    pull(
-        &dir,
-        &[
-            "-q",
-            "-o",
-            "big.tar",
-            &format!("{}/big/image:1", registry.host()),
-        ],
-    )
-    .assert_success();
+    let (big, dir) = big_archive(16, 8, "serve-stall-");
     let served = DragServe::start(&[arg(&dir.join("big.tar")), "--stall-timeout", "1"]);
     // Asks for 16 MiB and reads none of it: more than the socket buffers take.
     let mut stalled = TcpStream::connect(served.host()).unwrap();
