@@ -1,8 +1,7 @@
 //! A pull into the cache writes its blobs without syncing them (they are filed under the boot
 //! that wrote them; see core's `store::unsynced`), and later pulls of the same boot use them.
 
-use std::path::{Path, PathBuf};
-
+use drag_tests::archive::files_under;
 use drag_tests::drag_cli::{fresh_dir, pull_command, with_drag_env};
 use drag_tests::layout::assert_layout_holds_image;
 use drag_tests::tools::require_tool;
@@ -21,20 +20,6 @@ fn image() -> Image {
                 .build(Compression::Gzip),
         )
         .build()
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.path().is_dir() {
-                out.extend(files(&e.path()));
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
 }
 
 /// strace, with `-y`, names each synced descriptor's file: `fdatasync(7</cache/tmp/dl-x>) = 0`.
@@ -75,9 +60,9 @@ fn a_cold_pull_into_the_cache_syncs_no_blob() {
         synced[0].contains(&format!("<{}/tmp/dl-", cache.display())),
         "{trace}"
     );
-    let stored = files(&cache.join("unsynced"));
+    let stored = files_under(&cache.join("unsynced"));
     assert_eq!(stored.len(), 3, "config and two layers: {stored:?}");
-    assert!(files(&cache.join("blobs")).is_empty());
+    assert!(files_under(&cache.join("blobs")).is_empty());
 }
 
 #[test]
@@ -101,7 +86,7 @@ fn a_warm_pull_uses_the_blobs_a_pull_of_this_boot_stored_unsynced() {
         .assert_success();
         assert_layout_holds_image(&dir.join(layout), &image);
     }
-    assert_eq!(files(&cache.join("unsynced")).len(), 3);
+    assert_eq!(files_under(&cache.join("unsynced")).len(), 3);
     for layer in &image.layers {
         assert_eq!(
             registry.blob_get_count(&layer.blob.digest),
