@@ -38,6 +38,27 @@ pub(crate) struct Fresh<'a> {
     pub extra: Vec<(&'a str, &'a [u8])>,
 }
 
+impl<'a> Fresh<'a> {
+    /// A header of a type, a name, a size and a mode alone: owned by root, time 0, no link,
+    /// owner names or records.
+    pub(crate) fn plain(typeflag: u8, path: &'a [u8], size: u64, mode: u32) -> Fresh<'a> {
+        Fresh {
+            typeflag,
+            path,
+            link: b"",
+            size,
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            uname: b"",
+            gname: b"",
+            dev: None,
+            extra: Vec::new(),
+        }
+    }
+}
+
 const NAME_LEN: usize = 100;
 /// Largest values of the 8- and 12-byte octal fields.
 const MAX_ID: u64 = 0o7_777_777;
@@ -170,18 +191,8 @@ fn write_records(out: &mut impl Write, h: &Fresh<'_>, records: &[u8]) -> io::Res
         let base = base.rsplit(|&b| b == b'/').next().unwrap_or_default();
         name.extend_from_slice(&base[..base.len().min(NAME_LEN - name.len())]);
         let pax = block(&Fresh {
-            typeflag: b'x',
-            path: &name,
-            link: b"",
-            size: records.len() as u64,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
             mtime: mtime as i64,
-            uname: b"",
-            gname: b"",
-            dev: None,
-            extra: Vec::new(),
+            ..Fresh::plain(b'x', &name, records.len() as u64, 0o644)
         });
         out.write_all(&pax)?;
         out.write_all(records)?;

@@ -95,20 +95,7 @@ impl TarPlan {
             _ => (b'0', 0o644, e.size),
         };
         let mut blocks = Vec::with_capacity(BLOCK as usize);
-        let fresh = Fresh {
-            typeflag,
-            path: e.name.as_bytes(),
-            link: b"",
-            size,
-            mode,
-            uid: 0,
-            gid: 0,
-            mtime: 0,
-            uname: b"",
-            gname: b"",
-            dev: None,
-            extra: Vec::new(),
-        };
+        let fresh = Fresh::plain(typeflag, e.name.as_bytes(), size, mode);
         let aligned =
             e.size >= ALIGN_FROM && matches!(e.source, Source::File(_) | Source::Inflate { .. });
         if aligned {

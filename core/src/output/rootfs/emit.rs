@@ -67,20 +67,7 @@ impl<'a, W: OutputSink> Emitter<'a, W> {
         let header = match meta {
             Some(m) => self.fresh(m, Kind::Dir, path, b""),
             // Made up for entries whose layers have no directory entry: 0755 root:root.
-            None => Fresh {
-                typeflag: Kind::Dir.typeflag(),
-                path,
-                link: b"",
-                size: 0,
-                mode: 0o755,
-                uid: 0,
-                gid: 0,
-                mtime: 0,
-                uname: b"",
-                gname: b"",
-                dev: None,
-                extra: Vec::new(),
-            },
+            None => Fresh::plain(Kind::Dir.typeflag(), path, 0, 0o755),
         };
         header::write(&mut self.out, &header).map_err(write_error)?;
         self.stats.entries += 1;
