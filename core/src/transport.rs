@@ -4,7 +4,8 @@
 //!
 //! Plain HTTP is allowed only to loopback hosts or with `--insecure`; TLS is verified against
 //! Mozilla's roots, the system's (`SSL_CERT_FILE` / `SSL_CERT_DIR` included) and the registry's
-//! certs.d directory (see [`crate::tls`]), unless `--insecure` says not to.
+//! certs.d directory, unless `--insecure` says not to. [`crate::tls`] builds that
+//! configuration, and reads the system's roots only when a server first shows a certificate.
 //! Redirects are not followed by the client: [`crate::http::redirect`] follows them itself so
 //! it can decide, per hop, whether the registry's credentials may go along.
 
@@ -42,22 +43,13 @@ pub fn client(certs: RegistryCerts, insecure: bool, patience: Patience) -> Resul
         .header_timeout
         .max(patience.read_timeout)
         .saturating_add(Duration::from_secs(5));
-    let mut builder = reqwest::Client::builder()
+    reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT.min(patience.header_timeout))
         .read_timeout(backstop)
         .pool_max_idle_per_host(16)
-        .tls_built_in_root_certs(true)
-        .tls_built_in_native_certs(true)
-        .danger_accept_invalid_certs(insecure);
-    for root in certs.roots {
-        builder = builder.add_root_certificate(root);
-    }
-    if let Some(identity) = certs.identity {
-        builder = builder.identity(identity);
-    }
-    builder
+        .use_preconfigured_tls(crate::tls::client_config(certs, insecure)?)
         .build()
         .map_err(|e| Error::http("building the HTTP client", e))
 }

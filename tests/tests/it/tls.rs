@@ -8,9 +8,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use drag_tests::archive::assert_archive_holds_image;
-use drag_tests::drag_cli::fresh_dir;
+use drag_tests::drag_cli::{fresh_dir, with_drag_env};
+use drag_tests::tools::require_tool;
 use drag_tests::{
-    drag, run, Compression, DragOutput, Image, ImageBuilder, LayerBuilder, RealRegistry, TestPki,
+    drag, drag_bin, run, Compression, DragOutput, FakeRegistry, Image, ImageBuilder, LayerBuilder,
+    RealRegistry, TestPki,
 };
 
 fn small_image() -> Image {
@@ -220,6 +222,25 @@ async fn a_registry_that_wants_a_client_certificate_gets_the_one_in_certs_d() {
     );
     assert!(!dir.join("refused.tar").exists());
 
+    // A key that is not the certificate's is refused before any connection, naming the file.
+    let mismatched = dir.join("mismatched");
+    pki.write_certs_d(&mismatched, true);
+    std::fs::copy(pki.file("server.key"), mismatched.join("client.key")).unwrap();
+    let refused = pull_to(
+        drag(),
+        &dir,
+        "refused",
+        &reference,
+        &[OsStr::new("--cert-dir"), mismatched.as_os_str()],
+    );
+    refused.assert_failure();
+    assert!(
+        refused.stderr.contains("client.key") && refused.stderr.contains("client certificate"),
+        "stderr: {}",
+        refused.stderr
+    );
+    assert!(!dir.join("refused.tar").exists());
+
     let with_client = dir.join("with-client");
     pki.write_certs_d(&with_client, true);
     pull_to(
@@ -231,4 +252,73 @@ async fn a_registry_that_wants_a_client_certificate_gets_the_one_in_certs_d() {
     )
     .assert_success();
     assert_holds(&dir, "app", &image);
+}
+
+/// How many times a drag run under strace opened `file`, and the run's output. The command's
+/// environment is drag's test environment plus `env`.
+fn opens_of(
+    strace: &Path,
+    file: &Path,
+    env: &[(&str, &OsStr)],
+    dir: &Path,
+    args: &[&OsStr],
+) -> (usize, DragOutput) {
+    let log = fresh_dir("tls-strace-").join("strace.log");
+    let mut command = with_drag_env(strace);
+    command.envs(env.iter().copied());
+    let out = run(command
+        .current_dir(dir)
+        .args(["-f", "-qq", "-e", "trace=open,openat,openat2", "-o"])
+        .arg(&log)
+        .arg(drag_bin())
+        .args(args));
+    let trace = std::fs::read_to_string(&log).unwrap();
+    let quoted = format!("\"{}\"", file.display());
+    (trace.lines().filter(|l| l.contains(&quoted)).count(), out)
+}
+
+/// Reading the system's roots costs more than a warm pull spends on anything but its copy, so
+/// they are read only when a server shows a certificate, and once per run however many
+/// clients the run builds.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_system_roots_are_read_once_and_only_for_tls() {
+    let Some(strace) = require_tool("strace") else {
+        return;
+    };
+    let Some(Scene {
+        pki,
+        registry: _registry,
+        image,
+        reference,
+        dir,
+    }) = scene(false).await
+    else {
+        return;
+    };
+    let ca = pki.file("ca.crt");
+    let no_dir = fresh_dir("tls-no-cert-dir-");
+    let env = [
+        ("SSL_CERT_FILE", ca.as_os_str()),
+        ("SSL_CERT_DIR", no_dir.as_os_str()),
+    ];
+
+    // Over TLS, trusted through SSL_CERT_FILE alone: read, once.
+    let args = ["pull", "-q", "-o", "tls.tar", &reference].map(OsStr::new);
+    let (opens, out) = opens_of(&strace, &ca, &env, &dir, &args);
+    out.assert_success();
+    assert_holds(&dir, "tls", &image);
+    assert_eq!(opens, 1, "SSL_CERT_FILE opened {opens} times over TLS");
+
+    // The same image from a plain-HTTP registry: never read.
+    let plain = FakeRegistry::start();
+    plain.push_image("library/app", "1", &image);
+    let url = plain.url();
+    let args = ["pull", "-q", "--endpoint", &url, "-o", "plain.tar", "app:1"].map(OsStr::new);
+    let (opens, out) = opens_of(&strace, &ca, &env, &dir, &args);
+    out.assert_success();
+    assert_holds(&dir, "plain", &image);
+    assert_eq!(
+        opens, 0,
+        "SSL_CERT_FILE opened {opens} times for plain HTTP"
+    );
 }

@@ -1,15 +1,23 @@
-//! The certificates a registry connection trusts and presents, beyond the public roots.
+//! The certificates a registry connection trusts and presents, beyond the public roots, and
+//! the TLS configuration built from them.
 //!
 //! Registries inside closed networks are signed by a company CA, and some ask clients for a
 //! certificate. Docker, podman and skopeo share one convention for both, which drag follows so
 //! an existing setup works unchanged: a directory per registry (`certs.d/HOST[:PORT]/`) where
 //! every `*.crt` file is a CA to trust and a `NAME.cert` with its `NAME.key` is a client
-//! certificate. The system's roots (and `SSL_CERT_FILE` / `SSL_CERT_DIR`) are trusted by the
-//! HTTP client itself; see [`crate::transport`].
+//! certificate. Mozilla's and the system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` included)
+//! are trusted too, read only when a handshake needs them ([`lazy_trust`]).
+
+mod lazy_trust;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::RootCertStore;
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -18,12 +26,58 @@ use crate::error::{Error, Result};
 const MAX_PEM_BYTES: u64 = 4 << 20;
 
 /// What a certs.d directory holds for one registry.
-#[derive(Default)]
+#[derive(Debug)]
 pub struct RegistryCerts {
     /// Extra CAs to trust, from `*.crt` files.
-    pub roots: Vec<reqwest::Certificate>,
+    pub roots: RootCertStore,
     /// The client certificate to present, from the first `NAME.cert` + `NAME.key` pair.
-    pub identity: Option<reqwest::Identity>,
+    pub identity: Option<ClientIdentity>,
+}
+
+impl Default for RegistryCerts {
+    fn default() -> Self {
+        RegistryCerts {
+            roots: RootCertStore::empty(),
+            identity: None,
+        }
+    }
+}
+
+/// A client certificate chain and its private key.
+#[derive(Debug)]
+pub struct ClientIdentity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+/// rustls's crypto, ring: the same for drag's clients and `drag serve`.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The TLS configuration of a client for one registry: TLS 1.2 and 1.3, HTTP/2 or 1.1 by
+/// ALPN, server certificates checked against the public roots and `certs`' CAs (nothing
+/// checked with `insecure`), and `certs`' client certificate presented when a server asks.
+pub fn client_config(certs: RegistryCerts, insecure: bool) -> Result<rustls::ClientConfig> {
+    let provider = provider();
+    let trust = lazy_trust::LazyTrust::new(certs.roots, provider.clone(), insecure);
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .map_err(|e| tls_setup(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(trust));
+    let mut config = match certs.identity {
+        Some(id) => builder
+            .with_client_auth_cert(id.chain, id.key)
+            .map_err(|e| tls_setup(format!("the client certificate is unusable: {e}")))?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn tls_setup(reason: String) -> Error {
+    Error::Usage(format!("setting up TLS: {reason}"))
 }
 
 /// `HOST[:PORT]` as certs.d names a registry: the port only when it is not the scheme's default.
@@ -83,12 +137,13 @@ pub fn load_dir(dir: &Path) -> Result<RegistryCerts> {
         match path.extension().and_then(|e| e.to_str()) {
             Some("crt") => {
                 let pem = read_pem(path)?;
-                let found = reqwest::Certificate::from_pem_bundle(&pem)
-                    .map_err(|e| bad(path, format!("not a PEM certificate bundle: {e}")))?;
-                if found.is_empty() {
-                    return Err(bad(path, "holds no PEM certificate".into()));
+                let found = pem_certificates(path, &pem)?;
+                for cert in found {
+                    certs
+                        .roots
+                        .add(cert)
+                        .map_err(|e| bad(path, format!("not a usable CA certificate: {e}")))?;
                 }
-                certs.roots.extend(found);
             }
             Some("cert") => {
                 let key = path.with_extension("key");
@@ -99,13 +154,7 @@ pub fn load_dir(dir: &Path) -> Result<RegistryCerts> {
                     ));
                 }
                 if certs.identity.is_none() {
-                    let mut pem = read_pem(path)?;
-                    pem.push(b'\n');
-                    pem.extend(read_pem(&key)?);
-                    let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                        bad(path, format!("unusable client certificate and key: {e}"))
-                    })?;
-                    certs.identity = Some(identity);
+                    certs.identity = Some(client_identity(path, &key)?);
                 }
             }
             Some("key") if !path.with_extension("cert").is_file() => {
@@ -123,7 +172,8 @@ pub fn load_dir(dir: &Path) -> Result<RegistryCerts> {
     Ok(certs)
 }
 
-fn read_pem(path: &Path) -> Result<Vec<u8>> {
+/// The bytes of a PEM file, refused when larger than any certificate or key.
+pub(crate) fn read_pem(path: &Path) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io_path("opening", path, e))?;
     let mut bytes = Vec::new();
     file.take(MAX_PEM_BYTES + 1)
@@ -136,6 +186,36 @@ fn read_pem(path: &Path) -> Result<Vec<u8>> {
         ));
     }
     Ok(bytes)
+}
+
+/// Every certificate in a PEM file's bytes: at least one, or an error naming the file.
+pub(crate) fn pem_certificates(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+    let found = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(path, format!("not a PEM certificate bundle: {e}")))?;
+    if found.is_empty() {
+        return Err(bad(path, "holds no PEM certificate".into()));
+    }
+    Ok(found)
+}
+
+/// The private key in a PEM file's bytes, or an error naming the file.
+pub(crate) fn pem_private_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| bad(path, format!("no PEM private key: {e}")))
+}
+
+/// The client certificate in `cert` with its key in `key`. A key ring cannot use, or one
+/// that is not the certificate's, is refused here, naming the key file, rather than at the
+/// first handshake.
+fn client_identity(cert: &Path, key: &Path) -> Result<ClientIdentity> {
+    let chain = pem_certificates(cert, &read_pem(cert)?)?;
+    let private = pem_private_key(key, &read_pem(key)?)?;
+    rustls::sign::CertifiedKey::from_der(chain.clone(), private.clone_key(), &provider())
+        .map_err(|e| bad(key, format!("unusable client certificate and key: {e}")))?;
+    Ok(ClientIdentity {
+        chain,
+        key: private,
+    })
 }
 
 fn bad(path: &Path, reason: String) -> Error {
@@ -182,19 +262,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
         std::fs::write(dir.path().join("ca.crt"), "not pem").unwrap();
-        let e = load_dir(dir.path()).err().expect("garbage CA refused");
+        let e = load_dir(dir.path()).expect_err("garbage CA refused");
         assert!(e.to_string().contains("ca.crt"), "{e}");
 
         std::fs::remove_file(dir.path().join("ca.crt")).unwrap();
         std::fs::write(dir.path().join("client.cert"), "x").unwrap();
-        let e = load_dir(dir.path())
-            .err()
-            .expect("lone certificate refused");
+        let e = load_dir(dir.path()).expect_err("lone certificate refused");
         assert!(e.to_string().contains("without its key"), "{e}");
 
         std::fs::remove_file(dir.path().join("client.cert")).unwrap();
         std::fs::write(dir.path().join("client.key"), "x").unwrap();
-        let e = load_dir(dir.path()).err().expect("lone key refused");
+        let e = load_dir(dir.path()).expect_err("lone key refused");
         assert!(e.to_string().contains("without its certificate"), "{e}");
 
         std::fs::remove_file(dir.path().join("client.key")).unwrap();
