@@ -12,7 +12,9 @@ use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::crypto::{
+    verify_tls12_signature, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms,
+};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
@@ -52,6 +54,20 @@ impl LazyTrust {
             insecure,
             verifier: OnceLock::new(),
         }
+    }
+
+    /// A handshake signature, checked with the provider's algorithms (no roots needed), or
+    /// taken as it is with `insecure`.
+    fn check_signature(
+        &self,
+        verify: impl FnOnce(
+            &WebPkiSupportedAlgorithms,
+        ) -> Result<HandshakeSignatureValid, rustls::Error>,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if self.insecure {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
+        verify(&self.provider.signature_verification_algorithms)
     }
 
     fn verifier(&self) -> Result<&Arc<WebPkiServerVerifier>, rustls::Error> {
@@ -99,15 +115,7 @@ impl ServerCertVerifier for LazyTrust {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        if self.insecure {
-            return Ok(HandshakeSignatureValid::assertion());
-        }
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.check_signature(|algs| verify_tls12_signature(message, cert, dss, algs))
     }
 
     fn verify_tls13_signature(
@@ -116,15 +124,7 @@ impl ServerCertVerifier for LazyTrust {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        if self.insecure {
-            return Ok(HandshakeSignatureValid::assertion());
-        }
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.check_signature(|algs| verify_tls13_signature(message, cert, dss, algs))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
