@@ -46,7 +46,9 @@ impl Default for RegistryCerts {
 /// A client certificate chain and its private key.
 #[derive(Debug)]
 pub struct ClientIdentity {
+    /// The certificate, then any intermediates, as the `NAME.cert` file lists them.
     pub chain: Vec<CertificateDer<'static>>,
+    /// `NAME.key`, already checked to be the certificate's.
     pub key: PrivateKeyDer<'static>,
 }
 
@@ -264,6 +266,15 @@ mod tests {
         std::fs::write(dir.path().join("ca.crt"), "not pem").unwrap();
         let e = load_dir(dir.path()).expect_err("garbage CA refused");
         assert!(e.to_string().contains("ca.crt"), "{e}");
+        // PEM armour around bytes that are no certificate: refused when read, not at the
+        // first handshake.
+        let armoured = "-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.path().join("ca.crt"), armoured).unwrap();
+        let e = load_dir(dir.path()).expect_err("a non-certificate refused");
+        assert!(
+            e.to_string().contains("ca.crt") && e.to_string().contains("usable CA"),
+            "{e}"
+        );
 
         std::fs::remove_file(dir.path().join("ca.crt")).unwrap();
         std::fs::write(dir.path().join("client.cert"), "x").unwrap();
