@@ -45,13 +45,15 @@ impl CacheInfo {
     }
 }
 
-struct CacheFile {
-    path: PathBuf,
+/// A file the cache holds, as [`files_under`] finds it.
+pub(crate) struct CacheFile {
+    pub(crate) path: PathBuf,
     len: u64,
     modified: SystemTime,
 }
 
-fn files_under(dir: &Path, out: &mut Vec<CacheFile>) -> Result<()> {
+/// Every file under `dir`, at any depth (a missing `dir` holds none).
+pub(crate) fn files_under(dir: &Path, out: &mut Vec<CacheFile>) -> Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

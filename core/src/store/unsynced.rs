@@ -160,17 +160,9 @@ mod tests {
     }
 
     fn files(dir: &Path) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        if let Ok(entries) = fs::read_dir(dir) {
-            for e in entries.flatten() {
-                if e.file_type().unwrap().is_dir() {
-                    out.extend(files(&e.path()));
-                } else {
-                    out.push(e.path());
-                }
-            }
-        }
-        out
+        let mut found = Vec::new();
+        crate::cache::files_under(dir, &mut found).unwrap();
+        found.into_iter().map(|f| f.path).collect()
     }
 
     #[test]
