@@ -185,10 +185,6 @@ impl<'a, W: OutputSink> Emitter<'a, W> {
     }
 }
 
-/// Attributes that grant or label privilege: file capabilities, SELinux and IMA labels
-/// (`security.*`), and `trusted.*`, which only root may set. `name` is decoded, as the
-/// reader that extracts the output will decode it: `LIBARCHIVE.xattr.%73ecurity.capability`
-/// sets `security.capability`.
 /// The sink, counting what reaches it: where the next entry starts, for placing file data.
 pub(super) struct Counted<W> {
     inner: W,
@@ -221,6 +217,10 @@ impl<W: OutputSink> OutputSink for Counted<W> {
     }
 }
 
+/// Attributes that grant or label privilege: file capabilities, SELinux and IMA labels
+/// (`security.*`), and `trusted.*`, which only root may set. `name` is decoded, as the
+/// reader that extracts the output will decode it: `LIBARCHIVE.xattr.%73ecurity.capability`
+/// sets `security.capability`.
 fn is_privileged_xattr(name: &[u8]) -> bool {
     name.starts_with(b"security.") || name.starts_with(b"trusted.")
 }
