@@ -103,6 +103,40 @@ impl Digest {
         h.finish()
     }
 
+    /// Whether the regular file at `path` (a symlink is not followed) holds exactly the
+    /// content this digest names, and is `size` bytes long when a size is given. Hashed
+    /// streaming, reading no more than the file's length: how a file found on disk (a store
+    /// entry after a reboot, a blob already in a layout) is checked before it is trusted.
+    pub(crate) fn matches_file(&self, path: &std::path::Path, size: Option<u64>) -> bool {
+        use std::io::Read;
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return false;
+        };
+        let len = meta.len();
+        if !meta.is_file() || size.is_some_and(|s| s != len) {
+            return false;
+        }
+        let Ok(file) = std::fs::File::open(path) else {
+            return false;
+        };
+        let mut hasher = self.algorithm.hasher();
+        let mut reader = file.take(len);
+        let mut buf = vec![0u8; 256 << 10];
+        let mut read = 0u64;
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    read += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        read == len && &hasher.finish() == self
+    }
+
     /// The hash algorithm.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
@@ -191,6 +225,23 @@ fn to_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_matches_only_when_regular_whole_and_of_the_named_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        std::fs::write(&path, b"hello").unwrap();
+        let d = Digest::sha256_of(b"hello");
+        assert!(d.matches_file(&path, Some(5)));
+        assert!(d.matches_file(&path, None));
+        assert!(!d.matches_file(&path, Some(6)), "size checked");
+        assert!(!Digest::sha256_of(b"HELLO").matches_file(&path, Some(5)));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(!d.matches_file(&link, Some(5)), "a symlink is not followed");
+        assert!(!d.matches_file(dir.path(), None), "nor a directory taken");
+        assert!(!d.matches_file(&dir.path().join("missing"), None));
+    }
 
     #[test]
     fn parses_and_displays_sha256() {

@@ -8,7 +8,7 @@
 //! two that race to create it.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -201,12 +201,15 @@ fn copy_blobs(
 
 /// Copies a stored blob into the layout unless it is already there, intact; with `link`,
 /// hard-links it when it is not there at all. Returns its size.
+///
+/// A layout is shared with other tools and other users, so a blob of the right size is hashed
+/// before it is trusted (hashing costs less than the download that put it in the store).
 fn put_blob_file(dir: &Path, d: &Digest, source: &Path, link: bool) -> Result<u64> {
     let dest = blob_path(dir, d);
     let len = fs::metadata(source)
         .map_err(|e| Error::io_path("reading", source, e))?
         .len();
-    if holds_blob(&dest, d, len) {
+    if d.matches_file(&dest, Some(len)) {
         return Ok(len);
     }
     // A link makes the whole file appear at once, as a rename does. Where it cannot be made
@@ -227,39 +230,13 @@ fn put_blob_file(dir: &Path, d: &Digest, source: &Path, link: bool) -> Result<u6
 
 fn put_blob_bytes(dir: &Path, d: &Digest, bytes: &[u8]) -> Result<()> {
     let dest = blob_path(dir, d);
-    if holds_blob(&dest, d, bytes.len() as u64) {
+    if d.matches_file(&dest, Some(bytes.len() as u64)) {
         return Ok(());
     }
     let mut tmp = AtomicFile::create(&dest)?;
     tmp.write_all(bytes)
         .map_err(|e| Error::io_path("writing", &dest, e))?;
     tmp.commit().map(|_| ())
-}
-
-/// True if `path` is a regular file of `len` bytes that hashes to `d`. A layout is shared
-/// with other tools and other users, so a blob of the right size is hashed before it is
-/// trusted (hashing costs less than the download that put it in the store).
-fn holds_blob(path: &Path, d: &Digest, len: u64) -> bool {
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        return false;
-    };
-    if !meta.is_file() || meta.len() != len {
-        return false;
-    }
-    let Ok(f) = fs::File::open(path) else {
-        return false;
-    };
-    let mut hasher = d.algorithm().hasher();
-    let mut reader = f.take(len);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(_) => return false,
-        }
-    }
-    &hasher.finish() == d
 }
 
 #[cfg(test)]

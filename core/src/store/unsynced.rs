@@ -11,7 +11,7 @@
 //! boot's directory goes once it is empty.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
@@ -41,7 +41,7 @@ pub(super) fn recover(
         if !fs::symlink_metadata(&candidate).is_ok_and(|m| m.is_file()) {
             continue;
         }
-        let found = if matches(&candidate, digest, size) {
+        let found = if digest.matches_file(&candidate, size) {
             match promote(&candidate, durable) {
                 Ok(()) => Some(durable.to_path_buf()),
                 // Another process promoted it first.
@@ -99,36 +99,6 @@ fn remove_empty_parents(file: &Path, boot_dir: &Path) {
         }
         dir = d.parent();
     }
-}
-
-/// Whether the file at `path` is exactly the content named by `digest` (and `size` bytes long,
-/// when given). Reads at most its expected size, streaming.
-fn matches(path: &Path, digest: &Digest, size: Option<u64>) -> bool {
-    let Ok(file) = File::open(path) else {
-        return false;
-    };
-    let Ok(len) = file.metadata().map(|m| m.len()) else {
-        return false;
-    };
-    if size.is_some_and(|s| s != len) {
-        return false;
-    }
-    let mut hasher = digest.algorithm().hasher();
-    let mut buf = vec![0u8; 256 << 10];
-    let mut reader = file.take(len);
-    let mut read = 0u64;
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                read += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-    read == len && &hasher.finish() == digest
 }
 
 /// Makes the checked file at `from` durable, then gives it its durable name `to` (whose
